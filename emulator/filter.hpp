@@ -1,0 +1,34 @@
+// Data source query filters and sorts (notion-api.md §6.4), evaluated on rendered page values.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <vector>
+
+#include "emulator/model.hpp"
+
+namespace emulator {
+
+// What filters and sorts see of one page.
+struct Row {
+    Millis created = 0;  // minute-rounded, as the API shows them
+    Millis edited = 0;
+    // Untruncated rendered values {id, type, <type>: …} keyed by property id.
+    const json::object* properties = nullptr;
+};
+
+// Throws a validation_error naming the problem when the filter is malformed, uses an unknown
+// property, an operator its type does not have, or nests compounds more than two levels deep.
+void validate_filter(const json::value& filter, const std::vector<PropertyDef>& schema);
+bool matches(const json::value& filter, const Row& row, const std::vector<PropertyDef>& schema,
+             Millis now);
+
+void validate_sorts(const json::value& sorts, const std::vector<PropertyDef>& schema);
+// Negative when `a` comes before `b`; empty values sort last in either direction.
+int compare_rows(const json::array& sorts, const Row& a, const Row& b,
+                 const std::vector<PropertyDef>& schema);
+
+// A schema property by name or id (ids compared both raw and URL-decoded).
+const PropertyDef* find_property(const std::vector<PropertyDef>& schema, std::string_view key);
+
+}  // namespace emulator

@@ -1,0 +1,46 @@
+// Property schemas and values: request shapes in, Notion's response shapes out, with Notion's
+// validation rules and limits (notion-api.md §3.2, §6.3, §7.2, §7.3).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "emulator/model.hpp"
+
+namespace emulator {
+
+// Rich text in its response form: type, its payload, full annotations, plain_text, href.
+json::array normalize_rich_text(const Workspace& workspace, const json::value& request,
+                                const std::string& path);
+std::string plain_text(const json::array& rich_text);
+
+struct PropertyCodec {
+    // A schema property from a request config such as {"select": {"options": [...]}}.
+    static PropertyDef make_property(Workspace& workspace, DataSource& ds, const std::string& name,
+                                     const json::object& request, const std::string& path);
+    // The schema entry of a data source object.
+    static json::object render_config(const Workspace& workspace, const DataSource& ds,
+                                      const PropertyDef& def);
+
+    // Validates a request value and returns what the page stores. `from_fixture` admits
+    // Notion-hosted files and relations to pages not loaded yet.
+    static json::value normalize_value(Workspace& workspace, DataSource* ds,
+                                       const PropertyDef& def, const json::value& request,
+                                       const std::string& path, bool from_fixture);
+
+    // {id, type, <type>: value} as in a page object; `truncate` applies the 25-reference limit.
+    static json::object render_value(const Workspace& workspace, const Page& page,
+                                     const PropertyDef& def, bool truncate);
+
+    static bool is_read_only(std::string_view type);
+    // The property of `ds` with this id (or, with an empty id, this name).
+    static const PropertyDef* find(const DataSource& ds, std::string_view id,
+                                   std::string_view name);
+};
+
+// Evaluates the emulator's formula subset: prop("Name"), number and string literals,
+// + - * / and parentheses. Returns a formula value {type, <type>: value}.
+json::object evaluate_formula(const Workspace& workspace, const Page& page,
+                              const DataSource& ds, std::string_view expression);
+
+}  // namespace emulator
