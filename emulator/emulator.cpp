@@ -329,8 +329,12 @@ HttpResponse Emulator::api(const HttpRequest& request, const Connection& connect
             return ok(workspace_.update_data_source(caller, p[0], parse_body(request.body)));
         }
         if (is("POST", "/v1/data_sources/{id}/query")) {
-            return ok(workspace_.query_data_source(caller, p[0], parse_body(request.body),
-                                                   filter_properties(params)));
+            RawList list = workspace_.query_data_source(caller, p[0], parse_body(request.body),
+                                                        filter_properties(params));
+            list.envelope["request_id"] = request_id();
+            HttpResponse r{.status = 200, .body = list.serialize()};
+            r.headers.emplace_back("Content-Type", "application/json; charset=utf-8");
+            return r;
         }
         if (is("POST", "/v1/pages")) {
             return ok(workspace_.create_page(caller, parse_body(request.body), filter_properties(params)));

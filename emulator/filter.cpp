@@ -431,13 +431,6 @@ bool evaluate(const json::value& filter, const Row& row, const std::vector<Prope
     return value_matches(def->type, value, condition, now);
 }
 
-// A sort key: a number or a string; nullopt when the value is empty.
-struct SortKey {
-    std::optional<double> number;
-    std::optional<std::string> text;
-    bool empty() const { return !number && !text; }
-};
-
 SortKey sort_key(const PropertyDef& def, const json::value& v) {
     const std::string& t = def.type;
     if (t == "number") return v.is_number() ? SortKey{v.to_number<double>(), {}} : SortKey{};
@@ -529,22 +522,34 @@ void validate_sorts(const json::value& sorts, const std::vector<PropertyDef>& sc
     }
 }
 
-int compare_rows(const json::array& sorts, const Row& a, const Row& b,
-                 const std::vector<PropertyDef>& schema) {
+std::vector<SortKey> sort_keys(const json::array& sorts, const Row& row,
+                               const std::vector<PropertyDef>& schema) {
+    std::vector<SortKey> keys;
+    keys.reserve(sorts.size());
     for (const auto& s : sorts) {
         const auto& o = s.get_object();
-        const int sign = o.at("direction") == "ascending" ? 1 : -1;
-        SortKey ka;
-        SortKey kb;
         if (const auto* timestamp = o.if_contains("timestamp")) {
-            const bool created = *timestamp == "created_time";
-            ka.number = static_cast<double>(created ? a.created : a.edited);
-            kb.number = static_cast<double>(created ? b.created : b.edited);
+            keys.push_back({static_cast<double>(*timestamp == "created_time" ? row.created : row.edited), {}});
         } else {
             const PropertyDef* def = find_property(schema, o.at("property").get_string());
-            ka = sort_key(*def, a.properties->at(def->id).at(def->type));
-            kb = sort_key(*def, b.properties->at(def->id).at(def->type));
+            keys.push_back(sort_key(*def, row.properties->at(def->id).at(def->type)));
         }
+    }
+    return keys;
+}
+
+std::vector<int> sort_signs(const json::array& sorts) {
+    std::vector<int> signs;
+    for (const auto& s : sorts) signs.push_back(s.get_object().at("direction") == "ascending" ? 1 : -1);
+    return signs;
+}
+
+int compare_keys(const std::vector<int>& signs, const std::vector<SortKey>& a,
+                 const std::vector<SortKey>& b) {
+    for (std::size_t i = 0; i < signs.size(); ++i) {
+        const int sign = signs[i];
+        const SortKey& ka = a[i];
+        const SortKey& kb = b[i];
         if (ka.empty() != kb.empty()) return ka.empty() ? 1 : -1;
         if (ka.empty()) continue;
         if (ka.number && kb.number && *ka.number != *kb.number) {
@@ -553,6 +558,11 @@ int compare_rows(const json::array& sorts, const Row& a, const Row& b,
         if (ka.text && kb.text && *ka.text != *kb.text) return *ka.text < *kb.text ? -sign : sign;
     }
     return 0;
+}
+
+int compare_rows(const json::array& sorts, const Row& a, const Row& b,
+                 const std::vector<PropertyDef>& schema) {
+    return compare_keys(sort_signs(sorts), sort_keys(sorts, a, schema), sort_keys(sorts, b, schema));
 }
 
 }  // namespace emulator

@@ -24,6 +24,20 @@ bool matches(const json::value& filter, const Row& row, const std::vector<Proper
              Millis now);
 
 void validate_sorts(const json::value& sorts, const std::vector<PropertyDef>& schema);
+
+// What one sort compares for one row: a number or a text; neither when the value is empty.
+struct SortKey {
+    std::optional<double> number = {};
+    std::optional<std::string> text = {};
+    bool empty() const { return !number && !text; }
+};
+// The keys of a row for validated `sorts`, computed once per row rather than per comparison.
+std::vector<SortKey> sort_keys(const json::array& sorts, const Row& row,
+                               const std::vector<PropertyDef>& schema);
+// +1 for an ascending sort, -1 for a descending one.
+std::vector<int> sort_signs(const json::array& sorts);
+int compare_keys(const std::vector<int>& signs, const std::vector<SortKey>& a,
+                 const std::vector<SortKey>& b);
 // Negative when `a` comes before `b`; empty values sort last in either direction.
 int compare_rows(const json::array& sorts, const Row& a, const Row& b,
                  const std::vector<PropertyDef>& schema);

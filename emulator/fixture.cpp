@@ -117,6 +117,7 @@ struct FixtureLoader {
 };
 
 void Workspace::load_fixture(const json::value& fixture) {
+    invalidate();
     if (!fixture.is_object()) throw std::runtime_error("fixture: the top level must be an object");
     const auto& f = fixture.as_object();
     if (const auto* w = f.if_contains("workspace"); w && w->is_object()) {

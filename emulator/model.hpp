@@ -7,7 +7,9 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
+#include <array>
 #include <functional>
+#include <memory>
 #include <map>
 #include <optional>
 #include <set>
@@ -139,6 +141,15 @@ struct ChangeEvent {
     json::array updated_blocks = {};
 };
 
+// A list response whose results are already serialized JSON (the query hot path: rendered pages
+// are cached until the next write).
+struct RawList {
+    json::object envelope = {};  // everything but "results"
+    std::vector<std::shared_ptr<const std::string>> results = {};
+    std::string serialize() const;
+    json::object to_json() const;
+};
+
 class Workspace {
 public:
     Workspace(Clock& clock, std::uint64_t seed);
@@ -176,9 +187,9 @@ public:
     json::object create_data_source(const Caller& caller, const json::object& body);
     json::object update_data_source(const Caller& caller, const std::string& id,
                                     const json::object& body);
-    json::object query_data_source(const Caller& caller, const std::string& id,
-                                   const json::object& body,
-                                   const std::vector<std::string>& filter_properties) const;
+    RawList query_data_source(const Caller& caller, const std::string& id,
+                              const json::object& body,
+                              const std::vector<std::string>& filter_properties) const;
 
     json::object create_page(const Caller& caller, const json::object& body,
                              const std::vector<std::string>& filter_properties);
@@ -219,6 +230,10 @@ private:
     friend struct PropertyCodec;
     friend struct FixtureLoader;
 
+    // Every write calls this: rendered pages may depend on any other page (rollups, formulas).
+    void invalidate();
+    std::shared_ptr<const std::string> page_text(const Page& page, const Caller& caller,
+                                                 const std::vector<std::string>& filter_properties) const;
     void require_visible(const Caller& caller, const std::string& id, std::string_view kind) const;
     std::string require_id(const std::string& raw, std::string_view what) const;
     Page& page_for_write(const Caller& caller, const std::string& id);
@@ -278,6 +293,9 @@ private:
     std::unordered_map<std::string, std::vector<std::string>> children_;  // page/block -> ids
     std::vector<std::string> top_level_;  // workspace-level pages and databases
     std::vector<ChangeEvent> events_;
+    // Serialized pages by id, one map per API version.
+    mutable std::array<std::unordered_map<std::string, std::shared_ptr<const std::string>>, 3>
+        render_cache_;
 };
 
 }  // namespace emulator

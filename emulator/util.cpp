@@ -81,7 +81,7 @@ std::string format_time(Millis t) {
     const std::int64_t days = (t >= 0 ? t : t - (ms_per_day - 1)) / ms_per_day;
     const Millis in_day = t - days * ms_per_day;
     const Civil c = civil_from_days(days);
-    std::array<char, 32> buf{};
+    std::array<char, 64> buf{};
     std::snprintf(buf.data(), buf.size(), "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
                   static_cast<long long>(c.year), c.month, c.day,
                   static_cast<long long>(in_day / 3'600'000),
@@ -203,7 +203,7 @@ std::string IdSource::option_id() { return hex(4); }
 
 std::string encode_cursor(std::size_t offset, std::uint64_t secret) {
     const std::uint64_t check = mix(offset ^ secret);
-    std::array<char, 40> buf{};
+    std::array<char, 64> buf{};
     std::snprintf(buf.data(), buf.size(), "%08llx%016llx%08llx",
                   static_cast<unsigned long long>(offset & 0xffffffffULL),
                   static_cast<unsigned long long>(check),

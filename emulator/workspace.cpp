@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <numeric>
@@ -164,6 +165,7 @@ Millis Workspace::steady_now() const {
 }
 
 void Workspace::reset() {
+    invalidate();
     pages_.clear();
     databases_.clear();
     data_sources_.clear();
@@ -905,12 +907,14 @@ std::string Workspace::create_database_internal(const Caller& caller, const json
 }
 
 json::object Workspace::create_database(const Caller& caller, const json::object& body) {
+    invalidate();
     const std::string id = create_database_internal(caller, body, std::nullopt);
     return render_database(databases_.at(id), caller);
 }
 
 json::object Workspace::update_database(const Caller& caller, const std::string& raw,
                                         const json::object& body) {
+    invalidate();
     const std::string id = require_id(raw, "database_id");
     auto it = databases_.find(id);
     if (it == databases_.end() || !can_see(*caller.connection, id)) throw object_not_found("database", id);
@@ -958,6 +962,7 @@ json::object Workspace::get_data_source(const Caller& caller, const std::string&
 }
 
 json::object Workspace::create_data_source(const Caller& caller, const json::object& body) {
+    invalidate();
     reject_unknown_keys(body, {"parent", "title", "properties", "icon"});
     const auto* parent = body.if_contains("parent");
     if (parent == nullptr || !parent->is_object() || !parent->as_object().contains("database_id")) {
@@ -977,6 +982,7 @@ json::object Workspace::create_data_source(const Caller& caller, const json::obj
 
 json::object Workspace::update_data_source(const Caller& caller, const std::string& raw,
                                            const json::object& body) {
+    invalidate();
     DataSource& ds = data_source_for(caller, raw);
     reject_unknown_keys(body, {"title", "description", "properties", "in_trash", "archived", "icon", "parent"});
     if (body.contains("archived") && caller.version == Version::v2026_03_11) {
@@ -1017,9 +1023,9 @@ json::object Workspace::update_data_source(const Caller& caller, const std::stri
     return render_data_source(ds, caller);
 }
 
-json::object Workspace::query_data_source(const Caller& caller, const std::string& raw,
-                                          const json::object& body,
-                                          const std::vector<std::string>& filter_properties) const {
+RawList Workspace::query_data_source(const Caller& caller, const std::string& raw,
+                                     const json::object& body,
+                                     const std::vector<std::string>& filter_properties) const {
     const DataSource& ds = const_cast<Workspace*>(this)->data_source_for(caller, raw);
     reject_unknown_keys(body, {"filter", "sorts", "start_cursor", "page_size", "result_type",
                                "in_trash", "archived", "is_archived", "filter_properties"});
@@ -1037,7 +1043,7 @@ json::object Workspace::query_data_source(const Caller& caller, const std::strin
     }
     const std::size_t offset = offset_of(cursor_of(body), cursor_secret_);
     if (const auto* rt = body.if_contains("result_type"); rt && *rt == "data_source") {
-        return list_envelope({}, std::nullopt, "page_or_data_source");
+        return {.envelope = list_envelope({}, std::nullopt, "page_or_data_source")};
     }
 
     // Rendering every page is the expensive part: only done when a filter or sort needs values.
@@ -1073,28 +1079,69 @@ json::object Workspace::query_data_source(const Caller& caller, const std::strin
         if (filter == nullptr || matches(*filter, c.row, ds.properties, now)) order.push_back(i);
     }
     if (!sorts.empty()) {
+        std::vector<std::vector<SortKey>> keys(candidates.size());
+        for (const std::size_t i : order) keys[i] = sort_keys(sorts, candidates[i].row, ds.properties);
+        const std::vector<int> signs = sort_signs(sorts);
         std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-            return compare_rows(sorts, candidates[a].row, candidates[b].row, ds.properties) < 0;
+            return compare_keys(signs, keys[a], keys[b]) < 0;
         });
     }
     // At most 10,000 results per query; then has_more is false and request_status says why.
     const bool capped = order.size() > query_cap;
     const std::size_t reachable = std::min(order.size(), query_cap);
-    json::array results;
-    for (std::size_t i = offset; i < reachable && results.size() < page_size; ++i) {
-        results.push_back(render_page(*candidates[order[i]].page, caller, filter_properties));
+    RawList out;
+    for (std::size_t i = offset; i < reachable && out.results.size() < page_size; ++i) {
+        out.results.push_back(page_text(*candidates[order[i]].page, caller, filter_properties));
     }
-    const std::size_t next = offset + results.size();
-    json::object out = list_envelope(std::move(results),
-                                     next < reachable ? std::optional(next) : std::nullopt,
-                                     caller.version == Version::v2022_06_28 ? "page_or_database"
-                                                                            : "page_or_data_source");
+    const std::size_t next = offset + out.results.size();
+    out.envelope = list_envelope({}, next < reachable ? std::optional(next) : std::nullopt,
+                                 caller.version == Version::v2022_06_28 ? "page_or_database"
+                                                                        : "page_or_data_source");
+    out.envelope.erase("results");
     if (capped) {
-        out["request_status"] = json::object{{"type", "incomplete"},
-                                             {"incomplete_reason", "query_result_limit_reached"}};
+        out.envelope["request_status"] = json::object{
+            {"type", "incomplete"}, {"incomplete_reason", "query_result_limit_reached"}};
     }
     return out;
 }
+
+void Workspace::invalidate() {
+    for (auto& cache : render_cache_) cache.clear();
+}
+
+std::shared_ptr<const std::string> Workspace::page_text(
+    const Page& page, const Caller& caller, const std::vector<std::string>& filter_properties) const {
+    // Notion-hosted files get a new signed URL on every read: such pages are never cached.
+    const bool hosted_files = std::any_of(page.values.begin(), page.values.end(), [](const auto& kv) {
+        const auto& v = kv.value();
+        return v.is_array() && std::any_of(v.get_array().begin(), v.get_array().end(), [](const json::value& f) {
+                   return f.is_object() && f.get_object().contains("file");
+               });
+    });
+    if (!filter_properties.empty() || hosted_files) {
+        return std::make_shared<const std::string>(json::serialize(render_page(page, caller, filter_properties)));
+    }
+    auto& cache = render_cache_[static_cast<std::size_t>(caller.version)];
+    auto [it, inserted] = cache.try_emplace(page.id);
+    if (inserted) {
+        it->second = std::make_shared<const std::string>(json::serialize(render_page(page, caller, {})));
+    }
+    return it->second;
+}
+
+std::string RawList::serialize() const {
+    std::string out = "{\"results\":[";
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        if (i != 0) out += ',';
+        out += *results[i];
+    }
+    out += "],";
+    const std::string rest = json::serialize(envelope);
+    out.append(rest, 1, std::string::npos);
+    return out;
+}
+
+json::object RawList::to_json() const { return json::parse(serialize()).as_object(); }
 
 // --- pages ---
 
@@ -1213,6 +1260,7 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
 
 json::object Workspace::create_page(const Caller& caller, const json::object& body,
                                     const std::vector<std::string>& filter_properties) {
+    invalidate();
     const std::string id = create_page_internal(caller, body, std::nullopt, std::nullopt);
     return render_page(pages_.at(id), caller, filter_properties);
 }
@@ -1235,6 +1283,7 @@ Page& Workspace::page_for_write(const Caller& caller, const std::string& raw) {
 json::object Workspace::update_page(const Caller& caller, const std::string& raw,
                                     const json::object& body,
                                     const std::vector<std::string>& filter_properties) {
+    invalidate();
     Page& page = page_for_write(caller, raw);
     reject_unknown_keys(body, {"properties", "in_trash", "archived", "icon", "cover", "is_locked",
                                "erase_content", "template", "is_archived"});
@@ -1541,6 +1590,7 @@ json::object Workspace::list_children(const Caller& caller, const std::string& r
 
 json::object Workspace::append_children(const Caller& caller, const std::string& raw,
                                         const json::object& body) {
+    invalidate();
     const std::string id = require_id(raw, "block_id");
     if ((!pages_.contains(id) && !blocks_.contains(id)) || !can_see(*caller.connection, id)) {
         throw object_not_found("block", id);
@@ -1631,6 +1681,7 @@ json::object Workspace::get_block(const Caller& caller, const std::string& raw) 
 
 json::object Workspace::update_block(const Caller& caller, const std::string& raw,
                                      const json::object& body) {
+    invalidate();
     const std::string id = require_id(raw, "block_id");
     if (!can_see(*caller.connection, id)) throw object_not_found("block", id);
     if (pages_.contains(id) || databases_.contains(id)) {
@@ -1703,6 +1754,7 @@ void Workspace::set_trash(const Caller& caller, const std::string& id, bool in_t
 }
 
 json::object Workspace::delete_block(const Caller& caller, const std::string& raw) {
+    invalidate();
     const std::string id = require_id(raw, "block_id");
     if ((!blocks_.contains(id) && !pages_.contains(id) && !databases_.contains(id)) ||
         !can_see(*caller.connection, id)) {

@@ -169,7 +169,7 @@ TEST_CASE("a query stops at 10,000 results and says it is incomplete") {
     for (;;) {
         json::object query = f.body(R"({"page_size":100})");
         if (cursor) query["start_cursor"] = *cursor;
-        last = f.ws.query_data_source(f.as_owner, ds, query, {"title"});
+        last = f.ws.query_data_source(f.as_owner, ds, query, {"title"}).to_json();
         seen += last.at("results").as_array().size();
         CHECK(last.at("request_status").at("type") == "incomplete");
         if (last.at("has_more") == false) break;
@@ -186,7 +186,7 @@ TEST_CASE("trashed pages leave queries but can still be retrieved") {
     const std::string a = f.task(ds, R"({})");
     f.task(ds, R"({})");
     f.ws.update_page(f.as_owner, a, f.body(R"({"in_trash":true})"), {});
-    CHECK(f.ws.query_data_source(f.as_owner, ds, {}, {}).at("results").as_array().size() == 1);
+    CHECK(f.ws.query_data_source(f.as_owner, ds, {}, {}).to_json().at("results").as_array().size() == 1);
     CHECK(f.ws.get_page(f.as_owner, a, {}).at("in_trash") == true);
     CHECK(f.code_of([&] {
               f.ws.update_page(f.as_owner, a, f.body(R"({"properties":{"Estimate":{"number":1}}})"), {});
