@@ -1,7 +1,11 @@
 // Measures notion-emulator's throughput on data source queries returning 100-page batches, with
 // rate limits off, over one keep-alive connection. Prints one JSON object.
 //
-//   emulator_throughput --emulator build/release/emulator/notion-emulator [--pages 1000] [--seconds 5]
+//   emulator_throughput --emulator build/release/emulator/notion-emulator [--pages 1000] [--seconds
+//   5]
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,8 +21,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -41,8 +43,8 @@ struct Emulator {
         if (pid == 0) {
             dup2(out[1], STDOUT_FILENO);
             close(out[0]);
-            execl(path.c_str(), path.c_str(), "--port", "0", "--owner-token", token, "--rate-limit", "0",
-                  "--seed", "7", static_cast<char*>(nullptr));
+            execl(path.c_str(), path.c_str(), "--port", "0", "--owner-token", token, "--rate-limit",
+                  "0", "--seed", "7", static_cast<char*>(nullptr));
             _exit(127);
         }
         close(out[1]);
@@ -106,8 +108,8 @@ public:
         http::response<http::string_body> response;
         http::read(stream_, buffer_, response);
         if (response.result_int() != 200) {
-            throw std::runtime_error(target + " answered " + std::to_string(response.result_int()) + ": " +
-                                     response.body());
+            throw std::runtime_error(target + " answered " + std::to_string(response.result_int()) +
+                                     ": " + response.body());
         }
         return std::move(response.body());
     }
@@ -140,8 +142,10 @@ int main(int argc, char** argv) try {
     for (int i = 0; i < pages; ++i) {
         client.call(http::verb::post, "/v1/pages",
                     R"({"parent":{"data_source_id":")" + ds + R"("},"properties":{
-            "Name":{"title":[{"text":{"content":"Task )" + std::to_string(i) + R"("}}]},
-            "Estimate":{"number":)" + std::to_string(i % 13) + R"(},"Done":{"checkbox":)" +
+            "Name":{"title":[{"text":{"content":"Task )" +
+                        std::to_string(i) + R"("}}]},
+            "Estimate":{"number":)" +
+                        std::to_string(i % 13) + R"(},"Done":{"checkbox":)" +
                         (i % 2 ? "true" : "false") + R"(},
             "Notes":{"rich_text":[{"text":{"content":"Some notes about this task"}}]},
             "Due":{"date":{"start":"2026-06-01"}}}})");
@@ -160,7 +164,8 @@ int main(int argc, char** argv) try {
     while (std::chrono::steady_clock::now() < deadline) {
         std::string body = query;
         if (!cursor.empty()) body.insert(body.size() - 1, R"(,"start_cursor":")" + cursor + "\"");
-        const std::string result = client.send(http::verb::post, "/v1/data_sources/" + ds + "/query", body);
+        const std::string result =
+            client.send(http::verb::post, "/v1/data_sources/" + ds + "/query", body);
         for (auto at = result.find(R"({"object":"page")"); at != std::string::npos;
              at = result.find(R"({"object":"page")", at + 1)) {
             ++returned;
@@ -169,20 +174,24 @@ int main(int argc, char** argv) try {
         cursor = next == std::string::npos ? "" : result.substr(next + 15, 36);
         ++requests;
     }
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const long cpu = emulator.cpu_us() - cpu_before;
-    json::object out{{"benchmark", "emulator_query_throughput"},
-                     {"pages_in_data_source", pages},
-                     {"page_size", 100},
-                     {"requests", requests},
-                     {"pages_returned", returned},
-                     {"wall_seconds", elapsed},
-                     {"requests_per_second", static_cast<double>(requests) / elapsed},
-                     {"emulator_cpu_seconds", static_cast<double>(cpu) / 1e6},
-                     {"requests_per_emulator_cpu_second", cpu > 0 ? static_cast<double>(requests) * 1e6 / static_cast<double>(cpu) : 0.0},
-                     {"emulator_cpu_us_per_page", returned > 0 ? static_cast<double>(cpu) / static_cast<double>(returned) : 0.0},
-                     {"emulator_peak_rss_kb", emulator.peak_rss_kb()},
-                     {"target_requests_per_second", 1000}};
+    json::object out{
+        {"benchmark", "emulator_query_throughput"},
+        {"pages_in_data_source", pages},
+        {"page_size", 100},
+        {"requests", requests},
+        {"pages_returned", returned},
+        {"wall_seconds", elapsed},
+        {"requests_per_second", static_cast<double>(requests) / elapsed},
+        {"emulator_cpu_seconds", static_cast<double>(cpu) / 1e6},
+        {"requests_per_emulator_cpu_second",
+         cpu > 0 ? static_cast<double>(requests) * 1e6 / static_cast<double>(cpu) : 0.0},
+        {"emulator_cpu_us_per_page",
+         returned > 0 ? static_cast<double>(cpu) / static_cast<double>(returned) : 0.0},
+        {"emulator_peak_rss_kb", emulator.peak_rss_kb()},
+        {"target_requests_per_second", 1000}};
     std::cout << json::serialize(out) << std::endl;
     return 0;
 } catch (const std::exception& e) {

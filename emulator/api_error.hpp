@@ -30,6 +30,8 @@ inline ApiError object_not_found(std::string_view kind, std::string_view id) {
                 ". Make sure the relevant pages and databases are shared with your integration."};
 }
 
-inline ApiError invalid_request_url() { return {400, "invalid_request_url", "Invalid request URL."}; }
+inline ApiError invalid_request_url() {
+    return {400, "invalid_request_url", "Invalid request URL."};
+}
 
 }  // namespace emulator

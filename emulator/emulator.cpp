@@ -56,6 +56,32 @@ bool match(const std::vector<std::string>& segments, std::string_view pattern,
     return true;
 }
 
+constexpr std::string_view routes[] = {"/v1/users/me",
+                                       "/v1/users",
+                                       "/v1/users/{id}",
+                                       "/v1/search",
+                                       "/v1/databases",
+                                       "/v1/databases/{id}",
+                                       "/v1/databases/{id}/query",
+                                       "/v1/data_sources",
+                                       "/v1/data_sources/{id}",
+                                       "/v1/data_sources/{id}/query",
+                                       "/v1/pages",
+                                       "/v1/pages/{id}",
+                                       "/v1/pages/{id}/properties/{property_id}",
+                                       "/v1/blocks/{id}/children",
+                                       "/v1/blocks/{id}"};
+
+// The path template a request counts under, e.g. /v1/pages/{id}; the path itself if none fits.
+std::string route_of(std::string_view path) {
+    const auto segments = split_path(path);
+    std::vector<std::string> ignored;
+    for (const auto route : routes) {
+        if (match(segments, route, ignored)) return std::string(route);
+    }
+    return std::string(path);
+}
+
 json::object parse_body(const std::string& body) {
     if (body.empty()) return {};
     boost::system::error_code ec;
@@ -74,15 +100,18 @@ std::size_t query_page_size(const std::vector<std::pair<std::string, std::string
         std::size_t n = 0;
         const auto r = std::from_chars(value.data(), value.data() + value.size(), n);
         if (r.ec != std::errc{} || r.ptr != value.data() + value.size() || n < 1 || n > 100) {
-            throw validation_error("query failed validation: query.page_size should be a number between 1 and 100, instead was `\"" +
-                                   value + "\"`.");
+            throw validation_error(
+                "query failed validation: query.page_size should be a number between 1 and 100, "
+                "instead was `\"" +
+                value + "\"`.");
         }
         return n;
     }
     return 100;
 }
 
-std::optional<std::string> query_cursor(const std::vector<std::pair<std::string, std::string>>& query) {
+std::optional<std::string> query_cursor(
+    const std::vector<std::pair<std::string, std::string>>& query) {
     for (const auto& [key, value] : query) {
         if (key == "start_cursor" && !value.empty()) return value;
     }
@@ -90,7 +119,8 @@ std::optional<std::string> query_cursor(const std::vector<std::pair<std::string,
 }
 
 // `filter_properties` arrives as repeated keys, with or without brackets (notion-api.md §6.4).
-std::vector<std::string> filter_properties(const std::vector<std::pair<std::string, std::string>>& query) {
+std::vector<std::string> filter_properties(
+    const std::vector<std::pair<std::string, std::string>>& query) {
     std::vector<std::string> out;
     for (const auto& [key, value] : query) {
         if (key == "filter_properties" || key == "filter_properties[]") out.push_back(value);
@@ -101,7 +131,8 @@ std::vector<std::string> filter_properties(const std::vector<std::pair<std::stri
 std::string string_field(const json::object& o, std::string_view key) {
     const auto* v = o.if_contains(key);
     if (v == nullptr || !v->is_string()) {
-        throw validation_error("body failed validation: body." + std::string(key) + " should be a string.");
+        throw validation_error("body failed validation: body." + std::string(key) +
+                               " should be a string.");
     }
     return std::string(v->get_string());
 }
@@ -110,7 +141,8 @@ std::int64_t int_field(const json::object& o, std::string_view key, std::int64_t
     const auto* v = o.if_contains(key);
     if (v == nullptr || v->is_null()) return fallback;
     if (!v->is_int64() && !v->is_uint64()) {
-        throw validation_error("body failed validation: body." + std::string(key) + " should be an integer.");
+        throw validation_error("body failed validation: body." + std::string(key) +
+                               " should be an integer.");
     }
     return v->to_number<std::int64_t>();
 }
@@ -187,10 +219,9 @@ std::optional<HttpResponse> Emulator::rate_limit(const Connection& connection) {
     if (wait) {
         // Whole seconds, rounded up, at least one (notion-api.md §3.1).
         const Millis seconds = std::max<Millis>(1, (*wait + 999) / 1000);
-        HttpResponse r = error(429, "rate_limited",
-                               "You have been rate limited. Please try again in a few minutes.",
-                               {{"rate_limit_reason", reason},
-                                {"retry_after", std::to_string(seconds)}});
+        HttpResponse r = error(
+            429, "rate_limited", "You have been rate limited. Please try again in a few minutes.",
+            {{"rate_limit_reason", reason}, {"retry_after", std::to_string(seconds)}});
         r.headers.emplace_back("Retry-After", std::to_string(seconds));
         return r;
     }
@@ -219,7 +250,7 @@ HttpResponse Emulator::handle(const HttpRequest& request) {
     if (authorization.size() > 7 && lower(authorization.substr(0, 7)) == "bearer ") {
         connection = workspace_.find_token(authorization.substr(7));
     }
-    std::string route = std::string(path);
+    std::string route = route_of(path);
     if (connection == nullptr) {
         HttpResponse r = error(401, "unauthorized", "API token is invalid.");
         log("unknown", request.method, std::string(path), route, r.status);
@@ -232,7 +263,8 @@ HttpResponse Emulator::handle(const HttpRequest& request) {
         if (f.count <= 0) continue;
         if (!f.method.empty() && lower(f.method) != lower(request.method)) continue;
         if (!f.path_prefix.empty() && !path.starts_with(f.path_prefix)) continue;
-        if (!f.token.empty() && f.token != connection->token && f.token != connection->name) continue;
+        if (!f.token.empty() && f.token != connection->token && f.token != connection->name)
+            continue;
         fault = &f;
         --f.count;
         break;
@@ -244,10 +276,13 @@ HttpResponse Emulator::handle(const HttpRequest& request) {
     if (applied.status != 0) {
         json::object additional;
         if (applied.retry_after) additional["retry_after"] = std::to_string(*applied.retry_after);
-        if (applied.status == 429) additional["rate_limit_reason"] = "public_api_request_rate_limit";
-        response = error(applied.status, applied.code.empty() ? "internal_server_error" : applied.code,
-                         "Injected fault.", additional);
-        if (applied.retry_after) response.headers.emplace_back("Retry-After", std::to_string(*applied.retry_after));
+        if (applied.status == 429)
+            additional["rate_limit_reason"] = "public_api_request_rate_limit";
+        response =
+            error(applied.status, applied.code.empty() ? "internal_server_error" : applied.code,
+                  "Injected fault.", additional);
+        if (applied.retry_after)
+            response.headers.emplace_back("Retry-After", std::to_string(*applied.retry_after));
     } else if (auto limited = rate_limit(*connection)) {
         response = std::move(*limited);
     } else {
@@ -259,8 +294,9 @@ HttpResponse Emulator::handle(const HttpRequest& request) {
                              {{"from", "public_api"},
                               {"elapsed_ms", 60'000},
                               {"deadline_ms", 60'000},
-                              {"retry_guidance", json::array{"Read the object again to confirm the saved change.",
-                                                             "Do not repeat the write."}},
+                              {"retry_guidance",
+                               json::array{"Read the object again to confirm the saved change.",
+                                           "Do not repeat the write."}},
                               {"committed_resource_id", workspace_.last_committed_id()}});
         }
     }
@@ -268,7 +304,8 @@ HttpResponse Emulator::handle(const HttpRequest& request) {
     response.truncate_body = applied.truncate_body;
     response.delay_ms = applied.delay_ms + options_.latency_fixed_ms;
     if (options_.latency_jitter_ms > 0) {
-        response.delay_ms += static_cast<Millis>(jitter_() % static_cast<std::uint64_t>(options_.latency_jitter_ms + 1));
+        response.delay_ms += static_cast<Millis>(
+            jitter_() % static_cast<std::uint64_t>(options_.latency_jitter_ms + 1));
     }
     log(connection->name, request.method, std::string(path), route, response.status);
     return response;
@@ -280,16 +317,20 @@ HttpResponse Emulator::api(const HttpRequest& request, const Connection& connect
         const std::string version_header = request.header("notion-version");
         if (version_header.empty()) {
             throw ApiError(400, "missing_version",
-                           "Notion-Version header failed validation: Notion-Version header should be defined, instead was `undefined`.");
+                           "Notion-Version header failed validation: Notion-Version header should "
+                           "be defined, instead was `undefined`.");
         }
         const auto version = parse_version(version_header);
         if (!version) {
-            throw validation_error("Notion-Version header failed validation: Notion-Version header should be one of `2022-06-28`, `2025-09-03`, `2026-03-11`, instead was `" +
-                                   version_header + "`.");
+            throw validation_error(
+                "Notion-Version header failed validation: Notion-Version header should be one of "
+                "`2022-06-28`, `2025-09-03`, `2026-03-11`, instead was `" +
+                version_header + "`.");
         }
         if (request.body.size() > max_body_bytes) {
             throw validation_error("body failed validation: the request body is " +
-                                   std::to_string(request.body.size()) + " bytes, over the 500KB limit.");
+                                   std::to_string(request.body.size()) +
+                                   " bytes, over the 500KB limit.");
         }
         const Caller caller{.connection = &connection, .version = *version};
         const auto segments = split_path(path);
@@ -310,8 +351,10 @@ HttpResponse Emulator::api(const HttpRequest& request, const Connection& connect
             return ok(workspace_.list_users(caller, query_cursor(params), query_page_size(params)));
         }
         if (is("GET", "/v1/users/{id}")) return ok(workspace_.get_user(caller, p[0]));
-        if (is("POST", "/v1/search")) return ok(workspace_.search(caller, parse_body(request.body)));
-        if (is("POST", "/v1/databases")) return ok(workspace_.create_database(caller, parse_body(request.body)));
+        if (is("POST", "/v1/search"))
+            return ok(workspace_.search(caller, parse_body(request.body)));
+        if (is("POST", "/v1/databases"))
+            return ok(workspace_.create_database(caller, parse_body(request.body)));
         if (is("GET", "/v1/databases/{id}")) return ok(workspace_.get_database(caller, p[0]));
         if (is("PATCH", "/v1/databases/{id}")) {
             return ok(workspace_.update_database(caller, p[0], parse_body(request.body)));
@@ -319,7 +362,9 @@ HttpResponse Emulator::api(const HttpRequest& request, const Connection& connect
         if (is("POST", "/v1/databases/{id}/query")) {
             if (!legacy) throw invalid_request_url();
             throw ApiError(400, "invalid_request",
-                           "Unsupported request: notion-emulator does not implement database queries of Notion-Version 2022-06-28; use 2025-09-03 or later and POST /v1/data_sources/{id}/query.");
+                           "Unsupported request: notion-emulator does not implement database "
+                           "queries of Notion-Version 2022-06-28; use 2025-09-03 or later and POST "
+                           "/v1/data_sources/{id}/query.");
         }
         if (is("POST", "/v1/data_sources")) {
             return ok(workspace_.create_data_source(caller, parse_body(request.body)));
@@ -337,7 +382,8 @@ HttpResponse Emulator::api(const HttpRequest& request, const Connection& connect
             return r;
         }
         if (is("POST", "/v1/pages")) {
-            return ok(workspace_.create_page(caller, parse_body(request.body), filter_properties(params)));
+            return ok(workspace_.create_page(caller, parse_body(request.body),
+                                             filter_properties(params)));
         }
         if (is("GET", "/v1/pages/{id}")) {
             return ok(workspace_.get_page(caller, p[0], filter_properties(params)));
@@ -347,11 +393,12 @@ HttpResponse Emulator::api(const HttpRequest& request, const Connection& connect
                                              filter_properties(params)));
         }
         if (is("GET", "/v1/pages/{id}/properties/{property_id}")) {
-            return ok(workspace_.get_page_property(caller, p[0], url_decode(p[1]), query_cursor(params),
-                                                   query_page_size(params)));
+            return ok(workspace_.get_page_property(caller, p[0], url_decode(p[1]),
+                                                   query_cursor(params), query_page_size(params)));
         }
         if (is("GET", "/v1/blocks/{id}/children")) {
-            return ok(workspace_.list_children(caller, p[0], query_cursor(params), query_page_size(params)));
+            return ok(workspace_.list_children(caller, p[0], query_cursor(params),
+                                               query_page_size(params)));
         }
         if (is("PATCH", "/v1/blocks/{id}/children")) {
             return ok(workspace_.append_children(caller, p[0], parse_body(request.body)));
@@ -420,7 +467,8 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
         return done({{"now", format_time(clock_.now())}});
     }
     if (post && name == "rate_limit") {
-        options_.rate_requests = static_cast<int>(int_field(body, "requests", options_.rate_requests));
+        options_.rate_requests =
+            static_cast<int>(int_field(body, "requests", options_.rate_requests));
         options_.rate_window_ms = int_field(body, "window_ms", options_.rate_window_ms);
         options_.workspace_requests = static_cast<int>(int_field(body, "workspace_requests", 0));
         windows_.clear();
@@ -450,12 +498,14 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
             if (mo.contains("token")) f.token = string_field(mo, "token");
         }
         const auto* fault = body.if_contains("fault");
-        if (fault == nullptr || !fault->is_object()) throw validation_error("fault should be an object.");
+        if (fault == nullptr || !fault->is_object())
+            throw validation_error("fault should be an object.");
         const auto& fo = fault->as_object();
         if (fo.contains("status")) {
             f.status = static_cast<int>(int_field(fo, "status", 500));
             f.code = fo.contains("code") ? string_field(fo, "code") : "";
-            if (fo.contains("retry_after")) f.retry_after = static_cast<int>(int_field(fo, "retry_after", 1));
+            if (fo.contains("retry_after"))
+                f.retry_after = static_cast<int>(int_field(fo, "retry_after", 1));
         } else if (fo.contains("reset_connection")) {
             f.reset_connection = true;
         } else if (fo.contains("truncate_body")) {
@@ -465,7 +515,9 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
         } else if (fo.contains("commit_then_status")) {
             f.commit_then_status = static_cast<int>(int_field(fo, "commit_then_status", 503));
         } else {
-            throw validation_error("fault should have status, reset_connection, truncate_body, delay_ms or commit_then_status.");
+            throw validation_error(
+                "fault should have status, reset_connection, truncate_body, delay_ms or "
+                "commit_then_status.");
         }
         faults_.push_back(std::move(f));
         return done();
@@ -474,13 +526,18 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
         json::array counters;
         for (const auto& [key, count] : counters_) {
             const auto& [connection, method, route, status] = key;
-            counters.push_back(json::object{{"connection", connection}, {"method", method},
-                                            {"route", route}, {"status", status}, {"count", count}});
+            counters.push_back(json::object{{"connection", connection},
+                                            {"method", method},
+                                            {"route", route},
+                                            {"status", status},
+                                            {"count", count}});
         }
         json::array requests;
         for (const auto& r : log_) {
-            requests.push_back(json::object{{"connection", r.connection}, {"method", r.method},
-                                            {"path", r.path}, {"status", r.status},
+            requests.push_back(json::object{{"connection", r.connection},
+                                            {"method", r.method},
+                                            {"path", r.path},
+                                            {"status", r.status},
                                             {"at", format_time(r.at)}});
         }
         return done({{"counters", counters}, {"requests", requests}});
@@ -496,8 +553,10 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
         }
         if (!s.url.starts_with("http://")) throw validation_error("url should be an http:// URL.");
         // Notion first sends the verification token, unsigned (notion-api.md §9.2).
-        outbox_.push_back({s.url, {{"Content-Type", "application/json"}},
-                           json::serialize(json::object{{"verification_token", s.verification_token}})});
+        outbox_.push_back(
+            {s.url,
+             {{"Content-Type", "application/json"}},
+             json::serialize(json::object{{"verification_token", s.verification_token}})});
         subscriptions_.push_back(std::move(s));
         return done({{"ok", true}, {"subscription_id", subscriptions_.back().id}});
     }
@@ -516,7 +575,9 @@ std::vector<WebhookDelivery> Emulator::due_webhooks() {
                        p.event.type == event.type;
             });
             if (same == pending_.end()) {
-                pending_.push_back({i, event, now + subscriptions_[i].aggregation_delay_ms,
+                pending_.push_back({i,
+                                    event,
+                                    now + subscriptions_[i].aggregation_delay_ms,
                                     {{event.author_id, event.author_is_bot}}});
                 continue;
             }
@@ -554,7 +615,8 @@ std::vector<WebhookDelivery> Emulator::due_webhooks() {
             data["parent"] = json::object{{"id", workspace_.workspace_id()}, {"type", "space"}};
         }
         if (e.type == "page.properties_updated") data["updated_properties"] = e.updated_properties;
-        if (e.type == "data_source.schema_updated") data["updated_properties"] = e.updated_properties;
+        if (e.type == "data_source.schema_updated")
+            data["updated_properties"] = e.updated_properties;
         if (e.type == "page.content_updated") data["updated_blocks"] = e.updated_blocks;
         const Connection* c = workspace_.find_connection(s.connection);
         json::object payload{{"id", request_ids_.uuid()},
@@ -570,10 +632,11 @@ std::vector<WebhookDelivery> Emulator::due_webhooks() {
                              {"entity", json::object{{"id", e.entity_id}, {"type", e.entity_type}}},
                              {"data", data}};
         std::string body = json::serialize(payload);
-        out.push_back({s.url,
-                       {{"Content-Type", "application/json"},
-                        {"X-Notion-Signature", "sha256=" + hmac_sha256_hex(s.verification_token, body)}},
-                       std::move(body)});
+        out.push_back(
+            {s.url,
+             {{"Content-Type", "application/json"},
+              {"X-Notion-Signature", "sha256=" + hmac_sha256_hex(s.verification_token, body)}},
+             std::move(body)});
         it = pending_.erase(it);
     }
     return out;

@@ -14,20 +14,24 @@ namespace {
 constexpr Millis day = 86'400'000;
 
 const std::set<std::string, std::less<>> text_ops = {
-    "equals",     "does_not_equal", "contains", "does_not_contain",
-    "starts_with", "ends_with",     "is_empty", "is_not_empty"};
-const std::set<std::string, std::less<>> number_ops = {
-    "equals",       "does_not_equal",          "greater_than",
-    "less_than",    "greater_than_or_equal_to", "less_than_or_equal_to",
-    "is_empty",     "is_not_empty"};
+    "equals",      "does_not_equal", "contains", "does_not_contain",
+    "starts_with", "ends_with",      "is_empty", "is_not_empty"};
+const std::set<std::string, std::less<>> number_ops = {"equals",
+                                                       "does_not_equal",
+                                                       "greater_than",
+                                                       "less_than",
+                                                       "greater_than_or_equal_to",
+                                                       "less_than_or_equal_to",
+                                                       "is_empty",
+                                                       "is_not_empty"};
 const std::set<std::string, std::less<>> date_ops = {
-    "equals",    "before",    "after",      "on_or_before", "on_or_after", "this_week",
-    "past_week", "past_month", "past_year", "next_week",    "next_month",  "next_year",
-    "is_empty",  "is_not_empty"};
+    "equals",     "before",    "after",      "on_or_before", "on_or_after",
+    "this_week",  "past_week", "past_month", "past_year",    "next_week",
+    "next_month", "next_year", "is_empty",   "is_not_empty"};
 const std::set<std::string, std::less<>> select_ops = {"equals", "does_not_equal", "is_empty",
                                                        "is_not_empty"};
-const std::set<std::string, std::less<>> contains_ops = {"contains", "does_not_contain",
-                                                         "is_empty", "is_not_empty"};
+const std::set<std::string, std::less<>> contains_ops = {"contains", "does_not_contain", "is_empty",
+                                                         "is_not_empty"};
 const std::set<std::string, std::less<>> empty_ops = {"is_empty", "is_not_empty"};
 const std::set<std::string, std::less<>> checkbox_ops = {"equals", "does_not_equal"};
 
@@ -50,8 +54,8 @@ const std::set<std::string, std::less<>>* ops_for(std::string_view kind) {
     if (kind == "number" || kind == "unique_id") return &number_ops;
     if (kind == "date" || kind == "created_time" || kind == "last_edited_time") return &date_ops;
     if (kind == "select" || kind == "status") return &select_ops;
-    if (kind == "multi_select" || kind == "people" || kind == "relation" ||
-        kind == "created_by" || kind == "last_edited_by") {
+    if (kind == "multi_select" || kind == "people" || kind == "relation" || kind == "created_by" ||
+        kind == "last_edited_by") {
         return &contains_ops;
     }
     if (kind == "files") return &empty_ops;
@@ -81,12 +85,13 @@ void validate_condition(std::string_view kind, const json::value& condition,
             return;
         }
         static const std::set<std::string, std::less<>> relative = {
-            "today", "tomorrow", "yesterday", "one_week_ago", "one_week_from_now",
+            "today",         "tomorrow",          "yesterday", "one_week_ago", "one_week_from_now",
             "one_month_ago", "one_month_from_now"};
         if (!value.is_string() ||
             (!parse_time(value.get_string()) && !relative.contains(value.get_string()))) {
-            bad(path + "." + std::string(op) + " should be a valid ISO 8601 date string, instead was `" +
-                json::serialize(value) + "`.");
+            bad(path + "." + std::string(op) +
+                " should be a valid ISO 8601 date string, instead was `" + json::serialize(value) +
+                "`.");
         }
         return;
     }
@@ -103,8 +108,8 @@ void validate_condition(std::string_view kind, const json::value& condition,
         return;
     }
     // select / multi_select: a string or an array of strings; people / relation: a UUID.
-    const bool ids = kind == "people" || kind == "relation" || kind == "created_by" ||
-                     kind == "last_edited_by";
+    const bool ids =
+        kind == "people" || kind == "relation" || kind == "created_by" || kind == "last_edited_by";
     if (ids) {
         if (!value.is_string() || (!normalize_uuid(value.get_string()) && value != "me")) {
             bad(path + "." + std::string(op) + " should be a valid uuid, instead was `" +
@@ -131,7 +136,8 @@ void validate(const json::value& filter, const std::vector<PropertyDef>& schema,
                 bad(path + " nests compound filters more than two levels deep.");
             }
             if (!items->is_array()) bad(path + "." + compound + " should be an array.");
-            if (items->get_array().size() > 100) bad(path + "." + compound + ".length should be ≤ `100`.");
+            if (items->get_array().size() > 100)
+                bad(path + "." + compound + ".length should be ≤ `100`.");
             for (std::size_t i = 0; i < items->get_array().size(); ++i) {
                 validate(items->get_array()[i], schema, depth + 1,
                          path + "." + compound + "[" + std::to_string(i) + "]");
@@ -140,7 +146,8 @@ void validate(const json::value& filter, const std::vector<PropertyDef>& schema,
         }
     }
     if (const auto* timestamp = f.if_contains("timestamp")) {
-        if (f.contains("property")) bad(path + ".property should be not present for a timestamp filter.");
+        if (f.contains("property"))
+            bad(path + ".property should be not present for a timestamp filter.");
         if (*timestamp != "created_time" && *timestamp != "last_edited_time") {
             bad(path + ".timestamp should be `created_time` or `last_edited_time`.");
         }
@@ -165,8 +172,10 @@ void validate(const json::value& filter, const std::vector<PropertyDef>& schema,
         key = std::string(k);
         (void)v;
     }
-    const bool time_alias = (def->type == "created_time" || def->type == "last_edited_time") && key == "date";
-    const bool person_alias = (def->type == "created_by" || def->type == "last_edited_by") && key == "people";
+    const bool time_alias =
+        (def->type == "created_time" || def->type == "last_edited_time") && key == "date";
+    const bool person_alias =
+        (def->type == "created_by" || def->type == "last_edited_by") && key == "people";
     if (key != def->type && !time_alias && !person_alias) {
         bad(path + ": property `" + def->name + "` is of type `" + def->type +
             "` and cannot be filtered with a `" + key + "` condition.");
@@ -196,14 +205,16 @@ void validate(const json::value& filter, const std::vector<PropertyDef>& schema,
                 bad(cpath + "." + std::string(sub) + " should have one typed condition.");
             }
             const auto& [type, inner] = *sub_condition.get_object().begin();
-            validate_condition(type, inner, cpath + "." + std::string(sub) + "." + std::string(type));
+            validate_condition(type, inner,
+                               cpath + "." + std::string(sub) + "." + std::string(type));
         } else {
             bad(cpath + " should have one of any, every, none, number, date.");
         }
         return;
     }
-    validate_condition(def->type == "created_time" || def->type == "last_edited_time" ? "date" : def->type,
-                       condition, cpath);
+    validate_condition(
+        def->type == "created_time" || def->type == "last_edited_time" ? "date" : def->type,
+        condition, cpath);
 }
 
 // A day-only value "2026-05-01" matches the whole day; a date-time is an instant.
@@ -301,8 +312,7 @@ std::vector<std::string> names_of(const json::value& v) {
     return out;
 }
 
-bool set_matches(const std::vector<std::string>& have, const json::object& condition,
-                 bool single) {
+bool set_matches(const std::vector<std::string>& have, const json::object& condition, bool single) {
     const auto& [op, value] = *condition.begin();
     if (op == "is_empty") return have.empty();
     if (op == "is_not_empty") return !have.empty();
@@ -368,9 +378,12 @@ bool computed_matches(const json::object& result, const std::string& kind,
                       const json::object& condition, Millis now) {
     const std::string type(result.at("type").as_string());
     const json::value& v = result.contains(type) ? result.at(type) : json::value();
-    if (kind == "checkbox") return value_matches("checkbox", v.is_bool() ? v : json::value(false), condition, now);
-    if (kind == "string") return text_matches(v.is_string() ? std::string(v.get_string()) : "", condition);
-    if (kind == "number") return number_matches(v.is_number() ? v : json::value(nullptr), condition);
+    if (kind == "checkbox")
+        return value_matches("checkbox", v.is_bool() ? v : json::value(false), condition, now);
+    if (kind == "string")
+        return text_matches(v.is_string() ? std::string(v.get_string()) : "", condition);
+    if (kind == "number")
+        return number_matches(v.is_number() ? v : json::value(nullptr), condition);
     if (kind == "date") return date_matches(date_start(v), condition, now);
     return false;
 }
@@ -435,7 +448,9 @@ SortKey sort_key(const PropertyDef& def, const json::value& v) {
     const std::string& t = def.type;
     if (t == "number") return v.is_number() ? SortKey{v.to_number<double>(), {}} : SortKey{};
     if (t == "checkbox") return {v == true ? 1.0 : 0.0, {}};
-    if (t == "unique_id") return v.at("number").is_number() ? SortKey{v.at("number").to_number<double>(), {}} : SortKey{};
+    if (t == "unique_id")
+        return v.at("number").is_number() ? SortKey{v.at("number").to_number<double>(), {}}
+                                          : SortKey{};
     if (t == "date") {
         const auto start = date_start(v);
         return start ? SortKey{static_cast<double>(*start), {}} : SortKey{};
@@ -455,7 +470,8 @@ SortKey sort_key(const PropertyDef& def, const json::value& v) {
         const std::string type(v.at("type").as_string());
         const auto& x = v.at(type);
         if (x.is_number()) return {x.to_number<double>(), {}};
-        if (x.is_string()) return x.get_string().empty() ? SortKey{} : SortKey{{}, lower(x.get_string())};
+        if (x.is_string())
+            return x.get_string().empty() ? SortKey{} : SortKey{{}, lower(x.get_string())};
         if (x.is_bool()) return {x.get_bool() ? 1.0 : 0.0, {}};
         return {};
     }
@@ -511,7 +527,8 @@ void validate_sorts(const json::value& sorts, const std::vector<PropertyDef>& sc
             if (*timestamp != "created_time" && *timestamp != "last_edited_time") {
                 bad(path + ".timestamp should be `created_time` or `last_edited_time`.");
             }
-        } else if (const auto* property = o.if_contains("property"); property && property->is_string()) {
+        } else if (const auto* property = o.if_contains("property");
+                   property && property->is_string()) {
             if (find_property(schema, property->get_string()) == nullptr) {
                 throw validation_error("Could not find sort property with name or id: " +
                                        std::string(property->get_string()));
@@ -529,7 +546,8 @@ std::vector<SortKey> sort_keys(const json::array& sorts, const Row& row,
     for (const auto& s : sorts) {
         const auto& o = s.get_object();
         if (const auto* timestamp = o.if_contains("timestamp")) {
-            keys.push_back({static_cast<double>(*timestamp == "created_time" ? row.created : row.edited), {}});
+            keys.push_back(
+                {static_cast<double>(*timestamp == "created_time" ? row.created : row.edited), {}});
         } else {
             const PropertyDef* def = find_property(schema, o.at("property").get_string());
             keys.push_back(sort_key(*def, row.properties->at(def->id).at(def->type)));
@@ -540,7 +558,8 @@ std::vector<SortKey> sort_keys(const json::array& sorts, const Row& row,
 
 std::vector<int> sort_signs(const json::array& sorts) {
     std::vector<int> signs;
-    for (const auto& s : sorts) signs.push_back(s.get_object().at("direction") == "ascending" ? 1 : -1);
+    for (const auto& s : sorts)
+        signs.push_back(s.get_object().at("direction") == "ascending" ? 1 : -1);
     return signs;
 }
 
@@ -562,7 +581,8 @@ int compare_keys(const std::vector<int>& signs, const std::vector<SortKey>& a,
 
 int compare_rows(const json::array& sorts, const Row& a, const Row& b,
                  const std::vector<PropertyDef>& schema) {
-    return compare_keys(sort_signs(sorts), sort_keys(sorts, a, schema), sort_keys(sorts, b, schema));
+    return compare_keys(sort_signs(sorts), sort_keys(sorts, a, schema),
+                        sort_keys(sorts, b, schema));
 }
 
 }  // namespace emulator

@@ -15,7 +15,8 @@ std::vector<PropertyDef> schema() {
         json::array out;
         int i = 0;
         for (const char* n : names) {
-            out.push_back(json::object{{"id", "o" + std::to_string(i++)}, {"name", n}, {"color", "default"}});
+            out.push_back(
+                json::object{{"id", "o" + std::to_string(i++)}, {"name", n}, {"color", "default"}});
         }
         return json::object{{"options", out}};
     };
@@ -53,23 +54,27 @@ Page make(const char* name, double estimate, bool done, const char* priority,
     p.values["c1"] = json::object{{"type", "checkbox"}, {"checkbox", done}};
     p.values["s1"] = json::object{
         {"type", "select"},
-        {"select", priority ? json::value(json::object{{"id", std::string(priority) == "Low" ? "o0" : "o1"},
-                                                       {"name", priority}})
-                            : json::value(nullptr)}};
-    p.values["st"] = json::object{{"type", "status"}, {"status", json::object{{"id", "o0"}, {"name", "Not started"}}}};
+        {"select",
+         priority ? json::value(json::object{{"id", std::string(priority) == "Low" ? "o0" : "o1"},
+                                             {"name", priority}})
+                  : json::value(nullptr)}};
+    p.values["st"] = json::object{{"type", "status"},
+                                  {"status", json::object{{"id", "o0"}, {"name", "Not started"}}}};
     json::array t;
     for (const char* tag : tags) t.push_back(json::object{{"name", tag}});
     p.values["m1"] = json::object{{"type", "multi_select"}, {"multi_select", t}};
-    p.values["d1"] = json::object{
-        {"type", "date"},
-        {"date", due ? json::value(json::object{{"start", due}, {"end", nullptr}}) : json::value(nullptr)}};
+    p.values["d1"] =
+        json::object{{"type", "date"},
+                     {"date", due ? json::value(json::object{{"start", due}, {"end", nullptr}})
+                                  : json::value(nullptr)}};
     p.values["p1"] = json::object{
         {"type", "people"},
         {"people", json::array{json::object{{"id", "11111111-1111-4111-8111-111111111111"}}}}};
     p.values["r1"] = json::object{{"type", "relation"}, {"relation", json::array{}}};
     p.values["t1"] = json::object{{"type", "rich_text"}, {"rich_text", rich("Some Notes")}};
-    p.values["f1"] = json::object{{"type", "formula"},
-                                  {"formula", json::object{{"type", "number"}, {"number", estimate * 2}}}};
+    p.values["f1"] =
+        json::object{{"type", "formula"},
+                     {"formula", json::object{{"type", "number"}, {"number", estimate * 2}}}};
     return p;
 }
 
@@ -130,27 +135,38 @@ TEST_CASE("date filters treat a date-only value as the whole day") {
 
 TEST_CASE("people and relation filters match ids") {
     const auto p = make("x", 1, false, nullptr, {}, nullptr);
-    CHECK(check(R"({"property":"Owner","people":{"contains":"11111111111141118111111111111111"}})", p));
+    CHECK(check(R"({"property":"Owner","people":{"contains":"11111111111141118111111111111111"}})",
+                p));
     CHECK(check(R"({"property":"Project","relation":{"is_empty":true}})", p));
-    CHECK(check(R"({"property":"Project","relation":{"does_not_contain":"22222222-2222-4222-8222-222222222222"}})", p));
+    CHECK(check(
+        R"({"property":"Project","relation":{"does_not_contain":"22222222-2222-4222-8222-222222222222"}})",
+        p));
 }
 
 TEST_CASE("timestamp filters compare minute-rounded times to the millisecond") {
     const auto p = make("x", 1, false, nullptr, {}, nullptr);  // edited at 00:01:00.000
-    CHECK(check(R"({"timestamp":"last_edited_time","last_edited_time":{"on_or_after":"1970-01-01T00:01:00.000Z"}})", p));
-    CHECK_FALSE(check(R"({"timestamp":"last_edited_time","last_edited_time":{"after":"1970-01-01T00:01:00.000Z"}})", p));
-    CHECK(check(R"({"timestamp":"created_time","created_time":{"before":"1970-01-01T00:00:00.001Z"}})", p));
+    CHECK(check(
+        R"({"timestamp":"last_edited_time","last_edited_time":{"on_or_after":"1970-01-01T00:01:00.000Z"}})",
+        p));
+    CHECK_FALSE(check(
+        R"({"timestamp":"last_edited_time","last_edited_time":{"after":"1970-01-01T00:01:00.000Z"}})",
+        p));
+    CHECK(check(
+        R"({"timestamp":"created_time","created_time":{"before":"1970-01-01T00:00:00.001Z"}})", p));
 }
 
 TEST_CASE("and/or compounds nest two levels") {
     const auto p = make("x", 5, true, "High", {"a"}, nullptr);
     CHECK(check(R"({"and":[{"property":"Done","checkbox":{"equals":true}},
                           {"or":[{"property":"Estimate","number":{"equals":1}},
-                                 {"property":"Priority","select":{"equals":"High"}}]}]})", p));
+                                 {"property":"Priority","select":{"equals":"High"}}]}]})",
+                p));
     CHECK_FALSE(check(R"({"or":[{"property":"Done","checkbox":{"equals":false}},
-                               {"property":"Estimate","number":{"equals":1}}]})", p));
-    CHECK_THROWS_AS(check(R"({"and":[{"or":[{"and":[{"property":"Done","checkbox":{"equals":true}}]}]}]})", p),
-                    ApiError);
+                               {"property":"Estimate","number":{"equals":1}}]})",
+                      p));
+    CHECK_THROWS_AS(
+        check(R"({"and":[{"or":[{"and":[{"property":"Done","checkbox":{"equals":true}}]}]}]})", p),
+        ApiError);
 }
 
 TEST_CASE("malformed filters are validation errors naming the problem") {
@@ -164,12 +180,20 @@ TEST_CASE("malformed filters are validation errors naming the problem") {
         }
         return std::string("no error");
     };
-    CHECK(message(R"({"property":"Nope","title":{"equals":"x"}})").find("Nope") != std::string::npos);
-    CHECK(message(R"({"property":"Estimate","title":{"equals":"x"}})").find("number") != std::string::npos);
-    CHECK(message(R"({"property":"Estimate","number":{"equals":"x"}})").find("number") != std::string::npos);
-    CHECK(message(R"({"property":"Done","checkbox":{"contains":true}})").find("contains") != std::string::npos);
-    CHECK(message(R"({"property":"Due","date":{"equals":"soon"}})").find("ISO 8601") != std::string::npos);
-    CHECK(message(R"({"timestamp":"last_edited_time","property":"Name","last_edited_time":{"after":"2026-01-01"}})") != "no error");
+    CHECK(message(R"({"property":"Nope","title":{"equals":"x"}})").find("Nope") !=
+          std::string::npos);
+    CHECK(message(R"({"property":"Estimate","title":{"equals":"x"}})").find("number") !=
+          std::string::npos);
+    CHECK(message(R"({"property":"Estimate","number":{"equals":"x"}})").find("number") !=
+          std::string::npos);
+    CHECK(message(R"({"property":"Done","checkbox":{"contains":true}})").find("contains") !=
+          std::string::npos);
+    CHECK(message(R"({"property":"Due","date":{"equals":"soon"}})").find("ISO 8601") !=
+          std::string::npos);
+    CHECK(
+        message(
+            R"({"timestamp":"last_edited_time","property":"Name","last_edited_time":{"after":"2026-01-01"}})") !=
+        "no error");
 }
 
 TEST_CASE("property ids are found raw or URL-decoded") {
@@ -191,8 +215,11 @@ TEST_CASE("sorts order by property then timestamp, empty values last") {
     CHECK(compare_rows(by_estimate.as_array(), b.row(), a.row(), s) < 0);
     CHECK(compare_rows(by_estimate.as_array(), c.row(), b.row(), s) < 0);  // "c" > "a", descending
     const auto by_priority = parse(R"([{"property":"Priority","direction":"descending"}])");
-    CHECK(compare_rows(by_priority.as_array(), a.row(), b.row(), s) < 0);  // option order: Low, High
+    CHECK(compare_rows(by_priority.as_array(), a.row(), b.row(), s) <
+          0);  // option order: Low, High
     CHECK(compare_rows(by_priority.as_array(), b.row(), c.row(), s) < 0);  // empty last
-    CHECK_THROWS_AS(validate_sorts(parse(R"([{"property":"Nope","direction":"ascending"}])"), s), ApiError);
-    CHECK_THROWS_AS(validate_sorts(parse(R"([{"timestamp":"created_time","direction":"up"}])"), s), ApiError);
+    CHECK_THROWS_AS(validate_sorts(parse(R"([{"property":"Nope","direction":"ascending"}])"), s),
+                    ApiError);
+    CHECK_THROWS_AS(validate_sorts(parse(R"([{"timestamp":"created_time","direction":"up"}])"), s),
+                    ApiError);
 }

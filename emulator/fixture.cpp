@@ -21,13 +21,17 @@ struct FixtureLoader {
     }
 
     std::optional<Stamp> stamp_of(const json::object& o) const {
-        Stamp s{.created = ws.now(), .edited = ws.now(), .created_by = ws.owner_user_id_,
+        Stamp s{.created = ws.now(),
+                .edited = ws.now(),
+                .created_by = ws.owner_user_id_,
                 .edited_by = ws.owner_user_id_};
         bool any = false;
         auto time = [&](std::string_view key, Millis& out) {
             if (const auto* v = o.if_contains(key); v && v->is_string()) {
                 const auto t = parse_time(v->get_string());
-                if (!t) throw std::runtime_error("fixture: bad " + std::string(key) + ": " + std::string(v->get_string()));
+                if (!t)
+                    throw std::runtime_error("fixture: bad " + std::string(key) + ": " +
+                                             std::string(v->get_string()));
                 out = *t;
                 any = true;
             }
@@ -35,7 +39,8 @@ struct FixtureLoader {
         time("created_time", s.created);
         s.edited = s.created;
         time("last_edited_time", s.edited);
-        for (const auto& [key, field] : {std::pair{"created_by", &s.created_by}, std::pair{"last_edited_by", &s.edited_by}}) {
+        for (const auto& [key, field] :
+             {std::pair{"created_by", &s.created_by}, std::pair{"last_edited_by", &s.edited_by}}) {
             if (const auto* v = o.if_contains(key); v && v->is_string()) {
                 *field = *normalize_uuid(v->get_string());
                 any = true;
@@ -48,9 +53,12 @@ struct FixtureLoader {
         const std::string where = "objects[" + std::to_string(index) + "]";
         const Caller caller{.connection = &owner};
         Database db{.id = id_of(o, "id", where),
-                    .parent = ws.read_parent(caller, o.contains("parent") ? o.at("parent") : json::value(), false)};
-        if (const auto* t = o.if_contains("title")) db.title = normalize_rich_text(ws, *t, where + ".title");
-        if (const auto* d = o.if_contains("description")) db.description = normalize_rich_text(ws, *d, where + ".description");
+                    .parent = ws.read_parent(
+                        caller, o.contains("parent") ? o.at("parent") : json::value(), false)};
+        if (const auto* t = o.if_contains("title"))
+            db.title = normalize_rich_text(ws, *t, where + ".title");
+        if (const auto* d = o.if_contains("description"))
+            db.description = normalize_rich_text(ws, *d, where + ".description");
         if (const auto* v = o.if_contains("is_inline")) db.is_inline = v->as_bool();
         if (const auto* v = o.if_contains("icon")) db.icon = *v;
         if (const auto* v = o.if_contains("cover")) db.cover = *v;
@@ -64,14 +72,17 @@ struct FixtureLoader {
         ws.databases_.emplace(id, std::move(db));
         const auto* sources = o.if_contains("data_sources");
         if (sources == nullptr || !sources->is_array() || sources->as_array().empty()) {
-            throw std::runtime_error("fixture: " + where + ".data_sources must be a non-empty array");
+            throw std::runtime_error("fixture: " + where +
+                                     ".data_sources must be a non-empty array");
         }
         for (std::size_t i = 0; i < sources->as_array().size(); ++i) {
             const auto& s = sources->as_array()[i].as_object();
-            const std::string sid = id_of(s, "id", where + ".data_sources[" + std::to_string(i) + "]");
+            const std::string sid =
+                id_of(s, "id", where + ".data_sources[" + std::to_string(i) + "]");
             json::object properties;
             if (const auto* p = s.if_contains("properties")) properties = p->as_object();
-            ws.add_data_source(caller, id, s.contains("title") ? s.at("title") : json::value(nullptr),
+            ws.add_data_source(caller, id,
+                               s.contains("title") ? s.at("title") : json::value(nullptr),
                                properties, sid);
             if (auto st = stamp_of(o)) ws.data_sources_.at(sid).stamp = *st;
         }
@@ -83,7 +94,8 @@ struct FixtureLoader {
         json::object body = o;
         body.erase("object");
         body.erase("id");
-        for (const char* key : {"created_time", "last_edited_time", "created_by", "last_edited_by"}) body.erase(key);
+        for (const char* key : {"created_time", "last_edited_time", "created_by", "last_edited_by"})
+            body.erase(key);
         ws.create_page_internal(caller, body, id_of(o, "id", where), stamp_of(o));
     }
 
@@ -101,14 +113,16 @@ struct FixtureLoader {
                     for (const auto& link : links->as_array()) {
                         auto target = ws.pages_.find(std::string(link.at("id").as_string()));
                         if (target == ws.pages_.end()) {
-                            throw std::runtime_error("fixture: page " + page_id + " relates to missing page " +
+                            throw std::runtime_error("fixture: page " + page_id +
+                                                     " relates to missing page " +
                                                      std::string(link.at("id").as_string()));
                         }
                         auto& reverse = target->second.values[synced.as_string()];
                         if (!reverse.is_array()) reverse = json::array{};
                         auto& arr = reverse.as_array();
                         const json::value entry = json::object{{"id", page_id}};
-                        if (std::find(arr.begin(), arr.end(), entry) == arr.end()) arr.push_back(entry);
+                        if (std::find(arr.begin(), arr.end(), entry) == arr.end())
+                            arr.push_back(entry);
                     }
                 }
             }
@@ -132,9 +146,12 @@ void Workspace::load_fixture(const json::value& fixture) {
         const auto& owner = o->as_object();
         User u = users_.at(owner_user_id_);
         users_.erase(owner_user_id_);
-        if (const auto* id = owner.if_contains("id"); id && id->is_string()) u.id = *normalize_uuid(id->as_string());
-        if (const auto* n = owner.if_contains("name"); n && n->is_string()) u.name = std::string(n->as_string());
-        if (const auto* e = owner.if_contains("email"); e && e->is_string()) u.email = std::string(e->as_string());
+        if (const auto* id = owner.if_contains("id"); id && id->is_string())
+            u.id = *normalize_uuid(id->as_string());
+        if (const auto* n = owner.if_contains("name"); n && n->is_string())
+            u.name = std::string(n->as_string());
+        if (const auto* e = owner.if_contains("email"); e && e->is_string())
+            u.email = std::string(e->as_string());
         std::replace(user_order_.begin(), user_order_.end(), owner_user_id_, u.id);
         for (auto& [name, c] : connections_) {
             if (c.is_owner) c.user_id = u.id;
@@ -152,13 +169,17 @@ void Workspace::load_fixture(const json::value& fixture) {
             users_[u.id] = u;
         }
     }
-    FixtureLoader loader{.ws = *this,
-                         .owner = Connection{.name = "owner", .user_id = owner_user_id_, .is_owner = true}};
+    FixtureLoader loader{
+        .ws = *this,
+        .owner = Connection{.name = "owner", .user_id = owner_user_id_, .is_owner = true}};
     const auto* objects = f.if_contains("objects");
-    if (objects == nullptr || !objects->is_array()) throw std::runtime_error("fixture: `objects` must be an array");
+    if (objects == nullptr || !objects->is_array())
+        throw std::runtime_error("fixture: `objects` must be an array");
     for (std::size_t i = 0; i < objects->as_array().size(); ++i) {
         const auto& o = objects->as_array()[i];
-        if (!o.is_object()) throw std::runtime_error("fixture: objects[" + std::to_string(i) + "] must be an object");
+        if (!o.is_object())
+            throw std::runtime_error("fixture: objects[" + std::to_string(i) +
+                                     "] must be an object");
         const auto* kind = o.as_object().if_contains("object");
         try {
             if (kind && *kind == "database") {

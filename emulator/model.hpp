@@ -3,14 +3,14 @@
 // with HTTP, auth, rate limits and faults.
 #pragma once
 
+#include <array>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
-#include <array>
 #include <functional>
-#include <memory>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -187,16 +187,14 @@ public:
     json::object create_data_source(const Caller& caller, const json::object& body);
     json::object update_data_source(const Caller& caller, const std::string& id,
                                     const json::object& body);
-    RawList query_data_source(const Caller& caller, const std::string& id,
-                              const json::object& body,
+    RawList query_data_source(const Caller& caller, const std::string& id, const json::object& body,
                               const std::vector<std::string>& filter_properties) const;
 
     json::object create_page(const Caller& caller, const json::object& body,
                              const std::vector<std::string>& filter_properties);
     json::object get_page(const Caller& caller, const std::string& id,
                           const std::vector<std::string>& filter_properties) const;
-    json::object update_page(const Caller& caller, const std::string& id,
-                             const json::object& body,
+    json::object update_page(const Caller& caller, const std::string& id, const json::object& body,
                              const std::vector<std::string>& filter_properties);
     json::object get_page_property(const Caller& caller, const std::string& page_id,
                                    const std::string& property_id,
@@ -232,8 +230,9 @@ private:
 
     // Every write calls this: rendered pages may depend on any other page (rollups, formulas).
     void invalidate();
-    std::shared_ptr<const std::string> page_text(const Page& page, const Caller& caller,
-                                                 const std::vector<std::string>& filter_properties) const;
+    std::shared_ptr<const std::string> page_text(
+        const Page& page, const Caller& caller,
+        const std::vector<std::string>& filter_properties) const;
     void require_visible(const Caller& caller, const std::string& id, std::string_view kind) const;
     std::string require_id(const std::string& raw, std::string_view what) const;
     Page& page_for_write(const Caller& caller, const std::string& id);

@@ -14,21 +14,50 @@ constexpr std::size_t max_array = 100;
 constexpr std::size_t max_text = 2000;
 constexpr std::size_t truncation = 25;
 
-const std::set<std::string, std::less<>> config_less_types = {
-    "title",        "rich_text",     "url",          "people",           "files",
-    "email",        "phone_number",  "date",         "checkbox",         "created_by",
-    "created_time", "last_edited_by", "last_edited_time", "button", "place", "verification"};
+const std::set<std::string, std::less<>> config_less_types = {"title",
+                                                              "rich_text",
+                                                              "url",
+                                                              "people",
+                                                              "files",
+                                                              "email",
+                                                              "phone_number",
+                                                              "date",
+                                                              "checkbox",
+                                                              "created_by",
+                                                              "created_time",
+                                                              "last_edited_by",
+                                                              "last_edited_time",
+                                                              "button",
+                                                              "place",
+                                                              "verification"};
 
-const std::set<std::string, std::less<>> known_types = {
-    "title",     "rich_text",    "number",       "select",           "multi_select",
-    "status",    "date",         "people",       "files",            "checkbox",
-    "url",       "email",        "phone_number", "formula",          "relation",
-    "rollup",    "created_time", "created_by",   "last_edited_time", "last_edited_by",
-    "unique_id", "verification", "button",       "place"};
+const std::set<std::string, std::less<>> known_types = {"title",
+                                                        "rich_text",
+                                                        "number",
+                                                        "select",
+                                                        "multi_select",
+                                                        "status",
+                                                        "date",
+                                                        "people",
+                                                        "files",
+                                                        "checkbox",
+                                                        "url",
+                                                        "email",
+                                                        "phone_number",
+                                                        "formula",
+                                                        "relation",
+                                                        "rollup",
+                                                        "created_time",
+                                                        "created_by",
+                                                        "last_edited_time",
+                                                        "last_edited_by",
+                                                        "unique_id",
+                                                        "verification",
+                                                        "button",
+                                                        "place"};
 
-const std::set<std::string, std::less<>> colors = {"default", "gray",   "brown", "orange",
-                                                   "yellow",  "green",  "blue",  "purple",
-                                                   "pink",    "red"};
+const std::set<std::string, std::less<>> colors = {"default", "gray", "brown",  "orange", "yellow",
+                                                   "green",   "blue", "purple", "pink",   "red"};
 
 std::string describe(const json::value& v) {
     if (v.is_null()) return "`null`";
@@ -68,14 +97,15 @@ std::string require_string(const json::value& v, const std::string& path,
     for (const char c : s) length += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
     if (length > limit) {
         throw validation_error("body failed validation: " + path + ".length should be ≤ `" +
-                               std::to_string(limit) + "`, instead was `" +
-                               std::to_string(length) + "`.");
+                               std::to_string(limit) + "`, instead was `" + std::to_string(length) +
+                               "`.");
     }
     return std::string(s);
 }
 
 std::optional<std::string> optional_string(const json::object& o, std::string_view key) {
-    if (const auto* v = o.if_contains(key); v && v->is_string()) return std::string(v->get_string());
+    if (const auto* v = o.if_contains(key); v && v->is_string())
+        return std::string(v->get_string());
     return std::nullopt;
 }
 
@@ -91,9 +121,8 @@ json::object normalize_annotations(const json::value* request, const std::string
     for (const auto& [key, value] : a) {
         if (key == "color") {
             const std::string color = require_string(value, path + ".color", 100);
-            const std::string base = color.ends_with("_background")
-                                         ? color.substr(0, color.size() - 11)
-                                         : color;
+            const std::string base =
+                color.ends_with("_background") ? color.substr(0, color.size() - 11) : color;
             if (!colors.contains(base)) fail(path + ".color", "a valid color", value);
             out["color"] = color;
         } else if (out.contains(key)) {
@@ -136,7 +165,6 @@ json::object date_value(const json::value& v, const std::string& path) {
 }
 
 const User* find_user(const Workspace& ws, const std::string& id) { return ws.user(id); }
-
 
 // The option of a select/status/multi_select schema matching a request {name} or {id}.
 json::object resolve_option(Workspace& ws, PropertyDef& def, const json::value& request,
@@ -266,8 +294,7 @@ private:
             if (accept('+')) {
                 json::object right = term();
                 if (left.at("type") == "string" || right.at("type") == "string") {
-                    left = {{"type", "string"},
-                            {"string", text_of(left) + text_of(right)}};
+                    left = {{"type", "string"}, {"string", text_of(left) + text_of(right)}};
                 } else {
                     left = number(number_of(left) + number_of(right));
                 }
@@ -297,7 +324,8 @@ private:
             if (!accept(')')) throw std::runtime_error("missing )");
             return v;
         }
-        if (pos_ < text_.size() && text_[pos_] == '"') return {{"type", "string"}, {"string", literal()}};
+        if (pos_ < text_.size() && text_[pos_] == '"')
+            return {{"type", "string"}, {"string", literal()}};
         if (text_.substr(pos_).starts_with("prop(")) {
             pos_ += 5;
             skip();
@@ -393,7 +421,8 @@ json::object compute_rollup(const Workspace& ws, const Page& page, const Propert
         if (related == nullptr || related->in_trash) continue;
         const DataSource* rds = ws.data_source(ws.parent_data_source(related->id));
         if (rds == nullptr) continue;
-        const PropertyDef* rdef = find_def(*rds, def.config.at("rollup_property_id").as_string(), "");
+        const PropertyDef* rdef =
+            find_def(*rds, def.config.at("rollup_property_id").as_string(), "");
         if (rdef == nullptr) continue;
         json::object item = PropertyCodec::render_value(ws, *related, *rdef, truncate);
         item.erase("id");
@@ -529,25 +558,24 @@ json::array normalize_rich_text(const Workspace& ws, const json::value& request,
             }
             result["text"] = json::object{{"content", plain}, {"link", link}};
         } else if (type == "equation") {
-            const auto& e = require_object(item.contains("equation") ? item.at("equation")
-                                                                     : json::value(),
-                                           p + ".equation");
+            const auto& e = require_object(
+                item.contains("equation") ? item.at("equation") : json::value(), p + ".equation");
             const auto* expression = e.if_contains("expression");
             if (expression == nullptr) fail(p + ".equation.expression", "defined", json::value());
             plain = require_string(*expression, p + ".equation.expression", 1000);
             result["equation"] = json::object{{"expression", plain}};
         } else if (type == "mention") {
-            const auto& m = require_object(item.contains("mention") ? item.at("mention")
-                                                                    : json::value(),
-                                           p + ".mention");
+            const auto& m = require_object(
+                item.contains("mention") ? item.at("mention") : json::value(), p + ".mention");
             json::object mention;
             if (const auto* u = m.if_contains("user")) {
-                const std::string id = require_uuid(require_object(*u, p + ".mention.user").contains("id")
-                                                        ? u->at("id")
-                                                        : json::value(),
-                                                    p + ".mention.user.id");
+                const std::string id = require_uuid(
+                    require_object(*u, p + ".mention.user").contains("id") ? u->at("id")
+                                                                           : json::value(),
+                    p + ".mention.user.id");
                 const User* user = find_user(ws, id);
-                mention = {{"type", "user"}, {"user", json::object{{"object", "user"}, {"id", id}}}};
+                mention = {{"type", "user"},
+                           {"user", json::object{{"object", "user"}, {"id", id}}}};
                 plain = "@" + (user ? user->name : std::string("Unknown user"));
             } else if (const auto* pg = m.if_contains("page")) {
                 const auto& po = require_object(*pg, p + ".mention.page");
@@ -578,8 +606,9 @@ json::array normalize_rich_text(const Workspace& ws, const json::value& request,
                 mention = {{"type", "date"}, {"date", d}};
             } else if (const auto* lp = m.if_contains("link_preview")) {
                 const auto& lo = require_object(*lp, p + ".mention.link_preview");
-                const std::string url = require_string(lo.contains("url") ? lo.at("url") : json::value(),
-                                                       p + ".mention.link_preview.url");
+                const std::string url =
+                    require_string(lo.contains("url") ? lo.at("url") : json::value(),
+                                   p + ".mention.link_preview.url");
                 mention = {{"type", "link_preview"}, {"link_preview", json::object{{"url", url}}}};
                 plain = url;
                 href = url;
@@ -587,14 +616,17 @@ json::array normalize_rich_text(const Workspace& ws, const json::value& request,
                 mention = {{"type", "template_mention"}, {"template_mention", *tm}};
                 plain = "@Today";
             } else {
-                fail(p + ".mention", "one of user, page, database, date, link_preview, template_mention",
+                fail(p + ".mention",
+                     "one of user, page, database, date, link_preview, template_mention",
                      item.at("mention"));
             }
             result["mention"] = mention;
         } else {
-            fail(p + ".type", "`text`, `mention` or `equation`", item.contains("type") ? item.at("type") : json::value());
+            fail(p + ".type", "`text`, `mention` or `equation`",
+                 item.contains("type") ? item.at("type") : json::value());
         }
-        result["annotations"] = normalize_annotations(item.if_contains("annotations"), p + ".annotations");
+        result["annotations"] =
+            normalize_annotations(item.if_contains("annotations"), p + ".annotations");
         result["plain_text"] = plain;
         result["href"] = href;
         out.push_back(std::move(result));
@@ -631,10 +663,11 @@ PropertyDef PropertyCodec::make_property(Workspace& ws, DataSource& ds, const st
             fail(path, "an object with a property type such as `rich_text`", json::value(request));
         }
     }
-    PropertyDef def{.id = optional_string(request, "id").value_or(
-                        type == "title" ? std::string("title") : ws.ids().property_id()),
-                    .name = name,
-                    .type = type};
+    PropertyDef def{
+        .id = optional_string(request, "id")
+                  .value_or(type == "title" ? std::string("title") : ws.ids().property_id()),
+        .name = name,
+        .type = type};
     if (const auto d = optional_string(request, "description")) def.description = *d;
     const json::value empty = json::object{};
     const json::value& raw = request.contains(type) ? request.at(type) : empty;
@@ -646,12 +679,16 @@ PropertyDef PropertyCodec::make_property(Workspace& ws, DataSource& ds, const st
     } else if (type == "select" || type == "multi_select") {
         def.config = {{"options", make_options(ws.ids(), config, path + "." + type)}};
     } else if (type == "status") {
-        def.config = config.contains("options") ? json::object{{"options", make_options(ws.ids(), config, path + ".status")},
-                                                               {"groups", json::array{}}}
-                                                : status_defaults(ws.ids());
+        def.config =
+            config.contains("options")
+                ? json::object{{"options", make_options(ws.ids(), config, path + ".status")},
+                               {"groups", json::array{}}}
+                : status_defaults(ws.ids());
     } else if (type == "formula") {
-        def.config = {{"expression", require_string(config.contains("expression") ? config.at("expression") : json::value(),
-                                                    path + ".formula.expression", 10000)}};
+        def.config = {
+            {"expression",
+             require_string(config.contains("expression") ? config.at("expression") : json::value(),
+                            path + ".formula.expression", 10000)}};
     } else if (type == "unique_id") {
         json::value prefix = nullptr;
         if (const auto p = optional_string(config, "prefix")) prefix = *p;
@@ -666,32 +703,38 @@ PropertyDef PropertyCodec::make_property(Workspace& ws, DataSource& ds, const st
         if (target_ds == nullptr) {
             throw object_not_found("data source", target_id);
         }
-        const std::string relation_type = optional_string(config, "type").value_or("single_property");
+        const std::string relation_type =
+            optional_string(config, "type").value_or("single_property");
         def.config = {{"database_id", target_ds->database_id},
                       {"data_source_id", target_id},
                       {"type", relation_type}};
         if (relation_type == "dual_property") {
-            def.config["dual_property"] = json::object{{"synced_property_id", nullptr},
-                                                       {"synced_property_name", nullptr}};
+            def.config["dual_property"] =
+                json::object{{"synced_property_id", nullptr}, {"synced_property_name", nullptr}};
         } else if (relation_type == "single_property") {
             def.config["single_property"] = json::object{};
         } else {
-            fail(path + ".relation.type", "`single_property` or `dual_property`", config.at("type"));
+            fail(path + ".relation.type", "`single_property` or `dual_property`",
+                 config.at("type"));
         }
     } else if (type == "rollup") {
         auto relation_name = optional_string(config, "relation_property_name");
         auto relation_id = optional_string(config, "relation_property_id");
-        const PropertyDef* relation = find_def(ds, relation_id.value_or(""), relation_name.value_or(""));
+        const PropertyDef* relation =
+            find_def(ds, relation_id.value_or(""), relation_name.value_or(""));
         if (relation == nullptr || relation->type != "relation") {
-            throw validation_error("Rollup relation property not found: " + relation_name.value_or(relation_id.value_or("")));
+            throw validation_error("Rollup relation property not found: " +
+                                   relation_name.value_or(relation_id.value_or("")));
         }
-        const DataSource* target = ws.data_source(std::string(relation->config.at("data_source_id").as_string()));
+        const DataSource* target =
+            ws.data_source(std::string(relation->config.at("data_source_id").as_string()));
         auto rollup_name = optional_string(config, "rollup_property_name");
         auto rollup_id = optional_string(config, "rollup_property_id");
-        const PropertyDef* rolled = target ? find_def(*target, rollup_id.value_or(""), rollup_name.value_or(""))
-                                           : nullptr;
+        const PropertyDef* rolled =
+            target ? find_def(*target, rollup_id.value_or(""), rollup_name.value_or("")) : nullptr;
         if (rolled == nullptr) {
-            throw validation_error("Rollup target property not found: " + rollup_name.value_or(rollup_id.value_or("")));
+            throw validation_error("Rollup target property not found: " +
+                                   rollup_name.value_or(rollup_id.value_or("")));
         }
         def.config = {{"function", optional_string(config, "function").value_or("show_original")},
                       {"relation_property_name", relation->name},
@@ -707,20 +750,24 @@ json::object PropertyCodec::render_config(const Workspace& ws, const DataSource&
     json::object config = def.config;
     // Names of related properties follow renames: they are looked up by id on every read.
     if (def.type == "rollup") {
-        const PropertyDef* relation = find_def(ds, def.config.at("relation_property_id").as_string(), "");
+        const PropertyDef* relation =
+            find_def(ds, def.config.at("relation_property_id").as_string(), "");
         if (relation != nullptr) {
             config["relation_property_name"] = relation->name;
             const DataSource* target =
                 ws.data_source(std::string(relation->config.at("data_source_id").as_string()));
             const PropertyDef* rolled =
-                target ? find_def(*target, def.config.at("rollup_property_id").as_string(), "") : nullptr;
+                target ? find_def(*target, def.config.at("rollup_property_id").as_string(), "")
+                       : nullptr;
             if (rolled != nullptr) config["rollup_property_name"] = rolled->name;
         }
     } else if (def.type == "relation" && def.config.at("type") == "dual_property") {
-        const DataSource* target = ws.data_source(std::string(def.config.at("data_source_id").as_string()));
+        const DataSource* target =
+            ws.data_source(std::string(def.config.at("data_source_id").as_string()));
         const auto& synced_id = def.config.at("dual_property").at("synced_property_id");
-        const PropertyDef* synced =
-            target && synced_id.is_string() ? find_def(*target, synced_id.as_string(), "") : nullptr;
+        const PropertyDef* synced = target && synced_id.is_string()
+                                        ? find_def(*target, synced_id.as_string(), "")
+                                        : nullptr;
         config["dual_property"] = json::object{
             {"synced_property_id", synced ? json::value(synced->id) : json::value(nullptr)},
             {"synced_property_name", synced ? json::value(synced->name) : json::value(nullptr)}};
@@ -779,15 +826,17 @@ json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const 
     if (t == "select" || t == "status") {
         if (v.is_null()) return nullptr;
         if (ds == nullptr) fail(p, "a property of a data source", v);
-        PropertyDef& mutable_def = *std::find_if(ds->properties.begin(), ds->properties.end(),
-                                                 [&](const PropertyDef& d) { return d.id == def.id; });
+        PropertyDef& mutable_def =
+            *std::find_if(ds->properties.begin(), ds->properties.end(),
+                          [&](const PropertyDef& d) { return d.id == def.id; });
         json::object option = resolve_option(ws, mutable_def, v, p, t == "select");
         return json::object{{"id", option.at("id")}};
     }
     if (t == "multi_select") {
         const auto& items = require_array(v, p);
-        PropertyDef& mutable_def = *std::find_if(ds->properties.begin(), ds->properties.end(),
-                                                 [&](const PropertyDef& d) { return d.id == def.id; });
+        PropertyDef& mutable_def =
+            *std::find_if(ds->properties.begin(), ds->properties.end(),
+                          [&](const PropertyDef& d) { return d.id == def.id; });
         json::array out;
         for (std::size_t i = 0; i < items.size(); ++i) {
             json::object option =
@@ -803,9 +852,12 @@ json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const 
         for (std::size_t i = 0; i < items.size(); ++i) {
             const std::string ip = p + "[" + std::to_string(i) + "]";
             const auto& o = require_object(items[i], ip);
-            const std::string id = require_uuid(o.contains("id") ? o.at("id") : json::value(), ip + ".id");
+            const std::string id =
+                require_uuid(o.contains("id") ? o.at("id") : json::value(), ip + ".id");
             if (ws.user(id) == nullptr) {
-                throw validation_error("body failed validation: " + ip + ".id should be the id of a user in this workspace, instead was `" + id + "`.");
+                throw validation_error(
+                    "body failed validation: " + ip +
+                    ".id should be the id of a user in this workspace, instead was `" + id + "`.");
             }
             out.push_back(json::object{{"object", "user"}, {"id", id}});
         }
@@ -817,9 +869,11 @@ json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const 
         for (std::size_t i = 0; i < items.size(); ++i) {
             const std::string ip = p + "[" + std::to_string(i) + "]";
             const auto& o = require_object(items[i], ip);
-            const std::string id = require_uuid(o.contains("id") ? o.at("id") : json::value(), ip + ".id");
+            const std::string id =
+                require_uuid(o.contains("id") ? o.at("id") : json::value(), ip + ".id");
             if (!from_fixture && ws.page(id) == nullptr) {
-                throw validation_error("Relation target page " + id + " does not exist or is not accessible.");
+                throw validation_error("Relation target page " + id +
+                                       " does not exist or is not accessible.");
             }
             out.push_back(json::object{{"id", id}});
         }
@@ -836,13 +890,20 @@ json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const 
             const std::string n = require_string(*name, ip + ".name", 100);
             if (const auto* ext = o.if_contains("external")) {
                 const auto& eo = require_object(*ext, ip + ".external");
-                const std::string url = require_string(eo.contains("url") ? eo.at("url") : json::value(), ip + ".external.url");
-                out.push_back(json::object{{"name", n}, {"type", "external"}, {"external", json::object{{"url", url}}}});
+                const std::string url = require_string(
+                    eo.contains("url") ? eo.at("url") : json::value(), ip + ".external.url");
+                out.push_back(json::object{
+                    {"name", n}, {"type", "external"}, {"external", json::object{{"url", url}}}});
             } else if (const auto* file = o.if_contains("file"); file && from_fixture) {
                 const auto& fo = require_object(*file, ip + ".file");
-                out.push_back(json::object{{"name", n}, {"type", "file"}, {"file", json::object{{"url", fo.contains("url") ? fo.at("url") : json::value("")}}}});
+                out.push_back(json::object{
+                    {"name", n},
+                    {"type", "file"},
+                    {"file",
+                     json::object{{"url", fo.contains("url") ? fo.at("url") : json::value("")}}}});
             } else if (o.contains("file_upload")) {
-                throw validation_error("notion-emulator does not implement the File Upload API; use external files.");
+                throw validation_error(
+                    "notion-emulator does not implement the File Upload API; use external files.");
             } else {
                 fail(ip + ".external", "defined", json::value());
             }
@@ -855,12 +916,15 @@ json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const 
     }
     if (t == "verification") {
         const auto& o = require_object(v, p);
-        const std::string state = require_string(o.contains("state") ? o.at("state") : json::value(), p + ".state", 20);
+        const std::string state =
+            require_string(o.contains("state") ? o.at("state") : json::value(), p + ".state", 20);
         if (state == "unverified") return nullptr;
         if (state != "verified") fail(p + ".state", "`verified` or `unverified`", o.at("state"));
         return json::object{{"state", "verified"},
                             {"verified_by", nullptr},
-                            {"date", o.contains("date") && !o.at("date").is_null() ? json::value(date_value(o.at("date"), p + ".date")) : json::value(nullptr)}};
+                            {"date", o.contains("date") && !o.at("date").is_null()
+                                         ? json::value(date_value(o.at("date"), p + ".date"))
+                                         : json::value(nullptr)}};
     }
     fail(p, "a writable property value", v);
 }
@@ -935,7 +999,8 @@ json::object PropertyCodec::render_value(const Workspace& ws, const Page& page,
     } else if (t == "verification") {
         out[t] = stored && !stored->is_null()
                      ? *stored
-                     : json::value(json::object{{"state", "unverified"}, {"verified_by", nullptr}, {"date", nullptr}});
+                     : json::value(json::object{
+                           {"state", "unverified"}, {"verified_by", nullptr}, {"date", nullptr}});
     } else {
         out[t] = stored ? *stored : json::value(nullptr);
     }

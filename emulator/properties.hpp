@@ -24,9 +24,9 @@ struct PropertyCodec {
 
     // Validates a request value and returns what the page stores. `from_fixture` admits
     // Notion-hosted files and relations to pages not loaded yet.
-    static json::value normalize_value(Workspace& workspace, DataSource* ds,
-                                       const PropertyDef& def, const json::value& request,
-                                       const std::string& path, bool from_fixture);
+    static json::value normalize_value(Workspace& workspace, DataSource* ds, const PropertyDef& def,
+                                       const json::value& request, const std::string& path,
+                                       bool from_fixture);
 
     // {id, type, <type>: value} as in a page object; `truncate` applies the 25-reference limit.
     static json::object render_value(const Workspace& workspace, const Page& page,
@@ -40,7 +40,7 @@ struct PropertyCodec {
 
 // Evaluates the emulator's formula subset: prop("Name"), number and string literals,
 // + - * / and parentheses. Returns a formula value {type, <type>: value}.
-json::object evaluate_formula(const Workspace& workspace, const Page& page,
-                              const DataSource& ds, std::string_view expression);
+json::object evaluate_formula(const Workspace& workspace, const Page& page, const DataSource& ds,
+                              std::string_view expression);
 
 }  // namespace emulator

@@ -1,5 +1,6 @@
 #include "emulator/server.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -7,7 +8,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -34,7 +34,8 @@ asio::awaitable<void> session(tcp::socket socket, Emulator& emulator) {
         http::request_parser<http::string_body> parser;
         parser.body_limit(16 * 1024 * 1024);
         stream.expires_after(300s);
-        auto [read_error, read_bytes] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        auto [read_error, read_bytes] =
+            co_await http::async_read(stream, buffer, parser, use_tuple);
         if (read_error) co_return;
         const auto& request = parser.get();
         HttpRequest r{.method = std::string(request.method_string()),
@@ -90,7 +91,8 @@ asio::awaitable<void> listen(tcp::acceptor& acceptor, Emulator& emulator) {
             continue;
         }
         socket.set_option(tcp::no_delay(true));
-        asio::co_spawn(acceptor.get_executor(), session(std::move(socket), emulator), asio::detached);
+        asio::co_spawn(acceptor.get_executor(), session(std::move(socket), emulator),
+                       asio::detached);
     }
 }
 
@@ -107,14 +109,16 @@ asio::awaitable<void> deliver(WebhookDelivery delivery) {
     tcp::resolver resolver(executor);
     auto [resolve_error, endpoints] = co_await resolver.async_resolve(host, port, use_tuple);
     if (resolve_error) {
-        std::cerr << "notion-emulator: webhook to " << delivery.url << ": " << resolve_error.message() << '\n';
+        std::cerr << "notion-emulator: webhook to " << delivery.url << ": "
+                  << resolve_error.message() << '\n';
         co_return;
     }
     beast::tcp_stream stream(executor);
     stream.expires_after(10s);
     auto [connect_error, endpoint] = co_await stream.async_connect(endpoints, use_tuple);
     if (connect_error) {
-        std::cerr << "notion-emulator: webhook to " << delivery.url << ": " << connect_error.message() << '\n';
+        std::cerr << "notion-emulator: webhook to " << delivery.url << ": "
+                  << connect_error.message() << '\n';
         co_return;
     }
     http::request<http::string_body> request{http::verb::post, target, 11};

@@ -82,11 +82,11 @@ std::string format_time(Millis t) {
     const Millis in_day = t - days * ms_per_day;
     const Civil c = civil_from_days(days);
     std::array<char, 64> buf{};
-    std::snprintf(buf.data(), buf.size(), "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
-                  static_cast<long long>(c.year), c.month, c.day,
-                  static_cast<long long>(in_day / 3'600'000),
-                  static_cast<long long>(in_day / 60'000 % 60),
-                  static_cast<long long>(in_day / 1000 % 60), static_cast<long long>(in_day % 1000));
+    std::snprintf(
+        buf.data(), buf.size(), "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
+        static_cast<long long>(c.year), c.month, c.day, static_cast<long long>(in_day / 3'600'000),
+        static_cast<long long>(in_day / 60'000 % 60), static_cast<long long>(in_day / 1000 % 60),
+        static_cast<long long>(in_day % 1000));
     return buf.data();
 }
 
@@ -128,8 +128,8 @@ std::optional<Millis> parse_time(std::string_view s) {
         }
     }
     if (pos == s.size()) return t;
-    if (expect(s, pos, 'Z') || expect(s, pos, 'z')) return pos == s.size() ? std::optional(t)
-                                                                              : std::nullopt;
+    if (expect(s, pos, 'Z') || expect(s, pos, 'z'))
+        return pos == s.size() ? std::optional(t) : std::nullopt;
     const char sign = s[pos];
     if (sign != '+' && sign != '-') return std::nullopt;
     ++pos;
@@ -178,7 +178,8 @@ std::string IdSource::hex(std::size_t n) {
     out.reserve(n);
     while (out.size() < n) {
         std::uint64_t bits = engine_();
-        for (int i = 0; i < 16 && out.size() < n; ++i, bits >>= 4) out.push_back(hex_digits[bits & 15]);
+        for (int i = 0; i < 16 && out.size() < n; ++i, bits >>= 4)
+            out.push_back(hex_digits[bits & 15]);
     }
     return out;
 }
@@ -264,9 +265,9 @@ std::vector<std::pair<std::string, std::string>> parse_query(std::string_view qu
         const std::string_view part = query.substr(0, amp);
         if (!part.empty()) {
             const auto eq = part.find('=');
-            out.emplace_back(url_decode(part.substr(0, eq), true),
-                             eq == std::string_view::npos ? ""
-                                                          : url_decode(part.substr(eq + 1), true));
+            out.emplace_back(
+                url_decode(part.substr(0, eq), true),
+                eq == std::string_view::npos ? "" : url_decode(part.substr(eq + 1), true));
         }
         if (amp == std::string_view::npos) break;
         query.remove_prefix(amp + 1);

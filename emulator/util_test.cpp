@@ -19,8 +19,8 @@ TEST_CASE("offsets are converted to UTC and missing offsets mean UTC") {
 }
 
 TEST_CASE("malformed timestamps are refused") {
-    for (const char* bad : {"", "2026", "2026-13-01", "2026-05-01T25:00", "2026-05-01X", "yesterday",
-                            "2026-05-01T10:15:42.Z", "2026-05-01T10:15Zjunk"}) {
+    for (const char* bad : {"", "2026", "2026-13-01", "2026-05-01T25:00", "2026-05-01X",
+                            "yesterday", "2026-05-01T10:15:42.Z", "2026-05-01T10:15Zjunk"}) {
         CAPTURE(bad);
         CHECK_FALSE(parse_time(bad).has_value());
     }
@@ -37,8 +37,10 @@ TEST_CASE("created and last edited times round down to the minute") {
 }
 
 TEST_CASE("UUIDs are accepted with or without dashes and normalised to dashed lower case") {
-    CHECK(normalize_uuid("1F2E3D4C5B6A49788796A5B4C3D2E1F0") == "1f2e3d4c-5b6a-4978-8796-a5b4c3d2e1f0");
-    CHECK(normalize_uuid("1f2e3d4c-5b6a-4978-8796-a5b4c3d2e1f0") == "1f2e3d4c-5b6a-4978-8796-a5b4c3d2e1f0");
+    CHECK(normalize_uuid("1F2E3D4C5B6A49788796A5B4C3D2E1F0") ==
+          "1f2e3d4c-5b6a-4978-8796-a5b4c3d2e1f0");
+    CHECK(normalize_uuid("1f2e3d4c-5b6a-4978-8796-a5b4c3d2e1f0") ==
+          "1f2e3d4c-5b6a-4978-8796-a5b4c3d2e1f0");
     CHECK_FALSE(normalize_uuid("not-a-uuid").has_value());
     CHECK_FALSE(normalize_uuid("1f2e3d4c5b6a49788796a5b4c3d2e1f").has_value());
     CHECK_FALSE(normalize_uuid("1f2e3d4c-5b6a4978-8796-a5b4c3d2e1f0-").has_value());
@@ -71,7 +73,8 @@ TEST_CASE("property ids are short and URL-encoded") {
 }
 
 TEST_CASE("query strings decode repeated keys in order") {
-    const auto q = parse_query("filter_properties=title&filter_properties%5B%5D=%5Dxyz&page_size=5&q=a+b");
+    const auto q =
+        parse_query("filter_properties=title&filter_properties%5B%5D=%5Dxyz&page_size=5&q=a+b");
     REQUIRE(q.size() == 4);
     CHECK(q[0] == std::pair<std::string, std::string>{"filter_properties", "title"});
     CHECK(q[1] == std::pair<std::string, std::string>{"filter_properties[]", "]xyz"});

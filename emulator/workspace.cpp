@@ -17,17 +17,17 @@ constexpr std::size_t max_children = 100;
 constexpr std::size_t max_block_elements = 1000;
 
 const std::set<std::string, std::less<>> text_blocks = {
-    "paragraph", "heading_1", "heading_2",          "heading_3", "heading_4",
-    "bulleted_list_item", "numbered_list_item", "quote", "toggle", "to_do",
-    "callout",   "template"};
+    "paragraph",          "heading_1", "heading_2", "heading_3", "heading_4", "bulleted_list_item",
+    "numbered_list_item", "quote",     "toggle",    "to_do",     "callout",   "template"};
 const std::set<std::string, std::less<>> media_blocks = {"image", "video", "pdf", "audio", "file"};
 const std::set<std::string, std::less<>> other_blocks = {
-    "code",       "equation",   "divider",      "breadcrumb",  "column_list", "column",
-    "table_of_contents", "table", "table_row",  "embed",       "bookmark",    "link_preview",
-    "link_to_page", "synced_block", "tab"};
+    "code",     "equation",          "divider",      "breadcrumb",   "column_list",
+    "column",   "table_of_contents", "table",        "table_row",    "embed",
+    "bookmark", "link_preview",      "link_to_page", "synced_block", "tab"};
 
 std::string string_or(const json::object& o, std::string_view key, std::string fallback) {
-    if (const auto* v = o.if_contains(key); v && v->is_string()) return std::string(v->get_string());
+    if (const auto* v = o.if_contains(key); v && v->is_string())
+        return std::string(v->get_string());
     return fallback;
 }
 
@@ -46,13 +46,15 @@ std::size_t page_size_of(const json::object& body) {
     const auto* v = body.if_contains("page_size");
     if (v == nullptr || v->is_null()) return 100;
     if (!v->is_int64() && !v->is_uint64()) {
-        throw validation_error("body failed validation: body.page_size should be an integer, instead was `" +
-                               json::serialize(*v) + "`.");
+        throw validation_error(
+            "body failed validation: body.page_size should be an integer, instead was `" +
+            json::serialize(*v) + "`.");
     }
     const auto n = v->to_number<std::int64_t>();
     if (n < 1 || n > 100) {
-        throw validation_error("body failed validation: body.page_size should be ≤ `100` and ≥ `1`, instead was `" +
-                               std::to_string(n) + "`.");
+        throw validation_error(
+            "body failed validation: body.page_size should be ≤ `100` and ≥ `1`, instead was `" +
+            std::to_string(n) + "`.");
     }
     return static_cast<std::size_t>(n);
 }
@@ -74,8 +76,10 @@ std::size_t offset_of(const std::optional<std::string>& cursor, std::uint64_t se
     if (!cursor) return 0;
     const auto offset = decode_cursor(*cursor, secret);
     if (!offset) {
-        throw validation_error("body failed validation: start_cursor should be a cursor returned by a previous request, instead was `" +
-                               *cursor + "`.");
+        throw validation_error(
+            "body failed validation: start_cursor should be a cursor returned by a previous "
+            "request, instead was `" +
+            *cursor + "`.");
     }
     return *offset;
 }
@@ -84,16 +88,17 @@ std::optional<std::string> cursor_of(const json::object& body) {
     const auto* v = body.if_contains("start_cursor");
     if (v == nullptr || v->is_null()) return std::nullopt;
     if (!v->is_string()) {
-        throw validation_error("body failed validation: body.start_cursor should be a string, instead was `" +
-                               json::serialize(*v) + "`.");
+        throw validation_error(
+            "body failed validation: body.start_cursor should be a string, instead was `" +
+            json::serialize(*v) + "`.");
     }
     return std::string(v->get_string());
 }
 
 bool truthy(const json::value& v, const std::string& path) {
     if (!v.is_bool()) {
-        throw validation_error("body failed validation: " + path + " should be a boolean, instead was `" +
-                               json::serialize(v) + "`.");
+        throw validation_error("body failed validation: " + path +
+                               " should be a boolean, instead was `" + json::serialize(v) + "`.");
     }
     return v.get_bool();
 }
@@ -101,14 +106,15 @@ bool truthy(const json::value& v, const std::string& path) {
 json::value icon_or_cover(const json::value& v, const std::string& path) {
     if (v.is_null()) return nullptr;
     if (!v.is_object()) {
-        throw validation_error("body failed validation: " + path + " should be an object or `null`.");
+        throw validation_error("body failed validation: " + path +
+                               " should be an object or `null`.");
     }
     const auto& o = v.get_object();
     if (const auto* emoji = o.if_contains("emoji"); emoji && emoji->is_string()) {
         return json::object{{"type", "emoji"}, {"emoji", *emoji}};
     }
-    if (const auto* external = o.if_contains("external"); external && external->is_object() &&
-                                                          external->as_object().contains("url")) {
+    if (const auto* external = o.if_contains("external");
+        external && external->is_object() && external->as_object().contains("url")) {
         return json::object{{"type", "external"},
                             {"external", json::object{{"url", external->at("url")}}}};
     }
@@ -191,9 +197,9 @@ void Workspace::reset() {
         }
     };
     if (!users_.contains(owner_user_id_)) {
-        users_.emplace(owner_user_id_, User{.id = owner_user_id_,
-                                            .name = "Workspace Owner",
-                                            .email = "owner@example.com"});
+        users_.emplace(
+            owner_user_id_,
+            User{.id = owner_user_id_, .name = "Workspace Owner", .email = "owner@example.com"});
     }
     keep(owner_user_id_);
     for (const auto& [name, c] : connections_) {
@@ -219,7 +225,8 @@ Connection* Workspace::find_connection(std::string_view key) {
 
 Connection& Workspace::add_connection(std::string token, std::string name, bool is_owner,
                                       bool from_command_line) {
-    if (find_token(token) != nullptr) throw validation_error("A connection with this token exists.");
+    if (find_token(token) != nullptr)
+        throw validation_error("A connection with this token exists.");
     if (connections_.contains(name)) {
         throw validation_error("A connection named \"" + name + "\" exists.");
     }
@@ -377,14 +384,14 @@ json::object Workspace::render_page(const Page& page, const Caller& caller,
     if (const DataSource* ds = data_source(parent_data_source(page.id))) {
         for (const auto& def : ds->properties) {
             if (def.type == "title") {
-                if (const auto* v = page.values.if_contains(def.id)) title = plain_text(v->as_array());
+                if (const auto* v = page.values.if_contains(def.id))
+                    title = plain_text(v->as_array());
             }
             if (!filter_properties.empty() &&
-                std::none_of(filter_properties.begin(), filter_properties.end(),
-                             [&](const std::string& f) {
-                                 return f == def.name || f == def.id ||
-                                        url_decode(f) == url_decode(def.id);
-                             })) {
+                std::none_of(
+                    filter_properties.begin(), filter_properties.end(), [&](const std::string& f) {
+                        return f == def.name || f == def.id || url_decode(f) == url_decode(def.id);
+                    })) {
                 continue;
             }
             properties[def.name] = PropertyCodec::render_value(*this, page, def, true);
@@ -422,7 +429,8 @@ json::object Workspace::render_data_source(const DataSource& ds, const Caller& c
     for (const auto& def : ds.properties) {
         // Relations into data sources the caller cannot see are omitted (notion-api.md §1.3).
         if (def.type == "relation" &&
-            !can_see(*caller.connection, std::string(def.config.at("data_source_id").as_string()))) {
+            !can_see(*caller.connection,
+                     std::string(def.config.at("data_source_id").as_string()))) {
             continue;
         }
         properties[def.name] = PropertyCodec::render_config(*this, ds, def);
@@ -448,8 +456,8 @@ json::object Workspace::render_database(const Database& db, const Caller& caller
     }
     if (caller.version == Version::v2022_06_28 && !db.data_sources.empty()) {
         // The legacy shape: the (first) data source's schema on the database itself.
-        out["properties"] = render_data_source(data_sources_.at(db.data_sources.front()), caller)
-                                .at("properties");
+        out["properties"] =
+            render_data_source(data_sources_.at(db.data_sources.front()), caller).at("properties");
     } else {
         out["data_sources"] = std::move(sources);
     }
@@ -487,7 +495,8 @@ json::object Workspace::render_block(const std::string& id, const Caller& caller
         in_trash = b.in_trash;
         type = b.type;
         payload = b.payload;
-        if (type == "meeting_notes" && caller.version != Version::v2026_03_11) type = "transcription";
+        if (type == "meeting_notes" && caller.version != Version::v2026_03_11)
+            type = "transcription";
     } else if (auto p = pages_.find(id); p != pages_.end()) {
         parent = p->second.parent;
         stamp = p->second.stamp;
@@ -515,8 +524,8 @@ json::object Workspace::render_block(const std::string& id, const Caller& caller
 json::object Workspace::list_envelope(json::array results, std::optional<std::size_t> next_offset,
                                       std::string_view type) const {
     json::object out{{"object", "list"}, {"results", std::move(results)}};
-    out["next_cursor"] =
-        next_offset ? json::value(encode_cursor(*next_offset, cursor_secret_)) : json::value(nullptr);
+    out["next_cursor"] = next_offset ? json::value(encode_cursor(*next_offset, cursor_secret_))
+                                     : json::value(nullptr);
     out["has_more"] = next_offset.has_value();
     out["type"] = type;
     out[type] = json::object{};
@@ -529,7 +538,8 @@ json::object Workspace::users_me(const Caller& caller) const {
     return render_user(users_.at(caller.connection->user_id));
 }
 
-json::object Workspace::list_users(const Caller& /*caller*/, const std::optional<std::string>& cursor,
+json::object Workspace::list_users(const Caller& /*caller*/,
+                                   const std::optional<std::string>& cursor,
                                    std::size_t page_size) const {
     const std::size_t offset = offset_of(cursor, cursor_secret_);
     json::array results;
@@ -555,7 +565,8 @@ json::object Workspace::search(const Caller& caller, const json::object& body) c
     const std::size_t page_size = page_size_of(body);
     std::string query;
     if (const auto* q = body.if_contains("query"); q && !q->is_null()) {
-        if (!q->is_string()) throw validation_error("body failed validation: body.query should be a string.");
+        if (!q->is_string())
+            throw validation_error("body failed validation: body.query should be a string.");
         query = std::string(q->get_string());
         std::transform(query.begin(), query.end(), query.begin(),
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -563,33 +574,42 @@ json::object Workspace::search(const Caller& caller, const json::object& body) c
     std::string only;
     std::optional<bool> trash_filter;
     if (const auto* f = body.if_contains("filter"); f && !f->is_null()) {
-        if (!f->is_object()) throw validation_error("body failed validation: body.filter should be an object.");
+        if (!f->is_object())
+            throw validation_error("body failed validation: body.filter should be an object.");
         const auto& fo = f->get_object();
         if (const auto* value = fo.if_contains("value")) {
             const std::string v = value->is_string() ? std::string(value->get_string()) : "";
             const bool legacy = caller.version == Version::v2022_06_28;
             if (v != "page" && v != (legacy ? "database" : "data_source")) {
-                throw validation_error(std::string("body failed validation: body.filter.value should be `\"page\"` or `\"") +
-                                       (legacy ? "database" : "data_source") + "\"`, instead was `" +
-                                       json::serialize(*value) + "`.");
+                throw validation_error(
+                    std::string(
+                        "body failed validation: body.filter.value should be `\"page\"` or `\"") +
+                    (legacy ? "database" : "data_source") + "\"`, instead was `" +
+                    json::serialize(*value) + "`.");
             }
             if (string_or(fo, "property", "") != "object") {
-                throw validation_error("body failed validation: body.filter.property should be `\"object\"`.");
+                throw validation_error(
+                    "body failed validation: body.filter.property should be `\"object\"`.");
             }
             only = v;
         }
-        if (const auto* t = fo.if_contains("in_trash")) trash_filter = truthy(*t, "body.filter.in_trash");
+        if (const auto* t = fo.if_contains("in_trash"))
+            trash_filter = truthy(*t, "body.filter.in_trash");
     }
     bool ascending = false;
     if (const auto* s = body.if_contains("sort"); s && !s->is_null()) {
-        if (!s->is_object()) throw validation_error("body failed validation: body.sort should be an object.");
+        if (!s->is_object())
+            throw validation_error("body failed validation: body.sort should be an object.");
         const auto& so = s->get_object();
         if (so.contains("timestamp") && so.at("timestamp") != "last_edited_time") {
-            throw validation_error("body failed validation: body.sort.timestamp should be `\"last_edited_time\"`.");
+            throw validation_error(
+                "body failed validation: body.sort.timestamp should be `\"last_edited_time\"`.");
         }
         const std::string direction = string_or(so, "direction", "descending");
         if (direction != "ascending" && direction != "descending") {
-            throw validation_error("body failed validation: body.sort.direction should be `\"ascending\"` or `\"descending\"`.");
+            throw validation_error(
+                "body failed validation: body.sort.direction should be `\"ascending\"` or "
+                "`\"descending\"`.");
         }
         ascending = direction == "ascending";
     }
@@ -649,24 +669,25 @@ json::object Workspace::search(const Caller& caller, const json::object& body) c
         if (hits[i].is_page) {
             results.push_back(render_page(pages_.at(hits[i].id), caller, {}));
         } else if (caller.version == Version::v2022_06_28) {
-            results.push_back(render_database(
-                databases_.at(data_sources_.at(hits[i].id).database_id), caller));
+            results.push_back(
+                render_database(databases_.at(data_sources_.at(hits[i].id).database_id), caller));
         } else {
             results.push_back(render_data_source(data_sources_.at(hits[i].id), caller));
         }
     }
     const std::size_t next = offset + results.size();
-    return list_envelope(std::move(results), next < hits.size() ? std::optional(next) : std::nullopt,
-                         caller.version == Version::v2022_06_28 ? "page_or_database"
-                                                                : "page_or_data_source");
+    return list_envelope(
+        std::move(results), next < hits.size() ? std::optional(next) : std::nullopt,
+        caller.version == Version::v2022_06_28 ? "page_or_database" : "page_or_data_source");
 }
 
 // --- databases and data sources ---
 
 Parent Workspace::read_parent(const Caller& caller, const json::value& value, bool for_page) const {
     if (!value.is_object()) {
-        throw validation_error("body failed validation: body.parent should be an object, instead was `" +
-                               json::serialize(value) + "`.");
+        throw validation_error(
+            "body failed validation: body.parent should be an object, instead was `" +
+            json::serialize(value) + "`.");
     }
     const auto& p = value.get_object();
     auto id_of = [&](std::string_view key) {
@@ -680,7 +701,9 @@ Parent Workspace::read_parent(const Caller& caller, const json::value& value, bo
     const std::string type = string_or(p, "type", "");
     if ((type.empty() || type == "workspace") && p.contains("workspace")) {
         if (!caller.connection->is_owner) {
-            throw validation_error("body failed validation: body.parent.workspace is only allowed for user tokens; internal connections must create pages under a shared page or data source.");
+            throw validation_error(
+                "body failed validation: body.parent.workspace is only allowed for user tokens; "
+                "internal connections must create pages under a shared page or data source.");
         }
         return {"workspace", ""};
     }
@@ -706,7 +729,8 @@ Parent Workspace::read_parent(const Caller& caller, const json::value& value, bo
             throw object_not_found("database", id);
         }
         if (it->second.data_sources.size() != 1) {
-            throw validation_error("Database " + id + " has several data sources; use a data_source_id parent.");
+            throw validation_error("Database " + id +
+                                   " has several data sources; use a data_source_id parent.");
         }
         return {"data_source_id", it->second.data_sources.front()};
     }
@@ -736,19 +760,23 @@ void Workspace::apply_schema_changes(DataSource& ds, const json::object& propert
             }
         }
         if (value.is_null()) {
-            if (existing == nullptr) throw validation_error("Could not find property with name or id: " + name);
-            if (existing->type == "title") throw validation_error("Cannot delete the title property.");
+            if (existing == nullptr)
+                throw validation_error("Could not find property with name or id: " + name);
+            if (existing->type == "title")
+                throw validation_error("Cannot delete the title property.");
             const std::string gone = existing->id;
             std::erase_if(ds.properties, [&](const PropertyDef& d) { return d.id == gone; });
             continue;
         }
         if (!value.is_object()) {
-            throw validation_error("body failed validation: " + path + " should be an object or `null`.");
+            throw validation_error("body failed validation: " + path +
+                                   " should be an object or `null`.");
         }
         const auto& config = value.get_object();
         const std::string new_name = string_or(config, "name", existing ? existing->name : name);
         if (new_name.empty() || new_name.size() > 1000) {
-            throw validation_error("body failed validation: " + path + ".name should be a non-empty string.");
+            throw validation_error("body failed validation: " + path +
+                                   ".name should be a non-empty string.");
         }
         for (const auto& def : ds.properties) {
             if (def.name == new_name && &def != existing) {
@@ -765,7 +793,8 @@ void Workspace::apply_schema_changes(DataSource& ds, const json::object& propert
             existing->name = new_name;
             if (const auto* d = config.if_contains("description")) {
                 existing->description =
-                    d->is_string() ? std::optional<std::string>(std::string(d->get_string())) : std::nullopt;
+                    d->is_string() ? std::optional<std::string>(std::string(d->get_string()))
+                                   : std::nullopt;
             }
             continue;
         }
@@ -774,7 +803,8 @@ void Workspace::apply_schema_changes(DataSource& ds, const json::object& propert
             auto current = std::find_if(ds.properties.begin(), ds.properties.end(),
                                         [](const PropertyDef& d) { return d.type == "title"; });
             if (current != ds.properties.end() && &*current != existing) {
-                if (!initial) throw validation_error("A data source has exactly one title property.");
+                if (!initial)
+                    throw validation_error("A data source has exactly one title property.");
                 ds.properties.erase(current);
                 existing = nullptr;
             }
@@ -794,23 +824,26 @@ void Workspace::apply_schema_changes(DataSource& ds, const json::object& propert
         }
         if (def.type == "relation" && def.config.at("type") == "dual_property") {
             // The synced property on the other side, named after this data source.
-            auto& target = data_sources_.at(std::string(def.config.at("data_source_id").as_string()));
+            auto& target =
+                data_sources_.at(std::string(def.config.at("data_source_id").as_string()));
             const auto* requested = config.at("relation").as_object().if_contains("dual_property");
-            std::string synced_name = plain_text(ds.title).empty() ? "Related" : plain_text(ds.title);
+            std::string synced_name =
+                plain_text(ds.title).empty() ? "Related" : plain_text(ds.title);
             if (requested && requested->is_object()) {
-                synced_name = string_or(requested->as_object(), "synced_property_name", synced_name);
+                synced_name =
+                    string_or(requested->as_object(), "synced_property_name", synced_name);
             }
             const bool self = target.id == ds.id;
             std::string synced_id = ids_.property_id();
-            PropertyDef reverse{.id = synced_id,
-                                .name = synced_name,
-                                .type = "relation",
-                                .config = {{"database_id", ds.database_id},
-                                           {"data_source_id", ds.id},
-                                           {"type", "dual_property"},
-                                           {"dual_property",
-                                            json::object{{"synced_property_id", def.id},
-                                                         {"synced_property_name", def.name}}}}};
+            PropertyDef reverse{
+                .id = synced_id,
+                .name = synced_name,
+                .type = "relation",
+                .config = {{"database_id", ds.database_id},
+                           {"data_source_id", ds.id},
+                           {"type", "dual_property"},
+                           {"dual_property", json::object{{"synced_property_id", def.id},
+                                                          {"synced_property_name", def.name}}}}};
             def.config["dual_property"] = json::object{{"synced_property_id", synced_id},
                                                        {"synced_property_name", synced_name}};
             if (self) {
@@ -847,8 +880,11 @@ std::string Workspace::add_data_source(const Caller& caller, const std::string& 
         throw;
     }
     databases_.at(database_id).data_sources.push_back(id);
-    record({.type = "data_source.created", .entity_id = id, .entity_type = "data_source",
-            .author_id = caller.connection->user_id, .author_is_bot = !caller.connection->is_owner});
+    record({.type = "data_source.created",
+            .entity_id = id,
+            .entity_type = "data_source",
+            .author_id = caller.connection->user_id,
+            .author_is_bot = !caller.connection->is_owner});
     return id;
 }
 
@@ -856,9 +892,13 @@ std::string Workspace::create_database_internal(const Caller& caller, const json
                                                 std::optional<std::string> fixed_id) {
     reject_unknown_keys(body, {"parent", "title", "description", "is_inline", "icon", "cover",
                                "initial_data_source", "properties"});
-    if (!body.contains("parent")) throw validation_error("body failed validation: body.parent should be defined, instead was `undefined`.");
-    Database db{.id = fixed_id.value_or(ids_.uuid()), .parent = read_parent(caller, body.at("parent"), false)};
-    if (const auto* t = body.if_contains("title"); t && !t->is_null()) db.title = normalize_rich_text(*this, *t, "body.title");
+    if (!body.contains("parent"))
+        throw validation_error(
+            "body failed validation: body.parent should be defined, instead was `undefined`.");
+    Database db{.id = fixed_id.value_or(ids_.uuid()),
+                .parent = read_parent(caller, body.at("parent"), false)};
+    if (const auto* t = body.if_contains("title"); t && !t->is_null())
+        db.title = normalize_rich_text(*this, *t, "body.title");
     if (const auto* d = body.if_contains("description"); d && !d->is_null()) {
         db.description = normalize_rich_text(*this, *d, "body.description");
     }
@@ -868,16 +908,24 @@ std::string Workspace::create_database_internal(const Caller& caller, const json
     db.stamp = new_stamp(caller);
     json::object properties;
     json::value title = db.title;
-    if (const auto* initial = body.if_contains("initial_data_source"); initial && !initial->is_null()) {
-        if (!initial->is_object()) throw validation_error("body failed validation: body.initial_data_source should be an object.");
-        reject_unknown_keys(initial->get_object(), {"properties", "title"}, "body.initial_data_source");
+    if (const auto* initial = body.if_contains("initial_data_source");
+        initial && !initial->is_null()) {
+        if (!initial->is_object())
+            throw validation_error(
+                "body failed validation: body.initial_data_source should be an object.");
+        reject_unknown_keys(initial->get_object(), {"properties", "title"},
+                            "body.initial_data_source");
         if (const auto* p = initial->get_object().if_contains("properties")) {
-            if (!p->is_object()) throw validation_error("body failed validation: body.initial_data_source.properties should be an object.");
+            if (!p->is_object())
+                throw validation_error(
+                    "body failed validation: body.initial_data_source.properties should be an "
+                    "object.");
             properties = p->get_object();
         }
         if (const auto* t = initial->get_object().if_contains("title")) title = *t;
     } else if (caller.version == Version::v2022_06_28) {
-        if (const auto* p = body.if_contains("properties"); p && p->is_object()) properties = p->get_object();
+        if (const auto* p = body.if_contains("properties"); p && p->is_object())
+            properties = p->get_object();
     }
     // With 2025-09-03+, top-level `properties` is ignored: only a title column is created
     // (notion-api.md §2.3, field report).
@@ -900,8 +948,11 @@ std::string Workspace::create_database_internal(const Caller& caller, const json
         }
         throw;
     }
-    record({.type = "database.created", .entity_id = id, .entity_type = "database",
-            .author_id = caller.connection->user_id, .author_is_bot = !caller.connection->is_owner});
+    record({.type = "database.created",
+            .entity_id = id,
+            .entity_type = "database",
+            .author_id = caller.connection->user_id,
+            .author_is_bot = !caller.connection->is_owner});
     last_committed_ = id;
     return id;
 }
@@ -917,18 +968,24 @@ json::object Workspace::update_database(const Caller& caller, const std::string&
     invalidate();
     const std::string id = require_id(raw, "database_id");
     auto it = databases_.find(id);
-    if (it == databases_.end() || !can_see(*caller.connection, id)) throw object_not_found("database", id);
+    if (it == databases_.end() || !can_see(*caller.connection, id))
+        throw object_not_found("database", id);
     reject_unknown_keys(body, {"title", "description", "is_inline", "icon", "cover", "in_trash",
                                "archived", "is_locked", "properties", "parent"});
     if (body.contains("properties") && caller.version != Version::v2022_06_28) {
-        throw validation_error("body failed validation: body.properties should be not present; update a data source's schema with PATCH /v1/data_sources/{id}.");
+        throw validation_error(
+            "body failed validation: body.properties should be not present; update a data source's "
+            "schema with PATCH /v1/data_sources/{id}.");
     }
     if (body.contains("archived") && caller.version == Version::v2026_03_11) {
-        throw validation_error("body failed validation: body.archived should be not present; use `in_trash`.");
+        throw validation_error(
+            "body failed validation: body.archived should be not present; use `in_trash`.");
     }
     Database& db = it->second;
-    if (const auto* t = body.if_contains("title")) db.title = normalize_rich_text(*this, *t, "body.title");
-    if (const auto* d = body.if_contains("description")) db.description = normalize_rich_text(*this, *d, "body.description");
+    if (const auto* t = body.if_contains("title"))
+        db.title = normalize_rich_text(*this, *t, "body.title");
+    if (const auto* d = body.if_contains("description"))
+        db.description = normalize_rich_text(*this, *d, "body.description");
     if (const auto* v = body.if_contains("is_inline")) db.is_inline = truthy(*v, "body.is_inline");
     if (const auto* v = body.if_contains("is_locked")) db.is_locked = truthy(*v, "body.is_locked");
     if (const auto* v = body.if_contains("icon")) db.icon = icon_or_cover(*v, "body.icon");
@@ -938,8 +995,10 @@ json::object Workspace::update_database(const Caller& caller, const std::string&
             const bool trash = truthy(*v, std::string("body.") + key);
             if (trash != db.in_trash) {
                 db.in_trash = trash;
-                record({.type = trash ? "database.deleted" : "database.undeleted", .entity_id = id,
-                        .entity_type = "database", .author_id = caller.connection->user_id,
+                record({.type = trash ? "database.deleted" : "database.undeleted",
+                        .entity_id = id,
+                        .entity_type = "database",
+                        .author_id = caller.connection->user_id,
                         .author_is_bot = !caller.connection->is_owner});
             }
         }
@@ -966,16 +1025,20 @@ json::object Workspace::create_data_source(const Caller& caller, const json::obj
     reject_unknown_keys(body, {"parent", "title", "properties", "icon"});
     const auto* parent = body.if_contains("parent");
     if (parent == nullptr || !parent->is_object() || !parent->as_object().contains("database_id")) {
-        throw validation_error("body failed validation: body.parent.database_id should be defined.");
+        throw validation_error(
+            "body failed validation: body.parent.database_id should be defined.");
     }
-    const std::string db_id = require_id(string_or(parent->as_object(), "database_id", ""), "parent.database_id");
+    const std::string db_id =
+        require_id(string_or(parent->as_object(), "database_id", ""), "parent.database_id");
     if (!databases_.contains(db_id) || !can_see(*caller.connection, db_id)) {
         throw object_not_found("database", db_id);
     }
     json::object properties;
-    if (const auto* p = body.if_contains("properties"); p && p->is_object()) properties = p->get_object();
-    const std::string id = add_data_source(caller, db_id, body.contains("title") ? body.at("title") : json::value(nullptr),
-                                           properties, std::nullopt);
+    if (const auto* p = body.if_contains("properties"); p && p->is_object())
+        properties = p->get_object();
+    const std::string id = add_data_source(
+        caller, db_id, body.contains("title") ? body.at("title") : json::value(nullptr), properties,
+        std::nullopt);
     last_committed_ = id;
     return render_data_source(data_sources_.at(id), caller);
 }
@@ -984,15 +1047,20 @@ json::object Workspace::update_data_source(const Caller& caller, const std::stri
                                            const json::object& body) {
     invalidate();
     DataSource& ds = data_source_for(caller, raw);
-    reject_unknown_keys(body, {"title", "description", "properties", "in_trash", "archived", "icon", "parent"});
+    reject_unknown_keys(
+        body, {"title", "description", "properties", "in_trash", "archived", "icon", "parent"});
     if (body.contains("archived") && caller.version == Version::v2026_03_11) {
-        throw validation_error("body failed validation: body.archived should be not present; use `in_trash`.");
+        throw validation_error(
+            "body failed validation: body.archived should be not present; use `in_trash`.");
     }
-    if (const auto* t = body.if_contains("title")) ds.title = normalize_rich_text(*this, *t, "body.title");
-    if (const auto* d = body.if_contains("description")) ds.description = normalize_rich_text(*this, *d, "body.description");
+    if (const auto* t = body.if_contains("title"))
+        ds.title = normalize_rich_text(*this, *t, "body.title");
+    if (const auto* d = body.if_contains("description"))
+        ds.description = normalize_rich_text(*this, *d, "body.description");
     json::array updated;
     if (const auto* p = body.if_contains("properties")) {
-        if (!p->is_object()) throw validation_error("body failed validation: body.properties should be an object.");
+        if (!p->is_object())
+            throw validation_error("body failed validation: body.properties should be an object.");
         // Applied to a copy, so a failed change leaves the schema as it was.
         DataSource copy = ds;
         apply_schema_changes(copy, p->get_object(), false);
@@ -1000,25 +1068,33 @@ json::object Workspace::update_data_source(const Caller& caller, const std::stri
             auto old = std::find_if(ds.properties.begin(), ds.properties.end(),
                                     [&](const PropertyDef& d) { return d.id == def.id; });
             if (old == ds.properties.end()) {
-                updated.push_back(json::object{{"id", def.id}, {"name", def.name}, {"action", "created"}});
-            } else if (old->name != def.name || old->type != def.type || old->config != def.config) {
-                updated.push_back(json::object{{"id", def.id}, {"name", def.name}, {"action", "updated"}});
+                updated.push_back(
+                    json::object{{"id", def.id}, {"name", def.name}, {"action", "created"}});
+            } else if (old->name != def.name || old->type != def.type ||
+                       old->config != def.config) {
+                updated.push_back(
+                    json::object{{"id", def.id}, {"name", def.name}, {"action", "updated"}});
             }
         }
         for (const auto& def : ds.properties) {
             if (std::none_of(copy.properties.begin(), copy.properties.end(),
                              [&](const PropertyDef& d) { return d.id == def.id; })) {
-                updated.push_back(json::object{{"id", def.id}, {"name", def.name}, {"action", "deleted"}});
+                updated.push_back(
+                    json::object{{"id", def.id}, {"name", def.name}, {"action", "deleted"}});
             }
         }
         ds.properties = std::move(copy.properties);
     }
     for (const char* key : {"in_trash", "archived"}) {
-        if (const auto* v = body.if_contains(key)) ds.in_trash = truthy(*v, std::string("body.") + key);
+        if (const auto* v = body.if_contains(key))
+            ds.in_trash = truthy(*v, std::string("body.") + key);
     }
     touch(ds.stamp, caller);
-    record({.type = "data_source.schema_updated", .entity_id = ds.id, .entity_type = "data_source",
-            .author_id = caller.connection->user_id, .author_is_bot = !caller.connection->is_owner,
+    record({.type = "data_source.schema_updated",
+            .entity_id = ds.id,
+            .entity_type = "data_source",
+            .author_id = caller.connection->user_id,
+            .author_is_bot = !caller.connection->is_owner,
             .updated_properties = updated});
     return render_data_source(ds, caller);
 }
@@ -1038,8 +1114,10 @@ RawList Workspace::query_data_source(const Caller& caller, const std::string& ra
         validate_sorts(*s, ds.properties);
         sorts = s->get_array();
     }
-    if (const auto* rt = body.if_contains("result_type"); rt && *rt != "page" && *rt != "data_source") {
-        throw validation_error("body failed validation: body.result_type should be `\"page\"` or `\"data_source\"`.");
+    if (const auto* rt = body.if_contains("result_type");
+        rt && *rt != "page" && *rt != "data_source") {
+        throw validation_error(
+            "body failed validation: body.result_type should be `\"page\"` or `\"data_source\"`.");
     }
     const std::size_t offset = offset_of(cursor_of(body), cursor_secret_);
     if (const auto* rt = body.if_contains("result_type"); rt && *rt == "data_source") {
@@ -1080,7 +1158,8 @@ RawList Workspace::query_data_source(const Caller& caller, const std::string& ra
     }
     if (!sorts.empty()) {
         std::vector<std::vector<SortKey>> keys(candidates.size());
-        for (const std::size_t i : order) keys[i] = sort_keys(sorts, candidates[i].row, ds.properties);
+        for (const std::size_t i : order)
+            keys[i] = sort_keys(sorts, candidates[i].row, ds.properties);
         const std::vector<int> signs = sort_signs(sorts);
         std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
             return compare_keys(signs, keys[a], keys[b]) < 0;
@@ -1094,9 +1173,9 @@ RawList Workspace::query_data_source(const Caller& caller, const std::string& ra
         out.results.push_back(page_text(*candidates[order[i]].page, caller, filter_properties));
     }
     const std::size_t next = offset + out.results.size();
-    out.envelope = list_envelope({}, next < reachable ? std::optional(next) : std::nullopt,
-                                 caller.version == Version::v2022_06_28 ? "page_or_database"
-                                                                        : "page_or_data_source");
+    out.envelope = list_envelope(
+        {}, next < reachable ? std::optional(next) : std::nullopt,
+        caller.version == Version::v2022_06_28 ? "page_or_database" : "page_or_data_source");
     out.envelope.erase("results");
     if (capped) {
         out.envelope["request_status"] = json::object{
@@ -1110,21 +1189,27 @@ void Workspace::invalidate() {
 }
 
 std::shared_ptr<const std::string> Workspace::page_text(
-    const Page& page, const Caller& caller, const std::vector<std::string>& filter_properties) const {
+    const Page& page, const Caller& caller,
+    const std::vector<std::string>& filter_properties) const {
     // Notion-hosted files get a new signed URL on every read: such pages are never cached.
-    const bool hosted_files = std::any_of(page.values.begin(), page.values.end(), [](const auto& kv) {
-        const auto& v = kv.value();
-        return v.is_array() && std::any_of(v.get_array().begin(), v.get_array().end(), [](const json::value& f) {
-                   return f.is_object() && f.get_object().contains("file");
-               });
-    });
+    const bool hosted_files =
+        std::any_of(page.values.begin(), page.values.end(), [](const auto& kv) {
+            const auto& v = kv.value();
+            return v.is_array() && std::any_of(v.get_array().begin(), v.get_array().end(),
+                                               [](const json::value& f) {
+                                                   return f.is_object() &&
+                                                          f.get_object().contains("file");
+                                               });
+        });
     if (!filter_properties.empty() || hosted_files) {
-        return std::make_shared<const std::string>(json::serialize(render_page(page, caller, filter_properties)));
+        return std::make_shared<const std::string>(
+            json::serialize(render_page(page, caller, filter_properties)));
     }
     auto& cache = render_cache_[static_cast<std::size_t>(caller.version)];
     auto [it, inserted] = cache.try_emplace(page.id);
     if (inserted) {
-        it->second = std::make_shared<const std::string>(json::serialize(render_page(page, caller, {})));
+        it->second =
+            std::make_shared<const std::string>(json::serialize(render_page(page, caller, {})));
     }
     return it->second;
 }
@@ -1154,24 +1239,30 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
                                    "markdown", "template", "position", "in_trash"});
     }
     if (body.contains("markdown")) {
-        throw validation_error("notion-emulator does not implement markdown content; use `children`.");
+        throw validation_error(
+            "notion-emulator does not implement markdown content; use `children`.");
     }
     const auto* parent_value = body.if_contains("parent");
     if (parent_value == nullptr) {
-        throw validation_error("body failed validation: body.parent should be defined, instead was `undefined`.");
+        throw validation_error(
+            "body failed validation: body.parent should be defined, instead was `undefined`.");
     }
-    Page page{.id = fixed_id.value_or(ids_.uuid()), .parent = read_parent(caller, *parent_value, true)};
+    Page page{.id = fixed_id.value_or(ids_.uuid()),
+              .parent = read_parent(caller, *parent_value, true)};
     page.stamp = stamp.value_or(new_stamp(caller));
     page.indexed_at = steady_now();
     if (const auto* v = body.if_contains("icon")) page.icon = icon_or_cover(*v, "body.icon");
     if (const auto* v = body.if_contains("cover")) page.cover = icon_or_cover(*v, "body.cover");
-    if (const auto* v = body.if_contains("in_trash"); v && from_fixture) page.in_trash = v->as_bool();
+    if (const auto* v = body.if_contains("in_trash"); v && from_fixture)
+        page.in_trash = v->as_bool();
     json::object properties;
     if (const auto* p = body.if_contains("properties"); p && !p->is_null()) {
-        if (!p->is_object()) throw validation_error("body failed validation: body.properties should be an object.");
+        if (!p->is_object())
+            throw validation_error("body failed validation: body.properties should be an object.");
         properties = p->get_object();
     }
-    DataSource* ds = page.parent.type == "data_source_id" ? &data_sources_.at(page.parent.id) : nullptr;
+    DataSource* ds =
+        page.parent.type == "data_source_id" ? &data_sources_.at(page.parent.id) : nullptr;
     json::object reverse_updates;  // dual relations to apply once the page exists
     if (ds != nullptr) {
         for (const auto& [key, value] : properties) {
@@ -1192,8 +1283,10 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
     } else {
         for (const auto& [key, value] : properties) {
             if (key != "title" && !(value.is_object() && value.as_object().contains("title"))) {
-                throw validation_error("body failed validation: a page whose parent is a page or the workspace only has a `title` property; " +
-                                       std::string(key) + " is not allowed.");
+                throw validation_error(
+                    "body failed validation: a page whose parent is a page or the workspace only "
+                    "has a `title` property; " +
+                    std::string(key) + " is not allowed.");
             }
             PropertyDef title{.id = "title", .name = "title", .type = "title"};
             page.values["title"] = PropertyCodec::normalize_value(
@@ -1203,7 +1296,9 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
     const json::array* children = nullptr;
     for (const char* key : {"children", "content"}) {
         if (const auto* c = body.if_contains(key); c && !c->is_null()) {
-            if (!c->is_array()) throw validation_error(std::string("body failed validation: body.") + key + " should be an array.");
+            if (!c->is_array())
+                throw validation_error(std::string("body failed validation: body.") + key +
+                                       " should be an array.");
             if (!from_fixture && c->get_array().size() > max_children) {
                 throw validation_error(std::string("body failed validation: body.") + key +
                                        ".length should be ≤ `100`, instead was `" +
@@ -1242,17 +1337,24 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
     }
     if (children != nullptr) {
         try {
-            append_blocks(caller, id, *children, std::nullopt, 0, from_fixture ? "children" : "body.children");
+            append_blocks(caller, id, *children, std::nullopt, 0,
+                          from_fixture ? "children" : "body.children");
         } catch (...) {
             pages_.erase(id);
-            if (ds != nullptr) ds->pages.pop_back();
-            else if (parent.type == "workspace") top_level_.pop_back();
-            else children_[parent.id].pop_back();
+            if (ds != nullptr)
+                ds->pages.pop_back();
+            else if (parent.type == "workspace")
+                top_level_.pop_back();
+            else
+                children_[parent.id].pop_back();
             throw;
         }
     }
-    record({.type = "page.created", .entity_id = id, .entity_type = "page",
-            .author_id = caller.connection->user_id, .author_is_bot = !caller.connection->is_owner});
+    record({.type = "page.created",
+            .entity_id = id,
+            .entity_type = "page",
+            .author_id = caller.connection->user_id,
+            .author_is_bot = !caller.connection->is_owner});
     last_committed_ = id;
     (void)reverse_updates;
     return id;
@@ -1288,7 +1390,9 @@ json::object Workspace::update_page(const Caller& caller, const std::string& raw
     reject_unknown_keys(body, {"properties", "in_trash", "archived", "icon", "cover", "is_locked",
                                "erase_content", "template", "is_archived"});
     if (body.contains("archived") && caller.version == Version::v2026_03_11) {
-        throw validation_error("body failed validation: body.archived should be not present; since Notion-Version 2026-03-11 use `in_trash`.");
+        throw validation_error(
+            "body failed validation: body.archived should be not present; since Notion-Version "
+            "2026-03-11 use `in_trash`.");
     }
     std::optional<bool> trash;
     for (const char* key : {"in_trash", "archived"}) {
@@ -1297,27 +1401,33 @@ json::object Workspace::update_page(const Caller& caller, const std::string& raw
     const bool edits = body.contains("properties") || body.contains("icon") ||
                        body.contains("cover") || body.contains("erase_content");
     if (page.in_trash && edits && trash.value_or(true)) {
-        throw validation_error("Can't edit page that is archived. You must unarchive the page before editing.");
+        throw validation_error(
+            "Can't edit page that is archived. You must unarchive the page before editing.");
     }
-    DataSource* ds = page.parent.type == "data_source_id" ? &data_sources_.at(page.parent.id) : nullptr;
+    DataSource* ds =
+        page.parent.type == "data_source_id" ? &data_sources_.at(page.parent.id) : nullptr;
     json::object values = page.values;
     json::array updated;
     if (const auto* p = body.if_contains("properties"); p && !p->is_null()) {
-        if (!p->is_object()) throw validation_error("body failed validation: body.properties should be an object.");
+        if (!p->is_object())
+            throw validation_error("body failed validation: body.properties should be an object.");
         // Validated into a copy: one bad value changes nothing (schema option additions aside).
         for (const auto& [key, value] : p->get_object()) {
             const std::string path = "body.properties." + std::string(key);
             if (ds != nullptr) {
                 const PropertyDef* def = find_property(ds->properties, key);
-                if (def == nullptr) throw validation_error(std::string(key) + " is not a property that exists.");
-                values[def->id] = PropertyCodec::normalize_value(*this, ds, *def, value, path, false);
+                if (def == nullptr)
+                    throw validation_error(std::string(key) + " is not a property that exists.");
+                values[def->id] =
+                    PropertyCodec::normalize_value(*this, ds, *def, value, path, false);
                 updated.push_back(json::value(def->id));
             } else {
                 if (key != "title") {
                     throw validation_error(std::string(key) + " is not a property that exists.");
                 }
                 PropertyDef title{.id = "title", .name = "title", .type = "title"};
-                values["title"] = PropertyCodec::normalize_value(*this, nullptr, title, value, path, false);
+                values["title"] =
+                    PropertyCodec::normalize_value(*this, nullptr, title, value, path, false);
                 updated.push_back(json::value("title"));
             }
         }
@@ -1326,7 +1436,8 @@ json::object Workspace::update_page(const Caller& caller, const std::string& raw
     json::value cover = page.cover;
     if (const auto* v = body.if_contains("icon")) icon = icon_or_cover(*v, "body.icon");
     if (const auto* v = body.if_contains("cover")) cover = icon_or_cover(*v, "body.cover");
-    if (const auto* v = body.if_contains("is_locked")) page.is_locked = truthy(*v, "body.is_locked");
+    if (const auto* v = body.if_contains("is_locked"))
+        page.is_locked = truthy(*v, "body.is_locked");
     // Dual relations: mirror added and removed links on the other side.
     if (ds != nullptr) {
         for (const auto& def : ds->properties) {
@@ -1348,9 +1459,11 @@ json::object Workspace::update_page(const Caller& caller, const std::string& raw
                 auto& list = pages_.at(target).values[synced.as_string()];
                 if (list.is_array()) {
                     auto& arr = list.as_array();
-                    arr.erase(std::remove_if(arr.begin(), arr.end(), [&](const json::value& x) {
-                                  return x.at("id").as_string() == page.id;
-                              }), arr.end());
+                    arr.erase(std::remove_if(arr.begin(), arr.end(),
+                                             [&](const json::value& x) {
+                                                 return x.at("id").as_string() == page.id;
+                                             }),
+                              arr.end());
                 }
             }
             for (const auto& target : after) {
@@ -1371,14 +1484,19 @@ json::object Workspace::update_page(const Caller& caller, const std::string& raw
     }
     touch(page.stamp, caller);
     if (!updated.empty() || body.contains("icon") || body.contains("cover")) {
-        record({.type = "page.properties_updated", .entity_id = page.id, .entity_type = "page",
-                .author_id = caller.connection->user_id, .author_is_bot = !caller.connection->is_owner,
+        record({.type = "page.properties_updated",
+                .entity_id = page.id,
+                .entity_type = "page",
+                .author_id = caller.connection->user_id,
+                .author_is_bot = !caller.connection->is_owner,
                 .updated_properties = updated});
     }
     if (trash && *trash != page.in_trash) {
         page.in_trash = *trash;
-        record({.type = *trash ? "page.deleted" : "page.undeleted", .entity_id = page.id,
-                .entity_type = "page", .author_id = caller.connection->user_id,
+        record({.type = *trash ? "page.deleted" : "page.undeleted",
+                .entity_id = page.id,
+                .entity_type = "page",
+                .author_id = caller.connection->user_id,
                 .author_is_bot = !caller.connection->is_owner});
     }
     last_committed_ = page.id;
@@ -1407,7 +1525,10 @@ json::object Workspace::get_page_property(const Caller& caller, const std::strin
     const bool paginated = type == "title" || type == "rich_text" || type == "people" ||
                            type == "relation" || type == "rollup";
     if (!paginated) {
-        return {{"object", "property_item"}, {"id", def->id}, {"type", type}, {type, rendered.at(type)}};
+        return {{"object", "property_item"},
+                {"id", def->id},
+                {"type", type},
+                {type, rendered.at(type)}};
     }
     json::array items;
     json::object rollup;
@@ -1441,25 +1562,27 @@ json::object Workspace::get_page_property(const Caller& caller, const std::strin
                                      "property_item");
     json::object meta{{"id", def->id}, {"type", type}};
     meta[type] = type == "rollup" ? json::value(rollup) : json::value(json::object{});
-    meta["next_url"] = more ? json::value("https://api.notion.com/v1/pages/" + id + "/properties/" +
-                                          def->id + "?start_cursor=" +
-                                          out.at("next_cursor").as_string().c_str() +
-                                          "&page_size=" + std::to_string(page_size))
-                            : json::value(nullptr);
+    meta["next_url"] =
+        more ? json::value("https://api.notion.com/v1/pages/" + id + "/properties/" + def->id +
+                           "?start_cursor=" + out.at("next_cursor").as_string().c_str() +
+                           "&page_size=" + std::to_string(page_size))
+             : json::value(nullptr);
     out["property_item"] = std::move(meta);
     return out;
 }
 
 // --- blocks ---
 
-std::vector<std::string> Workspace::append_blocks(const Caller& caller, const std::string& parent_id,
+std::vector<std::string> Workspace::append_blocks(const Caller& caller,
+                                                  const std::string& parent_id,
                                                   const json::array& children,
                                                   std::optional<std::string> after, int depth,
                                                   std::string_view path) {
     const bool from_fixture = !path.starts_with("body");
     if (!from_fixture && depth >= 3) {
-        throw validation_error("body failed validation: " + std::string(path) +
-                               " nests blocks more than two levels deep; append deeper children in another request.");
+        throw validation_error(
+            "body failed validation: " + std::string(path) +
+            " nests blocks more than two levels deep; append deeper children in another request.");
     }
     const Parent parent{pages_.contains(parent_id) ? "page_id" : "block_id", parent_id};
     std::vector<std::string> created;
@@ -1478,57 +1601,71 @@ std::vector<std::string> Workspace::append_blocks(const Caller& caller, const st
                 if (key != "object" && key != "children") type = std::string(key);
             }
         }
-        if (type == "transcription" && caller.version != Version::v2026_03_11) type = "meeting_notes";
+        if (type == "transcription" && caller.version != Version::v2026_03_11)
+            type = "meeting_notes";
         const bool known = text_blocks.contains(type) || media_blocks.contains(type) ||
                            other_blocks.contains(type);
-        if (!known || !request.contains(type == "meeting_notes" && !request.contains(type) ? "transcription" : type)) {
-            throw validation_error("body failed validation: " + p + "." + (type.empty() ? std::string("type") : type) +
+        if (!known ||
+            !request.contains(type == "meeting_notes" && !request.contains(type) ? "transcription"
+                                                                                 : type)) {
+            throw validation_error("body failed validation: " + p + "." +
+                                   (type.empty() ? std::string("type") : type) +
                                    " is not a supported block type.");
         }
-        json::object payload = request.at(type).is_object() ? request.at(type).get_object() : json::object{};
+        json::object payload =
+            request.at(type).is_object() ? request.at(type).get_object() : json::object{};
         json::array grandchildren;
         if (const auto* c = payload.if_contains("children"); c && c->is_array()) {
             grandchildren = c->get_array();
             payload.erase("children");
         }
-        if (const auto* c = request.if_contains("children"); c && c->is_array()) grandchildren = c->get_array();
+        if (const auto* c = request.if_contains("children"); c && c->is_array())
+            grandchildren = c->get_array();
         const std::string pp = p + "." + type;
         if (payload.contains("rich_text") || text_blocks.contains(type) || type == "code") {
-            payload["rich_text"] = normalize_rich_text(
-                *this, payload.contains("rich_text") ? payload.at("rich_text") : json::value(json::array{}),
-                pp + ".rich_text");
+            payload["rich_text"] =
+                normalize_rich_text(*this,
+                                    payload.contains("rich_text") ? payload.at("rich_text")
+                                                                  : json::value(json::array{}),
+                                    pp + ".rich_text");
         }
         if (payload.contains("caption") || media_blocks.contains(type) || type == "code" ||
             type == "embed" || type == "bookmark") {
             payload["caption"] = normalize_rich_text(
-                *this, payload.contains("caption") ? payload.at("caption") : json::value(json::array{}),
+                *this,
+                payload.contains("caption") ? payload.at("caption") : json::value(json::array{}),
                 pp + ".caption");
         }
         if (text_blocks.contains(type) && type != "template") {
             if (!payload.contains("color")) payload["color"] = "default";
         }
-        if (type.starts_with("heading_") && !payload.contains("is_toggleable")) payload["is_toggleable"] = false;
+        if (type.starts_with("heading_") && !payload.contains("is_toggleable"))
+            payload["is_toggleable"] = false;
         if (type == "to_do" && !payload.contains("checked")) payload["checked"] = false;
         if (type == "callout" && !payload.contains("icon")) payload["icon"] = nullptr;
         if (type == "code" && !payload.contains("language")) payload["language"] = "plain text";
         if (type == "equation") {
             if (!payload.contains("expression") || !payload.at("expression").is_string()) {
-                throw validation_error("body failed validation: " + pp + ".expression should be a string.");
+                throw validation_error("body failed validation: " + pp +
+                                       ".expression should be a string.");
             }
         }
         if (media_blocks.contains(type)) {
             if (const auto* ext = payload.if_contains("external"); ext && ext->is_object()) {
                 payload["type"] = "external";
-            } else if (const auto* f = payload.if_contains("file"); f && f->is_object() && from_fixture) {
+            } else if (const auto* f = payload.if_contains("file");
+                       f && f->is_object() && from_fixture) {
                 payload["type"] = "file";
             } else {
-                throw validation_error("body failed validation: " + pp + ".external should be defined.");
+                throw validation_error("body failed validation: " + pp +
+                                       ".external should be defined.");
             }
         }
         if (type == "table_row") {
             const auto* cells = payload.if_contains("cells");
             if (cells == nullptr || !cells->is_array()) {
-                throw validation_error("body failed validation: " + pp + ".cells should be an array.");
+                throw validation_error("body failed validation: " + pp +
+                                       ".cells should be an array.");
             }
             json::array out_cells;
             for (std::size_t c = 0; c < cells->get_array().size(); ++c) {
@@ -1539,12 +1676,14 @@ std::vector<std::string> Workspace::append_blocks(const Caller& caller, const st
         }
         if (type == "table") {
             if (!payload.contains("table_width")) {
-                throw validation_error("body failed validation: " + pp + ".table_width should be defined.");
+                throw validation_error("body failed validation: " + pp +
+                                       ".table_width should be defined.");
             }
             if (!payload.contains("has_column_header")) payload["has_column_header"] = false;
             if (!payload.contains("has_row_header")) payload["has_row_header"] = false;
         }
-        Block block{.id = ids_.uuid(), .parent = parent, .type = type, .payload = std::move(payload)};
+        Block block{
+            .id = ids_.uuid(), .parent = parent, .type = type, .payload = std::move(payload)};
         block.stamp = new_stamp(caller);
         if (!grandchildren.empty()) nested.emplace_back(pending.size(), std::move(grandchildren));
         pending.push_back(std::move(block));
@@ -1584,8 +1723,8 @@ json::object Workspace::list_children(const Caller& caller, const std::string& r
         results.push_back(render_block(children[i], caller));
     }
     const std::size_t next = offset + results.size();
-    return list_envelope(std::move(results), next < children.size() ? std::optional(next) : std::nullopt,
-                         "block");
+    return list_envelope(std::move(results),
+                         next < children.size() ? std::optional(next) : std::nullopt, "block");
 }
 
 json::object Workspace::append_children(const Caller& caller, const std::string& raw,
@@ -1596,7 +1735,8 @@ json::object Workspace::append_children(const Caller& caller, const std::string&
         throw object_not_found("block", id);
     }
     if (auto b = blocks_.find(id); b != blocks_.end() && b->second.in_trash) {
-        throw validation_error("Can't edit block that is archived. You must unarchive the block before editing.");
+        throw validation_error(
+            "Can't edit block that is archived. You must unarchive the block before editing.");
     }
     reject_unknown_keys(body, {"children", "position", "after"});
     const auto* children = body.if_contains("children");
@@ -1604,20 +1744,25 @@ json::object Workspace::append_children(const Caller& caller, const std::string&
         throw validation_error("body failed validation: body.children should be an array.");
     }
     if (children->get_array().size() > max_children) {
-        throw validation_error("body failed validation: body.children.length should be ≤ `100`, instead was `" +
-                               std::to_string(children->get_array().size()) + "`.");
+        throw validation_error(
+            "body failed validation: body.children.length should be ≤ `100`, instead was `" +
+            std::to_string(children->get_array().size()) + "`.");
     }
     const std::string text = json::serialize(*children);
     std::size_t elements = 0;
-    for (std::size_t pos = 0; (pos = text.find("\"type\"", pos)) != std::string::npos; ++pos) ++elements;
+    for (std::size_t pos = 0; (pos = text.find("\"type\"", pos)) != std::string::npos; ++pos)
+        ++elements;
     if (elements > max_block_elements) {
-        throw validation_error("body failed validation: the request has more than 1000 block elements.");
+        throw validation_error(
+            "body failed validation: the request has more than 1000 block elements.");
     }
     std::optional<std::string> after;
     bool at_start = false;
     if (const auto* a = body.if_contains("after")) {
         if (caller.version == Version::v2026_03_11) {
-            throw validation_error("body failed validation: body.after should be not present; since Notion-Version 2026-03-11 use `position`.");
+            throw validation_error(
+                "body failed validation: body.after should be not present; since Notion-Version "
+                "2026-03-11 use `position`.");
         }
         if (!a->is_string() || !normalize_uuid(a->get_string())) {
             throw validation_error("body failed validation: body.after should be a valid uuid.");
@@ -1626,20 +1771,26 @@ json::object Workspace::append_children(const Caller& caller, const std::string&
     }
     if (const auto* p = body.if_contains("position")) {
         if (caller.version != Version::v2026_03_11) {
-            throw validation_error("body failed validation: body.position should be not present; before Notion-Version 2026-03-11 use `after`.");
+            throw validation_error(
+                "body failed validation: body.position should be not present; before "
+                "Notion-Version 2026-03-11 use `after`.");
         }
         const std::string type = p->is_object() ? string_or(p->get_object(), "type", "") : "";
         if (type == "after_block") {
             const auto* ab = p->get_object().if_contains("after_block");
-            const std::string target = ab && ab->is_object() ? string_or(ab->get_object(), "id", "") : "";
+            const std::string target =
+                ab && ab->is_object() ? string_or(ab->get_object(), "id", "") : "";
             if (!normalize_uuid(target)) {
-                throw validation_error("body failed validation: body.position.after_block.id should be a valid uuid.");
+                throw validation_error(
+                    "body failed validation: body.position.after_block.id should be a valid uuid.");
             }
             after = *normalize_uuid(target);
         } else if (type == "start") {
             at_start = true;
         } else if (type != "end") {
-            throw validation_error("body failed validation: body.position.type should be `after_block`, `start` or `end`.");
+            throw validation_error(
+                "body failed validation: body.position.type should be `after_block`, `start` or "
+                "`end`.");
         }
     }
     std::vector<std::string> ids;
@@ -1647,7 +1798,8 @@ json::object Workspace::append_children(const Caller& caller, const std::string&
         auto& siblings = children_[id];
         const std::vector<std::string> before = siblings;
         siblings.clear();
-        ids = append_blocks(Caller{caller}, id, children->get_array(), std::nullopt, 0, "body.children");
+        ids = append_blocks(Caller{caller}, id, children->get_array(), std::nullopt, 0,
+                            "body.children");
         siblings.insert(siblings.end(), before.begin(), before.end());
     } else {
         ids = append_blocks(caller, id, children->get_array(), after, 0, "body.children");
@@ -1660,9 +1812,13 @@ json::object Workspace::append_children(const Caller& caller, const std::string&
     if (auto p = pages_.find(page_id); p != pages_.end()) {
         touch(p->second.stamp, caller);
         json::array updated;
-        for (const auto& child : ids) updated.push_back(json::object{{"id", child}, {"type", "block"}});
-        record({.type = "page.content_updated", .entity_id = page_id, .entity_type = "page",
-                .author_id = caller.connection->user_id, .author_is_bot = !caller.connection->is_owner,
+        for (const auto& child : ids)
+            updated.push_back(json::object{{"id", child}, {"type", "block"}});
+        record({.type = "page.content_updated",
+                .entity_id = page_id,
+                .entity_type = "page",
+                .author_id = caller.connection->user_id,
+                .author_is_bot = !caller.connection->is_owner,
                 .updated_blocks = updated});
     }
     last_committed_ = id;
@@ -1687,7 +1843,8 @@ json::object Workspace::update_block(const Caller& caller, const std::string& ra
     if (pages_.contains(id) || databases_.contains(id)) {
         // Page and database blocks: only the trash flag here; titles change through their APIs.
         for (const char* key : {"in_trash", "archived"}) {
-            if (const auto* v = body.if_contains(key)) set_trash(caller, id, truthy(*v, std::string("body.") + key));
+            if (const auto* v = body.if_contains(key))
+                set_trash(caller, id, truthy(*v, std::string("body.") + key));
         }
         return render_block(id, caller);
     }
@@ -1695,7 +1852,8 @@ json::object Workspace::update_block(const Caller& caller, const std::string& ra
     if (it == blocks_.end()) throw object_not_found("block", id);
     Block& block = it->second;
     if (body.contains("archived") && caller.version == Version::v2026_03_11) {
-        throw validation_error("body failed validation: body.archived should be not present; use `in_trash`.");
+        throw validation_error(
+            "body failed validation: body.archived should be not present; use `in_trash`.");
     }
     std::optional<bool> trash;
     for (const char* key : {"in_trash", "archived"}) {
@@ -1705,18 +1863,25 @@ json::object Workspace::update_block(const Caller& caller, const std::string& ra
         if (key == "in_trash" || key == "archived" || key == "type") continue;
         if (key != block.type) {
             throw validation_error("body failed validation: body." + std::string(key) +
-                                   " should be not present; the block is of type `" + block.type + "`.");
+                                   " should be not present; the block is of type `" + block.type +
+                                   "`.");
         }
         if (block.in_trash && trash.value_or(true)) {
-            throw validation_error("Can't edit block that is archived. You must unarchive the block before editing.");
+            throw validation_error(
+                "Can't edit block that is archived. You must unarchive the block before editing.");
         }
-        if (!value.is_object()) throw validation_error("body failed validation: body." + block.type + " should be an object.");
+        if (!value.is_object())
+            throw validation_error("body failed validation: body." + block.type +
+                                   " should be an object.");
         for (const auto& [field, field_value] : value.get_object()) {
             if (field == "children") {
-                throw validation_error("body failed validation: body." + block.type + ".children should be not present; use append block children.");
+                throw validation_error(
+                    "body failed validation: body." + block.type +
+                    ".children should be not present; use append block children.");
             }
             if (field == "rich_text" || field == "caption") {
-                block.payload[field] = normalize_rich_text(*this, field_value, "body." + block.type + "." + std::string(field));
+                block.payload[field] = normalize_rich_text(
+                    *this, field_value, "body." + block.type + "." + std::string(field));
             } else {
                 block.payload[field] = field_value;
             }
@@ -1728,8 +1893,11 @@ json::object Workspace::update_block(const Caller& caller, const std::string& ra
     while (!page_id.empty() && !pages_.contains(page_id)) page_id = parent_of(page_id);
     if (!page_id.empty()) {
         touch(pages_.at(page_id).stamp, caller);
-        record({.type = "page.content_updated", .entity_id = page_id, .entity_type = "page",
-                .author_id = caller.connection->user_id, .author_is_bot = !caller.connection->is_owner,
+        record({.type = "page.content_updated",
+                .entity_id = page_id,
+                .entity_type = "page",
+                .author_id = caller.connection->user_id,
+                .author_is_bot = !caller.connection->is_owner,
                 .updated_blocks = json::array{json::object{{"id", id}, {"type", "block"}}}});
     }
     last_committed_ = id;
@@ -1741,8 +1909,10 @@ void Workspace::set_trash(const Caller& caller, const std::string& id, bool in_t
         if (p->second.in_trash == in_trash) return;
         p->second.in_trash = in_trash;
         touch(p->second.stamp, caller);
-        record({.type = in_trash ? "page.deleted" : "page.undeleted", .entity_id = id,
-                .entity_type = "page", .author_id = caller.connection->user_id,
+        record({.type = in_trash ? "page.deleted" : "page.undeleted",
+                .entity_id = id,
+                .entity_type = "page",
+                .author_id = caller.connection->user_id,
                 .author_is_bot = !caller.connection->is_owner});
     } else if (auto d = databases_.find(id); d != databases_.end()) {
         d->second.in_trash = in_trash;
@@ -1764,8 +1934,11 @@ json::object Workspace::delete_block(const Caller& caller, const std::string& ra
     std::string page_id = parent_of(id);
     while (!page_id.empty() && !pages_.contains(page_id)) page_id = parent_of(page_id);
     if (blocks_.contains(id) && !page_id.empty()) {
-        record({.type = "page.content_updated", .entity_id = page_id, .entity_type = "page",
-                .author_id = caller.connection->user_id, .author_is_bot = !caller.connection->is_owner,
+        record({.type = "page.content_updated",
+                .entity_id = page_id,
+                .entity_type = "page",
+                .author_id = caller.connection->user_id,
+                .author_is_bot = !caller.connection->is_owner,
                 .updated_blocks = json::array{json::object{{"id", id}, {"type", "block"}}}});
     }
     last_committed_ = id;
@@ -1776,7 +1949,8 @@ bool Workspace::is_trashed_deep(const std::string& id) const {
     std::string current = id;
     for (int depth = 0; !current.empty() && depth < 1000; ++depth) {
         if (auto p = pages_.find(current); p != pages_.end() && p->second.in_trash) return true;
-        if (auto d = databases_.find(current); d != databases_.end() && d->second.in_trash) return true;
+        if (auto d = databases_.find(current); d != databases_.end() && d->second.in_trash)
+            return true;
         current = parent_of(current);
     }
     return false;

@@ -24,14 +24,16 @@ struct Fixture {
 
     std::string home() {
         return std::string(ws.create_page(as_owner, body(R"({"parent":{"workspace":true},
-            "properties":{"title":{"title":[{"text":{"content":"Home"}}]}}})"), {})
+            "properties":{"title":{"title":[{"text":{"content":"Home"}}]}}})"),
+                                          {})
                                .at("id")
                                .as_string());
     }
 
     // A database under `parent` with one data source; returns the data source id.
     std::string tasks(const std::string& parent) {
-        const auto db = ws.create_database(as_owner, body(R"({"parent":{"page_id":")" + parent + R"("},
+        const auto db =
+            ws.create_database(as_owner, body(R"({"parent":{"page_id":")" + parent + R"("},
             "title":[{"text":{"content":"Tasks"}}],
             "initial_data_source":{"properties":{
               "Name":{"title":{}},"Estimate":{"number":{}},"Done":{"checkbox":{}},
@@ -42,8 +44,9 @@ struct Fixture {
     }
 
     std::string task(const std::string& ds, const std::string& properties) {
-        return std::string(ws.create_page(as_owner, body(R"({"parent":{"data_source_id":")" + ds +
-                                                         R"("},"properties":)" + properties + "}"),
+        return std::string(ws.create_page(as_owner,
+                                          body(R"({"parent":{"data_source_id":")" + ds +
+                                               R"("},"properties":)" + properties + "}"),
                                           {})
                                .at("id")
                                .as_string());
@@ -104,16 +107,18 @@ TEST_CASE("property values are validated like Notion's") {
     CHECK(create(R"({"Twice":{"formula":{}}})") == "validation_error");
     CHECK(create(R"({"Link":{"url":""}})") == "validation_error");
     CHECK(create(R"({"Stage":{"status":{"name":"Nonexistent"}}})") == "validation_error");
-    CHECK(create(R"({"Notes":{"rich_text":[{"text":{"content":")" + std::string(2001, 'x') + R"("}}]}})") ==
-          "validation_error");
-    CHECK(create(R"({"Notes":{"rich_text":[{"text":{"content":")" + std::string(2000, 'x') + R"("}}]}})") == "ok");
+    CHECK(create(R"({"Notes":{"rich_text":[{"text":{"content":")" + std::string(2001, 'x') +
+                 R"("}}]}})") == "validation_error");
+    CHECK(create(R"({"Notes":{"rich_text":[{"text":{"content":")" + std::string(2000, 'x') +
+                 R"("}}]}})") == "ok");
     std::string many = "[";
     for (int i = 0; i < 101; ++i) many += std::string(i ? "," : "") + R"({"text":{"content":"x"}})";
     CHECK(create(R"({"Notes":{"rich_text":)" + many + "]}}") == "validation_error");
     CHECK(create(R"({"Tags":{"multi_select":[{"name":"new option"}]}})") == "ok");
 }
 
-TEST_CASE("computed properties: unique ids count up, formulas evaluate, read-only values refuse writes") {
+TEST_CASE(
+    "computed properties: unique ids count up, formulas evaluate, read-only values refuse writes") {
     Fixture f;
     const std::string ds = f.tasks(f.home());
     const std::string a = f.task(ds, R"({"Estimate":{"number":4}})");
@@ -121,11 +126,16 @@ TEST_CASE("computed properties: unique ids count up, formulas evaluate, read-onl
     const auto pa = f.ws.get_page(f.as_owner, a, {});
     CHECK(pa.at("properties").at("Ticket").at("unique_id").at("number") == 1);
     CHECK(pa.at("properties").at("Ticket").at("unique_id").at("prefix") == "T");
-    CHECK(f.ws.get_page(f.as_owner, b, {}).at("properties").at("Ticket").at("unique_id").at("number") == 2);
+    CHECK(f.ws.get_page(f.as_owner, b, {})
+              .at("properties")
+              .at("Ticket")
+              .at("unique_id")
+              .at("number") == 2);
     CHECK(pa.at("properties").at("Twice").at("formula").at("number") == 8);
     CHECK(f.code_of([&] {
-              f.ws.update_page(f.as_owner, a, f.body(R"({"properties":{"Ticket":{"unique_id":{"number":9}}}})"), {});
-          }) == "validation_error");
+        f.ws.update_page(f.as_owner, a,
+                         f.body(R"({"properties":{"Ticket":{"unique_id":{"number":9}}}})"), {});
+    }) == "validation_error");
 }
 
 TEST_CASE("a failed update changes nothing") {
@@ -133,8 +143,10 @@ TEST_CASE("a failed update changes nothing") {
     const std::string ds = f.tasks(f.home());
     const std::string a = f.task(ds, R"({"Estimate":{"number":4}})");
     CHECK(f.code_of([&] {
-              f.ws.update_page(f.as_owner, a, f.body(R"({"properties":{"Estimate":{"number":5},"Done":{"checkbox":"yes"}}})"), {});
-          }) == "validation_error");
+        f.ws.update_page(
+            f.as_owner, a,
+            f.body(R"({"properties":{"Estimate":{"number":5},"Done":{"checkbox":"yes"}}})"), {});
+    }) == "validation_error");
     CHECK(f.ws.get_page(f.as_owner, a, {}).at("properties").at("Estimate").at("number") == 4);
 }
 
@@ -142,7 +154,9 @@ TEST_CASE("rich text over 25 items is truncated in pages and complete through pr
     Fixture f;
     const std::string ds = f.tasks(f.home());
     std::string items = "[";
-    for (int i = 0; i < 30; ++i) items += std::string(i ? "," : "") + R"({"text":{"content":"s)" + std::to_string(i) + R"("}})";
+    for (int i = 0; i < 30; ++i)
+        items +=
+            std::string(i ? "," : "") + R"({"text":{"content":"s)" + std::to_string(i) + R"("}})";
     const std::string a = f.task(ds, R"({"Notes":{"rich_text":)" + items + "]}}");
     const auto page = f.ws.get_page(f.as_owner, a, {});
     CHECK(page.at("properties").at("Notes").at("rich_text").as_array().size() == 25);
@@ -186,11 +200,13 @@ TEST_CASE("trashed pages leave queries but can still be retrieved") {
     const std::string a = f.task(ds, R"({})");
     f.task(ds, R"({})");
     f.ws.update_page(f.as_owner, a, f.body(R"({"in_trash":true})"), {});
-    CHECK(f.ws.query_data_source(f.as_owner, ds, {}, {}).to_json().at("results").as_array().size() == 1);
+    CHECK(
+        f.ws.query_data_source(f.as_owner, ds, {}, {}).to_json().at("results").as_array().size() ==
+        1);
     CHECK(f.ws.get_page(f.as_owner, a, {}).at("in_trash") == true);
     CHECK(f.code_of([&] {
-              f.ws.update_page(f.as_owner, a, f.body(R"({"properties":{"Estimate":{"number":1}}})"), {});
-          }) == "validation_error");
+        f.ws.update_page(f.as_owner, a, f.body(R"({"properties":{"Estimate":{"number":1}}})"), {});
+    }) == "validation_error");
 }
 
 TEST_CASE("versions: archived only before 2026-03-11, after vs position") {
@@ -200,23 +216,30 @@ TEST_CASE("versions: archived only before 2026-03-11, after vs position") {
     old.version = Version::v2025_09_03;
     CHECK(f.ws.get_page(old, home, {}).at("archived") == false);
     CHECK_FALSE(f.ws.get_page(f.as_owner, home, {}).contains("archived"));
-    CHECK(f.code_of([&] { f.ws.update_page(f.as_owner, home, f.body(R"({"archived":true})"), {}); }) ==
-          "validation_error");
+    CHECK(f.code_of([&] {
+        f.ws.update_page(f.as_owner, home, f.body(R"({"archived":true})"), {});
+    }) == "validation_error");
     const auto first = f.ws.append_children(f.as_owner, home, f.body(R"({"children":[
         {"paragraph":{"rich_text":[{"text":{"content":"one"}}]}},
         {"paragraph":{"rich_text":[{"text":{"content":"three"}}]}}]})"));
     const std::string one(first.at("results").as_array()[0].at("id").as_string());
     CHECK(f.code_of([&] {
-              f.ws.append_children(f.as_owner, home, f.body(R"({"after":")" + one + R"(","children":[]})"));
-          }) == "validation_error");
-    f.ws.append_children(f.as_owner, home, f.body(R"({"position":{"type":"after_block","after_block":{"id":")" + one +
-                                                  R"("}},"children":[{"paragraph":{"rich_text":[{"text":{"content":"two"}}]}}]})"));
-    f.ws.append_children(old, home, f.body(R"({"after":")" + one +
-                                           R"(","children":[{"paragraph":{"rich_text":[{"text":{"content":"1.5"}}]}}]})"));
+        f.ws.append_children(f.as_owner, home,
+                             f.body(R"({"after":")" + one + R"(","children":[]})"));
+    }) == "validation_error");
+    f.ws.append_children(
+        f.as_owner, home,
+        f.body(R"({"position":{"type":"after_block","after_block":{"id":")" + one +
+               R"("}},"children":[{"paragraph":{"rich_text":[{"text":{"content":"two"}}]}}]})"));
+    f.ws.append_children(
+        old, home,
+        f.body(R"({"after":")" + one +
+               R"(","children":[{"paragraph":{"rich_text":[{"text":{"content":"1.5"}}]}}]})"));
     const auto list = f.ws.list_children(f.as_owner, home, std::nullopt, 100);
     std::vector<std::string> texts;
     for (const auto& b : list.at("results").as_array()) {
-        texts.emplace_back(b.at("paragraph").at("rich_text").as_array()[0].at("plain_text").as_string());
+        texts.emplace_back(
+            b.at("paragraph").at("rich_text").as_array()[0].at("plain_text").as_string());
     }
     CHECK(texts == std::vector<std::string>{"one", "1.5", "two", "three"});
 }
@@ -227,7 +250,8 @@ TEST_CASE("renaming a property keeps its id and its values") {
     const std::string a = f.task(ds, R"({"Estimate":{"number":4}})");
     const auto before = f.ws.get_data_source(f.as_owner, ds);
     const std::string id(before.at("properties").at("Estimate").at("id").as_string());
-    f.ws.update_data_source(f.as_owner, ds, f.body(R"({"properties":{"Estimate":{"name":"Points"}}})"));
+    f.ws.update_data_source(f.as_owner, ds,
+                            f.body(R"({"properties":{"Estimate":{"name":"Points"}}})"));
     const auto after = f.ws.get_data_source(f.as_owner, ds);
     CHECK(after.at("properties").at("Points").at("id").as_string() == id);
     CHECK_FALSE(after.at("properties").as_object().contains("Estimate"));
@@ -237,9 +261,11 @@ TEST_CASE("renaming a property keeps its id and its values") {
 TEST_CASE("bad cursors and bad ids are validation errors") {
     Fixture f;
     const std::string ds = f.tasks(f.home());
-    CHECK(f.code_of([&] { f.ws.query_data_source(f.as_owner, ds, f.body(R"({"start_cursor":"nope"})"), {}); }) ==
-          "validation_error");
+    CHECK(f.code_of([&] {
+        f.ws.query_data_source(f.as_owner, ds, f.body(R"({"start_cursor":"nope"})"), {});
+    }) == "validation_error");
     CHECK(f.code_of([&] { f.ws.get_page(f.as_owner, "not-a-uuid", {}); }) == "validation_error");
-    CHECK(f.code_of([&] { f.ws.query_data_source(f.as_owner, ds, f.body(R"({"page_size":101})"), {}); }) ==
-          "validation_error");
+    CHECK(f.code_of([&] {
+        f.ws.query_data_source(f.as_owner, ds, f.body(R"({"page_size":101})"), {});
+    }) == "validation_error");
 }
