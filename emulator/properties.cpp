@@ -584,13 +584,9 @@ json::array normalize_rich_text(const Workspace& ws, const json::value& request,
                 mention = {{"type", "page"}, {"page", json::object{{"id", id}}}};
                 plain = "Untitled";
                 if (const Page* target = ws.page(id)) {
-                    for (const auto& [key, value] : target->values) {
-                        if (value.is_array() && !value.as_array().empty() &&
-                            value.as_array()[0].is_object() &&
-                            value.as_array()[0].as_object().contains("plain_text") &&
-                            (key == "title")) {
-                            plain = plain_text(value.as_array());
-                        }
+                    // A title property's id is always "title" (notion-api.md §6.3).
+                    if (const auto* title = target->values.if_contains("title")) {
+                        plain = plain_text(title->as_array());
                     }
                 }
             } else if (const auto* db = m.if_contains("database")) {

@@ -1263,7 +1263,6 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
     }
     DataSource* ds =
         page.parent.type == "data_source_id" ? &data_sources_.at(page.parent.id) : nullptr;
-    json::object reverse_updates;  // dual relations to apply once the page exists
     if (ds != nullptr) {
         for (const auto& [key, value] : properties) {
             const PropertyDef* def = find_property(ds->properties, key);
@@ -1356,7 +1355,6 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
             .author_id = caller.connection->user_id,
             .author_is_bot = !caller.connection->is_owner});
     last_committed_ = id;
-    (void)reverse_updates;
     return id;
 }
 
@@ -1601,13 +1599,10 @@ std::vector<std::string> Workspace::append_blocks(const Caller& caller,
                 if (key != "object" && key != "children") type = std::string(key);
             }
         }
-        if (type == "transcription" && caller.version != Version::v2026_03_11)
-            type = "meeting_notes";
+        // meeting_notes (transcription) blocks are read-only in Notion: not creatable here either.
         const bool known = text_blocks.contains(type) || media_blocks.contains(type) ||
                            other_blocks.contains(type);
-        if (!known ||
-            !request.contains(type == "meeting_notes" && !request.contains(type) ? "transcription"
-                                                                                 : type)) {
+        if (!known || !request.contains(type)) {
             throw validation_error("body failed validation: " + p + "." +
                                    (type.empty() ? std::string("type") : type) +
                                    " is not a supported block type.");
