@@ -1,0 +1,102 @@
+#include "daemon/notion/rate_budget.hpp"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <vector>
+
+using namespace syncd::notion;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+TEST_CASE("a token bucket refills continuously up to its capacity") {
+    const auto t0 = SteadyClock::now();
+    TokenBucket bucket(2.0, 3, t0);
+    CHECK(bucket.try_take(t0));
+    CHECK(bucket.try_take(t0));
+    CHECK(bucket.try_take(t0));
+    CHECK_FALSE(bucket.try_take(t0));
+    CHECK(bucket.next_token(t0) == t0 + 500ms);
+    CHECK_FALSE(bucket.try_take(t0 + 499ms));
+    CHECK(bucket.try_take(t0 + 500ms));
+    CHECK(bucket.tokens(t0 + 100s) == doctest::Approx(3.0));
+}
+
+TEST_CASE("a drained bucket at a lower rate takes longer to give the next token") {
+    const auto t0 = SteadyClock::now();
+    TokenBucket bucket(4.0, 2, t0);
+    bucket.drain(t0);
+    bucket.set_rate(1.0, t0);
+    CHECK(bucket.next_token(t0) == t0 + 1s);
+}
+
+TEST_CASE("waiting requests are served by priority, round-robin among jobs") {
+    asio::io_context io;
+    // One token at a time, 50 per second: the order is decided by the queue, not by luck.
+    RateBudget budget(io.get_executor(), {.per_minute = 3000, .burst = 1, .safety = 1});
+    std::vector<std::string> order;
+    auto request = [&](Priority p, std::string job, std::string name) -> asio::awaitable<void> {
+        co_await budget.acquire(p, job);
+        order.push_back(name);
+    };
+    // The first takes the only token; the rest queue up.
+    asio::co_spawn(io, request(Priority::poll, "a", "first"), asio::detached);
+    asio::co_spawn(io, request(Priority::reconcile, "a", "reconcile"), asio::detached);
+    asio::co_spawn(io, request(Priority::poll, "a", "poll-a1"), asio::detached);
+    asio::co_spawn(io, request(Priority::poll, "a", "poll-a2"), asio::detached);
+    asio::co_spawn(io, request(Priority::poll, "b", "poll-b1"), asio::detached);
+    asio::co_spawn(io, request(Priority::write_back, "c", "write"), asio::detached);
+    io.run();
+    CHECK(order ==
+          std::vector<std::string>{"first", "write", "poll-a1", "poll-b1", "poll-a2", "reconcile"});
+    CHECK(budget.metrics().granted == 6);
+}
+
+TEST_CASE("a rate limit pauses every request until Retry-After and halves the rate") {
+    asio::io_context io;
+    RateBudget budget(io.get_executor(), {.per_minute = 6000, .burst = 1, .safety = 1});
+    SteadyClock::time_point granted;
+    const auto start = SteadyClock::now();
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+            co_await budget.acquire(Priority::poll, "a");
+            budget.on_rate_limited(300ms);
+            co_await budget.acquire(Priority::write_back, "a");
+            granted = SteadyClock::now();
+        },
+        asio::detached);
+    io.run();
+    CHECK(granted - start >= 300ms);
+    CHECK(budget.metrics().rate_limited == 1);
+    CHECK(budget.metrics().rate_factor == doctest::Approx(0.5));
+    budget.on_success();
+    CHECK(budget.metrics().rate_factor == doctest::Approx(0.51));
+}
+
+TEST_CASE("a cancelled wait leaves the queue without taking a token") {
+    asio::io_context io;
+    RateBudget budget(io.get_executor(), {.per_minute = 60, .burst = 1, .safety = 1});
+    bool second_granted = false;
+    bool cancelled = false;
+    asio::cancellation_signal cancel;
+    asio::co_spawn(io, budget.acquire(Priority::poll, "a"), asio::detached);
+    asio::co_spawn(io, budget.acquire(Priority::poll, "b"),
+                   asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr e) {
+                       second_granted = !e;
+                       cancelled = e != nullptr;
+                   }));
+    io.run_for(50ms);
+    CHECK(budget.metrics().queue_depth[static_cast<std::size_t>(Priority::poll)] == 1);
+    cancel.emit(asio::cancellation_type::terminal);
+    io.run_for(50ms);
+    CHECK(cancelled);
+    CHECK_FALSE(second_granted);
+    CHECK(budget.metrics().queue_depth[static_cast<std::size_t>(Priority::poll)] == 0);
+    CHECK(budget.metrics().granted == 1);
+    budget.shutdown();
+}
