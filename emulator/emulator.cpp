@@ -277,7 +277,9 @@ HttpResponse Emulator::handle(const HttpRequest& request) {
         json::object additional;
         if (applied.retry_after) additional["retry_after"] = std::to_string(*applied.retry_after);
         if (applied.status == 429)
-            additional["rate_limit_reason"] = "public_api_request_rate_limit";
+            additional["rate_limit_reason"] = applied.rate_limit_reason.empty()
+                                                  ? std::string("public_api_request_rate_limit")
+                                                  : applied.rate_limit_reason;
         response =
             error(applied.status, applied.code.empty() ? "internal_server_error" : applied.code,
                   "Injected fault.", additional);
@@ -504,6 +506,9 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
         if (fo.contains("status")) {
             f.status = static_cast<int>(int_field(fo, "status", 500));
             f.code = fo.contains("code") ? string_field(fo, "code") : "";
+            if (fo.contains("rate_limit_reason")) {
+                f.rate_limit_reason = string_field(fo, "rate_limit_reason");
+            }
             if (fo.contains("retry_after"))
                 f.retry_after = static_cast<int>(int_field(fo, "retry_after", 1));
         } else if (fo.contains("reset_connection")) {

@@ -73,6 +73,7 @@ private:
         int status = 0;
         std::string code = {};
         std::optional<int> retry_after = {};
+        std::string rate_limit_reason = {};
         bool reset_connection = false;
         bool truncate_body = false;
         Millis delay_ms = 0;

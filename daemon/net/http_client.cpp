@@ -138,7 +138,8 @@ asio::awaitable<Response> HttpClient::send(Request request) {
             connection = std::make_unique<Connection>();
             break;
         }
-        asio::steady_timer waiter(co_await asio::this_coro::executor, Clock::time_point::max());
+        const auto executor = co_await asio::this_coro::executor;
+        asio::steady_timer waiter(executor, Clock::time_point::max());
         const auto position = state->waiters.insert(state->waiters.end(), &waiter);
         co_await waiter.async_wait(use_tuple);
         state->waiters.erase(position);

@@ -216,10 +216,22 @@ void NotionClient::normalize(json::value& value) const {
     }
 }
 
-asio::awaitable<json::value> NotionClient::call(std::string method, std::string target,
-                                                std::optional<json::object> body,
-                                                RequestContext context, std::string route) {
-    const std::string payload = body ? json::serialize(*body) : std::string();
+asio::awaitable<json::object> NotionClient::call_object(Call request) {
+    json::value v = co_await call(std::move(request));
+    co_return std::move(v.as_object());
+}
+
+asio::awaitable<ListPage> NotionClient::call_list(Call request) {
+    json::value v = co_await call(std::move(request));
+    co_return to_list(std::move(v));
+}
+
+asio::awaitable<json::value> NotionClient::call(Call c) {
+    const std::string& method = c.method;
+    const std::string& target = c.target;
+    const std::string& route = c.route;
+    const RequestContext& context = c.context;
+    const std::string payload = c.body ? json::serialize(*c.body) : std::string();
     const std::string label = method + " " + route;
     std::mt19937_64 random(std::random_device{}());
     std::optional<NotionError> last;
@@ -346,12 +358,17 @@ asio::awaitable<json::value> NotionClient::call(std::string method, std::string 
 }
 
 asio::awaitable<json::object> NotionClient::users_me(RequestContext context) {
-    auto v = co_await call("GET", "/v1/users/me", std::nullopt, context, "/v1/users/me");
-    co_return std::move(v.as_object());
+    Call c{.method = "GET", .target = "/v1/users/me", .route = "/v1/users/me", .context = context};
+    co_return co_await call_object(std::move(c));
 }
 
 asio::awaitable<ListPage> NotionClient::search(json::object body, RequestContext context) {
-    co_return to_list(co_await call("POST", "/v1/search", std::move(body), context, "/v1/search"));
+    Call c{.method = "POST",
+           .target = "/v1/search",
+           .route = "/v1/search",
+           .body = std::move(body),
+           .context = context};
+    co_return co_await call_list(std::move(c));
 }
 
 Pager NotionClient::search_all(json::object body, RequestContext context) {
@@ -359,30 +376,39 @@ Pager NotionClient::search_all(json::object body, RequestContext context) {
                   context](std::optional<std::string> cursor) -> asio::awaitable<ListPage> {
         json::object b = body;
         if (cursor) b["start_cursor"] = *cursor;
-        co_return co_await search(std::move(b), context);
+        ListPage page = co_await search(std::move(b), context);
+        co_return page;
     });
 }
 
 asio::awaitable<json::object> NotionClient::retrieve_database(std::string id,
                                                               RequestContext context) {
-    auto v = co_await call("GET", "/v1/databases/" + url_encode(id), std::nullopt, context,
-                           "/v1/databases/{id}");
-    co_return std::move(v.as_object());
+    Call c{.method = "GET",
+           .target = "/v1/databases/" + url_encode(id),
+           .route = "/v1/databases/{id}",
+           .context = context};
+    co_return co_await call_object(std::move(c));
 }
 
 asio::awaitable<json::object> NotionClient::retrieve_data_source(std::string id,
                                                                  RequestContext context) {
-    auto v = co_await call("GET", "/v1/data_sources/" + url_encode(id), std::nullopt, context,
-                           "/v1/data_sources/{id}");
-    co_return std::move(v.as_object());
+    Call c{.method = "GET",
+           .target = "/v1/data_sources/" + url_encode(id),
+           .route = "/v1/data_sources/{id}",
+           .context = context};
+    co_return co_await call_object(std::move(c));
 }
 
 asio::awaitable<ListPage> NotionClient::query_data_source(
     std::string id, json::object body, std::vector<std::string> filter_properties,
     RequestContext context) {
-    co_return to_list(co_await call(
-        "POST", "/v1/data_sources/" + url_encode(id) + "/query" + query_string(filter_properties),
-        std::move(body), context, "/v1/data_sources/{id}/query"));
+    Call c{
+        .method = "POST",
+        .target = "/v1/data_sources/" + url_encode(id) + "/query" + query_string(filter_properties),
+        .route = "/v1/data_sources/{id}/query",
+        .body = std::move(body),
+        .context = context};
+    co_return co_await call_list(std::move(c));
 }
 
 Pager NotionClient::query_all(std::string id, json::object body,
@@ -392,22 +418,33 @@ Pager NotionClient::query_all(std::string id, json::object body,
                   context](std::optional<std::string> cursor) -> asio::awaitable<ListPage> {
         json::object b = body;
         if (cursor) b["start_cursor"] = *cursor;
-        co_return co_await query_data_source(id, std::move(b), filter_properties, context);
+        ListPage page = co_await query_data_source(id, std::move(b), filter_properties, context);
+        co_return page;
     });
 }
 
 asio::awaitable<json::object> NotionClient::retrieve_page(
     std::string id, std::vector<std::string> filter_properties, RequestContext context) {
-    auto v = co_await call("GET", "/v1/pages/" + url_encode(id) + query_string(filter_properties),
-                           std::nullopt, context, "/v1/pages/{id}");
-    co_return std::move(v.as_object());
+    Call c{.method = "GET",
+           .target = "/v1/pages/" + url_encode(id) + query_string(filter_properties),
+           .route = "/v1/pages/{id}",
+           .context = context};
+    co_return co_await call_object(std::move(c));
 }
 
 asio::awaitable<std::optional<json::object>> NotionClient::find_created(const Created& created,
                                                                         RequestContext context) {
-    if (!created.page_id.empty()) co_return co_await retrieve_page(created.page_id, {}, context);
+    if (!created.page_id.empty()) {
+        std::vector<std::string> all_properties;
+        json::object page =
+            co_await retrieve_page(created.page_id, std::move(all_properties), context);
+        co_return page;
+    }
     if (created.data_source_id.empty()) co_return std::nullopt;
-    if (bot_user_id_.empty()) bot_user_id_ = string_at(co_await users_me(context), "id");
+    if (bot_user_id_.empty()) {
+        const json::object me = co_await users_me(context);
+        bot_user_id_ = string_at(me, "id");
+    }
     // Created by us, at or after the first try (minute-rounded, so one minute of slack).
     const auto since = std::chrono::system_clock::to_time_t(created.first_try - 1min);
     char stamp[32];
@@ -415,7 +452,9 @@ asio::awaitable<std::optional<json::object>> NotionClient::find_created(const Cr
     json::object filter{{"timestamp", "created_time"},
                         {"created_time", json::object{{"on_or_after", stamp}}}};
     Pager pager = query_all(created.data_source_id, json::object{{"filter", filter}}, {}, context);
-    while (auto page = co_await pager.next()) {
+    for (;;) {
+        std::optional<ListPage> page = co_await pager.next();
+        if (!page) break;
         for (auto& result : page->results) {
             PageView view{result.as_object()};
             const auto* by = view.raw.if_contains("created_by");
@@ -432,19 +471,18 @@ asio::awaitable<json::object> NotionClient::create_page(json::object body,
                                                         RequestContext context) {
     if (auto it = created_.find(idempotency_key); it != created_.end()) {
         // Tried before: never send again blindly.
-        if (auto page = co_await find_created(it->second, context)) {
-            it->second.page_id = PageView{*page}.id();
+        std::optional<json::object> page = co_await find_created(it->second, context);
+        if (page) {
+            created_[idempotency_key].page_id = PageView{*page}.id();
             co_return std::move(*page);
         }
-        if (it->second.page_id.empty()) {
-            NotionError error(
-                ErrorKind::ambiguous_write,
-                "POST /v1/pages: an earlier attempt with this idempotency key may have created the "
-                "page and it cannot be found yet; retry the lookup later");
-            error.idempotency_key = idempotency_key;
-            error.route = "POST /v1/pages";
-            throw error;
-        }
+        NotionError error(
+            ErrorKind::ambiguous_write,
+            "POST /v1/pages: an earlier attempt with this idempotency key may have created the "
+            "page and it cannot be found yet; retry the lookup later");
+        error.idempotency_key = idempotency_key;
+        error.route = "POST /v1/pages";
+        throw error;
     }
     Created created{.first_try = std::chrono::system_clock::now()};
     if (const auto* parent = body.if_contains("parent"); parent && parent->is_object()) {
@@ -456,9 +494,14 @@ asio::awaitable<json::object> NotionClient::create_page(json::object body,
     }
     created_[idempotency_key] = created;
     try {
-        auto v = co_await call("POST", "/v1/pages", std::move(body), context, "/v1/pages");
-        created_[idempotency_key].page_id = PageView{v.as_object()}.id();
-        co_return std::move(v.as_object());
+        Call c{.method = "POST",
+               .target = "/v1/pages",
+               .route = "/v1/pages",
+               .body = std::move(body),
+               .context = context};
+        json::object page = co_await call_object(std::move(c));
+        created_[idempotency_key].page_id = PageView{page}.id();
+        co_return page;
     } catch (NotionError& error) {
         if (error.kind != ErrorKind::ambiguous_write) {
             created_.erase(idempotency_key);
@@ -473,9 +516,12 @@ asio::awaitable<json::object> NotionClient::create_page(json::object body,
 
 asio::awaitable<json::object> NotionClient::update_page(std::string id, json::object body,
                                                         RequestContext context) {
-    auto v = co_await call("PATCH", "/v1/pages/" + url_encode(id), std::move(body), context,
-                           "/v1/pages/{id}");
-    co_return std::move(v.as_object());
+    Call c{.method = "PATCH",
+           .target = "/v1/pages/" + url_encode(id),
+           .route = "/v1/pages/{id}",
+           .body = std::move(body),
+           .context = context};
+    co_return co_await call_object(std::move(c));
 }
 
 asio::awaitable<json::object> NotionClient::retrieve_page_property(
@@ -484,9 +530,11 @@ asio::awaitable<json::object> NotionClient::retrieve_page_property(
     std::string target = "/v1/pages/" + url_encode(page_id) + "/properties/" +
                          url_encode(url_decode_once(property_id));
     if (cursor) target += "?start_cursor=" + url_encode(*cursor);
-    auto v = co_await call("GET", target, std::nullopt, context,
-                           "/v1/pages/{id}/properties/{property_id}");
-    co_return std::move(v.as_object());
+    Call c{.method = "GET",
+           .target = std::move(target),
+           .route = "/v1/pages/{id}/properties/{property_id}",
+           .context = context};
+    co_return co_await call_object(std::move(c));
 }
 
 Pager NotionClient::page_property_all(std::string page_id, std::string property_id,
@@ -509,14 +557,18 @@ asio::awaitable<ListPage> NotionClient::list_block_children(std::string id,
                                                             RequestContext context) {
     std::string target = "/v1/blocks/" + url_encode(id) + "/children?page_size=100";
     if (cursor) target += "&start_cursor=" + url_encode(*cursor);
-    co_return to_list(
-        co_await call("GET", target, std::nullopt, context, "/v1/blocks/{id}/children"));
+    Call c{.method = "GET",
+           .target = std::move(target),
+           .route = "/v1/blocks/{id}/children",
+           .context = context};
+    co_return co_await call_list(std::move(c));
 }
 
 Pager NotionClient::block_children_all(std::string id, RequestContext context) {
     return Pager([this, id = std::move(id),
                   context](std::optional<std::string> cursor) -> asio::awaitable<ListPage> {
-        co_return co_await list_block_children(id, cursor, context);
+        ListPage page = co_await list_block_children(id, cursor, context);
+        co_return page;
     });
 }
 
@@ -533,21 +585,30 @@ asio::awaitable<ListPage> NotionClient::append_block_children(
             body["after"] = *after_block;
         }
     }
-    co_return to_list(co_await call("PATCH", "/v1/blocks/" + url_encode(id) + "/children",
-                                    std::move(body), context, "/v1/blocks/{id}/children"));
+    Call c{.method = "PATCH",
+           .target = "/v1/blocks/" + url_encode(id) + "/children",
+           .route = "/v1/blocks/{id}/children",
+           .body = std::move(body),
+           .context = context};
+    co_return co_await call_list(std::move(c));
 }
 
 asio::awaitable<json::object> NotionClient::update_block(std::string id, json::object body,
                                                          RequestContext context) {
-    auto v = co_await call("PATCH", "/v1/blocks/" + url_encode(id), std::move(body), context,
-                           "/v1/blocks/{id}");
-    co_return std::move(v.as_object());
+    Call c{.method = "PATCH",
+           .target = "/v1/blocks/" + url_encode(id),
+           .route = "/v1/blocks/{id}",
+           .body = std::move(body),
+           .context = context};
+    co_return co_await call_object(std::move(c));
 }
 
 asio::awaitable<json::object> NotionClient::delete_block(std::string id, RequestContext context) {
-    auto v = co_await call("DELETE", "/v1/blocks/" + url_encode(id), std::nullopt, context,
-                           "/v1/blocks/{id}");
-    co_return std::move(v.as_object());
+    Call c{.method = "DELETE",
+           .target = "/v1/blocks/" + url_encode(id),
+           .route = "/v1/blocks/{id}",
+           .context = context};
+    co_return co_await call_object(std::move(c));
 }
 
 std::string load_token(const std::optional<std::string>& literal,

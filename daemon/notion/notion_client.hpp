@@ -39,10 +39,13 @@ struct ClientConfig {
     RetryPolicy retry = {};
 };
 
-// Who asks, for the budget's priority queue and fairness.
+// Who asks, for the budget's priority queue and fairness. Not an aggregate on purpose: g++ 12
+// destroys aggregate temporaries passed to coroutines twice.
 struct RequestContext {
-    Priority priority = Priority::poll;
-    std::string job = "default";
+    RequestContext(Priority priority_ = Priority::poll, std::string job_ = "default")
+        : priority(priority_), job(std::move(job_)) {}
+    Priority priority;
+    std::string job;
 };
 
 // One API page of a paginated list. `raw` holds the whole answer, unknown fields included.
@@ -160,9 +163,18 @@ private:
         std::chrono::system_clock::time_point first_try = {};
     };
 
-    boost::asio::awaitable<json::value> call(std::string method, std::string target,
-                                             std::optional<json::object> body,
-                                             RequestContext context, std::string route);
+    // One request, its retries and its error. g++ 12 mishandles temporaries that live across a
+    // co_await, so callers build a Call in its own statement and move it in.
+    struct Call {
+        std::string method;
+        std::string target;
+        std::string route;  // the path template, for metrics and messages
+        std::optional<json::object> body = {};
+        RequestContext context = {};
+    };
+    boost::asio::awaitable<json::value> call(Call request);
+    boost::asio::awaitable<json::object> call_object(Call request);
+    boost::asio::awaitable<ListPage> call_list(Call request);
     boost::asio::awaitable<std::optional<json::object>> find_created(const Created& created,
                                                                      RequestContext context);
     static ListPage to_list(json::value value);

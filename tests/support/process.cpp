@@ -1,0 +1,140 @@
+#include "tests/support/process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/this_coro.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <cstdlib>
+#include <random>
+#include <stdexcept>
+
+#include "daemon/net/http_client.hpp"
+
+namespace syncd::test {
+
+TempDir::TempDir() {
+    std::random_device random;
+    path_ = std::filesystem::temp_directory_path() / ("syncd-test-" + std::to_string(random()));
+    std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+}
+
+Process::Process(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+    int out[2];
+    if (pipe(out) != 0) throw std::runtime_error("pipe failed");
+    pid_ = fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+        dup2(out[1], STDOUT_FILENO);
+        const int err = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (err >= 0) dup2(err, STDERR_FILENO);
+        close(out[0]);
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        execv(args[0], args.data());
+        _exit(127);
+    }
+    close(out[1]);
+    stdout_fd_ = out[0];
+}
+
+Process::~Process() {
+    if (pid_ > 0) {
+        kill(pid_, SIGTERM);
+        for (int i = 0; i < 50; ++i) {
+            if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+                pid_ = -1;
+                break;
+            }
+            usleep(100'000);
+        }
+        if (pid_ > 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+    }
+    if (stdout_fd_ >= 0) close(stdout_fd_);
+}
+
+std::string Process::first_line(std::chrono::milliseconds timeout) {
+    std::string line;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd fd{stdout_fd_, POLLIN, 0};
+        if (poll(&fd, 1, 100) <= 0) continue;
+        char c = 0;
+        if (read(stdout_fd_, &c, 1) != 1) break;
+        if (c == '\n') return line;
+        line.push_back(c);
+    }
+    throw std::runtime_error("the process printed no line in time");
+}
+
+std::string emulator_binary() {
+    if (const char* path = std::getenv("NOTION_EMULATOR")) return path;
+    return SYNCD_EMULATOR_BINARY;
+}
+
+Emulator::Emulator(const TempDir& dir, std::vector<std::string> extra)
+    : process_(
+          [&] {
+              std::vector<std::string> argv{emulator_binary(), "--port",    "0",
+                                            "--owner-token",   owner_token, "--connection-token",
+                                            connection_token};
+              argv.insert(argv.end(), extra.begin(), extra.end());
+              return argv;
+          }(),
+          dir.path() / "emulator.log") {
+    port_ = static_cast<int>(
+        boost::json::parse(process_.first_line(std::chrono::seconds(20))).at("port").as_int64());
+}
+
+namespace {
+
+boost::json::value request(int port, const std::string& method, const std::string& target,
+                           const std::string& body, net::Headers headers) {
+    return run([&]() -> boost::asio::awaitable<boost::json::value> {
+        // Declarations apart from co_await: g++ 12 mishandles temporaries across a suspension.
+        const auto executor = co_await boost::asio::this_coro::executor;
+        const net::Url url = net::Url::parse("http://127.0.0.1:" + std::to_string(port));
+        net::HttpClient client(executor, url, net::ClientOptions{});
+        net::Request r{
+            .method = method, .target = target, .headers = std::move(headers), .body = body};
+        if (!body.empty()) r.headers.emplace_back("Content-Type", "application/json");
+        const net::Response response = co_await client.send(std::move(r));
+        if (response.status != 200) {
+            throw std::runtime_error(method + " " + target + " answered " +
+                                     std::to_string(response.status) + ": " + response.body);
+        }
+        co_return boost::json::parse(response.body);
+    }());
+}
+
+}  // namespace
+
+boost::json::value Emulator::control(const std::string& what, const boost::json::value& body) {
+    return request(port_, "POST", "/__emulator/" + what, boost::json::serialize(body), {});
+}
+
+boost::json::value Emulator::get(const std::string& what) {
+    return request(port_, "GET", "/__emulator/" + what, "", {});
+}
+
+boost::json::value Emulator::api(const std::string& method, const std::string& target,
+                                 const boost::json::value& body, const std::string& token,
+                                 const std::string& version) {
+    return request(port_, method, target, body.is_null() ? "" : boost::json::serialize(body),
+                   {{"Authorization", "Bearer " + token}, {"Notion-Version", version}});
+}
+
+}  // namespace syncd::test

@@ -1,0 +1,77 @@
+// Test support: child processes, the emulator, and running one coroutine to completion.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace syncd::test {
+
+// Runs one coroutine on a fresh io_context and returns its result or rethrows its exception.
+template <typename T>
+T run(boost::asio::awaitable<T> task) {
+    boost::asio::io_context io;
+    auto future = boost::asio::co_spawn(io, std::move(task), boost::asio::use_future);
+    io.run();
+    return future.get();
+}
+
+// A temporary directory removed on destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+// A child process; SIGTERM then SIGKILL on destruction. stdout's first line is kept.
+class Process {
+public:
+    Process(const std::vector<std::string>& argv, const std::filesystem::path& log);
+    ~Process();
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+    // Waits for the first line on stdout.
+    std::string first_line(std::chrono::milliseconds timeout);
+    int pid() const { return pid_; }
+
+private:
+    int pid_ = -1;
+    int stdout_fd_ = -1;
+};
+
+// notion-emulator on a free port with an owner and one connection token.
+class Emulator {
+public:
+    static constexpr const char* owner_token = "test-owner-token";
+    static constexpr const char* connection_token = "test-connection-token";
+
+    explicit Emulator(const TempDir& dir, std::vector<std::string> extra = {});
+    std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+    int port() const { return port_; }
+    // POST /__emulator/<what> with a JSON body; returns the answer.
+    boost::json::value control(const std::string& what, const boost::json::value& body);
+    boost::json::value get(const std::string& what);
+    // A call of the public API with a token, synchronously (set-up in tests).
+    boost::json::value api(const std::string& method, const std::string& target,
+                           const boost::json::value& body, const std::string& token = owner_token,
+                           const std::string& version = "2026-03-11");
+
+private:
+    Process process_;
+    int port_ = 0;
+};
+
+// Path of a binary built by this build (set by CMake), e.g. notion-emulator.
+std::string emulator_binary();
+
+}  // namespace syncd::test
