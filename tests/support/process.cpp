@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -78,6 +79,26 @@ std::string Process::first_line(std::chrono::milliseconds timeout) {
         line.push_back(c);
     }
     throw std::runtime_error("the process printed no line in time");
+}
+
+void Process::wait_for(std::string_view text, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (first_line(left).find(text) != std::string::npos) return;
+    }
+    throw std::runtime_error("the process did not print \"" + std::string(text) + "\" in time");
+}
+
+int free_port() {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    return acceptor.local_endpoint().port();
+}
+
+void shell(const std::string& command) {
+    if (std::system(command.c_str()) != 0) throw std::runtime_error("command failed: " + command);
 }
 
 std::string emulator_binary() {

@@ -42,6 +42,8 @@ public:
     Process& operator=(const Process&) = delete;
     // Waits for the first line on stdout.
     std::string first_line(std::chrono::milliseconds timeout);
+    // Reads stdout lines until one contains `text`.
+    void wait_for(std::string_view text, std::chrono::milliseconds timeout);
     int pid() const { return pid_; }
 
 private:
@@ -70,6 +72,12 @@ private:
     Process process_;
     int port_ = 0;
 };
+
+// A TCP port that was free a moment ago on 127.0.0.1 (for tools that cannot take port 0).
+int free_port();
+
+// Runs a shell command; throws if it fails.
+void shell(const std::string& command);
 
 // Path of a binary built by this build (set by CMake), e.g. notion-emulator.
 std::string emulator_binary();
