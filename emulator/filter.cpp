@@ -377,7 +377,7 @@ bool value_matches(const std::string& type, const json::value& v, const json::ob
 bool computed_matches(const json::object& result, const std::string& kind,
                       const json::object& condition, Millis now) {
     const std::string type(result.at("type").as_string());
-    const json::value& v = result.contains(type) ? result.at(type) : json::value();
+    const json::value& v = field(result, type);
     if (kind == "checkbox")
         return value_matches("checkbox", v.is_bool() ? v : json::value(false), condition, now);
     if (kind == "string")

@@ -53,8 +53,7 @@ struct FixtureLoader {
         const std::string where = "objects[" + std::to_string(index) + "]";
         const Caller caller{.connection = &owner};
         Database db{.id = id_of(o, "id", where),
-                    .parent = ws.read_parent(
-                        caller, o.contains("parent") ? o.at("parent") : json::value(), false)};
+                    .parent = ws.read_parent(caller, field(o, "parent"), false)};
         if (const auto* t = o.if_contains("title"))
             db.title = normalize_rich_text(ws, *t, where + ".title");
         if (const auto* d = o.if_contains("description"))

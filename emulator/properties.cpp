@@ -558,29 +558,24 @@ json::array normalize_rich_text(const Workspace& ws, const json::value& request,
             }
             result["text"] = json::object{{"content", plain}, {"link", link}};
         } else if (type == "equation") {
-            const auto& e = require_object(
-                item.contains("equation") ? item.at("equation") : json::value(), p + ".equation");
+            const auto& e = require_object(field(item, "equation"), p + ".equation");
             const auto* expression = e.if_contains("expression");
             if (expression == nullptr) fail(p + ".equation.expression", "defined", json::value());
             plain = require_string(*expression, p + ".equation.expression", 1000);
             result["equation"] = json::object{{"expression", plain}};
         } else if (type == "mention") {
-            const auto& m = require_object(
-                item.contains("mention") ? item.at("mention") : json::value(), p + ".mention");
+            const auto& m = require_object(field(item, "mention"), p + ".mention");
             json::object mention;
             if (const auto* u = m.if_contains("user")) {
                 const std::string id = require_uuid(
-                    require_object(*u, p + ".mention.user").contains("id") ? u->at("id")
-                                                                           : json::value(),
-                    p + ".mention.user.id");
+                    field(require_object(*u, p + ".mention.user"), "id"), p + ".mention.user.id");
                 const User* user = find_user(ws, id);
                 mention = {{"type", "user"},
                            {"user", json::object{{"object", "user"}, {"id", id}}}};
                 plain = "@" + (user ? user->name : std::string("Unknown user"));
             } else if (const auto* pg = m.if_contains("page")) {
                 const auto& po = require_object(*pg, p + ".mention.page");
-                const std::string id = require_uuid(po.contains("id") ? po.at("id") : json::value(),
-                                                    p + ".mention.page.id");
+                const std::string id = require_uuid(field(po, "id"), p + ".mention.page.id");
                 mention = {{"type", "page"}, {"page", json::object{{"id", id}}}};
                 plain = "Untitled";
                 if (const Page* target = ws.page(id)) {
@@ -591,8 +586,7 @@ json::array normalize_rich_text(const Workspace& ws, const json::value& request,
                 }
             } else if (const auto* db = m.if_contains("database")) {
                 const auto& dbo = require_object(*db, p + ".mention.database");
-                const std::string id = require_uuid(
-                    dbo.contains("id") ? dbo.at("id") : json::value(), p + ".mention.database.id");
+                const std::string id = require_uuid(field(dbo, "id"), p + ".mention.database.id");
                 mention = {{"type", "database"}, {"database", json::object{{"id", id}}}};
                 plain = "Untitled";
             } else if (const auto* date = m.if_contains("date")) {
@@ -603,8 +597,7 @@ json::array normalize_rich_text(const Workspace& ws, const json::value& request,
             } else if (const auto* lp = m.if_contains("link_preview")) {
                 const auto& lo = require_object(*lp, p + ".mention.link_preview");
                 const std::string url =
-                    require_string(lo.contains("url") ? lo.at("url") : json::value(),
-                                   p + ".mention.link_preview.url");
+                    require_string(field(lo, "url"), p + ".mention.link_preview.url");
                 mention = {{"type", "link_preview"}, {"link_preview", json::object{{"url", url}}}};
                 plain = url;
                 href = url;
@@ -618,8 +611,7 @@ json::array normalize_rich_text(const Workspace& ws, const json::value& request,
             }
             result["mention"] = mention;
         } else {
-            fail(p + ".type", "`text`, `mention` or `equation`",
-                 item.contains("type") ? item.at("type") : json::value());
+            fail(p + ".type", "`text`, `mention` or `equation`", field(item, "type"));
         }
         result["annotations"] =
             normalize_annotations(item.if_contains("annotations"), p + ".annotations");
@@ -681,10 +673,8 @@ PropertyDef PropertyCodec::make_property(Workspace& ws, DataSource& ds, const st
                                {"groups", json::array{}}}
                 : status_defaults(ws.ids());
     } else if (type == "formula") {
-        def.config = {
-            {"expression",
-             require_string(config.contains("expression") ? config.at("expression") : json::value(),
-                            path + ".formula.expression", 10000)}};
+        def.config = {{"expression", require_string(field(config, "expression"),
+                                                    path + ".formula.expression", 10000)}};
     } else if (type == "unique_id") {
         json::value prefix = nullptr;
         if (const auto p = optional_string(config, "prefix")) prefix = *p;
@@ -848,8 +838,7 @@ json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const 
         for (std::size_t i = 0; i < items.size(); ++i) {
             const std::string ip = p + "[" + std::to_string(i) + "]";
             const auto& o = require_object(items[i], ip);
-            const std::string id =
-                require_uuid(o.contains("id") ? o.at("id") : json::value(), ip + ".id");
+            const std::string id = require_uuid(field(o, "id"), ip + ".id");
             if (ws.user(id) == nullptr) {
                 throw validation_error(
                     "body failed validation: " + ip +
@@ -865,8 +854,7 @@ json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const 
         for (std::size_t i = 0; i < items.size(); ++i) {
             const std::string ip = p + "[" + std::to_string(i) + "]";
             const auto& o = require_object(items[i], ip);
-            const std::string id =
-                require_uuid(o.contains("id") ? o.at("id") : json::value(), ip + ".id");
+            const std::string id = require_uuid(field(o, "id"), ip + ".id");
             if (!from_fixture && ws.page(id) == nullptr) {
                 throw validation_error("Relation target page " + id +
                                        " does not exist or is not accessible.");
@@ -886,8 +874,7 @@ json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const 
             const std::string n = require_string(*name, ip + ".name", 100);
             if (const auto* ext = o.if_contains("external")) {
                 const auto& eo = require_object(*ext, ip + ".external");
-                const std::string url = require_string(
-                    eo.contains("url") ? eo.at("url") : json::value(), ip + ".external.url");
+                const std::string url = require_string(field(eo, "url"), ip + ".external.url");
                 out.push_back(json::object{
                     {"name", n}, {"type", "external"}, {"external", json::object{{"url", url}}}});
             } else if (const auto* file = o.if_contains("file"); file && from_fixture) {
@@ -912,8 +899,7 @@ json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const 
     }
     if (t == "verification") {
         const auto& o = require_object(v, p);
-        const std::string state =
-            require_string(o.contains("state") ? o.at("state") : json::value(), p + ".state", 20);
+        const std::string state = require_string(field(o, "state"), p + ".state", 20);
         if (state == "unverified") return nullptr;
         if (state != "verified") fail(p + ".state", "`verified` or `unverified`", o.at("state"));
         return json::object{{"state", "verified"},

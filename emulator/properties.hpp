@@ -9,6 +9,13 @@
 
 namespace emulator {
 
+// The member `key` of `o`, or a null value when there is none (a reference either way).
+inline const json::value& field(const json::object& o, std::string_view key) {
+    static const json::value missing;
+    const auto* v = o.if_contains(key);
+    return v != nullptr ? *v : missing;
+}
+
 // Rich text in its response form: type, its payload, full annotations, plain_text, href.
 json::array normalize_rich_text(const Workspace& workspace, const json::value& request,
                                 const std::string& path);
