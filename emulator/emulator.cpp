@@ -258,19 +258,18 @@ HttpResponse Emulator::handle(const HttpRequest& request) {
     }
 
     // Injected faults: the first matching one with uses left.
-    Fault* fault = nullptr;
+    Fault applied;
     for (auto& f : faults_) {
         if (f.count <= 0) continue;
         if (!f.method.empty() && lower(f.method) != lower(request.method)) continue;
         if (!f.path_prefix.empty() && !path.starts_with(f.path_prefix)) continue;
         if (!f.token.empty() && f.token != connection->token && f.token != connection->name)
             continue;
-        fault = &f;
         --f.count;
+        applied = f;
         break;
     }
     std::erase_if(faults_, [](const Fault& f) { return f.count <= 0; });
-    const Fault applied = fault ? *fault : Fault{};
 
     HttpResponse response;
     if (applied.status != 0) {

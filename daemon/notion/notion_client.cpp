@@ -170,7 +170,10 @@ NotionClient::NotionClient(asio::any_io_executor executor, ClientConfig config,
 
 NotionClient::~NotionClient() { shutdown(); }
 
-void NotionClient::shutdown() { http_.shutdown(); }
+void NotionClient::shutdown() {
+    stopped_ = true;
+    http_.shutdown();
+}
 
 ClientMetrics NotionClient::metrics() const { return metrics_; }
 
@@ -249,6 +252,7 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
                 co_await timer.async_wait(asio::use_awaitable);
             }
         }
+        if (stopped_) throw boost::system::system_error(asio::error::operation_aborted);
         co_await budget_->acquire(context.priority, context.job);
         net::Request request{.method = method, .target = target, .body = payload};
         request.headers = {{"Authorization", "Bearer " + config_.token},
@@ -258,6 +262,7 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
         try {
             response = co_await http_.send(std::move(request));
         } catch (const net::TransportError& e) {
+            if (stopped_) throw boost::system::system_error(asio::error::operation_aborted);
             ++metrics_.requests[{label, 0}];
             if (is_write(method) && e.maybe_delivered) {
                 ++metrics_.ambiguous_writes;

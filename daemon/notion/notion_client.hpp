@@ -153,6 +153,7 @@ public:
 
     ClientMetrics metrics() const;
     const ClientConfig& config() const { return config_; }
+    // Aborts requests in flight and refuses new ones (they throw operation_aborted).
     void shutdown();
 
 private:
@@ -186,6 +187,7 @@ private:
     ClientMetrics metrics_;
     std::map<std::string, Created> created_;  // by idempotency key
     std::string bot_user_id_;
+    bool stopped_ = false;
 };
 
 // The Notion token from exactly one of: a literal, an environment variable, a file (trailing

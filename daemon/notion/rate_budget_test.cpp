@@ -100,3 +100,26 @@ TEST_CASE("a cancelled wait leaves the queue without taking a token") {
     CHECK(budget.metrics().granted == 1);
     budget.shutdown();
 }
+
+TEST_CASE("a workspace pool shared by two connections caps them together") {
+    asio::io_context io;
+    // Each connection alone could go at 6,000 per minute; the pool allows 2 at once, then 10/s.
+    auto pool = std::make_shared<TokenBucket>(10.0, 2, SteadyClock::now());
+    RateBudget first(io.get_executor(), {.per_minute = 6000, .burst = 10, .safety = 1}, pool);
+    RateBudget second(io.get_executor(), {.per_minute = 6000, .burst = 10, .safety = 1}, pool);
+    int granted = 0;
+    auto ask = [&](RateBudget& budget) -> asio::awaitable<void> {
+        co_await budget.acquire(Priority::poll, "job");
+        ++granted;
+    };
+    for (int i = 0; i < 3; ++i) {
+        asio::co_spawn(io, ask(first), asio::detached);
+        asio::co_spawn(io, ask(second), asio::detached);
+    }
+    io.run_for(50ms);
+    CHECK(granted == 2);
+    io.run_for(400ms);
+    CHECK(granted == 6);
+    first.shutdown();
+    second.shutdown();
+}

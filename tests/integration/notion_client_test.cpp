@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 #include <sstream>
@@ -457,4 +458,25 @@ TEST_CASE("the token appears in no error, log line or metric") {
     everything += captured.str();
     CHECK(!everything.empty());
     CHECK(everything.find(test::Emulator::connection_token) == std::string::npos);
+}
+
+TEST_CASE("shutdown aborts a request in flight at once") {
+    test::TempDir dir;
+    test::Emulator emulator(dir);
+    emulator.control("faults", json::parse(R"({"match":{"path_prefix":"/v1/users/me"},"count":1,
+        "fault":{"delay_ms":5000}})"));
+    Session session(emulator);
+    const auto start = std::chrono::steady_clock::now();
+    bool aborted = false;
+    session.with_client([&](NotionClient& client) -> asio::awaitable<void> {
+        asio::steady_timer timer(co_await asio::this_coro::executor, 200ms);
+        timer.async_wait([&](auto) { client.shutdown(); });
+        try {
+            co_await client.users_me();
+        } catch (const boost::system::system_error& e) {
+            aborted = e.code() == asio::error::operation_aborted;
+        }
+    });
+    CHECK(aborted);
+    CHECK(std::chrono::steady_clock::now() - start < 2s);
 }

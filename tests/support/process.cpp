@@ -11,6 +11,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
 #include <random>
 #include <stdexcept>
 
@@ -29,7 +31,8 @@ TempDir::~TempDir() {
     std::filesystem::remove_all(path_, ignored);
 }
 
-Process::Process(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+Process::Process(const std::vector<std::string>& argv, const std::filesystem::path& log)
+    : log_(log) {
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe failed");
     pid_ = fork();
@@ -50,6 +53,12 @@ Process::Process(const std::vector<std::string>& argv, const std::filesystem::pa
 }
 
 Process::~Process() {
+    if (pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        std::ifstream in(log_);
+        std::cerr << "== " << log_.string() << " (the process ended before the test did):\n"
+                  << in.rdbuf() << '\n';
+    }
     if (pid_ > 0) {
         kill(pid_, SIGTERM);
         for (int i = 0; i < 50; ++i) {

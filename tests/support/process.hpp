@@ -33,7 +33,8 @@ private:
     std::filesystem::path path_;
 };
 
-// A child process; SIGTERM then SIGKILL on destruction. stdout's first line is kept.
+// A child process; SIGTERM then SIGKILL on destruction. Its stderr goes to `log`, which is
+// printed if the process ended on its own before that (it crashed).
 class Process {
 public:
     Process(const std::vector<std::string>& argv, const std::filesystem::path& log);
@@ -49,6 +50,7 @@ public:
 private:
     int pid_ = -1;
     int stdout_fd_ = -1;
+    std::filesystem::path log_;
 };
 
 // notion-emulator on a free port with an owner and one connection token.
