@@ -1,0 +1,221 @@
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace syncd::config {
+namespace {
+
+std::string trim_trailing(std::string s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+    return s;
+}
+
+NotionSettings read_notion(SettingsReader notion) {
+    NotionSettings out;
+    const auto literal = notion.optional_string("token");
+    const auto file = notion.optional_string("token_file");
+    if (literal && file) notion.problem("give either token or token_file, not both", "token_file");
+    if (literal) out.token = trim_trailing(*literal);
+    if (file) {
+        std::ifstream in(*file);
+        if (!in) {
+            notion.problem(
+                "cannot read the token file " + *file + " (check the path and its permissions)",
+                "token_file");
+        } else {
+            std::stringstream text;
+            text << in.rdbuf();
+            out.token = trim_trailing(text.str());
+        }
+    }
+    if (!literal && !file) {
+        notion.problem("missing the Notion token: set token: ${NOTION_TOKEN} or token_file: PATH");
+    } else if (out.token.empty() && (literal || file)) {
+        notion.problem("the Notion token is empty", file ? "token_file" : "token");
+    }
+    out.version = notion.string_or("version", out.version);
+    if (out.version != "2026-03-11" && out.version != "2025-09-03") {
+        notion.problem(
+            "unsupported version `" + out.version + "`; use \"2026-03-11\" or \"2025-09-03\"",
+            "version");
+    }
+    out.base_url = notion.string_or("base_url", out.base_url);
+    if (!out.base_url.starts_with("https://") && !out.base_url.starts_with("http://")) {
+        notion.problem("expected an http(s):// URL", "base_url");
+    }
+    out.ca_file = notion.string_or("ca_file", "");
+    auto budget = notion.child("budget");
+    out.budget.per_minute = budget.number_or("per_minute", out.budget.per_minute);
+    out.budget.burst = budget.number_or("burst", out.budget.burst);
+    if (out.budget.per_minute <= 0) budget.problem("per_minute must be positive", "per_minute");
+    if (out.budget.burst < 1) budget.problem("burst must be at least 1", "burst");
+    budget.finish();
+    notion.finish();
+    return out;
+}
+
+SourceSettings read_source(SettingsReader source) {
+    SourceSettings out;
+    int kinds = 0;
+    for (const char* kind : {"data_source", "database", "page"}) {
+        if (const auto value = source.optional_string(kind)) {
+            ++kinds;
+            out.kind = kind;
+            if (const auto id = parse_notion_id(*value)) {
+                out.id = *id;
+            } else {
+                source.problem(
+                    "`" + *value + "` is not a Notion id or URL (32 hex digits, dashes optional)",
+                    kind);
+            }
+        }
+    }
+    if (const auto discover = source.optional_string("discover")) {
+        ++kinds;
+        out.kind = "discover";
+        if (*discover != "all") source.problem("the only discover value is `all`", "discover");
+    }
+    if (kinds != 1) {
+        source.problem(
+            "give exactly one of data_source: ID, database: ID, page: ID, discover: all");
+    }
+    source.finish();
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::string> parse_notion_id(const std::string& text) {
+    // The last 32 hex digits (dashes ignored), so Notion URLs work too.
+    std::string hex;
+    for (auto it = text.rbegin(); it != text.rend() && hex.size() < 32; ++it) {
+        const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(*it)));
+        if (std::isxdigit(static_cast<unsigned char>(c))) {
+            hex.insert(hex.begin(), c);
+        } else if (c == '-') {
+            continue;
+        } else if (!hex.empty()) {
+            break;
+        } else if (c != '/' && c != '?' && c != '#') {
+            // Trailing junk after the id (such as ?v=...) is skipped only for URLs.
+            if (text.find("://") == std::string::npos) return std::nullopt;
+            hex.clear();
+        }
+    }
+    if (hex.size() != 32) return std::nullopt;
+    return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' +
+           hex.substr(16, 4) + '-' + hex.substr(20);
+}
+
+Config parse(const std::string& text, const std::string& name, const ConnectorValidator& validate) {
+    auto problems = std::make_shared<Problems>();
+    problems->file = name;
+    YAML::Node root;
+    try {
+        root = YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+        problems->add(e.mark, "YAML syntax error: " + e.msg);
+        problems->throw_if_any();
+    }
+    Config config;
+    config.path = name;
+    SettingsReader top(root, "", problems);
+    if (!root || root.IsNull()) problems->add(YAML::Mark::null_mark(), "the file is empty");
+    config.notion = read_notion(top.child("notion"));
+    {
+        auto state = top.child("state");
+        config.state_dir = state.string_or("dir", config.state_dir);
+        state.finish();
+    }
+    {
+        auto control = top.child("control");
+        config.control_listen = control.string_or("listen", config.control_listen);
+        control.finish();
+    }
+    for (auto& [connector_name, block] : top.named_children("connectors")) {
+        ConnectorSettings c{.name = connector_name};
+        c.type = block.required_string("type");
+        c.node = YAML::Clone(root["connectors"][connector_name]);
+        if (!c.type.empty() && !validate(c.type, block)) {
+            block.problem("unknown connector type `" + c.type + "`", "type");
+        }
+        block.finish();
+        config.connectors.push_back(std::move(c));
+    }
+    std::set<std::string> names;
+    for (auto& s : top.children("syncs")) {
+        SyncSettings sync;
+        sync.name = s.required_string("name");
+        if (!sync.name.empty() && !names.insert(sync.name).second)
+            s.problem("duplicate sync name `" + sync.name + "`", "name");
+        for (const char c : sync.name) {
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') {
+                s.problem("sync names may use letters, digits, _ and - only", "name");
+                break;
+            }
+        }
+        if (!s.has("source")) s.problem("missing required key `source`");
+        sync.source = read_source(s.child("source"));
+        sync.every = s.duration_or("every", sync.every);
+        if (sync.every < 1s) s.problem("every must be at least 1s", "every");
+        if (s.has("reconcile_every")) {
+            const auto value = s.optional_string("reconcile_every");
+            if (value == "never") {
+                sync.reconcile_every.reset();
+            } else {
+                sync.reconcile_every = s.optional_duration("reconcile_every");
+            }
+        } else {
+            s.optional_string("reconcile_every");
+        }
+        sync.overlap = s.duration_or("overlap", sync.overlap);
+        sync.max_delete_ratio = s.number_or("max_delete_ratio", sync.max_delete_ratio);
+        if (sync.max_delete_ratio < 0 || sync.max_delete_ratio > 1) {
+            s.problem("max_delete_ratio must be between 0 and 1", "max_delete_ratio");
+        }
+        sync.content = s.bool_or("content", false);
+        for (auto& t : s.children("targets")) {
+            TargetSettings target;
+            target.connector = t.required_string("connector");
+            const bool known =
+                std::any_of(config.connectors.begin(), config.connectors.end(),
+                            [&](const ConnectorSettings& c) { return c.name == target.connector; });
+            if (!target.connector.empty() && !known) {
+                t.problem("no connector named `" + target.connector + "` under connectors:",
+                          "connector");
+            }
+            target.table = t.string_or("table", "");
+            target.mapping = t.string_map("mapping");
+            target.soft_delete = t.bool_or("soft_delete", false);
+            const std::string direction = t.string_or("direction", "one-way");
+            if (direction != "one-way") {
+                t.problem(
+                    "only `one-way` is supported by this version (two-way comes with write-back)",
+                    "direction");
+            }
+            t.finish();
+            sync.targets.push_back(std::move(target));
+        }
+        if (sync.targets.empty()) s.problem("a sync needs at least one target", "targets");
+        s.finish();
+        config.syncs.push_back(std::move(sync));
+    }
+    top.finish();
+    problems->throw_if_any();
+    return config;
+}
+
+Config load(const std::string& path, const ConnectorValidator& validate) {
+    std::ifstream in(path);
+    if (!in)
+        throw Error(path + ": cannot read the configuration file (does it exist, is it readable?)");
+    std::stringstream text;
+    text << in.rdbuf();
+    return parse(text.str(), path, validate);
+}
+
+}  // namespace syncd::config

@@ -1,0 +1,80 @@
+// notion-syncd's configuration file (DESIGN §4): loading, defaults and validation.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/settings_reader.hpp"
+
+namespace syncd::config {
+
+using namespace std::chrono_literals;
+
+struct BudgetSettings {
+    double per_minute = 180;
+    double burst = 5;
+};
+
+struct NotionSettings {
+    std::string token = {};  // resolved from token / token_file / ${ENV}; never printed
+    std::string version = "2026-03-11";
+    std::string base_url = "https://api.notion.com";
+    std::string ca_file = {};
+    BudgetSettings budget = {};
+};
+
+struct SourceSettings {
+    std::string kind = {};  // data_source | database | page | discover
+    std::string id = {};    // dashed UUID; empty for discover
+};
+
+struct TargetSettings {
+    std::string connector = {};
+    std::string table = {};
+    std::vector<std::pair<std::string, std::string>> mapping = {};  // property name or id -> column
+    bool soft_delete = false;
+};
+
+struct SyncSettings {
+    std::string name = {};
+    SourceSettings source = {};
+    std::chrono::milliseconds every = 30s;
+    std::optional<std::chrono::milliseconds> reconcile_every = std::chrono::hours(6);
+    std::chrono::milliseconds overlap = 2min;
+    double max_delete_ratio = 0.2;
+    bool content = false;
+    std::vector<TargetSettings> targets = {};
+};
+
+struct ConnectorSettings {
+    std::string name = {};
+    std::string type = {};
+    YAML::Node node = {};  // the block, for the connector's own parser
+};
+
+struct Config {
+    std::string path = {};
+    NotionSettings notion = {};
+    std::string state_dir = "/var/lib/notion-syncd";
+    std::string control_listen = "127.0.0.1:9464";
+    std::vector<ConnectorSettings> connectors = {};
+    std::vector<SyncSettings> syncs = {};
+};
+
+// Checks one connector block: reads its keys from `settings` (recording problems there) and
+// returns false for an unknown type. Supplied by the connector registry.
+using ConnectorValidator = std::function<bool(const std::string& type, SettingsReader& settings)>;
+
+// Loads and validates `path`. Throws Error listing every problem (file:line:column each).
+Config load(const std::string& path, const ConnectorValidator& validate);
+// The same from text (tests).
+Config parse(const std::string& text, const std::string& name, const ConnectorValidator& validate);
+
+// A Notion id from a dashed or undashed UUID or a Notion URL; nullopt if there is none.
+std::optional<std::string> parse_notion_id(const std::string& text);
+
+}  // namespace syncd::config

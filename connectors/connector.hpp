@@ -1,0 +1,84 @@
+// The connector interface and registry (DESIGN §3 Connectors, STYLE §2). A connector only speaks
+// its target's protocol; the daemon owns time, cursors, retries and dead letters.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/settings_reader.hpp"
+#include "daemon/model/record.hpp"
+
+namespace syncd::connectors {
+
+// What one delivery carries: events of one sync, oldest first, and the schemas they refer to.
+struct ChangeBatch {
+    std::string target = {};  // "<sync>/<connector>"
+    std::string sync = {};
+    std::vector<model::ChangeEvent> events = {};
+    std::map<std::string, model::Schema> schemas = {};  // by data source id
+    bool several_sources = false;                       // the sync reads more than one data source
+};
+
+// A delivery that failed. Retryable failures are retried with backoff; others go to dead
+// letters after the daemon's attempts run out.
+class DeliveryError : public std::runtime_error {
+public:
+    DeliveryError(const std::string& what, bool retryable_)
+        : std::runtime_error(what), retryable(retryable_) {}
+    bool retryable;
+};
+
+// How a sync uses a connector (its `targets:` entry).
+struct TargetOptions {
+    std::string sync = {};
+    std::string table = {};
+    std::vector<std::pair<std::string, std::string>> mapping = {};  // property name or id -> column
+    bool soft_delete = false;
+};
+
+struct ConnectorContext {
+    std::string name = {};  // the connector's YAML name
+    boost::asio::any_io_executor executor = {};
+    TargetOptions target = {};
+};
+
+class Connector {
+public:
+    virtual ~Connector() = default;
+    // Connects and creates what the target needs. Called once, before deliver().
+    virtual boost::asio::awaitable<void> start() = 0;
+    // Applies `batch` in order, upserting by page id, so a batch delivered twice changes
+    // nothing. Throws DeliveryError (or anything else, treated as retryable).
+    virtual boost::asio::awaitable<void> deliver(ChangeBatch batch) = 0;
+};
+
+class Registry {
+public:
+    // Reads (and so validates) a connector's block; problems are recorded in the reader.
+    using Validate = std::function<void(config::SettingsReader&)>;
+    using Make =
+        std::function<std::unique_ptr<Connector>(config::SettingsReader&, const ConnectorContext&)>;
+
+    void add(const std::string& type, Validate validate, Make make);
+    // False for an unknown type.
+    bool validate(const std::string& type, config::SettingsReader& settings) const;
+    // Throws config::Error for an unknown type or a bad block.
+    std::unique_ptr<Connector> create(const std::string& type, config::SettingsReader& settings,
+                                      const ConnectorContext& context) const;
+    std::vector<std::string> types() const;
+
+private:
+    std::map<std::string, std::pair<Validate, Make>> entries_;
+};
+
+// Every connector this binary ships (connectors/builtin.cpp).
+void add_builtin_connectors(Registry& registry);
+
+}  // namespace syncd::connectors

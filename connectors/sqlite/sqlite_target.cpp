@@ -1,0 +1,197 @@
+#include "connectors/sqlite/sqlite_target.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <set>
+
+#include "daemon/model/sqlite.hpp"
+
+namespace syncd::connectors::sqlite_target {
+namespace {
+
+namespace json = boost::json;
+using syncd::sqlite::quote_identifier;
+
+std::string column_type(const std::string& property_type) {
+    if (property_type == "number") return "REAL";
+    if (property_type == "checkbox") return "INTEGER";
+    return "TEXT";  // text, names, ISO dates; arrays and objects as JSON
+}
+
+std::string now_iso() {
+    const auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    return text;
+}
+
+class SqliteConnector final : public Connector {
+public:
+    SqliteConnector(Settings settings, ConnectorContext context)
+        : settings_(std::move(settings)), context_(std::move(context)) {}
+
+    boost::asio::awaitable<void> start() override {
+        try {
+            db_ = std::make_unique<syncd::sqlite::Database>(settings_.path);
+            db_->exec("PRAGMA journal_mode=WAL");
+            db_->exec(
+                "CREATE TABLE IF NOT EXISTS _notion_syncd_columns (table_name TEXT NOT NULL, "
+                "property_id TEXT NOT NULL, column_name TEXT NOT NULL, PRIMARY KEY (table_name, "
+                "property_id))");
+        } catch (const std::exception& e) {
+            throw DeliveryError(std::string("sqlite: ") + e.what(), true);
+        }
+        co_return;
+    }
+
+    boost::asio::awaitable<void> deliver(ChangeBatch batch) override {
+        syncd::sqlite::Transaction transaction(*db_);
+        for (const auto& event : batch.events) apply(batch, event);
+        transaction.commit();
+        co_return;
+    }
+
+private:
+    std::string table_for(const ChangeBatch& batch, const model::ChangeEvent& event) const {
+        std::string base =
+            context_.target.table.empty() ? model::snake_case(batch.sync) : context_.target.table;
+        if (batch.several_sources) {
+            const auto it = batch.schemas.find(event.data_source_id);
+            const std::string title = it != batch.schemas.end() && !it->second.title.empty()
+                                          ? it->second.title
+                                          : event.data_source_id.substr(0, 8);
+            base += "_" + model::snake_case(title);
+        }
+        return base;
+    }
+
+    // The column of each property id, creating the table and columns that are missing.
+    std::map<std::string, std::string>& columns_of(const std::string& table,
+                                                   const ChangeBatch& batch,
+                                                   const model::ChangeEvent& event) {
+        auto& columns = tables_[table];
+        if (columns.empty()) {
+            db_->exec("CREATE TABLE IF NOT EXISTS " + quote_identifier(table) +
+                      " (page_id TEXT PRIMARY KEY, notion_url TEXT, last_edited_time TEXT, "
+                      "synced_at TEXT, deleted_at TEXT)");
+            auto s = db_->prepare(
+                "SELECT property_id, column_name FROM _notion_syncd_columns WHERE table_name = ?");
+            s.bind(1, table);
+            while (s.step()) columns[s.text(0)] = s.text(1);
+            columns[""] = "page_id";  // marks the table as loaded
+        }
+        std::set<std::string> taken = {"page_id", "notion_url", "last_edited_time", "synced_at",
+                                       "deleted_at"};
+        for (const auto& [id, column] : columns) taken.insert(column);
+        const model::Schema* schema = nullptr;
+        if (auto it = batch.schemas.find(event.data_source_id); it != batch.schemas.end())
+            schema = &it->second;
+        for (const auto& [name, id_value] : event.property_ids) {
+            const std::string id(id_value.as_string());
+            if (columns.contains(id)) continue;
+            std::string column;
+            for (const auto& [key, mapped] : context_.target.mapping) {
+                if (key == name || key == id) column = mapped;
+            }
+            if (column.empty()) column = model::snake_case(std::string(name));
+            const std::string wanted = column;
+            for (int n = 2; taken.contains(column); ++n) column = wanted + "_" + std::to_string(n);
+            const model::PropertyInfo* info = schema ? schema->by_id(id) : nullptr;
+            db_->exec("ALTER TABLE " + quote_identifier(table) + " ADD COLUMN " +
+                      quote_identifier(column) + " " + column_type(info ? info->type : ""));
+            auto s = db_->prepare(
+                "INSERT INTO _notion_syncd_columns (table_name, property_id, column_name) VALUES "
+                "(?, ?, ?)");
+            s.bind(1, table).bind(2, id).bind(3, column);
+            s.run();
+            columns[id] = column;
+            taken.insert(column);
+        }
+        return columns;
+    }
+
+    void apply(const ChangeBatch& batch, const model::ChangeEvent& event) {
+        if (event.page_id.empty() && event.kind != "schema_changed") return;
+        const std::string table = table_for(batch, event);
+        auto& columns = columns_of(table, batch, event);
+        if (event.kind == "schema_changed") return;
+        if (event.kind == "deleted" || event.kind == "access_lost") {
+            if (context_.target.soft_delete) {
+                auto s = db_->prepare("UPDATE " + quote_identifier(table) +
+                                      " SET deleted_at = ? WHERE page_id = ?");
+                s.bind(1, now_iso()).bind(2, event.page_id);
+                s.run();
+            } else {
+                auto s =
+                    db_->prepare("DELETE FROM " + quote_identifier(table) + " WHERE page_id = ?");
+                s.bind(1, event.page_id);
+                s.run();
+            }
+            return;
+        }
+        // created, updated, restored: the whole row, so a redelivered event changes nothing.
+        std::string names = "page_id, notion_url, last_edited_time, synced_at, deleted_at";
+        std::string marks = "?, ?, ?, ?, NULL";
+        std::string updates =
+            "notion_url = excluded.notion_url, last_edited_time = excluded.last_edited_time, "
+            "synced_at = excluded.synced_at, deleted_at = NULL";
+        std::vector<const json::value*> values;
+        for (const auto& [name, value] : event.properties) {
+            const auto* id = event.property_ids.if_contains(name);
+            if (id == nullptr) continue;
+            const auto column = columns.find(std::string(id->as_string()));
+            if (column == columns.end()) continue;
+            const std::string q = quote_identifier(column->second);
+            names += ", " + q;
+            marks += ", ?";
+            updates += ", " + q + " = excluded." + q;
+            values.push_back(&value);
+        }
+        auto s =
+            db_->prepare("INSERT INTO " + quote_identifier(table) + " (" + names + ") VALUES (" +
+                         marks + ") ON CONFLICT (page_id) DO UPDATE SET " + updates);
+        s.bind(1, event.page_id).bind(3, event.last_edited_time).bind(4, now_iso());
+        if (event.url.empty()) {
+            s.bind_null(2);
+        } else {
+            s.bind(2, event.url);
+        }
+        int index = 5;
+        for (const auto* v : values) {
+            if (v->is_null()) {
+                s.bind_null(index);
+            } else if (v->is_bool()) {
+                s.bind(index, static_cast<std::int64_t>(v->get_bool()));
+            } else if (v->is_number()) {
+                s.bind(index, v->to_number<double>());
+            } else if (v->is_string()) {
+                s.bind(index, std::string_view(v->get_string()));
+            } else {
+                s.bind(index, json::serialize(*v));
+            }
+            ++index;
+        }
+        s.run();
+    }
+
+    Settings settings_;
+    ConnectorContext context_;
+    std::unique_ptr<syncd::sqlite::Database> db_;
+    std::map<std::string, std::map<std::string, std::string>>
+        tables_;  // table -> property id -> column
+};
+
+}  // namespace
+
+Settings parse_settings(config::SettingsReader& read) {
+    return {.path = read.required_string("path")};
+}
+
+void validate(config::SettingsReader& read) { parse_settings(read); }
+
+std::unique_ptr<Connector> make_connector(config::SettingsReader& read,
+                                          const ConnectorContext& context) {
+    return std::make_unique<SqliteConnector>(parse_settings(read), context);
+}
+
+}  // namespace syncd::connectors::sqlite_target

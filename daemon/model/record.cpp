@@ -1,0 +1,267 @@
+#include "daemon/model/record.hpp"
+
+#include <algorithm>
+#include <boost/json/serialize.hpp>
+#include <cctype>
+
+namespace syncd::model {
+namespace {
+
+std::string string_at(const json::object& o, std::string_view key) {
+    if (const auto* v = o.if_contains(key); v && v->is_string())
+        return std::string(v->get_string());
+    return {};
+}
+
+std::string plain_text(const json::value& rich) {
+    std::string out;
+    if (!rich.is_array()) return out;
+    for (const auto& item : rich.get_array()) {
+        if (item.is_object()) out += string_at(item.get_object(), "plain_text");
+    }
+    return out;
+}
+
+json::array ids_of(const json::value& list) {
+    json::array out;
+    if (!list.is_array()) return out;
+    for (const auto& item : list.get_array()) {
+        if (item.is_object()) out.emplace_back(string_at(item.get_object(), "id"));
+    }
+    return out;
+}
+
+json::value date_of(const json::value& d) {
+    if (!d.is_object()) return nullptr;
+    const auto& o = d.get_object();
+    return json::object{{"start", o.contains("start") ? o.at("start") : json::value()},
+                        {"end", o.contains("end") ? o.at("end") : json::value()},
+                        {"time_zone", o.contains("time_zone") ? o.at("time_zone") : json::value()}};
+}
+
+// FNV-1a, 64 bits: cheap and stable across runs and machines.
+std::uint64_t fnv1a(std::string_view data, std::uint64_t h = 1469598103934665603ULL) {
+    for (const unsigned char c : data) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+// A formula or rollup result {type, <type>: value} as a canonical value.
+json::value computed(const json::value& v) {
+    if (!v.is_object()) return nullptr;
+    const auto& o = v.get_object();
+    const std::string type = string_at(o, "type");
+    if (!o.contains(type)) return nullptr;
+    const auto& x = o.at(type);
+    if (type == "date") return date_of(x);
+    if (type == "array") {
+        json::array out;
+        for (const auto& item : x.as_array()) {
+            if (item.is_object()) out.push_back(canonical_value(item.get_object()));
+        }
+        return out;
+    }
+    if (type == "unsupported" || type == "incomplete") return nullptr;
+    return x;
+}
+
+}  // namespace
+
+json::value canonical_value(const json::object& p) {
+    const std::string type = string_at(p, "type");
+    const json::value missing;
+    const json::value& v = p.contains(type) ? p.at(type) : missing;
+    if (type == "title" || type == "rich_text") return json::value(plain_text(v));
+    if (type == "url" || type == "email" || type == "phone_number")
+        return v.is_string() ? v : json::value();
+    if (type == "number") return v.is_number() ? v : json::value();
+    if (type == "checkbox") return v.is_bool() ? v : json::value(false);
+    if (type == "select" || type == "status") {
+        return v.is_object() ? json::value(string_at(v.get_object(), "name")) : json::value();
+    }
+    if (type == "multi_select") {
+        json::array names;
+        if (v.is_array()) {
+            for (const auto& o : v.get_array())
+                names.emplace_back(string_at(o.as_object(), "name"));
+        }
+        return names;
+    }
+    if (type == "date") return date_of(v);
+    if (type == "people" || type == "relation") return ids_of(v);
+    if (type == "files") {
+        json::array files;
+        if (v.is_array()) {
+            for (const auto& f : v.get_array()) {
+                const auto& fo = f.as_object();
+                const std::string kind = string_at(fo, "type");
+                json::object file{{"name", string_at(fo, "name")}, {"type", kind}};
+                // Notion-hosted URLs are signed and change on every read: never part of the value.
+                if (kind == "external" && fo.contains("external")) {
+                    file["url"] = string_at(fo.at("external").as_object(), "url");
+                }
+                files.push_back(std::move(file));
+            }
+        }
+        return files;
+    }
+    if (type == "formula" || type == "rollup") return computed(v);
+    if (type == "created_time" || type == "last_edited_time")
+        return v.is_string() ? v : json::value();
+    if (type == "created_by" || type == "last_edited_by") {
+        return v.is_object() ? json::value(string_at(v.get_object(), "id")) : json::value();
+    }
+    if (type == "unique_id") {
+        if (!v.is_object()) return nullptr;
+        const auto& o = v.get_object();
+        const auto* number = o.if_contains("number");
+        if (number == nullptr || !number->is_number()) return nullptr;
+        const auto* prefix = o.if_contains("prefix");
+        if (prefix && prefix->is_string() && !prefix->get_string().empty()) {
+            return json::value(std::string(prefix->get_string()) + "-" +
+                               std::to_string(number->to_number<std::int64_t>()));
+        }
+        return *number;
+    }
+    if (type == "verification") {
+        return v.is_object() ? json::value(string_at(v.get_object(), "state")) : json::value();
+    }
+    if (type == "button") return nullptr;
+    return v.is_null() ? json::value() : v;
+}
+
+bool is_truncated(const json::object& p) {
+    const std::string type = string_at(p, "type");
+    if (type == "relation") {
+        const auto* more = p.if_contains("has_more");
+        return more && more->is_bool() && more->get_bool();
+    }
+    if (type == "title" || type == "rich_text" || type == "people") {
+        const auto* v = p.if_contains(type);
+        return v && v->is_array() && v->get_array().size() >= 25;
+    }
+    return false;
+}
+
+std::string hash_of(const Record& record) {
+    std::vector<std::pair<std::string_view, const json::value*>> sorted;
+    for (const auto& [id, value] : record.values) sorted.emplace_back(id, &value);
+    std::sort(sorted.begin(), sorted.end());
+    std::uint64_t h = fnv1a(record.in_trash ? "T" : "F");
+    for (const auto& [id, value] : sorted) {
+        h = fnv1a(id, h);
+        h = fnv1a(json::serialize(*value), h);
+    }
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+    return text;
+}
+
+Record to_record(const json::object& page) {
+    Record r{.page_id = string_at(page, "id"),
+             .created_time = string_at(page, "created_time"),
+             .last_edited_time = string_at(page, "last_edited_time"),
+             .url = string_at(page, "url")};
+    if (const auto* parent = page.if_contains("parent"); parent && parent->is_object()) {
+        r.data_source_id = string_at(parent->get_object(), "data_source_id");
+    }
+    if (const auto* t = page.if_contains("in_trash"); t && t->is_bool()) r.in_trash = t->get_bool();
+    if (const auto* props = page.if_contains("properties"); props && props->is_object()) {
+        for (const auto& [name, value] : props->get_object()) {
+            if (!value.is_object()) continue;
+            const std::string id = string_at(value.get_object(), "id");
+            r.values[id.empty() ? std::string(name) : id] = canonical_value(value.get_object());
+        }
+    }
+    r.hash = hash_of(r);
+    return r;
+}
+
+const PropertyInfo* Schema::by_id(const std::string& id) const {
+    for (const auto& p : properties) {
+        if (p.id == id) return &p;
+    }
+    return nullptr;
+}
+
+json::object Schema::to_json() const {
+    json::array props;
+    for (const auto& p : properties)
+        props.push_back(json::object{{"id", p.id}, {"name", p.name}, {"type", p.type}});
+    return {{"data_source_id", data_source_id}, {"title", title}, {"properties", props}};
+}
+
+Schema Schema::from_json(const json::object& o) {
+    Schema s{.data_source_id = string_at(o, "data_source_id"), .title = string_at(o, "title")};
+    if (const auto* props = o.if_contains("properties"); props && props->is_array()) {
+        for (const auto& p : props->get_array()) {
+            const auto& po = p.as_object();
+            s.properties.push_back(
+                {string_at(po, "id"), string_at(po, "name"), string_at(po, "type")});
+        }
+    }
+    return s;
+}
+
+Schema Schema::from_data_source(const json::object& ds) {
+    Schema s{.data_source_id = string_at(ds, "id")};
+    if (const auto* title = ds.if_contains("title")) s.title = plain_text(*title);
+    if (const auto* props = ds.if_contains("properties"); props && props->is_object()) {
+        for (const auto& [name, p] : props->get_object()) {
+            const auto& po = p.as_object();
+            s.properties.push_back({string_at(po, "id"), std::string(name), string_at(po, "type")});
+        }
+    }
+    return s;
+}
+
+json::object ChangeEvent::to_json() const {
+    return {{"event", kind},
+            {"seq", seq},
+            {"sync", sync},
+            {"data_source_id", data_source_id},
+            {"page_id", page_id.empty() ? json::value(nullptr) : json::value(page_id)},
+            {"last_edited_time",
+             last_edited_time.empty() ? json::value(nullptr) : json::value(last_edited_time)},
+            {"url", url.empty() ? json::value(nullptr) : json::value(url)},
+            {"properties", properties},
+            {"changed", changed},
+            {"property_ids", property_ids}};
+}
+
+ChangeEvent ChangeEvent::from_json(const json::object& o) {
+    ChangeEvent e{.kind = string_at(o, "event"),
+                  .sync = string_at(o, "sync"),
+                  .data_source_id = string_at(o, "data_source_id"),
+                  .page_id = string_at(o, "page_id"),
+                  .last_edited_time = string_at(o, "last_edited_time"),
+                  .url = string_at(o, "url")};
+    if (const auto* s = o.if_contains("seq"); s && s->is_number())
+        e.seq = s->to_number<std::int64_t>();
+    if (const auto* p = o.if_contains("properties"); p && p->is_object())
+        e.properties = p->get_object();
+    if (const auto* c = o.if_contains("changed"); c && c->is_array()) e.changed = c->get_array();
+    if (const auto* i = o.if_contains("property_ids"); i && i->is_object())
+        e.property_ids = i->get_object();
+    return e;
+}
+
+std::string snake_case(const std::string& name) {
+    std::string out;
+    for (const unsigned char c : name) {
+        if (std::isalnum(c)) {
+            out.push_back(static_cast<char>(std::tolower(c)));
+        } else if (c >= 0x80) {
+            out.push_back(static_cast<char>(c));  // keep non-ASCII letters as they are
+        } else if (!out.empty() && out.back() != '_') {
+            out.push_back('_');
+        }
+    }
+    while (!out.empty() && out.back() == '_') out.pop_back();
+    if (out.empty() || std::isdigit(static_cast<unsigned char>(out.front()))) out = "p_" + out;
+    return out;
+}
+
+}  // namespace syncd::model

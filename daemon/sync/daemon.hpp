@@ -1,0 +1,59 @@
+// The Daemon wires the parts of DESIGN §2 together: one NotionClient and RateBudget, the Mirror,
+// a Poller per sync job and a Dispatcher per target; `run` polls on each job's schedule and
+// delivers after every poll, `sync_once` does one full cycle.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "connectors/connector.hpp"
+#include "daemon/mirror/mirror.hpp"
+#include "daemon/notion/notion_client.hpp"
+#include "daemon/sync/dispatcher.hpp"
+#include "daemon/sync/poller.hpp"
+
+namespace syncd::sync {
+
+struct CycleReport {
+    std::vector<std::string> lines;  // one per job and per target, for people
+    bool caught_up = true;           // every target has every event
+};
+
+class Daemon {
+public:
+    Daemon(boost::asio::any_io_executor executor, config::Config config,
+           const connectors::Registry& registry);
+
+    // Polls every job (or `job`), reconciling where due or `reconcile`, then delivers.
+    boost::asio::awaitable<CycleReport> sync_once(std::optional<std::string> job, bool reconcile);
+    // Until stop(): each job polls every `every` and delivers after each poll.
+    boost::asio::awaitable<void> run();
+    // Work already started finishes; then run() returns.
+    void stop();
+
+    mirror::Mirror& mirror() { return *mirror_; }
+    notion::NotionClient& client() { return *client_; }
+
+private:
+    boost::asio::awaitable<void> run_job(std::size_t index);
+    boost::asio::awaitable<bool> deliver(const std::string& sync, CycleReport* report);
+
+    boost::asio::any_io_executor executor_;
+    config::Config config_;
+    std::shared_ptr<notion::RateBudget> budget_;
+    std::unique_ptr<notion::NotionClient> client_;
+    std::unique_ptr<mirror::Mirror> mirror_;
+    std::vector<std::unique_ptr<Poller>> pollers_;
+    std::vector<std::unique_ptr<Dispatcher>> dispatchers_;
+    std::vector<std::unique_ptr<boost::asio::steady_timer>> timers_;
+    bool stopping_ = false;
+    int running_ = 0;
+};
+
+}  // namespace syncd::sync

@@ -1,0 +1,433 @@
+#include "daemon/sync/poller.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json/serialize.hpp>
+#include <set>
+
+namespace syncd::sync {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using notion::Priority;
+using notion::RequestContext;
+
+// How often schemas and the list of data sources are re-read when nothing asks for it.
+constexpr auto schema_refresh = 5min;
+constexpr auto sources_refresh = 10min;
+
+std::string string_at(const json::object& o, std::string_view key) {
+    if (const auto* v = o.if_contains(key); v && v->is_string())
+        return std::string(v->get_string());
+    return {};
+}
+
+// ISO time minus a duration, for the overlap window (timestamps are minute-rounded:
+// notion-api.md §0.6).
+std::string minus(const std::string& iso, std::chrono::milliseconds d) {
+    std::tm tm{};
+    if (iso.size() < 19 || !strptime(iso.substr(0, 19).c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
+        return iso;
+    const auto t = std::chrono::system_clock::from_time_t(timegm(&tm)) - d;
+    const auto secs =
+        std::chrono::system_clock::to_time_t(std::chrono::time_point_cast<std::chrono::seconds>(t));
+    char out[32];
+    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S.000Z", std::gmtime(&secs));
+    return out;
+}
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+Poller::Poller(const config::SyncSettings& settings, notion::NotionClient& client,
+               mirror::Mirror& mirror)
+    : settings_(settings),
+      client_(client),
+      mirror_(mirror),
+      poll_context_(Priority::poll, settings.name) {}
+
+boost::asio::awaitable<void> Poller::walk_page(const std::string& page_id, int depth) {
+    if (depth > 20) co_return;
+    RequestContext context(Priority::schema, settings_.name);
+    notion::Pager children = client_.block_children_all(page_id, context);
+    for (;;) {
+        std::optional<notion::ListPage> page = co_await children.next();
+        if (!page) break;
+        for (const auto& block : page->results) {
+            const auto& b = block.as_object();
+            const std::string type = string_at(b, "type");
+            if (type == "child_database") {
+                json::object db = co_await client_.retrieve_database(string_at(b, "id"), context);
+                for (const auto& ds : db.at("data_sources").as_array()) {
+                    data_sources_.push_back(string_at(ds.as_object(), "id"));
+                }
+            } else if (type == "child_page") {
+                co_await walk_page(string_at(b, "id"), depth + 1);
+            }
+        }
+    }
+}
+
+boost::asio::awaitable<void> Poller::resolve() {
+    const auto now = std::chrono::steady_clock::now();
+    if (!data_sources_.empty() && now - resolved_at_ < sources_refresh) co_return;
+    const auto& source = settings_.source;
+    RequestContext context(Priority::schema, settings_.name);
+    std::vector<std::string> previous = std::move(data_sources_);
+    data_sources_.clear();
+    if (source.kind == "data_source") {
+        data_sources_.push_back(source.id);
+    } else if (source.kind == "database") {
+        // Every data source of the database, including ones added later.
+        json::object db = co_await client_.retrieve_database(source.id, context);
+        for (const auto& ds : db.at("data_sources").as_array())
+            data_sources_.push_back(string_at(ds.as_object(), "id"));
+    } else if (source.kind == "page") {
+        co_await walk_page(source.id, 0);
+    } else {
+        json::object body{
+            {"filter", json::object{{"property", "object"}, {"value", "data_source"}}}};
+        notion::Pager pager = client_.search_all(std::move(body), context);
+        for (;;) {
+            std::optional<notion::ListPage> page = co_await pager.next();
+            if (!page) break;
+            for (const auto& ds : page->results)
+                data_sources_.push_back(string_at(ds.as_object(), "id"));
+        }
+    }
+    for (const auto& id : data_sources_) {
+        if (std::find(previous.begin(), previous.end(), id) == previous.end() &&
+            !previous.empty()) {
+            spdlog::info("sync={} data_source={} found; reading it", settings_.name, id);
+        }
+    }
+    resolved_at_ = now;
+}
+
+boost::asio::awaitable<PollStats> Poller::poll_once(bool reconcile_now) {
+    PollStats stats;
+    co_await resolve();
+    stats.data_sources = data_sources_.size();
+    for (const auto& ds : data_sources_) {
+        const auto read_at = schema_read_at_.find(ds);
+        if (read_at == schema_read_at_.end() ||
+            std::chrono::steady_clock::now() - read_at->second > schema_refresh) {
+            co_await refresh_schema(ds, stats);
+        }
+        unknown_property_ = false;
+        co_await read_changes(ds, stats);
+        if (unknown_property_) co_await refresh_schema(ds, stats);
+        const auto state = mirror_.source(ds);
+        const bool due = settings_.reconcile_every &&
+                         (!state || state->reconciled_at == 0 ||
+                          now_ms() - state->reconciled_at >= settings_.reconcile_every->count());
+        if (reconcile_now || due) {
+            co_await reconcile(ds, stats);
+            stats.reconciled = true;
+        }
+    }
+    stats.held_deletes = mirror_.held_deletes(settings_.name);
+    co_return stats;
+}
+
+boost::asio::awaitable<void> Poller::refresh_schema(const std::string& ds, PollStats& stats) {
+    RequestContext context(Priority::schema, settings_.name);
+    json::object raw = co_await client_.retrieve_data_source(ds, context);
+    model::Schema schema = model::Schema::from_data_source(raw);
+    schema_read_at_[ds] = std::chrono::steady_clock::now();
+    const auto stored = mirror_.source(ds);
+    json::array changed;
+    json::object ids;
+    for (const auto& p : schema.properties) {
+        const model::PropertyInfo* before =
+            stored && stored->schema ? stored->schema->by_id(p.id) : nullptr;
+        if (stored && stored->schema &&
+            (!before || before->name != p.name || before->type != p.type)) {
+            changed.emplace_back(p.name);
+        }
+        ids[p.name] = p.id;
+    }
+    if (stored && stored->schema) {
+        for (const auto& p : stored->schema->properties) {
+            if (schema.by_id(p.id) == nullptr) changed.emplace_back(p.name);
+        }
+    }
+    const bool first = !stored || !stored->schema;
+    if (!first && changed.empty() && stored->schema->title == schema.title) co_return;
+    mirror::Mirror::Batch batch(mirror_);
+    batch.set_schema(settings_.name, schema);
+    if (!first) {
+        // Renames are tracked by property id: values and columns stay; only names change.
+        model::ChangeEvent event{
+            .kind = "schema_changed", .sync = settings_.name, .data_source_id = ds};
+        event.changed = changed;
+        event.property_ids = ids;
+        batch.add_event(std::move(event));
+        ++stats.events;
+        spdlog::info("sync={} data_source={} schema changed: {}", settings_.name, ds,
+                     json::serialize(changed));
+    }
+    batch.commit();
+}
+
+boost::asio::awaitable<void> Poller::complete(json::object& page) {
+    auto* props = page.if_contains("properties");
+    if (props == nullptr || !props->is_object()) co_return;
+    for (auto& [name, value] : props->as_object()) {
+        auto& p = value.as_object();
+        if (!model::is_truncated(p)) continue;
+        const std::string type = string_at(p, "type");
+        json::array items;
+        notion::Pager pager =
+            client_.page_property_all(string_at(page, "id"), string_at(p, "id"), poll_context_);
+        for (;;) {
+            std::optional<notion::ListPage> chunk = co_await pager.next();
+            if (!chunk) break;
+            for (auto& item : chunk->results) {
+                auto& io = item.as_object();
+                if (io.contains(type)) items.push_back(io.at(type));
+            }
+        }
+        p[type] = std::move(items);
+        p.erase("has_more");
+    }
+}
+
+bool Poller::stage(mirror::Mirror::Batch& batch, const json::object& page, PollStats& stats) {
+    model::Record record = model::to_record(page);
+    const std::string& ds = record.data_source_id;
+    const auto stored = mirror_.page(record.page_id);
+    if (stored && stored->state == mirror::PageState::live && stored->hash == record.hash &&
+        stored->data_source_id == ds) {
+        return false;  // re-read, unchanged: no event, no write
+    }
+    if (record.in_trash && (!stored || stored->state != mirror::PageState::live)) return false;
+    model::ChangeEvent event{.sync = settings_.name,
+                             .data_source_id = ds,
+                             .page_id = record.page_id,
+                             .last_edited_time = record.last_edited_time,
+                             .url = record.url};
+    const auto& properties = page.at("properties").as_object();
+    const auto schema_state = mirror_.source(ds);
+    for (const auto& [name, value] : properties) {
+        const std::string id = string_at(value.as_object(), "id");
+        event.property_ids[name] = id;
+        event.properties[name] = record.values.contains(id) ? record.values.at(id) : json::value();
+        if (schema_state && schema_state->schema && !schema_state->schema->by_id(id))
+            unknown_property_ = true;
+    }
+    mirror::PageState state = mirror::PageState::live;
+    if (!stored) {
+        event.kind = "created";
+    } else if (record.in_trash) {
+        event.kind = "deleted";
+        state = mirror::PageState::deleted;
+    } else if (stored->state != mirror::PageState::live) {
+        event.kind = "restored";
+    } else {
+        event.kind = "updated";
+        for (const auto& [name, value] : properties) {
+            const std::string id = string_at(value.as_object(), "id");
+            const auto* before = stored->record.values.if_contains(id);
+            if (before == nullptr || *before != record.values.at(id))
+                event.changed.emplace_back(name);
+        }
+    }
+    batch.put_page(settings_.name, record, state);
+    batch.add_event(std::move(event));
+    ++stats.events;
+    return true;
+}
+
+boost::asio::awaitable<void> Poller::read_changes(const std::string& ds, PollStats& stats) {
+    // Incremental: last_edited_time on_or_after (watermark - overlap), ascending, so the watermark
+    // can advance with every committed API page. A read that hits the 10,000 cap is simply
+    // continued from the advanced watermark.
+    for (int round = 0; round < 1000; ++round) {
+        const auto state = mirror_.source(ds);
+        const std::string watermark = state ? state->watermark : std::string();
+        json::object body{{"sorts", json::array{json::object{{"timestamp", "last_edited_time"},
+                                                             {"direction", "ascending"}}}},
+                          {"page_size", 100}};
+        if (!watermark.empty()) {
+            body["filter"] =
+                json::object{{"timestamp", "last_edited_time"},
+                             {"last_edited_time",
+                              json::object{{"on_or_after", minus(watermark, settings_.overlap)}}}};
+        }
+        std::string highest = watermark;
+        notion::Pager pager = client_.query_all(ds, std::move(body), {}, poll_context_);
+        for (;;) {
+            std::optional<notion::ListPage> page = co_await pager.next();
+            if (!page) break;
+            mirror::Mirror::Batch batch(mirror_);
+            for (auto& result : page->results) {
+                auto& object = result.as_object();
+                if (string_at(object, "object") != "page") continue;
+                co_await complete(object);
+                stage(batch, object, stats);
+                ++stats.pages_read;
+                highest = std::max(highest, string_at(object, "last_edited_time"));
+            }
+            // The watermark moves with the events of this page, in the same transaction.
+            batch.set_watermark(settings_.name, ds, highest);
+            batch.commit();
+        }
+        if (!pager.incomplete()) co_return;
+        if (highest == watermark) {
+            // More than 10,000 pages edited within one overlap window: read them by created_time.
+            spdlog::warn(
+                "sync={} data_source={} more than 10,000 pages share the same edit minute; reading "
+                "by created_time",
+                settings_.name, ds);
+            std::string created_from;
+            for (int window = 0; window < 1000; ++window) {
+                json::object b{{"sorts", json::array{json::object{{"timestamp", "created_time"},
+                                                                  {"direction", "ascending"}}}},
+                               {"page_size", 100}};
+                json::array conditions{json::object{
+                    {"timestamp", "last_edited_time"},
+                    {"last_edited_time",
+                     json::object{{"on_or_after", minus(watermark, settings_.overlap)}}}}};
+                if (!created_from.empty()) {
+                    conditions.push_back(json::object{
+                        {"timestamp", "created_time"},
+                        {"created_time", json::object{{"on_or_after", created_from}}}});
+                }
+                b["filter"] = json::object{{"and", conditions}};
+                notion::Pager windowed = client_.query_all(ds, std::move(b), {}, poll_context_);
+                std::string last_created = created_from;
+                for (;;) {
+                    std::optional<notion::ListPage> page = co_await windowed.next();
+                    if (!page) break;
+                    mirror::Mirror::Batch batch(mirror_);
+                    for (auto& result : page->results) {
+                        auto& object = result.as_object();
+                        co_await complete(object);
+                        stage(batch, object, stats);
+                        ++stats.pages_read;
+                        last_created = std::max(last_created, string_at(object, "created_time"));
+                    }
+                    batch.commit();
+                }
+                if (!windowed.incomplete() || last_created == created_from) break;
+                created_from = last_created;
+            }
+            co_return;
+        }
+    }
+}
+
+boost::asio::awaitable<void> Poller::reconcile(const std::string& ds, PollStats& stats) {
+    // A complete listing of ids, in created_time windows past the 10,000 cap.
+    RequestContext context(Priority::reconcile, settings_.name);
+    std::set<std::string> listed;
+    std::string created_from;
+    bool listing_complete = true;
+    try {
+        for (int window = 0; window < 1000; ++window) {
+            json::object body{{"sorts", json::array{json::object{{"timestamp", "created_time"},
+                                                                 {"direction", "ascending"}}}},
+                              {"page_size", 100}};
+            if (!created_from.empty()) {
+                body["filter"] =
+                    json::object{{"timestamp", "created_time"},
+                                 {"created_time", json::object{{"on_or_after", created_from}}}};
+            }
+            std::vector<std::string> only_title{"title"};
+            notion::Pager pager =
+                client_.query_all(ds, std::move(body), std::move(only_title), context);
+            std::string last_created = created_from;
+            for (;;) {
+                std::optional<notion::ListPage> page = co_await pager.next();
+                if (!page) break;
+                for (const auto& result : page->results) {
+                    listed.insert(string_at(result.as_object(), "id"));
+                    last_created =
+                        std::max(last_created, string_at(result.as_object(), "created_time"));
+                }
+            }
+            if (!pager.incomplete()) break;
+            if (last_created == created_from) {
+                // More than 10,000 pages created in one minute: absence cannot be proven.
+                listing_complete = false;
+                break;
+            }
+            created_from = last_created;
+        }
+    } catch (const notion::NotionError& e) {
+        spdlog::warn("sync={} data_source={} reconciliation listing failed, nothing deleted: {}",
+                     settings_.name, ds, e.what());
+        co_return;
+    }
+    if (!listing_complete) co_return;
+    const auto live = mirror_.live_pages(ds);
+    std::vector<std::string> missing;
+    for (const auto& id : live) {
+        if (!listed.contains(id)) missing.push_back(id);
+    }
+    {
+        mirror::Mirror::Batch batch(mirror_);
+        batch.clear_held(settings_.name, ds);
+        batch.commit();
+    }
+    if (!missing.empty() && static_cast<double>(missing.size()) >
+                                settings_.max_delete_ratio * static_cast<double>(live.size())) {
+        // The delete brake: hold the deletes of this cycle instead of applying them.
+        spdlog::warn(
+            "sync={} data_source={} holding {} deletes of {} pages (over max_delete_ratio {}); "
+            "check the sharing of this data source, then run `notion-syncd resync --job {}`",
+            settings_.name, ds, missing.size(), live.size(), settings_.max_delete_ratio,
+            settings_.name);
+        mirror::Mirror::Batch batch(mirror_);
+        for (const auto& id : missing) batch.hold_delete(settings_.name, id);
+        batch.set_reconciled(ds, now_ms());
+        batch.commit();
+        co_return;
+    }
+    for (const auto& id : missing) {
+        const auto stored = mirror_.page(id);
+        if (!stored) continue;
+        model::Record record = stored->record;
+        model::ChangeEvent event{.sync = settings_.name,
+                                 .data_source_id = ds,
+                                 .page_id = id,
+                                 .last_edited_time = record.last_edited_time,
+                                 .url = record.url};
+        mirror::PageState state = mirror::PageState::deleted;
+        try {
+            json::object page = co_await client_.retrieve_page(id, {}, context);
+            if (!page.at("in_trash").as_bool()) {
+                const std::string now_in = notion::PageView{page}.data_source_id();
+                if (now_in == ds) continue;  // listed late; the next poll reads it
+                // Moved elsewhere: an update with the new parent.
+                co_await complete(page);
+                mirror::Mirror::Batch batch(mirror_);
+                stage(batch, page, stats);
+                batch.commit();
+                continue;
+            }
+            event.kind = "deleted";
+        } catch (const notion::NotionError& e) {
+            if (e.status != 404) throw;
+            event.kind = "access_lost";
+            state = mirror::PageState::access_lost;
+        }
+        mirror::Mirror::Batch batch(mirror_);
+        batch.put_page(settings_.name, record, state);
+        batch.add_event(std::move(event));
+        batch.commit();
+        ++stats.events;
+    }
+    mirror::Mirror::Batch batch(mirror_);
+    batch.set_reconciled(ds, now_ms());
+    batch.commit();
+}
+
+}  // namespace syncd::sync

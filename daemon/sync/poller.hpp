@@ -1,0 +1,58 @@
+// The Poller of one sync job (DESIGN §3): finds the job's data sources, reads what changed since
+// the watermark, turns pages into canonical records, diffs them against the Mirror and commits
+// mirror rows + watermark + outbox events in one transaction per API page. Reconciliation finds
+// deleted and unshared pages.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "daemon/mirror/mirror.hpp"
+#include "daemon/notion/notion_client.hpp"
+
+namespace syncd::sync {
+
+struct PollStats {
+    std::size_t data_sources = 0;
+    std::size_t pages_read = 0;
+    std::size_t events = 0;
+    std::size_t held_deletes = 0;
+    bool reconciled = false;
+};
+
+class Poller {
+public:
+    Poller(const config::SyncSettings& settings, notion::NotionClient& client,
+           mirror::Mirror& mirror);
+
+    // One pass over every data source of the job; `reconcile` forces a reconciliation.
+    boost::asio::awaitable<PollStats> poll_once(bool reconcile);
+    const std::vector<std::string>& data_sources() const { return data_sources_; }
+    const std::string& name() const { return settings_.name; }
+
+private:
+    boost::asio::awaitable<void> resolve();
+    boost::asio::awaitable<void> walk_page(const std::string& page_id, int depth);
+    boost::asio::awaitable<void> refresh_schema(const std::string& data_source_id,
+                                                PollStats& stats);
+    boost::asio::awaitable<void> read_changes(const std::string& data_source_id, PollStats& stats);
+    boost::asio::awaitable<void> reconcile(const std::string& data_source_id, PollStats& stats);
+    // Replaces values cut at 25 items with the complete ones from the property item endpoint.
+    boost::asio::awaitable<void> complete(boost::json::object& page);
+    // Diffs one page against the mirror and stages what changed in `batch`; true if it did.
+    bool stage(mirror::Mirror::Batch& batch, const boost::json::object& page, PollStats& stats);
+
+    config::SyncSettings settings_;
+    notion::NotionClient& client_;
+    mirror::Mirror& mirror_;
+    std::vector<std::string> data_sources_;
+    std::chrono::steady_clock::time_point resolved_at_{};
+    std::map<std::string, std::chrono::steady_clock::time_point> schema_read_at_;
+    bool unknown_property_ = false;
+    notion::RequestContext poll_context_;
+};
+
+}  // namespace syncd::sync
