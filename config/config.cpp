@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 namespace syncd::config {
 namespace {
@@ -18,23 +19,26 @@ NotionSettings read_notion(SettingsReader notion) {
     NotionSettings out;
     const auto literal = notion.optional_string("token");
     const auto file = notion.optional_string("token_file");
+    bool unreadable = false;
     if (literal && file) notion.problem("give either token or token_file, not both", "token_file");
     if (literal) out.token = trim_trailing(*literal);
     if (file) {
         std::ifstream in(*file);
-        if (!in) {
+        std::stringstream text;
+        // A directory opens but fails to read; an empty file reads nothing without failing.
+        if (!in || (in.peek() == std::ifstream::traits_type::eof() && in.bad())) {
+            unreadable = true;
             notion.problem(
                 "cannot read the token file " + *file + " (check the path and its permissions)",
                 "token_file");
         } else {
-            std::stringstream text;
             text << in.rdbuf();
             out.token = trim_trailing(text.str());
         }
     }
-    if (!literal && !file) {
+    if (!notion.has("token") && !notion.has("token_file")) {
         notion.problem("missing the Notion token: set token: ${NOTION_TOKEN} or token_file: PATH");
-    } else if (out.token.empty() && (literal || file)) {
+    } else if (out.token.empty() && (literal || file) && !unreadable) {
         notion.problem("the Notion token is empty", file ? "token_file" : "token");
     }
     out.version = notion.string_or("version", out.version);
@@ -90,23 +94,29 @@ SourceSettings read_source(SettingsReader source) {
 }  // namespace
 
 std::optional<std::string> parse_notion_id(const std::string& text) {
-    // The last 32 hex digits (dashes ignored), so Notion URLs work too.
+    // In a URL the id ends the path, after an optional title slug ("Tasks-<id>"); the query
+    // (?v=<view id>) and fragment (#<block id>) hold other ids. Elsewhere the text is the id.
+    std::string_view rest = text;
+    const bool url = rest.find('/') != std::string_view::npos;
+    if (url) {
+        rest = rest.substr(0, rest.find_first_of("?#"));
+        while (rest.ends_with('/')) rest.remove_suffix(1);
+        const auto slash = rest.find_last_of('/');
+        if (slash != std::string_view::npos) rest.remove_prefix(slash + 1);
+    }
     std::string hex;
-    for (auto it = text.rbegin(); it != text.rend() && hex.size() < 32; ++it) {
-        const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(*it)));
-        if (std::isxdigit(static_cast<unsigned char>(c))) {
-            hex.insert(hex.begin(), c);
-        } else if (c == '-') {
-            continue;
-        } else if (!hex.empty()) {
+    std::size_t i = rest.size();
+    for (; i > 0 && hex.size() < 32; --i) {
+        const auto c = static_cast<unsigned char>(rest[i - 1]);
+        if (std::isxdigit(c)) {
+            hex.insert(hex.begin(), static_cast<char>(std::tolower(c)));
+        } else if (c != '-') {
             break;
-        } else if (c != '/' && c != '?' && c != '#') {
-            // Trailing junk after the id (such as ?v=...) is skipped only for URLs.
-            if (text.find("://") == std::string::npos) return std::nullopt;
-            hex.clear();
         }
     }
     if (hex.size() != 32) return std::nullopt;
+    // Nothing may precede a bare id; in a URL only a slug ending in a dash.
+    if (i > 0 && (!url || rest[i - 1] != '-')) return std::nullopt;
     return hex.substr(0, 8) + '-' + hex.substr(8, 4) + '-' + hex.substr(12, 4) + '-' +
            hex.substr(16, 4) + '-' + hex.substr(20);
 }
@@ -140,10 +150,14 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
         ConnectorSettings c{.name = connector_name};
         c.type = block.required_string("type");
         c.node = YAML::Clone(root["connectors"][connector_name]);
-        if (!c.type.empty() && !validate(c.type, block)) {
-            block.problem("unknown connector type `" + c.type + "`", "type");
+        if (!c.type.empty() && validate(c.type, block)) {
+            block.finish();  // the keys of an unknown type are unknown too: not blamed
+        } else if (!c.type.empty()) {
+            block.problem("unknown connector type `" + c.type +
+                              "` (check the spelling; `type:` names one of the connectors this "
+                              "build ships)",
+                          "type");
         }
-        block.finish();
         config.connectors.push_back(std::move(c));
     }
     std::set<std::string> names;
@@ -158,8 +172,12 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
                 break;
             }
         }
-        if (!s.has("source")) s.problem("missing required key `source`");
-        sync.source = read_source(s.child("source"));
+        if (s.has("source")) {
+            sync.source = read_source(s.child("source"));
+        } else {
+            s.child("source");  // read, so an empty `source:` is not also an unknown key
+            s.problem("missing required key `source`");
+        }
         sync.every = s.duration_or("every", sync.every);
         if (sync.every < 1s) s.problem("every must be at least 1s", "every");
         if (s.has("reconcile_every")) {
@@ -174,7 +192,7 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
         }
         sync.overlap = s.duration_or("overlap", sync.overlap);
         sync.max_delete_ratio = s.number_or("max_delete_ratio", sync.max_delete_ratio);
-        if (sync.max_delete_ratio < 0 || sync.max_delete_ratio > 1) {
+        if (!(sync.max_delete_ratio >= 0 && sync.max_delete_ratio <= 1)) {  // NaN too
             s.problem("max_delete_ratio must be between 0 and 1", "max_delete_ratio");
         }
         sync.content = s.bool_or("content", false);
@@ -186,6 +204,14 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
                             [&](const ConnectorSettings& c) { return c.name == target.connector; });
             if (!target.connector.empty() && !known) {
                 t.problem("no connector named `" + target.connector + "` under connectors:",
+                          "connector");
+            }
+            // Its cursor is <sync>/<connector>: two targets would share it.
+            if (std::any_of(
+                    sync.targets.begin(), sync.targets.end(), [&](const TargetSettings& other) {
+                        return !target.connector.empty() && other.connector == target.connector;
+                    })) {
+                t.problem("connector `" + target.connector + "` is already a target of this sync",
                           "connector");
             }
             target.table = t.string_or("table", "");

@@ -1,8 +1,33 @@
 #include "config/settings_reader.hpp"
 
+#include <cmath>
 #include <cstdlib>
+#include <map>
 
 namespace syncd::config {
+namespace {
+
+// "a.b" for a nested key, "b" at the top level.
+std::string join(const std::string& path, const std::string& key) {
+    return path.empty() ? key : path + "." + key;
+}
+
+// yaml-cpp keeps both entries of a key given twice and answers lookups with the first: flags
+// every repetition, since the value used may not be the one meant.
+void report_duplicates(const YAML::Node& map, const std::string& path, Problems& problems) {
+    std::map<std::string, YAML::Mark> first;
+    for (const auto& kv : map) {
+        const std::string key = kv.first.Scalar();
+        const auto [it, inserted] = first.emplace(key, kv.first.Mark());
+        if (!inserted) {
+            problems.add(kv.first.Mark(), (path.empty() ? "" : path + ": ") + "duplicate key `" +
+                                              key + "` (first on line " +
+                                              std::to_string(it->second.line + 1) + ")");
+        }
+    }
+}
+
+}  // namespace
 
 void Problems::add(const YAML::Mark& mark, const std::string& what) {
     std::string where = file;
@@ -63,7 +88,8 @@ std::optional<std::chrono::milliseconds> parse_duration(const std::string& text)
         ms = value * 86400e3;
     else
         return std::nullopt;
-    if (ms < 0) return std::nullopt;
+    // Also refuses "infs", "nans" and values past what milliseconds hold (~292 million years).
+    if (!std::isfinite(ms) || ms < 0 || ms > 9e18) return std::nullopt;
     return std::chrono::milliseconds(static_cast<long long>(ms));
 }
 
@@ -71,7 +97,8 @@ SettingsReader::SettingsReader(YAML::Node node, std::string path,
                                std::shared_ptr<Problems> problems)
     : node_(std::move(node)), path_(std::move(path)), problems_(std::move(problems)) {
     if (node_ && !node_.IsNull() && !node_.IsMap()) {
-        problems_->add(node_.Mark(), path_ + " should be a mapping (key: value lines)");
+        problems_->add(node_.Mark(), (path_.empty() ? "the file" : path_) +
+                                         " should be a mapping (key: value lines)");
         node_ = YAML::Node(YAML::NodeType::Map);
     }
 }
@@ -90,7 +117,7 @@ void SettingsReader::problem(const std::string& what, const std::string& key) {
     const YAML::Node at =
         key.empty() || !node_ || !node_.IsMap() || !node_[key] ? node_ : node_[key];
     problems_->add(at ? at.Mark() : YAML::Mark::null_mark(),
-                   (key.empty() ? path_ : path_ + "." + key) + ": " + what);
+                   (key.empty() ? path_ : join(path_, key)) + ": " + what);
 }
 
 std::optional<std::string> SettingsReader::optional_string(const std::string& key) {
@@ -162,7 +189,7 @@ std::chrono::milliseconds SettingsReader::duration_or(const std::string& key,
 }
 
 SettingsReader SettingsReader::child(const std::string& key) {
-    return SettingsReader(get(key), path_.empty() ? key : path_ + "." + key, problems_);
+    return SettingsReader(get(key), join(path_, key), problems_);
 }
 
 std::vector<SettingsReader> SettingsReader::children(const std::string& key) {
@@ -174,7 +201,7 @@ std::vector<SettingsReader> SettingsReader::children(const std::string& key) {
         return out;
     }
     for (std::size_t i = 0; i < n.size(); ++i) {
-        out.emplace_back(n[i], path_ + "." + key + "[" + std::to_string(i) + "]", problems_);
+        out.emplace_back(n[i], join(path_, key) + "[" + std::to_string(i) + "]", problems_);
     }
     return out;
 }
@@ -188,10 +215,11 @@ std::vector<std::pair<std::string, std::string>> SettingsReader::string_map(
         problem("expected a mapping of names to names", key);
         return out;
     }
+    report_duplicates(n, join(path_, key), *problems_);
     for (const auto& kv : n) {
         if (!kv.second.IsScalar()) {
             problems_->add(kv.second.Mark(),
-                           path_ + "." + key + "." + kv.first.Scalar() + ": expected a string");
+                           join(join(path_, key), kv.first.Scalar()) + ": expected a string");
             continue;
         }
         out.emplace_back(kv.first.Scalar(), kv.second.Scalar());
@@ -208,16 +236,18 @@ std::vector<std::pair<std::string, SettingsReader>> SettingsReader::named_childr
         problem("expected a mapping of names to settings", key);
         return out;
     }
+    report_duplicates(n, join(path_, key), *problems_);
     for (const auto& kv : n) {
         out.emplace_back(
             kv.first.Scalar(),
-            SettingsReader(kv.second, path_ + "." + key + "." + kv.first.Scalar(), problems_));
+            SettingsReader(kv.second, join(join(path_, key), kv.first.Scalar()), problems_));
     }
     return out;
 }
 
 void SettingsReader::finish() {
     if (!node_ || !node_.IsMap()) return;
+    report_duplicates(node_, path_, *problems_);
     for (const auto& kv : node_) {
         const std::string key = kv.first.Scalar();
         if (!read_.contains(key)) {
