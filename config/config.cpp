@@ -128,7 +128,11 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
     try {
         root = YAML::Load(text);
     } catch (const YAML::ParserException& e) {
-        problems->add(e.mark, "YAML syntax error: " + e.msg);
+        std::string hint;
+        if (e.msg.find("flow") != std::string::npos) {
+            hint = " (inside { } a value holding ${NAME} or { } must be quoted: \"${NAME}\")";
+        }
+        problems->add(e.mark, "YAML syntax error: " + e.msg + hint);
         problems->throw_if_any();
     }
     Config config;

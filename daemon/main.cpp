@@ -124,8 +124,8 @@ int status(mirror::Mirror& mirror, const config::Config& config) {
             const std::string target = sync.name + "/" + t.connector;
             const auto cursor = mirror.cursor(target);
             std::cout << "  target " << target << ": pending events "
-                      << mirror.events_after(sync.name, cursor, 1'000'000).size()
-                      << ", dead letters " << mirror.dead_letters(target).size() << "\n";
+                      << mirror.count_after(sync.name, cursor) << ", dead letters "
+                      << mirror.dead_letters(target).size() << "\n";
             (void)last;
         }
         std::cout << "  held deletes: " << mirror.held_deletes(sync.name) << "\n";
@@ -138,6 +138,7 @@ int status(mirror::Mirror& mirror, const config::Config& config) {
 int main(int argc, char** argv) {
     CLI::App app{"notion-syncd: keeps Notion and your other tools in sync"};
     app.require_subcommand(1);
+    app.fallthrough();  // -c and --log-format also after the sub-command
     const char* env_config = std::getenv("NOTION_SYNCD_CONFIG");
     std::string config_path = env_config ? env_config : "/etc/notion-syncd/config.yaml";
     std::string log_format = "human";
@@ -150,6 +151,9 @@ int main(int argc, char** argv) {
     bool reconcile = false;
     once->add_option("--job", job, "Only this sync job");
     once->add_flag("--reconcile", reconcile, "Reconcile every data source now");
+    bool apply_held = false;
+    once->add_flag("--apply-held-deletes", apply_held,
+                   "Reconcile now and apply deletes the delete brake held (implies --reconcile)");
     auto* check = app.add_subcommand("check-config", "Validate the configuration and exit");
     auto* find = app.add_subcommand("discover", "List what the connection can see");
     auto* show = app.add_subcommand(
@@ -190,7 +194,9 @@ int main(int argc, char** argv) {
         }
         if (find->parsed()) return run_task(io, discover(daemon));
         if (once->parsed()) {
-            const sync::CycleReport report = run_task(io, daemon.sync_once(job, reconcile));
+            if (apply_held) daemon.release_delete_brake(job);
+            const sync::CycleReport report =
+                run_task(io, daemon.sync_once(job, reconcile || apply_held));
             for (const auto& line : report.lines) std::cout << line << '\n';
             return report.caught_up ? ex_ok : ex_failure;
         }

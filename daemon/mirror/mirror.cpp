@@ -269,6 +269,13 @@ std::int64_t Mirror::last_seq(const std::string& sync) {
     return in_outbox;
 }
 
+std::size_t Mirror::count_after(const std::string& sync, std::int64_t seq) {
+    auto s = db_.prepare("SELECT COUNT(*) FROM outbox WHERE sync = ? AND seq > ?");
+    s.bind(1, sync).bind(2, seq);
+    s.step();
+    return static_cast<std::size_t>(s.integer(0));
+}
+
 std::int64_t Mirror::cursor(const std::string& target) {
     auto s = db_.prepare("SELECT seq FROM target_cursors WHERE target = ?");
     s.bind(1, target);

@@ -77,6 +77,8 @@ public:
     std::vector<model::ChangeEvent> events_after(const std::string& sync, std::int64_t seq,
                                                  std::size_t limit);
     std::int64_t last_seq(const std::string& sync);
+    // How many outbox events of `sync` come after `seq` (a target's backlog).
+    std::size_t count_after(const std::string& sync, std::int64_t seq);
     std::int64_t cursor(const std::string& target);
     void set_cursor(const std::string& target, std::int64_t seq);
     // Moves one event aside with the error and advances the target past it, atomically.

@@ -35,6 +35,7 @@ public:
     std::int64_t integer(int column) const;
     double real(int column) const;
     bool is_null(int column) const;
+    int column_count() const;
 
 private:
     sqlite3* db_;

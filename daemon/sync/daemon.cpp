@@ -72,9 +72,7 @@ asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* repo
                            " dead letters"));
         }
     }
-    std::vector<std::pair<std::string, std::string>> targets;
-    for (auto& d : dispatchers_) targets.emplace_back(d->sync(), d->target());
-    mirror_->collect_garbage(targets);
+    collect_garbage();
     co_return all;
 }
 
@@ -85,7 +83,23 @@ asio::awaitable<CycleReport> Daemon::sync_once(std::optional<std::string> job, b
         if (job && poller->name() != *job) continue;
         matched = true;
         const auto start = std::chrono::steady_clock::now();
-        const PollStats stats = co_await poller->poll_once(reconcile);
+        PollStats stats;
+        std::string failure;
+        try {
+            stats = co_await poller->poll_once(reconcile);
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+        if (!failure.empty()) {
+            // One job failing does not stop the others; what it committed stays committed and is
+            // delivered.
+            spdlog::error("sync={} poll failed: {}", poller->name(), failure);
+            report.lines.push_back("sync " + poller->name() + ": FAILED: " + failure);
+            report.caught_up = false;
+            const bool delivered = co_await deliver(poller->name(), &report);
+            report.caught_up = report.caught_up && delivered;
+            continue;
+        }
         const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::steady_clock::now() - start);
         report.lines.push_back(
@@ -112,15 +126,17 @@ asio::awaitable<void> Daemon::run_job(std::size_t index) {
     auto& timer = *timers_[index];
     std::mt19937_64 random(std::random_device{}());
     auto backoff = 1s;
-    ++running_;
     while (!stopping_) {
         std::chrono::milliseconds delay = settings.every;
         try {
             const PollStats stats = co_await poller.poll_once(false);
-            if (stats.events > 0)
+            if (stats.events > 0) {
                 spdlog::info("sync={} {} changes from {} pages read", poller.name(), stats.events,
                              stats.pages_read);
-            co_await deliver(poller.name(), nullptr);
+                for (auto& d : dispatchers_) {
+                    if (d->sync() == poller.name()) d->wake();
+                }
+            }
             backoff = 1s;
         } catch (const std::exception& e) {
             if (stopping_) break;
@@ -129,32 +145,63 @@ asio::awaitable<void> Daemon::run_job(std::size_t index) {
             spdlog::warn("sync={} poll failed, retrying in {}s: {}", poller.name(),
                          delay.count() / 1000, e.what());
         }
+        if (stopping_) break;
         // A little jitter so jobs with the same interval do not poll in lockstep.
         const auto jitter = std::chrono::milliseconds(
             std::uniform_int_distribution<long long>(0, delay.count() / 20)(random));
         timer.expires_after(delay + jitter);
         co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
-    --running_;
 }
 
 asio::awaitable<void> Daemon::run() {
+    auto track = [this](asio::awaitable<void> task) -> asio::awaitable<void> {
+        ++running_;
+        try {
+            co_await std::move(task);
+        } catch (const std::exception& e) {
+            spdlog::error("internal error: {}", e.what());
+        }
+        --running_;
+    };
     for (std::size_t i = 0; i < pollers_.size(); ++i) {
         timers_.push_back(std::make_unique<asio::steady_timer>(executor_));
-        asio::co_spawn(executor_, run_job(i), asio::detached);
+        asio::co_spawn(executor_, track(run_job(i)), asio::detached);
     }
+    for (auto& d : dispatchers_) asio::co_spawn(executor_, track(d->run()), asio::detached);
     asio::steady_timer wait(executor_);
     do {
         wait.expires_after(100ms);
         co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (!stopping_) collect_garbage();
     } while (!stopping_ || running_ > 0);
+    collect_garbage();
     client_->shutdown();
     budget_->shutdown();
+}
+
+void Daemon::collect_garbage() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - collected_at_ < 10s && !stopping_) return;
+    collected_at_ = now;
+    std::vector<std::pair<std::string, std::string>> targets;
+    for (auto& d : dispatchers_) targets.emplace_back(d->sync(), d->target());
+    mirror_->collect_garbage(targets);
+}
+
+void Daemon::release_delete_brake(const std::optional<std::string>& job) {
+    for (auto& p : pollers_) {
+        if (!job || p->name() == *job) p->release_delete_brake();
+    }
 }
 
 void Daemon::stop() {
     stopping_ = true;
     for (auto& t : timers_) t->cancel();
+    for (auto& d : dispatchers_) d->stop();
+    // Requests waiting for the budget or in flight for a poll are abandoned: the poll's batch is
+    // not committed, so the next start reads it again.
+    client_->shutdown();
 }
 
 }  // namespace syncd::sync

@@ -32,6 +32,8 @@ public:
 
     // Polls every job (or `job`), reconciling where due or `reconcile`, then delivers.
     boost::asio::awaitable<CycleReport> sync_once(std::optional<std::string> job, bool reconcile);
+    // The next reconciliation of `job` (or every job) applies deletes past the brake.
+    void release_delete_brake(const std::optional<std::string>& job);
     // Until stop(): each job polls every `every` and delivers after each poll.
     boost::asio::awaitable<void> run();
     // Work already started finishes; then run() returns.
@@ -43,6 +45,8 @@ public:
 private:
     boost::asio::awaitable<void> run_job(std::size_t index);
     boost::asio::awaitable<bool> deliver(const std::string& sync, CycleReport* report);
+    // Drops outbox rows every target has passed (at most every 10 s).
+    void collect_garbage();
 
     boost::asio::any_io_executor executor_;
     config::Config config_;
@@ -54,6 +58,7 @@ private:
     std::vector<std::unique_ptr<boost::asio::steady_timer>> timers_;
     bool stopping_ = false;
     int running_ = 0;
+    std::chrono::steady_clock::time_point collected_at_{};
 };
 
 }  // namespace syncd::sync

@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
 
 namespace syncd::sync {
+
+namespace asio = boost::asio;
 
 Dispatcher::Dispatcher(std::string target, std::string sync,
                        std::unique_ptr<connectors::Connector> connector, mirror::Mirror& mirror,
@@ -18,16 +20,30 @@ Dispatcher::Dispatcher(std::string target, std::string sync,
       mirror_(mirror),
       options_(options) {}
 
-std::size_t Dispatcher::pending() {
-    const auto cursor = mirror_.cursor(target_);
-    return mirror_.events_after(sync_, cursor, 1'000'000).size();
+std::size_t Dispatcher::pending() { return mirror_.count_after(sync_, mirror_.cursor(target_)); }
+
+asio::awaitable<void> Dispatcher::sleep(std::chrono::milliseconds delay) {
+    const auto executor = co_await asio::this_coro::executor;
+    if (!timer_) timer_.emplace(executor);
+    timer_->expires_after(delay);
+    co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-boost::asio::awaitable<bool> Dispatcher::drain() {
+void Dispatcher::wake() {
+    woken_ = true;
+    // Only an idle target is woken early; one backing off after failures keeps its pace.
+    if (idle_ && timer_) timer_->cancel();
+}
+
+void Dispatcher::stop() {
+    stopping_ = true;
+    if (timer_) timer_->cancel();
+}
+
+asio::awaitable<bool> Dispatcher::drain() {
     std::mt19937_64 random(std::random_device{}());
-    const auto executor = co_await boost::asio::this_coro::executor;
     int attempt = 0;
-    for (;;) {
+    while (!stopping_) {
         if (!started_) {
             try {
                 co_await connector_->start();
@@ -37,8 +53,9 @@ boost::asio::awaitable<bool> Dispatcher::drain() {
                 co_return false;
             }
         }
-        const auto events =
-            mirror_.events_after(sync_, mirror_.cursor(target_), options_.batch_size);
+        const std::int64_t cursor = mirror_.cursor(target_);
+        const std::size_t size = cursor < single_until_ ? 1 : options_.batch_size;
+        const auto events = mirror_.events_after(sync_, cursor, size);
         if (events.empty()) co_return true;
         connectors::ChangeBatch batch{.target = target_, .sync = sync_, .events = events};
         const auto sources = mirror_.sources(sync_);
@@ -64,8 +81,18 @@ boost::asio::awaitable<bool> Dispatcher::drain() {
         }
         ++attempt;
         if (!retryable || attempt >= options_.max_attempts) {
-            spdlog::error("target={} event seq={} moved to dead letters after {} attempts: {}",
-                          target_, events.front().seq, attempt, error);
+            if (events.size() > 1) {
+                // Find the event that fails: one at a time through this batch.
+                single_until_ = events.back().seq;
+                spdlog::warn("target={} batch of {} failed ({}); delivering it event by event",
+                             target_, events.size(), error);
+                attempt = 0;
+                continue;
+            }
+            spdlog::error(
+                "target={} event seq={} page={} moved to dead letters after {} "
+                "attempts: {}",
+                target_, events.front().seq, events.front().page_id, attempt, error);
             mirror_.dead_letter(target_, events.front(), error);
             attempt = 0;
             continue;
@@ -74,10 +101,31 @@ boost::asio::awaitable<bool> Dispatcher::drain() {
                                                  options_.backoff_base.count() << attempt);
         const auto delay =
             std::chrono::milliseconds(std::uniform_int_distribution<long long>(0, ceiling)(random));
-        spdlog::warn("target={} delivery failed (attempt {}), retrying in {} ms: {}", target_,
-                     attempt, delay.count(), error);
-        boost::asio::steady_timer timer(executor, delay);
-        co_await timer.async_wait(boost::asio::use_awaitable);
+        spdlog::warn("target={} delivery failed (attempt {} of {}), retrying in {} ms: {}", target_,
+                     attempt, options_.max_attempts, delay.count(), error);
+        co_await sleep(delay);
+    }
+    co_return false;
+}
+
+asio::awaitable<void> Dispatcher::run() {
+    auto backoff = options_.backoff_base;
+    while (!stopping_) {
+        woken_ = false;
+        const bool ok = co_await drain();
+        if (stopping_) break;
+        if (ok) {
+            backoff = options_.backoff_base;
+            // Sleep until woken; a minute at most, so nothing waits on a lost wake-up.
+            if (!woken_) {
+                idle_ = true;
+                co_await sleep(std::chrono::minutes(1));
+                idle_ = false;
+            }
+        } else {
+            backoff = std::min(backoff * 2, options_.backoff_cap);
+            co_await sleep(backoff);
+        }
     }
 }
 

@@ -1,11 +1,14 @@
 // The Dispatcher of one target (sync x connector, DESIGN §3): delivers outbox events after the
 // target's cursor in batches, advances the cursor on success, backs off on failure, and moves an
-// event that keeps failing to dead letters so delivery goes on.
+// event that keeps failing to dead letters so delivery goes on. Each target runs on its own, so
+// a slow or failing target never holds up polling or the other targets.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "connectors/connector.hpp"
@@ -15,7 +18,7 @@ namespace syncd::sync {
 
 struct DispatchOptions {
     std::size_t batch_size = 100;
-    int max_attempts = 5;  // per batch before its first event is dead-lettered
+    int max_attempts = 5;  // per event before it is dead-lettered
     std::chrono::milliseconds backoff_base{500};
     std::chrono::milliseconds backoff_cap{60'000};
 };
@@ -26,22 +29,38 @@ public:
                std::unique_ptr<connectors::Connector> connector, mirror::Mirror& mirror,
                DispatchOptions options = {});
 
-    // Delivers until the target has every event committed so far; false if it gave up on a
-    // batch (after dead-lettering) or the connector could not start.
+    // Delivers until the target has every event committed so far (or stop() was called); false
+    // if the connector could not start or delivery stopped early.
     boost::asio::awaitable<bool> drain();
+    // Until stop(): drains whenever woken (and once at start, for a backlog left by a crash).
+    boost::asio::awaitable<void> run();
+    // New events are in the outbox.
+    void wake();
+    // The batch in flight finishes (and is committed); then drain() and run() return.
+    void stop();
+
     const std::string& target() const { return target_; }
     const std::string& sync() const { return sync_; }
     std::size_t delivered() const { return delivered_; }
     std::size_t pending();
 
 private:
+    boost::asio::awaitable<void> sleep(std::chrono::milliseconds delay);
+
     std::string target_;
     std::string sync_;
     std::unique_ptr<connectors::Connector> connector_;
     mirror::Mirror& mirror_;
     DispatchOptions options_;
     bool started_ = false;
+    bool stopping_ = false;
+    bool woken_ = false;
+    bool idle_ = false;
     std::size_t delivered_ = 0;
+    // After a batch failed for good, events are sent one by one up to this seq, so only the
+    // event that fails is dead-lettered, not its neighbours.
+    std::int64_t single_until_ = 0;
+    std::optional<boost::asio::steady_timer> timer_;
 };
 
 }  // namespace syncd::sync

@@ -132,6 +132,7 @@ boost::asio::awaitable<PollStats> Poller::poll_once(bool reconcile_now) {
             stats.reconciled = true;
         }
     }
+    if (stats.reconciled) brake_released_ = false;
     stats.held_deletes = mirror_.held_deletes(settings_.name);
     co_return stats;
 }
@@ -249,19 +250,23 @@ boost::asio::awaitable<void> Poller::read_changes(const std::string& ds, PollSta
     // Incremental: last_edited_time on_or_after (watermark - overlap), ascending, so the watermark
     // can advance with every committed API page. A read that hits the 10,000 cap is simply
     // continued from the advanced watermark.
+    const auto state = mirror_.source(ds);
+    const std::string watermark = state ? state->watermark : std::string();
+    // The first round starts an overlap before the watermark (edits can land in a minute already
+    // read); a round after one cut at the cap goes on from the highest time it saw: every page
+    // before that minute was read in order.
+    std::string from = watermark.empty() ? std::string() : minus(watermark, settings_.overlap);
+    std::string highest = watermark;
     for (int round = 0; round < 1000; ++round) {
-        const auto state = mirror_.source(ds);
-        const std::string watermark = state ? state->watermark : std::string();
         json::object body{{"sorts", json::array{json::object{{"timestamp", "last_edited_time"},
                                                              {"direction", "ascending"}}}},
                           {"page_size", 100}};
-        if (!watermark.empty()) {
+        if (!from.empty()) {
             body["filter"] =
                 json::object{{"timestamp", "last_edited_time"},
-                             {"last_edited_time",
-                              json::object{{"on_or_after", minus(watermark, settings_.overlap)}}}};
+                             {"last_edited_time", json::object{{"on_or_after", from}}}};
         }
-        std::string highest = watermark;
+        std::string lowest;
         notion::Pager pager = client_.query_all(ds, std::move(body), {}, poll_context_);
         for (;;) {
             std::optional<notion::ListPage> page = co_await pager.next();
@@ -273,28 +278,35 @@ boost::asio::awaitable<void> Poller::read_changes(const std::string& ds, PollSta
                 co_await complete(object);
                 stage(batch, object, stats);
                 ++stats.pages_read;
-                highest = std::max(highest, string_at(object, "last_edited_time"));
+                const std::string edited = string_at(object, "last_edited_time");
+                highest = std::max(highest, edited);
+                if (lowest.empty() || edited < lowest) lowest = edited;
             }
             // The watermark moves with the events of this page, in the same transaction.
             batch.set_watermark(settings_.name, ds, highest);
             batch.commit();
         }
         if (!pager.incomplete()) co_return;
-        if (highest == watermark) {
-            // More than 10,000 pages edited within one overlap window: read them by created_time.
+        if (lowest != highest) {
+            from = highest;
+            continue;
+        }
+        {
+            // 10,000 pages edited in one minute (a bulk import): read that minute by created_time.
+            const std::string minute = highest;
             spdlog::warn(
-                "sync={} data_source={} more than 10,000 pages share the same edit minute; reading "
-                "by created_time",
-                settings_.name, ds);
+                "sync={} data_source={} more than 10,000 pages share the edit minute {}; reading "
+                "them by created_time",
+                settings_.name, ds, minute);
             std::string created_from;
+            std::string windowed_highest = highest;
             for (int window = 0; window < 1000; ++window) {
                 json::object b{{"sorts", json::array{json::object{{"timestamp", "created_time"},
                                                                   {"direction", "ascending"}}}},
                                {"page_size", 100}};
-                json::array conditions{json::object{
-                    {"timestamp", "last_edited_time"},
-                    {"last_edited_time",
-                     json::object{{"on_or_after", minus(watermark, settings_.overlap)}}}}};
+                json::array conditions{
+                    json::object{{"timestamp", "last_edited_time"},
+                                 {"last_edited_time", json::object{{"on_or_after", minute}}}}};
                 if (!created_from.empty()) {
                     conditions.push_back(json::object{
                         {"timestamp", "created_time"},
@@ -313,10 +325,25 @@ boost::asio::awaitable<void> Poller::read_changes(const std::string& ds, PollSta
                         stage(batch, object, stats);
                         ++stats.pages_read;
                         last_created = std::max(last_created, string_at(object, "created_time"));
+                        windowed_highest =
+                            std::max(windowed_highest, string_at(object, "last_edited_time"));
                     }
                     batch.commit();
                 }
-                if (!windowed.incomplete() || last_created == created_from) break;
+                if (!windowed.incomplete()) {
+                    // Everything since the watermark was read: it may move now.
+                    mirror::Mirror::Batch batch(mirror_);
+                    batch.set_watermark(settings_.name, ds, windowed_highest);
+                    batch.commit();
+                    break;
+                }
+                if (last_created == created_from) {
+                    spdlog::error(
+                        "sync={} data_source={} more than 10,000 pages were created and edited in "
+                        "the same minute; some of them cannot be listed through the API",
+                        settings_.name, ds);
+                    break;
+                }
                 created_from = last_created;
             }
             co_return;
@@ -377,12 +404,14 @@ boost::asio::awaitable<void> Poller::reconcile(const std::string& ds, PollStats&
         batch.clear_held(settings_.name, ds);
         batch.commit();
     }
-    if (!missing.empty() && static_cast<double>(missing.size()) >
-                                settings_.max_delete_ratio * static_cast<double>(live.size())) {
+    if (!missing.empty() && !brake_released_ &&
+        static_cast<double>(missing.size()) >
+            settings_.max_delete_ratio * static_cast<double>(live.size())) {
         // The delete brake: hold the deletes of this cycle instead of applying them.
         spdlog::warn(
             "sync={} data_source={} holding {} deletes of {} pages (over max_delete_ratio {}); "
-            "check the sharing of this data source, then run `notion-syncd resync --job {}`",
+            "check the sharing of this data source; to apply them run `notion-syncd sync-once "
+            "--job {} --apply-held-deletes`",
             settings_.name, ds, missing.size(), live.size(), settings_.max_delete_ratio,
             settings_.name);
         mirror::Mirror::Batch batch(mirror_);

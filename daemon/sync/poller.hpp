@@ -32,6 +32,9 @@ public:
     boost::asio::awaitable<PollStats> poll_once(bool reconcile);
     const std::vector<std::string>& data_sources() const { return data_sources_; }
     const std::string& name() const { return settings_.name; }
+    // The next reconciliation applies its deletes even past max_delete_ratio (the user checked
+    // the held deletes and wants them).
+    void release_delete_brake() { brake_released_ = true; }
 
 private:
     boost::asio::awaitable<void> resolve();
@@ -52,6 +55,7 @@ private:
     std::chrono::steady_clock::time_point resolved_at_{};
     std::map<std::string, std::chrono::steady_clock::time_point> schema_read_at_;
     bool unknown_property_ = false;
+    bool brake_released_ = false;
     notion::RequestContext poll_context_;
 };
 

@@ -75,6 +75,16 @@ private:
     int port_ = 0;
 };
 
+// Runs a program to completion (killed after `timeout`) with extra environment variables;
+// returns its exit status (128 + signal when killed) and its stdout. stderr goes to `log`.
+struct Finished {
+    int status = -1;
+    std::string out;
+};
+Finished run_command(const std::vector<std::string>& argv, const std::filesystem::path& log,
+                     std::chrono::milliseconds timeout,
+                     const std::vector<std::pair<std::string, std::string>>& environment = {});
+
 // A TCP port that was free a moment ago on 127.0.0.1 (for tools that cannot take port 0).
 int free_port();
 

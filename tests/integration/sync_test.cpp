@@ -1,0 +1,476 @@
+// notion-syncd end to end (issue #4): the real daemon binary against a real notion-emulator,
+// checking what lands in the SQLite and JSON-lines targets.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "daemon/model/sqlite.hpp"
+#include "tests/support/process.hpp"
+
+using namespace syncd;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string id_of(const json::value& v) { return std::string(v.at("id").as_string()); }
+
+// A workspace built by the owner: Home (shared with connection-1) holding a Tasks database whose
+// Links relation points into a Targets database.
+struct Harness {
+    test::TempDir dir;
+    test::Emulator emulator;
+    std::string home;
+    std::string tasks_db;
+    std::string tasks_ds;
+    std::string targets_ds;
+    std::string source = {};
+    std::string sync_extra = {};
+    std::string target_extra = {};
+    std::string budget = "{ per_minute: 60000, burst: 200 }";
+
+    explicit Harness(std::vector<std::string> emulator_args = {})
+        : emulator(dir, std::move(emulator_args)) {
+        home = id_of(emulator.api("POST", "/v1/pages", json::parse(R"({"parent":{"workspace":true},
+            "properties":{"title":{"title":[{"text":{"content":"Home"}}]}}})")));
+        const auto targets = emulator.api("POST", "/v1/databases",
+                                          json::parse(R"({"parent":{"page_id":")" + home +
+                                                      R"("},
+            "title":[{"text":{"content":"Targets"}}],
+            "initial_data_source":{"properties":{"Name":{"title":{}}}}})"));
+        targets_ds = id_of(targets.at("data_sources").as_array()[0]);
+        const auto tasks = emulator.api(
+            "POST", "/v1/databases",
+            json::parse(R"({"parent":{"page_id":")" + home + R"("},
+            "title":[{"text":{"content":"Tasks"}}],"initial_data_source":{"properties":{
+              "Name":{"title":{}},"Count":{"number":{}},"Done":{"checkbox":{}},
+              "Notes":{"rich_text":{}},"Stage":{"select":{}},"Due":{"date":{}},
+              "Links":{"relation":{"data_source_id":")" +
+                        targets_ds + R"(","type":"single_property","single_property":{}}}}}})"));
+        tasks_db = id_of(tasks);
+        tasks_ds = id_of(tasks.at("data_sources").as_array()[0]);
+        emulator.control("share", {{"token", "connection-1"}, {"object_id", home}});
+        // Set-up by the owner is not rate limited; tests that want limits set them.
+        emulator.control("rate_limit", {{"requests", 0}, {"window_ms", 60'000}});
+        source = "data_source: " + tasks_ds;
+    }
+
+    fs::path path(const std::string& name) const { return dir.path() / name; }
+
+    void write_config() const {
+        std::ofstream out(path("config.yaml"));
+        out << "notion:\n  token: " << test::Emulator::connection_token
+            << "\n  base_url: " << emulator.url() << "\n  budget: " << budget
+            << "\nstate:\n  dir: " << path("state").string() << "\nconnectors:\n"
+            << "  db:\n    type: sqlite\n    path: " << path("out.sqlite").string()
+            << "\n  log:\n    type: jsonl\n    path: " << path("events.jsonl").string()
+            << "\nsyncs:\n  - name: tasks\n    source: { " << source
+            << " }\n    every: 2s\n    reconcile_every: 1h\n"
+            << sync_extra << "    targets:\n      - connector: db\n        table: tasks\n"
+            << target_extra << "      - connector: log\n";
+    }
+
+    std::vector<std::string> argv(std::vector<std::string> args) const {
+        std::vector<std::string> out{SYNCD_DAEMON_BINARY, "-c", path("config.yaml").string()};
+        out.insert(out.end(), args.begin(), args.end());
+        return out;
+    }
+
+    test::Finished syncd(std::vector<std::string> args = {"sync-once"},
+                         std::chrono::milliseconds timeout = 120s) const {
+        write_config();
+        auto finished = test::run_command(argv(std::move(args)), path("syncd.log"), timeout);
+        MESSAGE(finished.out);
+        return finished;
+    }
+
+    std::string task(const std::string& name, const std::string& more = "") {
+        return id_of(emulator.api("POST", "/v1/pages",
+                                  json::parse(R"({"parent":{"data_source_id":")" + tasks_ds + R"("},
+            "properties":{"Name":{"title":[{"text":{"content":")" +
+                                              name + R"("}}]})" + more + "}}")));
+    }
+    std::string target(const std::string& name) {
+        return id_of(
+            emulator.api("POST", "/v1/pages",
+                         json::parse(R"({"parent":{"data_source_id":")" + targets_ds + R"("},
+            "properties":{"Name":{"title":[{"text":{"content":")" +
+                                     name + R"("}}]}}})")));
+    }
+    void update(const std::string& page, const std::string& body) {
+        emulator.api("PATCH", "/v1/pages/" + page, json::parse(body));
+    }
+
+    std::vector<json::object> events() const {
+        std::vector<json::object> out;
+        std::ifstream in(path("events.jsonl"));
+        for (std::string line; std::getline(in, line);) {
+            if (!line.empty()) out.push_back(json::parse(line).as_object());
+        }
+        return out;
+    }
+
+    // Rows of the SQLite target, each column as text ("" for NULL).
+    std::vector<std::vector<std::string>> rows(const std::string& sql) const {
+        sqlite::Database db(path("out.sqlite").string());
+        auto s = db.prepare(sql);
+        std::vector<std::vector<std::string>> out;
+        while (s.step()) {
+            std::vector<std::string> row;
+            for (int i = 0; i < s.column_count(); ++i) row.push_back(s.is_null(i) ? "" : s.text(i));
+            out.push_back(std::move(row));
+        }
+        return out;
+    }
+    std::string scalar(const std::string& sql) const {
+        const auto r = rows(sql);
+        return r.empty() || r[0].empty() ? "" : r[0][0];
+    }
+
+    // Requests connection-1 sent for `route` (all methods).
+    std::size_t requests(const std::string& route, int status = 0) {
+        std::size_t n = 0;
+        const json::value all = emulator.get("requests");  // not a temporary in the range-for
+        for (const auto& c : all.at("counters").as_array()) {
+            const auto* connection = c.as_object().if_contains("connection");
+            const auto* r = c.as_object().if_contains("route");
+            if (connection && r && *connection == "connection-1" && *r == route.c_str() &&
+                (status == 0 || c.at("status").to_number<int>() == status))
+                n += c.at("count").to_number<std::size_t>();
+        }
+        return n;
+    }
+};
+
+std::size_t count_kind(const std::vector<json::object>& events, std::string_view kind) {
+    return static_cast<std::size_t>(
+        std::count_if(events.begin(), events.end(),
+                      [&](const json::object& e) { return e.at("event").as_string() == kind; }));
+}
+
+}  // namespace
+
+TEST_CASE("initial sync, an edit, a new page, a trashed and a restored page reach both targets") {
+    Harness h;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 30; ++i) ids.push_back(h.task("Task " + std::to_string(i)));
+    h.update(ids[0], R"({"properties":{"Count":{"number":4},"Stage":{"select":{"name":"Doing"}},
+        "Notes":{"rich_text":[{"text":{"content":"first"}}]},"Done":{"checkbox":true}}})");
+
+    auto first = h.syncd();
+    REQUIRE(first.status == 0);
+    CHECK(first.out.find("30 pages read, 30 changes") != std::string::npos);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "30");
+    CHECK(h.rows("SELECT name, count, stage, notes, done FROM tasks WHERE page_id = '" + ids[0] +
+                 "'") ==
+          std::vector<std::vector<std::string>>{{"Task 0", "4.0", "Doing", "first", "1"}});
+    auto events = h.events();
+    REQUIRE(events.size() == 30);
+    CHECK(count_kind(events, "created") == 30);
+    CHECK(events[0].at("sync") == "tasks");
+    CHECK(events[0].at("data_source_id") == h.tasks_ds.c_str());
+    CHECK(events[0].at("properties").as_object().contains("Name"));
+
+    // An unchanged re-read: no event.
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.events().size() == 30);
+
+    h.update(ids[1], R"({"properties":{"Count":{"number":7}}})");
+    const std::string added = h.task("Added later", R"(,"Count":{"number":1})");
+    auto second = h.syncd();
+    REQUIRE(second.status == 0);
+    events = h.events();
+    REQUIRE(events.size() == 32);
+    const auto& edit = events[30].at("page_id") == ids[1].c_str() ? events[30] : events[31];
+    CHECK(edit.at("event") == "updated");
+    CHECK(edit.at("changed") == json::array{"Count"});
+    CHECK(edit.at("properties").at("Count") == 7);
+    CHECK(h.scalar("SELECT count FROM tasks WHERE page_id = '" + ids[1] + "'") == "7.0");
+    CHECK(h.scalar("SELECT name FROM tasks WHERE page_id = '" + added + "'") == "Added later");
+
+    // Queries leave trashed pages out (notion-api.md §0.8): reconciliation finds the trash.
+    h.update(ids[2], R"({"in_trash":true})");
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.events().size() == 32);
+    REQUIRE(h.syncd({"sync-once", "--reconcile"}).status == 0);
+    events = h.events();
+    CHECK(events.back().at("event") == "deleted");
+    CHECK(events.back().at("page_id") == ids[2].c_str());
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks WHERE page_id = '" + ids[2] + "'") == "0");
+
+    h.update(ids[2], R"({"in_trash":false})");
+    REQUIRE(h.syncd().status == 0);
+    events = h.events();
+    CHECK(events.back().at("event") == "restored");
+    CHECK(h.scalar("SELECT name FROM tasks WHERE page_id = '" + ids[2] + "'") == "Task 2");
+}
+
+// Trashed pages leave query results, so only reconciliation sees them go.
+void trash(Harness& h, const std::vector<std::string>& pages) {
+    for (const auto& p : pages) h.update(p, R"({"in_trash":true})");
+}
+
+TEST_CASE("reconciliation: a trashed page is deleted, a page that answers 404 is access_lost") {
+    Harness h;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 10; ++i) ids.push_back(h.task("Task " + std::to_string(i)));
+    REQUIRE(h.syncd().status == 0);
+    trash(h, {ids[3], ids[4]});
+    // ids[4] now answers 404, as a page moved where the connection cannot see it does.
+    h.emulator.control("faults",
+                       {{"match", {{"method", "GET"}, {"path_prefix", "/v1/pages/" + ids[4]}}},
+                        {"count", 1},
+                        {"fault", {{"status", 404}, {"code", "object_not_found"}}}});
+    // A plain poll (reconciled an instant ago) sees nothing.
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.events().size() == 10);
+    REQUIRE(h.syncd({"sync-once", "--reconcile"}).status == 0);
+    const auto events = h.events();
+    REQUIRE(events.size() == 12);
+    std::map<std::string, std::string> kinds;
+    for (std::size_t i = 10; i < 12; ++i)
+        kinds[std::string(events[i].at("page_id").as_string())] = events[i].at("event").as_string();
+    CHECK(kinds[ids[3]] == "deleted");
+    CHECK(kinds[ids[4]] == "access_lost");
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "8");
+}
+
+TEST_CASE("the delete brake holds a mass delete until it is confirmed") {
+    Harness h;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 10; ++i) ids.push_back(h.task("Task " + std::to_string(i)));
+    REQUIRE(h.syncd().status == 0);
+    trash(h, {ids[0], ids[1], ids[2], ids[3], ids[4]});  // 50% > max_delete_ratio 0.2
+    const auto held = h.syncd({"sync-once", "--reconcile"});
+    CHECK(held.status == 0);  // held deletes are not a failure
+    CHECK(held.out.find("held deletes: 5") != std::string::npos);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "10");
+    CHECK(h.events().size() == 10);
+    const auto status = h.syncd({"status"});
+    CHECK(status.out.find("held deletes: 5") != std::string::npos);
+    const auto applied = h.syncd({"sync-once", "--apply-held-deletes"});
+    REQUIRE(applied.status == 0);
+    CHECK(count_kind(h.events(), "deleted") == 5);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "5");
+    CHECK(h.syncd({"status"}).out.find("held deletes: 0") != std::string::npos);
+}
+
+TEST_CASE("unsharing the whole source deletes nothing and says why") {
+    Harness h;
+    h.source = "page: " + h.home;
+    for (int i = 0; i < 5; ++i) h.task("Task " + std::to_string(i));
+    h.target("Target");
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks_tasks") == "5");
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks_targets") == "1");
+    h.emulator.control("unshare", {{"token", "connection-1"}, {"object_id", h.home}});
+    auto finished = h.syncd({"sync-once", "--reconcile"});
+    CHECK(finished.status != 0);
+    CHECK(finished.out.find("FAILED") != std::string::npos);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks_tasks") == "5");
+    CHECK(count_kind(h.events(), "deleted") == 0);
+    CHECK(count_kind(h.events(), "access_lost") == 0);
+}
+
+TEST_CASE("two edits within the same minute are both seen") {
+    Harness h;
+    h.emulator.control("clock", {{"set", "2026-05-04T10:15:05.000Z"}, {"freeze", true}});
+    const std::string page = h.task("Minute");
+    REQUIRE(h.syncd().status == 0);
+    h.update(page, R"({"properties":{"Count":{"number":1}}})");
+    REQUIRE(h.syncd().status == 0);
+    h.emulator.control("clock", {{"advance_ms", 20'000}});  // still 10:15
+    h.update(page, R"({"properties":{"Count":{"number":2}}})");
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.scalar("SELECT count FROM tasks WHERE page_id = '" + page + "'") == "2.0");
+    const auto events = h.events();
+    REQUIRE(events.size() == 3);
+    CHECK(events[1].at("properties").at("Count") == 1);
+    CHECK(events[2].at("properties").at("Count") == 2);
+    // Re-reading the overlap window changes nothing.
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.events().size() == 3);
+}
+
+TEST_CASE("a relation with 60 targets and a Notion-hosted file read twice") {
+    Harness h;
+    std::vector<std::string> targets;
+    for (int i = 0; i < 60; ++i) targets.push_back(h.target("T" + std::to_string(i)));
+    json::array links;
+    for (const auto& t : targets) links.push_back(json::object{{"id", t}});
+    const std::string page =
+        h.task("Linked", R"(,"Links":{"relation":)" + json::serialize(links) + "}");
+    // A Notion-hosted file exists only through fixtures: its URL is signed anew on every read.
+    const std::string filed = "5c8a7f2e-1b1d-4c3a-9e55-0a0b0c0d0e0f";
+    h.emulator.control("fixture", json::parse(R"({"objects":[
+        {"object":"database","id":"6d8a7f2e-1b1d-4c3a-9e55-0a0b0c0d0e0f",
+         "parent":{"type":"page_id","page_id":")" +
+                                              h.home + R"("},
+         "title":[{"text":{"content":"Files"}}],
+         "data_sources":[{"id":"7e8a7f2e-1b1d-4c3a-9e55-0a0b0c0d0e0f",
+            "title":[{"text":{"content":"Files"}}],
+            "properties":{"Name":{"title":{}},"Attachment":{"files":{}}}}]},
+        {"object":"page","id":")" + filed + R"(",
+         "parent":{"type":"data_source_id","data_source_id":"7e8a7f2e-1b1d-4c3a-9e55-0a0b0c0d0e0f"},
+         "properties":{"Name":{"title":[{"text":{"content":"Spec"}}]},
+            "Attachment":{"files":[{"name":"spec.pdf","type":"file",
+                                    "file":{"url":"https://files.example/spec.pdf"}}]}}}]})"));
+    h.source = "page: " + h.home;
+    REQUIRE(h.syncd().status == 0);
+    const std::string links_json =
+        h.scalar("SELECT links FROM tasks_tasks WHERE page_id = '" + page + "'");
+    const auto stored = json::parse(links_json).as_array();
+    CHECK(stored.size() == 60);
+    CHECK(std::set<std::string>(targets.begin(), targets.end()).size() == 60);
+    for (const auto& t : targets)
+        CHECK(std::find(stored.begin(), stored.end(), json::value(t)) != stored.end());
+    CHECK(h.requests("/v1/pages/{id}/properties/{property_id}") >= 1);  // the page holds 25
+    const auto attachment =
+        json::parse(h.scalar("SELECT attachment FROM tasks_files WHERE page_id = '" + filed + "'"));
+    CHECK(attachment.as_array()[0].at("name") == "spec.pdf");
+    CHECK(!attachment.as_array()[0].as_object().contains("url"));
+    const auto before = h.events().size();
+    REQUIRE(h.syncd({"sync-once", "--reconcile"}).status == 0);
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.events().size() == before);
+}
+
+TEST_CASE("a property rename keeps its column and emits schema_changed") {
+    Harness h;
+    const std::string page = h.task("Renamed", R"(,"Count":{"number":3})");
+    REQUIRE(h.syncd().status == 0);
+    const auto ds = h.emulator.api("GET", "/v1/data_sources/" + h.tasks_ds, nullptr);
+    const std::string count_id = id_of(ds.at("properties").at("Count"));
+    h.emulator.api("PATCH", "/v1/data_sources/" + h.tasks_ds,
+                   json::parse(R"({"properties":{")" + count_id + R"(":{"name":"Points"}}})"));
+    h.update(page, R"({"properties":{"Points":{"number":5}}})");
+    auto finished = h.syncd();
+    REQUIRE(finished.status == 0);
+    const auto events = h.events();
+    CHECK(count_kind(events, "schema_changed") == 1);
+    CHECK(events.back().at("properties").at("Points") == 5);
+    // The column keeps its name (bound to the property id); no new column appeared.
+    CHECK(h.scalar("SELECT count FROM tasks WHERE page_id = '" + page + "'") == "5.0");
+    CHECK(h.rows("SELECT name FROM pragma_table_info('tasks') WHERE name = 'points'").empty());
+}
+
+TEST_CASE("a database with two data sources writes one table per data source") {
+    Harness h;
+    h.emulator.api("POST", "/v1/data_sources",
+                   json::parse(R"({"parent":{"database_id":")" + h.tasks_db + R"("},
+        "title":[{"text":{"content":"Archive 2025"}}],"properties":{"Title":{"title":{}},"Year":{"number":{}}}})"));
+    h.task("Current");
+    h.source = "database: " + h.tasks_db;
+    REQUIRE(h.syncd().status == 0);
+    const auto ds = h.emulator.api("GET", "/v1/databases/" + h.tasks_db, nullptr);
+    const std::string archive = id_of(ds.at("data_sources").as_array()[1]);
+    h.emulator.api("POST", "/v1/pages",
+                   json::parse(R"({"parent":{"data_source_id":")" + archive +
+                               R"("},
+        "properties":{"Title":{"title":[{"text":{"content":"Old"}}]},"Year":{"number":2025}}})"));
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.scalar("SELECT name FROM tasks_tasks") == "Current");
+    CHECK(h.rows("SELECT title, year FROM tasks_archive_2025") ==
+          std::vector<std::vector<std::string>>{{"Old", "2025.0"}});
+}
+
+TEST_CASE("12,000 pages edited in one minute: past the 10,000 cap, nothing missed") {
+    Harness h;
+    // A bulk import: created over two days, all edited in the same minute.
+    json::array objects;
+    for (int i = 0; i < 12'000; ++i) {
+        char created[32];
+        std::snprintf(created, sizeof created, "2026-03-%02dT%02d:%02d:00.000Z", 1 + i / 1440,
+                      i / 60 % 24, i % 60);
+        char id[40];
+        std::snprintf(id, sizeof id, "0000%04x-0000-4000-8000-%012x", i, i);
+        objects.push_back(json::object{
+            {"object", "page"},
+            {"id", id},
+            {"parent", {{"type", "data_source_id"}, {"data_source_id", h.tasks_ds}}},
+            {"created_time", created},
+            {"last_edited_time", "2026-04-01T08:00:00.000Z"},
+            {"properties",
+             {{"Name",
+               {{"title", json::array{{{"text", {{"content", "Bulk " + std::to_string(i)}}}}}}}},
+              {"Count", {{"number", i}}}}}});
+    }
+    h.emulator.control("fixture", json::object{{"objects", objects}});
+    auto finished = h.syncd({"sync-once"}, 300s);
+    REQUIRE(finished.status == 0);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "12000");
+    CHECK(h.scalar("SELECT SUM(count) FROM tasks") == "71994000.0");
+    CHECK(count_kind(h.events(), "created") == 12'000);
+    CHECK(count_kind(h.events(), "deleted") == 0);
+}
+
+TEST_CASE("a 429 storm during a sync costs a pause, not pages") {
+    Harness h;
+    for (int i = 0; i < 250; ++i) h.task("Storm " + std::to_string(i));
+    h.emulator.control(
+        "faults", {{"match", {{"method", "POST"}}},
+                   {"count", 4},
+                   {"fault", {{"status", 429}, {"code", "rate_limited"}, {"retry_after", 1}}}});
+    h.emulator.control("rate_limit", {{"requests", 6}, {"window_ms", 2000}});
+    auto finished = h.syncd({"sync-once"}, 120s);
+    REQUIRE(finished.status == 0);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "250");
+    CHECK(h.requests("/v1/data_sources/{id}/query", 429) >= 4);
+    CHECK(count_kind(h.events(), "created") == 250);
+}
+
+TEST_CASE("kill -9 during sync and delivery, then restart: no event lost") {
+    Harness h;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 300; ++i) ids.push_back(h.task("Kill " + std::to_string(i)));
+    h.emulator.control("latency", {{"fixed_ms", 15}, {"jitter_ms", 10}});
+    std::mt19937 random(42);
+    for (int round = 0; round < 6; ++round) {
+        h.write_config();
+        test::Process daemon(h.argv({"run"}), h.path("run.log"));
+        for (int e = 0; e < 5; ++e) {
+            const auto i = random() % ids.size();
+            h.update(ids[i], R"({"properties":{"Count":{"number":)" +
+                                 std::to_string(round * 10 + e) + "}}}");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100 + random() % 700));
+        kill(daemon.pid(), SIGKILL);
+    }
+    h.emulator.control("latency", {{"fixed_ms", 0}, {"jitter_ms", 0}});
+    REQUIRE(h.syncd().status == 0);
+    // The SQLite target equals the emulator's state.
+    std::map<std::string, std::string> expected;
+    std::string cursor;
+    do {
+        json::object body{{"page_size", 100}};
+        if (!cursor.empty()) body["start_cursor"] = cursor;
+        const auto page = h.emulator.api("POST", "/v1/data_sources/" + h.tasks_ds + "/query", body);
+        for (const auto& r : page.at("results").as_array()) {
+            const auto& count = r.at("properties").at("Count").at("number");
+            expected[id_of(r)] = count.is_null() ? "" : std::to_string(count.to_number<double>());
+        }
+        cursor =
+            page.at("has_more").as_bool() ? std::string(page.at("next_cursor").as_string()) : "";
+    } while (!cursor.empty());
+    std::map<std::string, std::string> actual;
+    for (const auto& row : h.rows("SELECT page_id, count FROM tasks"))
+        actual[row[0]] = row[1].empty() ? "" : std::to_string(std::stod(row[1]));
+    CHECK(actual == expected);
+    // Every page's newest event carries its final value (at least once delivery).
+    std::map<std::string, std::string> last_event;
+    for (const auto& e : h.events()) {
+        const auto& count = e.at("properties").at("Count");
+        last_event[std::string(e.at("page_id").as_string())] =
+            count.is_null() ? "" : std::to_string(count.to_number<double>());
+    }
+    CHECK(last_event == expected);
+}
