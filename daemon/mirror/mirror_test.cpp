@@ -1,0 +1,576 @@
+#include "daemon/mirror/mirror.hpp"
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json/parse.hpp>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "daemon/model/record.hpp"
+#include "daemon/model/sqlite.hpp"
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using syncd::mirror::Mirror;
+using syncd::mirror::PageState;
+using syncd::model::ChangeEvent;
+using syncd::model::Record;
+using syncd::model::Schema;
+
+namespace {
+
+// A mirror file in its own temp folder, removed afterwards.
+class TempMirror {
+public:
+    TempMirror() {
+        static int counter = 0;
+        dir_ = fs::temp_directory_path() /
+               ("mirror_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+        fs::create_directories(dir_);
+    }
+    ~TempMirror() {
+        std::error_code ignored;
+        fs::remove_all(dir_, ignored);
+    }
+    TempMirror(const TempMirror&) = delete;
+    TempMirror& operator=(const TempMirror&) = delete;
+    std::string path() const { return (dir_ / "mirror.sqlite").string(); }
+
+private:
+    fs::path dir_;
+};
+
+constexpr const char* ds_a = "248104cd-477e-80af-bc30-000bd28de8f9";
+constexpr const char* ds_b = "9a0c11f2-0000-4000-8000-0000000000b2";
+
+Record record(const std::string& page_id, const std::string& data_source_id, double points,
+              bool in_trash = false) {
+    Record r{.page_id = page_id,
+             .data_source_id = data_source_id,
+             .created_time = "2026-01-01T00:00:00.000Z",
+             .last_edited_time = "2026-01-02T03:04:00.000Z",
+             .url = "https://www.notion.so/" + page_id,
+             .in_trash = in_trash,
+             .values = {{"title", "Page " + page_id}, {"WPj%5E", points}}};
+    r.hash = syncd::model::hash_of(r);
+    return r;
+}
+
+ChangeEvent event(const std::string& sync, const std::string& page_id,
+                  const std::string& kind = "created") {
+    return ChangeEvent{.kind = kind,
+                       .sync = sync,
+                       .data_source_id = ds_a,
+                       .page_id = page_id,
+                       .last_edited_time = "2026-01-02T03:04:00.000Z",
+                       .properties = {{"Name", "Page " + page_id}},
+                       .changed = {"Name"},
+                       .property_ids = {{"Name", "title"}}};
+}
+
+Schema schema(const std::string& data_source_id, const std::string& title) {
+    return Schema{.data_source_id = data_source_id,
+                  .title = title,
+                  .properties = {{"title", "Name", "title"}, {"WPj%5E", "Points", "number"}}};
+}
+
+std::vector<std::int64_t> seqs(const std::vector<ChangeEvent>& events) {
+    std::vector<std::int64_t> out;
+    for (const auto& e : events) out.push_back(e.seq);
+    return out;
+}
+
+std::vector<std::string> pages(const std::vector<ChangeEvent>& events) {
+    std::vector<std::string> out;
+    for (const auto& e : events) out.push_back(e.page_id);
+    return out;
+}
+
+std::int64_t user_version(const std::string& path) {
+    syncd::sqlite::Database db(path);
+    auto s = db.prepare("PRAGMA user_version");
+    s.step();
+    return s.integer(0);
+}
+
+using Seqs = std::vector<std::int64_t>;
+using Names = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("page states have stable names") {
+    CHECK(syncd::mirror::to_string(PageState::live) == "live");
+    CHECK(syncd::mirror::to_string(PageState::deleted) == "deleted");
+    CHECK(syncd::mirror::to_string(PageState::access_lost) == "access_lost");
+}
+
+TEST_CASE("a fresh mirror is created in WAL mode, migrated and readable only by its owner") {
+    TempMirror dir;
+    {
+        Mirror mirror(dir.path());
+        {
+            auto mode = mirror.database().prepare("PRAGMA journal_mode");
+            REQUIRE(mode.step());
+            CHECK(mode.text(0) == "wal");
+            auto synchronous = mirror.database().prepare("PRAGMA synchronous");
+            REQUIRE(synchronous.step());
+            CHECK(synchronous.integer(0) >= 1);  // NORMAL or stronger
+        }
+        auto tables = mirror.database().prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY name");
+        Names names;
+        while (tables.step()) names.push_back(tables.text(0));
+        for (const char* table :
+             {"dead_letters", "held_deletes", "outbox", "pages", "sources", "target_cursors"}) {
+            CAPTURE(table);
+            CHECK(std::find(names.begin(), names.end(), table) != names.end());
+        }
+        {
+            Mirror::Batch batch(mirror);
+            batch.add_event(event("tasks", "p1"));
+            batch.commit();
+        }
+        // The WAL holds page contents too until a checkpoint.
+        for (const char* suffix : {"-wal", "-shm"}) {
+            CAPTURE(suffix);
+            REQUIRE(fs::exists(dir.path() + suffix));
+            CHECK((fs::status(dir.path() + suffix).permissions() & fs::perms::all) ==
+                  (fs::perms::owner_read | fs::perms::owner_write));
+        }
+        CHECK(mirror.last_seq("tasks") == 1);
+        CHECK(mirror.cursor("tasks/out") == 0);
+        CHECK(mirror.sources("tasks").empty());
+        CHECK_FALSE(mirror.page("nope").has_value());
+    }
+    const auto migrated = user_version(dir.path());
+    CHECK(migrated >= 1);
+    // The mirror holds page contents: no other user may read it.
+    CHECK((fs::status(dir.path()).permissions() & fs::perms::all) ==
+          (fs::perms::owner_read | fs::perms::owner_write));
+}
+
+TEST_CASE("reopening a mirror keeps its data and its schema version") {
+    TempMirror dir;
+    {
+        Mirror mirror(dir.path());
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("p1", ds_a, 1), PageState::live);
+        batch.set_watermark("tasks", ds_a, "2026-01-02T03:04:00.000Z");
+        batch.add_event(event("tasks", "p1"));
+        batch.commit();
+        mirror.set_cursor("tasks/out", 1);
+    }
+    const auto version = user_version(dir.path());
+    Mirror again(dir.path());
+    CHECK(user_version(dir.path()) == version);
+    REQUIRE(again.page("p1").has_value());
+    CHECK(again.source(ds_a)->watermark == "2026-01-02T03:04:00.000Z");
+    CHECK(seqs(again.events_after("tasks", 0, 10)) == Seqs{1});
+    CHECK(again.cursor("tasks/out") == 1);
+}
+
+TEST_CASE("a mirror written by a newer version is refused with a clear error") {
+    TempMirror dir;
+    { Mirror mirror(dir.path()); }
+    {
+        syncd::sqlite::Database db(dir.path());
+        db.exec("PRAGMA user_version = 999");
+    }
+    try {
+        Mirror newer(dir.path());
+        FAIL("opened a mirror from the future");
+    } catch (const std::runtime_error& e) {
+        const std::string what = e.what();
+        CAPTURE(what);
+        CHECK(what.starts_with("the mirror " + dir.path() +
+                               " was written by a newer notion-syncd (schema 999 > "));
+        CHECK(what.ends_with(")"));
+    }
+    // Refusing changed nothing.
+    CHECK(user_version(dir.path()) == 999);
+}
+
+TEST_CASE("a committed batch stores pages, events and watermark together") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    Mirror::Batch batch(mirror);
+    const Record p1 = record("p1", ds_a, 1);
+    batch.put_page("tasks", p1, PageState::live);
+    batch.put_page("tasks", record("p2", ds_a, 2), PageState::live);
+    CHECK(batch.add_event(event("tasks", "p1")) == 1);
+    CHECK(batch.add_event(event("tasks", "p2")) == 2);
+    batch.set_watermark("tasks", ds_a, "2026-01-02T03:04:00.000Z");
+    {
+        // Another connection sees nothing before the commit.
+        Mirror reader(dir.path());
+        CHECK_FALSE(reader.page("p1").has_value());
+        CHECK(reader.events_after("tasks", 0, 10).empty());
+        CHECK_FALSE(reader.source(ds_a).has_value());
+    }
+    batch.commit();
+    Mirror reader(dir.path());
+    const auto stored = reader.page("p1");
+    REQUIRE(stored.has_value());
+    CHECK(stored->data_source_id == ds_a);
+    CHECK(stored->hash == p1.hash);
+    CHECK(stored->state == PageState::live);
+    CHECK(stored->record.page_id == "p1");
+    CHECK(stored->record.created_time == p1.created_time);
+    CHECK(stored->record.last_edited_time == p1.last_edited_time);
+    CHECK(stored->record.url == p1.url);
+    CHECK(json::value(stored->record.values) == json::value(p1.values));
+    CHECK(stored->record.hash == p1.hash);
+    CHECK(pages(reader.events_after("tasks", 0, 10)) == Names{"p1", "p2"});
+    CHECK(reader.source(ds_a)->watermark == "2026-01-02T03:04:00.000Z");
+    CHECK(reader.source(ds_a)->sync == "tasks");
+}
+
+TEST_CASE("a batch destroyed without commit leaves nothing behind") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch first(mirror);
+        first.put_page("tasks", record("p1", ds_a, 1), PageState::live);
+        first.add_event(event("tasks", "p1"));
+        first.set_watermark("tasks", ds_a, "2026-01-01T00:00:00.000Z");
+        first.commit();
+    }
+    try {
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("p1", ds_a, 99), PageState::live);
+        batch.put_page("tasks", record("p2", ds_a, 2), PageState::live);
+        batch.add_event(event("tasks", "p1", "updated"));
+        batch.add_event(event("tasks", "p2"));
+        batch.set_watermark("tasks", ds_a, "2026-05-05T00:00:00.000Z");
+        batch.set_schema("tasks", schema(ds_a, "Tasks"));
+        batch.hold_delete("tasks", "p1");
+        throw std::runtime_error("the poll failed midway");
+    } catch (const std::runtime_error&) {
+    }
+    CHECK(mirror.page("p1")->hash == record("p1", ds_a, 1).hash);
+    CHECK_FALSE(mirror.page("p2").has_value());
+    CHECK(seqs(mirror.events_after("tasks", 0, 10)) == Seqs{1});
+    CHECK(mirror.source(ds_a)->watermark == "2026-01-01T00:00:00.000Z");
+    CHECK_FALSE(mirror.source(ds_a)->schema.has_value());
+    CHECK(mirror.held_deletes("tasks") == 0);
+    // And the mirror takes the next batch.
+    Mirror::Batch next(mirror);
+    next.add_event(event("tasks", "p3"));
+    next.commit();
+    CHECK(pages(mirror.events_after("tasks", 0, 10)) == Names{"p1", "p3"});
+}
+
+TEST_CASE("put_page updates a page's record, hash and state in place") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("p1", ds_a, 1), PageState::live);
+        batch.put_page("tasks", record("p2", ds_a, 2), PageState::live);
+        batch.put_page("tasks", record("p3", ds_b, 3), PageState::live);
+        batch.commit();
+    }
+    auto live = mirror.live_pages(ds_a);
+    std::sort(live.begin(), live.end());
+    CHECK(live == Names{"p1", "p2"});
+    {
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("p1", ds_a, 5, true), PageState::deleted);
+        batch.put_page("tasks", record("p2", ds_a, 2), PageState::access_lost);
+        batch.commit();
+    }
+    CHECK(mirror.live_pages(ds_a).empty());
+    CHECK(mirror.live_pages(ds_b) == Names{"p3"});
+    const auto p1 = mirror.page("p1");
+    REQUIRE(p1.has_value());
+    CHECK(p1->state == PageState::deleted);
+    CHECK(p1->record.in_trash);
+    CHECK(p1->hash == record("p1", ds_a, 5, true).hash);
+    CHECK(p1->record.hash == p1->hash);
+    CHECK(mirror.page("p2")->state == PageState::access_lost);
+    {
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("p1", ds_a, 5), PageState::live);  // restored
+        batch.commit();
+    }
+    CHECK(mirror.live_pages(ds_a) == Names{"p1"});
+}
+
+TEST_CASE("events come back per sync in sequence order, after a sequence number, up to a limit") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch batch(mirror);
+        batch.add_event(event("tasks", "t1"));
+        batch.add_event(event("wiki", "w1"));
+        batch.add_event(event("tasks", "t2", "updated"));
+        batch.add_event(event("tasks", "t3", "deleted"));
+        batch.add_event(event("wiki", "w2"));
+        batch.add_event(event("tasks", "t4"));
+        batch.commit();
+    }
+    CHECK(seqs(mirror.events_after("tasks", 0, 100)) == Seqs{1, 3, 4, 6});
+    CHECK(seqs(mirror.events_after("wiki", 0, 100)) == Seqs{2, 5});
+    CHECK(seqs(mirror.events_after("tasks", 0, 2)) == Seqs{1, 3});
+    CHECK(seqs(mirror.events_after("tasks", 3, 2)) == Seqs{4, 6});
+    CHECK(seqs(mirror.events_after("tasks", 4, 100)) == Seqs{6});
+    CHECK(mirror.events_after("tasks", 6, 100).empty());
+    CHECK(mirror.events_after("other", 0, 100).empty());
+    CHECK(mirror.last_seq("tasks") == 6);
+    CHECK(mirror.last_seq("wiki") == 5);
+    CHECK(mirror.last_seq("other") == 0);
+    CHECK(mirror.count_after("tasks", 0) == 4);
+    CHECK(mirror.count_after("tasks", 3) == 2);
+    CHECK(mirror.count_after("wiki", 5) == 0);
+
+    const auto events = mirror.events_after("tasks", 1, 1);
+    REQUIRE(events.size() == 1);
+    const ChangeEvent& e = events[0];
+    CHECK(e.seq == 3);
+    CHECK(e.kind == "updated");
+    CHECK(e.sync == "tasks");
+    CHECK(e.data_source_id == ds_a);
+    CHECK(e.page_id == "t2");
+    CHECK(e.last_edited_time == "2026-01-02T03:04:00.000Z");
+    CHECK(json::value(e.properties) == json::value(json::object{{"Name", "Page t2"}}));
+    CHECK(json::value(e.changed) == json::value(json::array{"Name"}));
+    CHECK(json::value(e.property_ids) == json::value(json::object{{"Name", "title"}}));
+}
+
+TEST_CASE("each target has its own cursor, kept across restarts") {
+    TempMirror dir;
+    {
+        Mirror mirror(dir.path());
+        CHECK(mirror.cursor("tasks/out") == 0);
+        mirror.set_cursor("tasks/out", 5);
+        mirror.set_cursor("tasks/db", 2);
+        mirror.set_cursor("tasks/out", 7);
+        CHECK(mirror.cursor("tasks/out") == 7);
+        CHECK(mirror.cursor("tasks/db") == 2);
+        CHECK(mirror.cursor("wiki/out") == 0);
+    }
+    Mirror again(dir.path());
+    CHECK(again.cursor("tasks/out") == 7);
+    CHECK(again.cursor("tasks/db") == 2);
+}
+
+TEST_CASE("a dead letter keeps the event and its error and moves the target past it") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch batch(mirror);
+        batch.add_event(event("tasks", "p1"));
+        batch.add_event(event("tasks", "p2"));
+        batch.add_event(event("tasks", "p3"));
+        batch.commit();
+    }
+    mirror.set_cursor("tasks/out", 1);
+    const auto poisoned = mirror.events_after("tasks", 1, 1).at(0);
+    mirror.dead_letter("tasks/out", poisoned, "column \"points\" is of type integer");
+    CHECK(mirror.cursor("tasks/out") == 2);
+    CHECK(mirror.cursor("tasks/db") == 0);  // other targets are not moved
+    CHECK(seqs(mirror.events_after("tasks", mirror.cursor("tasks/out"), 10)) == Seqs{3});
+    mirror.dead_letter("tasks/db", mirror.events_after("tasks", 0, 1).at(0), "disk full");
+
+    const auto all = mirror.dead_letters();
+    REQUIRE(all.size() == 2);
+    CHECK(all[0].target == "tasks/out");
+    CHECK(all[0].seq == 2);
+    CHECK(all[0].error == "column \"points\" is of type integer");
+    CHECK(all[0].failed_at.size() == 20);  // 2026-01-02T03:04:05Z
+    CHECK(all[0].failed_at[10] == 'T');
+    CHECK(all[0].failed_at.back() == 'Z');
+    CHECK(all[1].target == "tasks/db");
+    CHECK(all[1].seq == 1);
+    CHECK(all[0].id < all[1].id);
+    const auto out = mirror.dead_letters("tasks/out");
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].seq == 2);
+    CHECK(mirror.dead_letters("wiki/out").empty());
+    // The event itself is kept with the dead letter.
+    auto stored = mirror.database().prepare("SELECT event FROM dead_letters WHERE seq = 2");
+    REQUIRE(stored.step());
+    const auto back = ChangeEvent::from_json(json::parse(stored.text(0)).as_object());
+    CHECK(back.page_id == "p2");
+    CHECK(back.seq == 2);
+}
+
+TEST_CASE("a dead letter that cannot move the cursor is not recorded either") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch batch(mirror);
+        batch.add_event(event("tasks", "p1"));
+        batch.commit();
+    }
+    // Make the cursor update fail after the dead letter row was written.
+    mirror.database().exec(
+        "CREATE TRIGGER refuse_cursor BEFORE INSERT ON target_cursors "
+        "BEGIN SELECT RAISE(ABORT, 'cursor write refused'); END");
+    const auto e = mirror.events_after("tasks", 0, 1).at(0);
+    CHECK_THROWS(mirror.dead_letter("tasks/out", e, "boom"));
+    CHECK(mirror.dead_letters().empty());
+    CHECK(mirror.cursor("tasks/out") == 0);
+}
+
+TEST_CASE("garbage collection keeps every event some target of its sync still needs") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch batch(mirror);
+        for (const char* page : {"t1", "t2", "t3", "t4"}) batch.add_event(event("tasks", page));
+        for (const char* page : {"w1", "w2"}) batch.add_event(event("wiki", page));
+        batch.add_event(event("idle", "i1"));
+        batch.commit();
+    }
+    // tasks: 1-4, wiki: 5-6, idle: 7.
+    mirror.set_cursor("tasks/fast", 4);
+    mirror.set_cursor("tasks/slow", 2);
+    mirror.set_cursor("wiki/out", 6);
+    // idle/new never delivered anything: its cursor is 0.
+    mirror.collect_garbage({{"tasks", "tasks/fast"},
+                            {"tasks", "tasks/slow"},
+                            {"wiki", "wiki/out"},
+                            {"idle", "idle/new"}});
+    CHECK(seqs(mirror.events_after("tasks", 0, 100)) == Seqs{3, 4});
+    CHECK(mirror.events_after("wiki", 0, 100).empty());
+    CHECK(seqs(mirror.events_after("idle", 0, 100)) == Seqs{7});
+    // A sync that is not listed keeps everything.
+    {
+        Mirror::Batch batch(mirror);
+        batch.add_event(event("unlisted", "u1"));
+        batch.commit();
+    }
+    mirror.collect_garbage({{"tasks", "tasks/fast"}});
+    CHECK(seqs(mirror.events_after("unlisted", 0, 100)) == Seqs{8});
+    CHECK(mirror.events_after("tasks", 0, 100).empty());
+    // Sequence numbers are never reused, even once the outbox is empty.
+    mirror.set_cursor("unlisted/out", 8);
+    mirror.collect_garbage({{"unlisted", "unlisted/out"}});
+    CHECK(mirror.events_after("unlisted", 0, 100).empty());
+    Mirror::Batch batch(mirror);
+    CHECK(batch.add_event(event("tasks", "t5")) == 9);
+    batch.commit();
+}
+
+TEST_CASE("held deletes are counted per sync and cleared per data source") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("a1", ds_a, 1), PageState::live);
+        batch.put_page("tasks", record("a2", ds_a, 2), PageState::live);
+        batch.put_page("tasks", record("b1", ds_b, 3), PageState::live);
+        batch.put_page("wiki", record("w1", "wiki-ds", 4), PageState::live);
+        batch.hold_delete("tasks", "a1");
+        batch.hold_delete("tasks", "a2");
+        batch.hold_delete("tasks", "a2");  // held again in the next cycle: counted once
+        batch.hold_delete("tasks", "b1");
+        batch.hold_delete("wiki", "w1");
+        batch.commit();
+    }
+    CHECK(mirror.held_deletes("tasks") == 3);
+    CHECK(mirror.held_deletes("wiki") == 1);
+    CHECK(mirror.held_deletes("other") == 0);
+    {
+        Mirror::Batch batch(mirror);
+        batch.clear_held("tasks", ds_a);
+        batch.commit();
+    }
+    CHECK(mirror.held_deletes("tasks") == 1);
+    CHECK(mirror.held_deletes("wiki") == 1);
+    // The pages themselves stay live: holding is not deleting.
+    CHECK(mirror.page("a1")->state == PageState::live);
+}
+
+TEST_CASE("sources keep schema, watermark and reconciliation time side by side") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    CHECK_FALSE(mirror.source(ds_a).has_value());
+    {
+        Mirror::Batch batch(mirror);
+        batch.set_schema("tasks", schema(ds_a, "Tasks"));
+        batch.set_watermark("tasks", ds_a, "2026-01-02T03:04:00.000Z");
+        batch.set_reconciled(ds_a, 1'767'225'600'000);
+        batch.set_watermark("tasks", ds_b, "2026-01-01T00:00:00.000Z");
+        batch.set_schema("wiki", schema("wiki-ds", "Wiki"));
+        batch.commit();
+    }
+    const auto a = mirror.source(ds_a);
+    REQUIRE(a.has_value());
+    CHECK(a->data_source_id == ds_a);
+    CHECK(a->sync == "tasks");
+    CHECK(a->watermark == "2026-01-02T03:04:00.000Z");
+    CHECK(a->reconciled_at == 1'767'225'600'000);
+    REQUIRE(a->schema.has_value());
+    CHECK(a->schema->title == "Tasks");
+    REQUIRE(a->schema->properties.size() == 2);
+    CHECK(a->schema->properties[1].id == "WPj%5E");
+    CHECK(a->schema->properties[1].name == "Points");
+    CHECK(a->schema->properties[1].type == "number");
+
+    const auto b = mirror.source(ds_b);
+    REQUIRE(b.has_value());
+    CHECK_FALSE(b->schema.has_value());
+    CHECK(b->reconciled_at == 0);
+
+    const auto wiki = mirror.source("wiki-ds");
+    REQUIRE(wiki.has_value());
+    CHECK(wiki->watermark.empty());
+
+    Names tasks_sources;
+    for (const auto& s : mirror.sources("tasks")) tasks_sources.push_back(s.data_source_id);
+    std::sort(tasks_sources.begin(), tasks_sources.end());
+    CHECK(tasks_sources == Names{ds_a, ds_b});
+    CHECK(mirror.sources("wiki").size() == 1);
+    CHECK(mirror.sources("nope").empty());
+
+    // A schema refresh keeps the watermark, and a watermark update keeps the schema.
+    {
+        Mirror::Batch batch(mirror);
+        Schema renamed = schema(ds_a, "Tasks");
+        renamed.properties[1].name = "Story points";
+        batch.set_schema("tasks", renamed);
+        batch.set_watermark("tasks", ds_a, "2026-02-02T00:00:00.000Z");
+        batch.commit();
+    }
+    const auto after = mirror.source(ds_a);
+    CHECK(after->watermark == "2026-02-02T00:00:00.000Z");
+    CHECK(after->schema->properties[1].name == "Story points");
+    CHECK(after->reconciled_at == 1'767'225'600'000);
+}
+
+TEST_CASE("reset_sync forgets the watermarks and reconciliation times of that sync only") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch batch(mirror);
+        batch.set_schema("tasks", schema(ds_a, "Tasks"));
+        batch.set_watermark("tasks", ds_a, "2026-01-02T03:04:00.000Z");
+        batch.set_reconciled(ds_a, 1000);
+        batch.set_watermark("tasks", ds_b, "2026-01-03T00:00:00.000Z");
+        batch.set_watermark("wiki", "wiki-ds", "2026-01-04T00:00:00.000Z");
+        batch.set_reconciled("wiki-ds", 2000);
+        batch.put_page("tasks", record("p1", ds_a, 1), PageState::live);
+        batch.add_event(event("tasks", "p1"));
+        batch.commit();
+    }
+    mirror.set_cursor("tasks/out", 1);
+    mirror.reset_sync("tasks");
+    CHECK(mirror.source(ds_a)->watermark.empty());
+    CHECK(mirror.source(ds_a)->reconciled_at == 0);
+    CHECK(mirror.source(ds_b)->watermark.empty());
+    CHECK(mirror.source(ds_a)->schema.has_value());  // the schema is still known
+    CHECK(mirror.source("wiki-ds")->watermark == "2026-01-04T00:00:00.000Z");
+    CHECK(mirror.source("wiki-ds")->reconciled_at == 2000);
+    // Pages, events and cursors stay: the re-read dedupes against them.
+    CHECK(mirror.page("p1").has_value());
+    CHECK(mirror.cursor("tasks/out") == 1);
+    CHECK(mirror.last_seq("tasks") == 1);
+}
