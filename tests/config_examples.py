@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""Checks config/schema.json against the loader (config/config.cpp) through their examples.
+
+1. schema.json is a valid draft 2020-12 schema.
+2. Every config/examples/*.yaml validates against it, and `notion-syncd check-config` accepts
+   it (exit 0) with the ${ENV} variables it uses set to dummy values.
+3. Broken variants are refused by both: the schema reports an error and check-config exits 78
+   naming file:line:column.
+4. The keys the loader reads at each level (listed by its "unknown key" errors) are the keys
+   the schema allows there, so neither can drift from the other.
+
+Usage: config_examples.py --syncd PATH/notion-syncd [--config-dir config/]
+Needs python3-jsonschema and python3-yaml (scripts/install-deps).
+"""
+
+import argparse
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+try:
+    import jsonschema
+    import yaml
+except ImportError as e:  # pragma: no cover - a setup problem, not a test failure
+    sys.exit(f"config_examples: {e}; install python3-jsonschema python3-yaml (scripts/install-deps)")
+
+EX_CONFIG = 78
+failures = []
+
+
+def fail(what):
+    failures.append(what)
+    print(f"FAIL: {what}", file=sys.stderr)
+
+
+def check_config(syncd, path, env):
+    return subprocess.run([syncd, "check-config", "-c", str(path)], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def dummy_environment(text, workdir):
+    """Dummy values for the ${VARS} of an example: real directories for *_DIR(ECTORY),
+    a token file where token_file: points, a URL for *_URL, a token-like string otherwise."""
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    for name in sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))):
+        if name.endswith("_DIR") or name.endswith("DIRECTORY"):
+            directory = workdir / name.lower()
+            directory.mkdir(exist_ok=True)
+            (directory / "notion_token").write_text("secret_dummy_token_from_file\n")
+            env[name] = str(directory)
+        elif name.endswith("_URL"):
+            env[name] = "http://127.0.0.1:9"
+        else:
+            env[name] = "secret_dummy_" + name.lower()
+    return env
+
+
+def schema_errors(validator, document):
+    return sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+
+
+def check_examples(syncd, validator, examples, workdir):
+    if not examples:
+        fail("no examples found")
+    for example in examples:
+        text = example.read_text()
+        document = yaml.safe_load(text)
+        for error in schema_errors(validator, document):
+            fail(f"{example.name}: schema: /{'/'.join(map(str, error.absolute_path))}: "
+                 f"{error.message}")
+        result = check_config(syncd, example, dummy_environment(text, workdir))
+        if result.returncode != 0:
+            fail(f"{example.name}: check-config exited {result.returncode}: "
+                 f"{result.stdout}{result.stderr}")
+        elif not result.stdout.startswith("configuration OK"):
+            fail(f"{example.name}: check-config printed {result.stdout!r}")
+        else:
+            print(f"ok: {example.name}: {result.stdout.strip()}")
+
+
+# Broken variants of minimal.yaml: (what, change to the parsed document, expected message).
+def broken_variants():
+    def unknown_top(d):
+        d["stat"] = {"dir": "/x"}
+
+    def unknown_in_target(d):
+        d["syncs"][0]["targets"][0]["colour"] = "red"
+
+    def unknown_type(d):
+        d["connectors"]["events"]["type"] = "postgress"
+
+    def bad_duration(d):
+        d["syncs"][0]["every"] = "30"
+
+    def two_sources(d):
+        d["syncs"][0]["source"]["page"] = d["syncs"][0]["source"]["data_source"]
+
+    def bad_id(d):
+        d["syncs"][0]["source"]["data_source"] = "not-an-id"
+
+    def no_token(d):
+        del d["notion"]["token"]
+
+    def ratio(d):
+        d["syncs"][0]["max_delete_ratio"] = 1.5
+
+    def bad_fsync(d):
+        d["connectors"]["events"]["fsync"] = "sometimes"
+
+    def missing_path(d):
+        del d["connectors"]["events"]["path"]
+
+    def no_targets(d):
+        d["syncs"][0]["targets"] = []
+
+    def two_way(d):
+        d["syncs"][0]["targets"][0]["direction"] = "two-way"
+
+    return [
+        ("an unknown top-level key", unknown_top, "unknown key `stat`"),
+        ("an unknown key in a target", unknown_in_target, "unknown key `colour`"),
+        ("an unknown connector type", unknown_type, "unknown connector type `postgress`"),
+        ("a duration without a unit", bad_duration, "expected a duration"),
+        ("two sources", two_sources, "give exactly one of"),
+        ("a bad id", bad_id, "is not a Notion id"),
+        ("no token", no_token, "missing the Notion token"),
+        ("max_delete_ratio over 1", ratio, "max_delete_ratio must be between 0 and 1"),
+        ("a bad fsync", bad_fsync, "expected always, batch or never"),
+        ("a connector without path", missing_path, "missing required key `path`"),
+        ("a sync without targets", no_targets, "a sync needs at least one target"),
+        ("a two-way target", two_way, "only `one-way` is supported"),
+    ]
+
+
+def check_broken(syncd, validator, minimal, workdir):
+    base = yaml.safe_load(minimal.read_text())
+    env = dummy_environment(minimal.read_text(), workdir)
+    for what, change, message in broken_variants():
+        document = copy.deepcopy(base)
+        change(document)
+        path = workdir / "broken.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        if not schema_errors(validator, document):
+            fail(f"broken ({what}): the schema accepts it")
+        result = check_config(syncd, path, env)
+        if result.returncode != EX_CONFIG:
+            fail(f"broken ({what}): check-config exited {result.returncode}, expected "
+                 f"{EX_CONFIG}: {result.stdout}{result.stderr}")
+        elif message not in result.stderr:
+            fail(f"broken ({what}): check-config did not say {message!r}: {result.stderr}")
+        elif not re.search(re.escape(str(path)) + r":\d+:\d+: ", result.stderr):
+            fail(f"broken ({what}): no file:line:column in {result.stderr}")
+        else:
+            print(f"ok: broken ({what}) refused with exit {EX_CONFIG}")
+    # Not even YAML.
+    path = workdir / "broken.yaml"
+    path.write_text("notion: [\n")
+    result = check_config(syncd, path, env)
+    if result.returncode != EX_CONFIG or "YAML syntax error" not in result.stderr:
+        fail(f"broken YAML: exit {result.returncode}: {result.stderr}")
+    # A missing file.
+    result = check_config(syncd, workdir / "missing.yaml", env)
+    if result.returncode != EX_CONFIG:
+        fail(f"missing file: exit {result.returncode}: {result.stderr}")
+
+
+def schema_keys(schema, node):
+    """The keys a schema node allows, following $ref and the connector if/then branches."""
+    if "$ref" in node:
+        node = schema["$defs"][node["$ref"].split("/")[-1]]
+    keys = set(node.get("properties", {}))
+    for branch in node.get("allOf", []):
+        keys |= schema_keys(schema, branch.get("then", {}))
+    return keys
+
+
+def check_drift(syncd, schema, workdir):
+    """Puts an unknown key into every mapping and compares the loader's "expected one of"
+    lists with the schema's properties at the same place."""
+    document = {
+        "notion": {"token": "secret_x", "budget": {"per_minute": 180, "zz": 1}, "zz": 1},
+        "state": {"dir": "/tmp", "zz": 1},
+        "control": {"listen": "127.0.0.1:1", "zz": 1},
+        "connectors": {
+            "j": {"type": "jsonl", "path": "/tmp/j.jsonl", "zz": 1},
+            "s": {"type": "sqlite", "path": "/tmp/s.sqlite", "zz": 1},
+        },
+        "syncs": [{
+            "name": "x",
+            "source": {"discover": "all", "zz": 1},
+            "targets": [{"connector": "j", "zz": 1}],
+            "zz": 1,
+        }],
+        "zz": 1,
+    }
+    d = schema["$defs"]
+    props = schema["properties"]
+    expected = {
+        "": schema_keys(schema, schema),
+        "notion": schema_keys(schema, props["notion"]),
+        "notion.budget": schema_keys(schema, props["notion"]["properties"]["budget"]),
+        "state": schema_keys(schema, props["state"]),
+        "control": schema_keys(schema, props["control"]),
+        "connectors.j": schema_keys(schema, d["jsonl_connector"]),
+        "connectors.s": schema_keys(schema, d["sqlite_connector"]),
+        "syncs[0]": schema_keys(schema, d["sync"]),
+        "syncs[0].source": schema_keys(schema, d["source"]),
+        "syncs[0].targets[0]": schema_keys(schema, d["target"]),
+    }
+    path = workdir / "drift.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    result = check_config(syncd, path, {"PATH": os.environ.get("PATH", "")})
+    found = {}
+    for line in result.stderr.splitlines():
+        m = re.search(r":\d+:\d+: (?:(\S+): )?unknown key `zz` \(expected one of: ([^)]*)\)",
+                      line)
+        if m:
+            found[m.group(1) or ""] = set(m.group(2).split(", "))
+    for where, keys in expected.items():
+        if where not in found:
+            fail(f"drift: the loader reported no unknown key at `{where or 'top level'}`: "
+                 f"{result.stderr}")
+        elif found[where] != keys:
+            fail(f"drift at `{where or 'top level'}`: the loader reads {sorted(found[where])}, "
+                 f"the schema allows {sorted(keys)}")
+    if not failures:
+        print(f"ok: loader and schema agree on the keys of {len(expected)} mappings")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--syncd", required=True, help="the notion-syncd binary")
+    parser.add_argument("--config-dir", default=str(Path(__file__).resolve().parent.parent /
+                                                   "config"))
+    args = parser.parse_args()
+    config_dir = Path(args.config_dir)
+    schema = json.loads((config_dir / "schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    examples = sorted((config_dir / "examples").glob("*.yaml"))
+    with tempfile.TemporaryDirectory(prefix="config_examples_") as tmp:
+        workdir = Path(tmp)
+        check_examples(args.syncd, validator, examples, workdir)
+        check_broken(args.syncd, validator, config_dir / "examples" / "minimal.yaml", workdir)
+        check_drift(args.syncd, schema, workdir)
+    if failures:
+        print(f"{len(failures)} failure(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
