@@ -121,7 +121,16 @@ boost::asio::awaitable<PollStats> Poller::poll_once(bool reconcile_now) {
             co_await refresh_schema(ds, stats);
         }
         unknown_property_ = false;
+        const auto before = mirror_.source(ds);
+        const bool first_read =
+            (!before || before->watermark.empty()) && mirror_.live_pages(ds).empty();
         co_await read_changes(ds, stats);
+        if (first_read) {
+            // A complete first read is as good as a reconciliation: nothing to find missing.
+            mirror::Mirror::Batch batch(mirror_);
+            batch.set_reconciled(ds, now_ms());
+            batch.commit();
+        }
         if (unknown_property_) co_await refresh_schema(ds, stats);
         const auto state = mirror_.source(ds);
         const bool due = settings_.reconcile_every &&

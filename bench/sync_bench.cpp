@@ -1,0 +1,341 @@
+// Sync benchmarks (issue #4): the real notion-syncd against a real notion-emulator, printing one
+// JSON object per scenario.
+//   requests  requests per poll of an idle data source and for k changed pages, vs a full re-read
+//   initial   initial sync of N pages at 180 requests / 60 s with 300 ms latency: wall vs floor
+//   cpu       daemon CPU µs per page, new pages and an unchanged re-read (emulator limits off)
+//   rss       peak RSS of the daemon syncing N pages
+//   latency   edit -> event in jsonl with `every: 5s`, p50/p99
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include "tests/support/process.hpp"
+
+using namespace syncd;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string syncd_binary;
+
+double cpu_seconds_of_children() {
+    rusage usage{};
+    getrusage(RUSAGE_CHILDREN, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+long peak_rss_kb_of_children() {
+    rusage usage{};
+    getrusage(RUSAGE_CHILDREN, &usage);
+    return usage.ru_maxrss;
+}
+
+struct Bench {
+    test::TempDir dir;
+    test::Emulator emulator;
+    std::string data_source;
+    std::string every = "5s";
+    std::string budget = "{ per_minute: 60000, burst: 200 }";
+
+    Bench() : emulator(dir) {
+        emulator.control("rate_limit", {{"requests", 0}, {"window_ms", 60'000}});
+        const auto home =
+            emulator.api("POST", "/v1/pages", json::parse(R"({"parent":{"workspace":true},
+            "properties":{"title":{"title":[{"text":{"content":"Bench"}}]}}})"));
+        const std::string home_id(home.at("id").as_string());
+        const auto db = emulator.api("POST", "/v1/databases",
+                                     json::parse(R"({"parent":{"page_id":")" + home_id + R"("},
+            "title":[{"text":{"content":"Items"}}],"initial_data_source":{"properties":{
+              "Name":{"title":{}},"Notes":{"rich_text":{}},"Count":{"number":{}},
+              "Done":{"checkbox":{}},"Stage":{"select":{}},"Tags":{"multi_select":{}},
+              "Due":{"date":{}},"Link":{"url":{}},"Contact":{"email":{}}}}})"));
+        data_source = std::string(db.at("data_sources").as_array()[0].at("id").as_string());
+        emulator.control("share", {{"token", "connection-1"}, {"object_id", home_id}});
+    }
+
+    // Loads `n` pages (about 3 KB each as the API returns them) in chunks.
+    void load(int n, int notes_chars = 900) {
+        const std::string notes(static_cast<std::size_t>(notes_chars), 'x');
+        for (int start = 0; start < n; start += 2000) {
+            json::array objects;
+            for (int i = start; i < std::min(n, start + 2000); ++i) {
+                char id[40];
+                std::snprintf(id, sizeof id, "%08x-0000-4000-8000-%012x", i + 1, i + 1);
+                char created[32];
+                std::snprintf(created, sizeof created, "2026-0%d-%02dT%02d:%02d:00.000Z",
+                              1 + i / 40'000, 1 + i / 1440 % 28, i / 60 % 24, i % 60);
+                objects.push_back(json::object{
+                    {"object", "page"},
+                    {"id", id},
+                    {"parent", {{"type", "data_source_id"}, {"data_source_id", data_source}}},
+                    {"created_time", created},
+                    {"last_edited_time", created},
+                    {"properties",
+                     {{"Name",
+                       {{"title",
+                         json::array{{{"text", {{"content", "Item " + std::to_string(i)}}}}}}}},
+                      {"Notes", {{"rich_text", json::array{{{"text", {{"content", notes}}}}}}}},
+                      {"Count", {{"number", i}}},
+                      {"Done", {{"checkbox", i % 2 == 0}}},
+                      {"Stage", {{"select", {{"name", i % 3 == 0 ? "Todo" : "Done"}}}}},
+                      {"Tags", {{"multi_select", json::array{{{"name", "a"}}, {{"name", "b"}}}}}},
+                      {"Due", {{"date", {{"start", "2026-06-01"}}}}},
+                      {"Link", {{"url", "https://example.com/item/" + std::to_string(i)}}},
+                      {"Contact", {{"email", "owner@example.com"}}}}}});
+            }
+            emulator.control("fixture", json::object{{"objects", objects}});
+        }
+    }
+
+    fs::path path(const std::string& name) const { return dir.path() / name; }
+
+    std::vector<std::string> argv(std::vector<std::string> args) const {
+        {
+            std::ofstream out(path("config.yaml"));
+            out << "notion:\n  token: " << test::Emulator::connection_token
+                << "\n  base_url: " << emulator.url() << "\n  budget: " << budget
+                << "\nstate:\n  dir: " << path("state").string() << "\nconnectors:\n"
+                << "  db:\n    type: sqlite\n    path: " << path("out.sqlite").string()
+                << "\n  log:\n    type: jsonl\n    path: " << path("events.jsonl").string()
+                << "\n    fsync: batch\nsyncs:\n  - name: items\n    source: { data_source: "
+                << data_source << " }\n    every: " << every
+                << "\n    reconcile_every: never\n    targets:\n      - connector: db\n"
+                << "      - connector: log\n";
+        }
+        std::vector<std::string> out{syncd_binary, "-c", path("config.yaml").string()};
+        out.insert(out.end(), args.begin(), args.end());
+        return out;
+    }
+
+    test::Finished syncd(std::vector<std::string> args = {"sync-once"}) const {
+        auto finished = test::run_command(argv(std::move(args)), path("syncd.log"), 3600s);
+        if (finished.status != 0) {
+            std::ifstream log(path("syncd.log"));
+            std::cerr << finished.out << log.rdbuf();
+            throw std::runtime_error("notion-syncd failed");
+        }
+        return finished;
+    }
+
+    std::map<std::string, std::size_t> requests() {
+        std::map<std::string, std::size_t> out;
+        const json::value all = emulator.get("requests");
+        for (const auto& c : all.at("counters").as_array()) {
+            const auto* connection = c.as_object().if_contains("connection");
+            if (!connection || *connection != "connection-1") continue;
+            out[std::string(c.at("route").as_string())] += c.at("count").to_number<std::size_t>();
+            if (c.at("status").to_number<int>() == 429)
+                out["429"] += c.at("count").to_number<std::size_t>();
+        }
+        return out;
+    }
+    std::size_t total(const std::map<std::string, std::size_t>& r) {
+        std::size_t n = 0;
+        for (const auto& [route, count] : r) {
+            if (route != "429") n += count;
+        }
+        return n;
+    }
+    void edit(int i, int value) {
+        char id[40];
+        std::snprintf(id, sizeof id, "%08x-0000-4000-8000-%012x", i + 1, i + 1);
+        emulator.api(
+            "PATCH", std::string("/v1/pages/") + id,
+            json::parse(R"({"properties":{"Count":{"number":)" + std::to_string(value) + "}}}"));
+    }
+};
+
+json::object diff(const std::map<std::string, std::size_t>& after,
+                  const std::map<std::string, std::size_t>& before) {
+    json::object out;
+    for (const auto& [route, count] : after) {
+        const auto b = before.contains(route) ? before.at(route) : 0;
+        if (count > b) out[route] = count - b;
+    }
+    return out;
+}
+
+std::size_t sum(const json::object& o) {
+    std::size_t n = 0;
+    for (const auto& [k, v] : o) {
+        if (k != "429") n += v.to_number<std::size_t>();
+    }
+    return n;
+}
+
+void requests_scenario(int pages) {
+    Bench b;
+    b.load(pages);
+    b.syncd();
+    json::object out{{"scenario", "requests"}, {"pages", pages}};
+    const auto full = static_cast<std::size_t>(std::ceil(pages / 100.0));
+    out["full_reread_queries"] = full;
+    // A sync-once process reads the schema once at start (a running daemon: every 5 minutes).
+    auto before = b.requests();
+    b.syncd();
+    auto idle = diff(b.requests(), before);
+    out["idle_poll"] = {{"query_requests", idle["/v1/data_sources/{id}/query"]},
+                        {"all_requests_incl_schema_read", sum(idle)}};
+    json::array changed;
+    int value = 1'000'000;
+    for (const int k : {1, 10, 100, 250}) {
+        for (int i = 0; i < k; ++i) b.edit((i * 7919) % pages, ++value);
+        before = b.requests();
+        b.syncd();
+        auto d = diff(b.requests(), before);
+        changed.push_back({{"k", k},
+                           {"query_requests", d["/v1/data_sources/{id}/query"]},
+                           {"all_requests_incl_schema_read", sum(d)},
+                           {"goal_at_most", static_cast<int>(std::ceil(k / 100.0)) + 1}});
+    }
+    out["changed_pages"] = changed;
+    std::cout << json::serialize(out) << std::endl;
+}
+
+void initial_scenario(int pages, int latency_ms) {
+    Bench b;
+    b.load(pages);
+    b.budget = "{ per_minute: 180, burst: 5 }";
+    b.emulator.control("rate_limit", {{"requests", 180}, {"window_ms", 60'000}});
+    b.emulator.control("latency", {{"fixed_ms", latency_ms}, {"jitter_ms", 0}});
+    const auto before = b.requests();
+    const auto start = std::chrono::steady_clock::now();
+    b.syncd();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto d = diff(b.requests(), before);
+    const auto used = sum(d);
+    // The floor: the requests used at 3 per second, less the burst the budget starts with.
+    const double floor = std::max(0.0, static_cast<double>(used) - 5) / 3.0;
+    std::cout << json::serialize(json::object{
+                     {"scenario", "initial"},
+                     {"pages", pages},
+                     {"latency_ms", latency_ms},
+                     {"requests_used", used},
+                     {"rate_limited_429", d.contains("429") ? d.at("429") : json::value(0)},
+                     {"wall_s", wall},
+                     {"budget_floor_s", floor},
+                     {"wall_over_floor", wall / floor},
+                     {"routes", d}})
+              << std::endl;
+}
+
+void cpu_scenario(int pages) {
+    Bench b;
+    b.load(pages);
+    // Bytes per page as the API returns it.
+    const auto sample =
+        b.emulator.api("POST", "/v1/data_sources/" + b.data_source + "/query",
+                       json::object{{"page_size", 100}}, test::Emulator::connection_token);
+    const double bytes_per_page =
+        static_cast<double>(json::serialize(sample.at("results")).size()) / 100.0;
+    double cpu = cpu_seconds_of_children();
+    b.syncd();
+    const double fresh = cpu_seconds_of_children() - cpu;
+    b.syncd({"resync", "--job", "items"});
+    cpu = cpu_seconds_of_children();
+    b.syncd();
+    const double unchanged = cpu_seconds_of_children() - cpu;
+    std::cout << json::serialize(json::object{
+                     {"scenario", "cpu"},
+                     {"pages", pages},
+                     {"bytes_per_page", bytes_per_page},
+                     {"new_page_cpu_us", fresh * 1e6 / pages},
+                     {"unchanged_reread_cpu_us", unchanged * 1e6 / pages},
+                     {"note", "whole process incl. start-up, schema read, both targets"}})
+              << std::endl;
+}
+
+void rss_scenario(int pages) {
+    Bench b;
+    b.load(pages, 200);
+    b.syncd();
+    // RUSAGE_CHILDREN's maxrss is the largest of the children waited for so far: this one.
+    std::cout << json::serialize(
+                     json::object{{"scenario", "rss"},
+                                  {"pages", pages},
+                                  {"daemon_peak_rss_mb", peak_rss_kb_of_children() / 1024.0}})
+              << std::endl;
+}
+
+void latency_scenario(int edits) {
+    Bench b;
+    b.load(500);
+    b.every = "5s";
+    b.syncd();
+    test::Process daemon(b.argv({"run"}), b.path("run.log"));
+    std::this_thread::sleep_for(1s);
+    std::vector<double> latencies;
+    std::mt19937 random(7);
+    for (int e = 0; e < edits; ++e) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(random() % 3000));
+        const int value = 5'000'000 + e;
+        const auto start = std::chrono::steady_clock::now();
+        b.edit(static_cast<int>(random() % 500), value);
+        const std::string needle = "\"Count\":" + std::to_string(value);
+        for (;;) {
+            std::ifstream in(b.path("events.jsonl"));
+            std::stringstream text;
+            text << in.rdbuf();
+            if (text.str().find(needle) != std::string::npos) break;
+            if (std::chrono::steady_clock::now() - start > 60s)
+                throw std::runtime_error("an edit did not arrive within 60 s");
+            std::this_thread::sleep_for(20ms);
+        }
+        latencies.push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(latencies.begin(), latencies.end());
+    auto at = [&](double q) {
+        return latencies[std::min(
+            latencies.size() - 1,
+            static_cast<std::size_t>(q * static_cast<double>(latencies.size())))];
+    };
+    std::cout << json::serialize(json::object{{"scenario", "latency"},
+                                              {"every_s", 5},
+                                              {"edits", edits},
+                                              {"p50_s", at(0.5)},
+                                              {"p99_s", at(0.99)},
+                                              {"max_s", latencies.back()}})
+              << std::endl;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"notion-syncd sync benchmarks (JSON lines on stdout)"};
+    std::string scenario = "all";
+    int pages = 0;
+    int latency_ms = 300;
+    int edits = 30;
+    app.add_option("--syncd", syncd_binary, "notion-syncd binary")->required();
+    app.add_option("--scenario", scenario, "requests|initial|cpu|rss|latency|all");
+    app.add_option("--pages", pages, "pages (default per scenario)");
+    app.add_option("--latency-ms", latency_ms, "emulator latency for `initial`");
+    app.add_option("--edits", edits, "edits for `latency`");
+    CLI11_PARSE(app, argc, argv);
+    try {
+        const bool all = scenario == "all";
+        if (all || scenario == "requests") requests_scenario(pages ? pages : 1000);
+        if (all || scenario == "cpu") cpu_scenario(pages ? pages : 5000);
+        if (all || scenario == "rss") rss_scenario(pages ? pages : 100'000);
+        if (all || scenario == "latency") latency_scenario(edits);
+        if (all || scenario == "initial") initial_scenario(pages ? pages : 20'000, latency_ms);
+    } catch (const std::exception& e) {
+        std::cerr << "sync_bench: " << e.what() << '\n';
+        return 1;
+    }
+}
