@@ -147,31 +147,32 @@ private:
             updates += ", " + q + " = excluded." + q;
             values.push_back(&value);
         }
+        // Rows of one table mostly share their columns: the statement is parsed once.
         auto s =
-            db_->prepare("INSERT INTO " + quote_identifier(table) + " (" + names + ") VALUES (" +
-                         marks + ") ON CONFLICT (page_id) DO UPDATE SET " + updates);
-        s.bind(1, event.page_id).bind(3, event.last_edited_time).bind(4, now_iso());
+            db_->cached("INSERT INTO " + quote_identifier(table) + " (" + names + ") VALUES (" +
+                        marks + ") ON CONFLICT (page_id) DO UPDATE SET " + updates);
+        s->bind(1, event.page_id).bind(3, event.last_edited_time).bind(4, now_iso());
         if (event.url.empty()) {
-            s.bind_null(2);
+            s->bind_null(2);
         } else {
-            s.bind(2, event.url);
+            s->bind(2, event.url);
         }
         int index = 5;
         for (const auto* v : values) {
             if (v->is_null()) {
-                s.bind_null(index);
+                s->bind_null(index);
             } else if (v->is_bool()) {
-                s.bind(index, static_cast<std::int64_t>(v->get_bool()));
+                s->bind(index, static_cast<std::int64_t>(v->get_bool()));
             } else if (v->is_number()) {
-                s.bind(index, v->to_number<double>());
+                s->bind(index, v->to_number<double>());
             } else if (v->is_string()) {
-                s.bind(index, std::string_view(v->get_string()));
+                s->bind(index, std::string_view(v->get_string()));
             } else {
-                s.bind(index, json::serialize(*v));
+                s->bind(index, json::serialize(*v));
             }
             ++index;
         }
-        s.run();
+        s->run();
     }
 
     Settings settings_;

@@ -113,6 +113,7 @@ Mirror::Mirror(const std::string& path) : db_(path) {
     // NORMAL in WAL mode: a commit survives a process crash; only a power loss can drop the last
     // transactions, and the next poll re-reads them (the watermark moves with the commit).
     db_.exec("PRAGMA synchronous=NORMAL");
+    db_.exec("PRAGMA cache_size=-8192");  // 8 MB of pages: the hot pages and outbox stay cached
     db_.exec("PRAGMA foreign_keys=ON");
     migrate();
 }
@@ -136,20 +137,27 @@ void Mirror::migrate() {
 }
 
 std::optional<StoredPage> Mirror::page(const std::string& page_id) {
-    auto s = db_.prepare("SELECT data_source_id, hash, state, record FROM pages WHERE page_id = ?");
-    s.bind(1, page_id);
-    if (!s.step()) return std::nullopt;
-    return StoredPage{.data_source_id = s.text(0),
-                      .hash = s.text(1),
-                      .state = state_of(s.text(2)),
-                      .record = record_from(json::parse(s.text(3)).as_object())};
+    auto s = db_.cached("SELECT data_source_id, hash, state, record FROM pages WHERE page_id = ?");
+    s->bind(1, page_id);
+    if (!s->step()) return std::nullopt;
+    return StoredPage{.data_source_id = s->text(0),
+                      .hash = s->text(1),
+                      .state = state_of(s->text(2)),
+                      .record = record_from(json::parse(s->text(3)).as_object())};
+}
+
+std::optional<Mirror::PageDigest> Mirror::page_digest(const std::string& page_id) {
+    auto s = db_.cached("SELECT data_source_id, hash, state FROM pages WHERE page_id = ?");
+    s->bind(1, page_id);
+    if (!s->step()) return std::nullopt;
+    return PageDigest{s->text(0), s->text(1), state_of(s->text(2))};
 }
 
 std::vector<std::string> Mirror::live_pages(const std::string& data_source_id) {
-    auto s = db_.prepare("SELECT page_id FROM pages WHERE data_source_id = ? AND state = 'live'");
-    s.bind(1, data_source_id);
+    auto s = db_.cached("SELECT page_id FROM pages WHERE data_source_id = ? AND state = 'live'");
+    s->bind(1, data_source_id);
     std::vector<std::string> out;
-    while (s.step()) out.push_back(s.text(0));
+    while (s->step()) out.push_back(s->text(0));
     return out;
 }
 
@@ -164,21 +172,21 @@ SourceState source_from(sqlite::Statement& s) {
 }  // namespace
 
 std::optional<SourceState> Mirror::source(const std::string& data_source_id) {
-    auto s = db_.prepare(
+    auto s = db_.cached(
         "SELECT data_source_id, sync, schema, watermark, reconciled_at FROM sources WHERE "
         "data_source_id = ?");
-    s.bind(1, data_source_id);
-    if (!s.step()) return std::nullopt;
-    return source_from(s);
+    s->bind(1, data_source_id);
+    if (!s->step()) return std::nullopt;
+    return source_from(*s);
 }
 
 std::vector<SourceState> Mirror::sources(const std::string& sync) {
-    auto s = db_.prepare(
+    auto s = db_.cached(
         "SELECT data_source_id, sync, schema, watermark, reconciled_at FROM sources WHERE sync = "
         "?");
-    s.bind(1, sync);
+    s->bind(1, sync);
     std::vector<SourceState> out;
-    while (s.step()) out.push_back(source_from(s));
+    while (s->step()) out.push_back(source_from(*s));
     return out;
 }
 
@@ -186,140 +194,141 @@ Mirror::Batch::Batch(Mirror& mirror) : mirror_(mirror), transaction_(mirror.db_)
 
 void Mirror::Batch::put_page(const std::string& sync, const model::Record& record,
                              PageState state) {
-    auto s = mirror_.db_.prepare(
+    auto s = mirror_.db_.cached(
         "INSERT INTO pages (page_id, sync, data_source_id, hash, state, record) VALUES (?, ?, ?, "
         "?, ?, ?) "
         "ON CONFLICT (page_id) DO UPDATE SET sync = excluded.sync, data_source_id = "
         "excluded.data_source_id, "
         "hash = excluded.hash, state = excluded.state, record = excluded.record");
-    s.bind(1, record.page_id).bind(2, sync).bind(3, record.data_source_id).bind(4, record.hash);
-    s.bind(5, to_string(state)).bind(6, json::serialize(record_json(record)));
-    s.run();
+    s->bind(1, record.page_id).bind(2, sync).bind(3, record.data_source_id).bind(4, record.hash);
+    s->bind(5, to_string(state)).bind(6, json::serialize(record_json(record)));
+    s->run();
 }
 
 std::int64_t Mirror::Batch::add_event(model::ChangeEvent event) {
-    auto s = mirror_.db_.prepare("INSERT INTO outbox (sync, event, detected_at) VALUES (?, ?, ?)");
-    s.bind(1, event.sync).bind(2, json::serialize(event.to_json())).bind(3, now_iso());
-    s.run();
+    auto s = mirror_.db_.cached("INSERT INTO outbox (sync, event, detected_at) VALUES (?, ?, ?)");
+    s->bind(1, event.sync).bind(2, json::serialize(event.to_json())).bind(3, now_iso());
+    s->run();
     return mirror_.db_.last_insert_rowid();
 }
 
 void Mirror::Batch::set_watermark(const std::string& sync, const std::string& data_source_id,
                                   const std::string& watermark) {
-    auto s = mirror_.db_.prepare(
+    auto s = mirror_.db_.cached(
         "INSERT INTO sources (data_source_id, sync, watermark) VALUES (?, ?, ?) "
         "ON CONFLICT (data_source_id) DO UPDATE SET watermark = excluded.watermark, sync = "
         "excluded.sync");
-    s.bind(1, data_source_id).bind(2, sync).bind(3, watermark);
-    s.run();
+    s->bind(1, data_source_id).bind(2, sync).bind(3, watermark);
+    s->run();
 }
 
 void Mirror::Batch::set_schema(const std::string& sync, const model::Schema& schema) {
-    auto s = mirror_.db_.prepare(
+    auto s = mirror_.db_.cached(
         "INSERT INTO sources (data_source_id, sync, schema) VALUES (?, ?, ?) "
         "ON CONFLICT (data_source_id) DO UPDATE SET schema = excluded.schema, sync = "
         "excluded.sync");
-    s.bind(1, schema.data_source_id).bind(2, sync).bind(3, json::serialize(schema.to_json()));
-    s.run();
+    s->bind(1, schema.data_source_id).bind(2, sync).bind(3, json::serialize(schema.to_json()));
+    s->run();
 }
 
 void Mirror::Batch::set_reconciled(const std::string& data_source_id, std::int64_t at_ms) {
-    auto s = mirror_.db_.prepare("UPDATE sources SET reconciled_at = ? WHERE data_source_id = ?");
-    s.bind(1, at_ms).bind(2, data_source_id);
-    s.run();
+    auto s = mirror_.db_.cached("UPDATE sources SET reconciled_at = ? WHERE data_source_id = ?");
+    s->bind(1, at_ms).bind(2, data_source_id);
+    s->run();
 }
 
 void Mirror::Batch::hold_delete(const std::string& sync, const std::string& page_id) {
-    auto s = mirror_.db_.prepare(
+    auto s = mirror_.db_.cached(
         "INSERT OR IGNORE INTO held_deletes (sync, page_id, detected_at) VALUES (?, ?, ?)");
-    s.bind(1, sync).bind(2, page_id).bind(3, now_iso());
-    s.run();
+    s->bind(1, sync).bind(2, page_id).bind(3, now_iso());
+    s->run();
 }
 
 void Mirror::Batch::clear_held(const std::string& sync, const std::string& data_source_id) {
-    auto s = mirror_.db_.prepare(
+    auto s = mirror_.db_.cached(
         "DELETE FROM held_deletes WHERE sync = ? AND page_id IN (SELECT page_id FROM pages WHERE "
         "data_source_id = ?)");
-    s.bind(1, sync).bind(2, data_source_id);
-    s.run();
+    s->bind(1, sync).bind(2, data_source_id);
+    s->run();
 }
 
 void Mirror::Batch::commit() { transaction_.commit(); }
 
 std::vector<model::ChangeEvent> Mirror::events_after(const std::string& sync, std::int64_t seq,
                                                      std::size_t limit) {
-    auto s = db_.prepare(
-        "SELECT seq, event FROM outbox WHERE sync = ? AND seq > ? ORDER BY seq LIMIT ?");
-    s.bind(1, sync).bind(2, seq).bind(3, static_cast<std::int64_t>(limit));
+    auto s =
+        db_.cached("SELECT seq, event FROM outbox WHERE sync = ? AND seq > ? ORDER BY seq LIMIT ?");
+    s->bind(1, sync).bind(2, seq).bind(3, static_cast<std::int64_t>(limit));
     std::vector<model::ChangeEvent> out;
-    while (s.step()) {
-        auto e = model::ChangeEvent::from_json(json::parse(s.text(1)).as_object());
-        e.seq = s.integer(0);
+    while (s->step()) {
+        auto e = model::ChangeEvent::from_json(json::parse(s->text(1)).as_object());
+        e.seq = s->integer(0);
         out.push_back(std::move(e));
     }
     return out;
 }
 
 std::int64_t Mirror::last_seq(const std::string& sync) {
-    auto s = db_.prepare("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE sync = ?");
-    s.bind(1, sync);
-    s.step();
-    const auto in_outbox = s.integer(0);
+    auto s = db_.cached("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE sync = ?");
+    s->bind(1, sync);
+    s->step();
+    const auto in_outbox = s->integer(0);
     // Collected rows leave gaps; the sqlite_sequence keeps the highest seq ever handed out.
     return in_outbox;
 }
 
 std::size_t Mirror::count_after(const std::string& sync, std::int64_t seq) {
-    auto s = db_.prepare("SELECT COUNT(*) FROM outbox WHERE sync = ? AND seq > ?");
-    s.bind(1, sync).bind(2, seq);
-    s.step();
-    return static_cast<std::size_t>(s.integer(0));
+    auto s = db_.cached("SELECT COUNT(*) FROM outbox WHERE sync = ? AND seq > ?");
+    s->bind(1, sync).bind(2, seq);
+    s->step();
+    return static_cast<std::size_t>(s->integer(0));
 }
 
 std::int64_t Mirror::cursor(const std::string& target) {
-    auto s = db_.prepare("SELECT seq FROM target_cursors WHERE target = ?");
-    s.bind(1, target);
-    return s.step() ? s.integer(0) : 0;
+    auto s = db_.cached("SELECT seq FROM target_cursors WHERE target = ?");
+    s->bind(1, target);
+    return s->step() ? s->integer(0) : 0;
 }
 
 void Mirror::set_cursor(const std::string& target, std::int64_t seq) {
-    auto s = db_.prepare(
+    auto s = db_.cached(
         "INSERT INTO target_cursors (target, seq) VALUES (?, ?) ON CONFLICT (target) DO UPDATE SET "
         "seq = excluded.seq");
-    s.bind(1, target).bind(2, seq);
-    s.run();
+    s->bind(1, target).bind(2, seq);
+    s->run();
 }
 
 void Mirror::dead_letter(const std::string& target, const model::ChangeEvent& event,
                          const std::string& error) {
     sqlite::Transaction t(db_);
-    auto s = db_.prepare(
+    auto s = db_.cached(
         "INSERT INTO dead_letters (target, seq, event, error, failed_at) VALUES (?, ?, ?, ?, ?)");
-    s.bind(1, target)
+    s->bind(1, target)
         .bind(2, event.seq)
         .bind(3, json::serialize(event.to_json()))
         .bind(4, error)
         .bind(5, now_iso());
-    s.run();
+    s->run();
     set_cursor(target, event.seq);
     t.commit();
 }
 
 std::vector<DeadLetter> Mirror::dead_letters(const std::string& target) {
-    auto s = db_.prepare(
+    auto s = db_.cached(
         "SELECT id, target, seq, error, failed_at FROM dead_letters WHERE ? = '' OR target = ? "
         "ORDER BY id");
-    s.bind(1, target).bind(2, target);
+    s->bind(1, target).bind(2, target);
     std::vector<DeadLetter> out;
-    while (s.step()) out.push_back({s.integer(0), s.text(1), s.integer(2), s.text(3), s.text(4)});
+    while (s->step())
+        out.push_back({s->integer(0), s->text(1), s->integer(2), s->text(3), s->text(4)});
     return out;
 }
 
 std::size_t Mirror::held_deletes(const std::string& sync) {
-    auto s = db_.prepare("SELECT COUNT(*) FROM held_deletes WHERE sync = ?");
-    s.bind(1, sync);
-    s.step();
-    return static_cast<std::size_t>(s.integer(0));
+    auto s = db_.cached("SELECT COUNT(*) FROM held_deletes WHERE sync = ?");
+    s->bind(1, sync);
+    s->step();
+    return static_cast<std::size_t>(s->integer(0));
 }
 
 void Mirror::collect_garbage(const std::vector<std::pair<std::string, std::string>>& sync_targets) {
@@ -330,16 +339,16 @@ void Mirror::collect_garbage(const std::vector<std::pair<std::string, std::strin
         if (!inserted) it->second = std::min(it->second, c);
     }
     for (const auto& [sync, seq] : lowest) {
-        auto s = db_.prepare("DELETE FROM outbox WHERE sync = ? AND seq <= ?");
-        s.bind(1, sync).bind(2, seq);
-        s.run();
+        auto s = db_.cached("DELETE FROM outbox WHERE sync = ? AND seq <= ?");
+        s->bind(1, sync).bind(2, seq);
+        s->run();
     }
 }
 
 void Mirror::reset_sync(const std::string& sync) {
-    auto s = db_.prepare("UPDATE sources SET watermark = '', reconciled_at = 0 WHERE sync = ?");
-    s.bind(1, sync);
-    s.run();
+    auto s = db_.cached("UPDATE sources SET watermark = '', reconciled_at = 0 WHERE sync = ?");
+    s->bind(1, sync);
+    s->run();
 }
 
 }  // namespace syncd::mirror

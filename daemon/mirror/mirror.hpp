@@ -49,6 +49,13 @@ public:
     explicit Mirror(const std::string& path);
 
     std::optional<StoredPage> page(const std::string& page_id);
+    // The same without the record (cheap: for the unchanged-page check).
+    struct PageDigest {
+        std::string data_source_id;
+        std::string hash;
+        PageState state;
+    };
+    std::optional<PageDigest> page_digest(const std::string& page_id);
     std::vector<std::string> live_pages(const std::string& data_source_id);
     std::optional<SourceState> source(const std::string& data_source_id);
     std::vector<SourceState> sources(const std::string& sync);

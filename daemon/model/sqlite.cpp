@@ -92,7 +92,10 @@ Database::Database(const std::string& path) : path_(path) {
     sqlite3_busy_timeout(db_, 5000);
 }
 
-Database::~Database() { sqlite3_close(db_); }
+Database::~Database() {
+    cache_.clear();  // statements first: a connection with live statements does not close
+    sqlite3_close(db_);
+}
 
 void Database::exec(std::string_view sql) {
     char* error = nullptr;
@@ -105,6 +108,14 @@ void Database::exec(std::string_view sql) {
 }
 
 Statement Database::prepare(std::string_view sql) { return Statement(db_, sql); }
+
+Cached Database::cached(std::string_view sql) {
+    auto it = cache_.find(std::string(sql));
+    if (it == cache_.end()) {
+        it = cache_.emplace(std::string(sql), std::make_unique<Statement>(db_, sql)).first;
+    }
+    return Cached(*it->second);
+}
 std::int64_t Database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 int Database::changes() const { return sqlite3_changes(db_); }
 

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -42,6 +44,21 @@ private:
     sqlite3_stmt* stmt_ = nullptr;
 };
 
+// A statement the Database keeps prepared for reuse; reset (bindings cleared) when this handle
+// goes away, so a half-read result never holds a read transaction open.
+class Cached {
+public:
+    explicit Cached(Statement& statement) : statement_(&statement) {}
+    ~Cached() { statement_->reset(); }
+    Cached(const Cached&) = delete;
+    Cached& operator=(const Cached&) = delete;
+    Statement* operator->() { return statement_; }
+    Statement& operator*() { return *statement_; }
+
+private:
+    Statement* statement_;
+};
+
 class Database {
 public:
     // Opens (creating) `path`; ":memory:" for tests.
@@ -52,6 +69,8 @@ public:
 
     void exec(std::string_view sql);
     Statement prepare(std::string_view sql);
+    // The same statement on every call with the same text: parsed once (hot paths).
+    Cached cached(std::string_view sql);
     std::int64_t last_insert_rowid() const;
     int changes() const;
     sqlite3* handle() { return db_; }
@@ -60,6 +79,7 @@ public:
 private:
     sqlite3* db_ = nullptr;
     std::string path_;
+    std::unordered_map<std::string, std::unique_ptr<Statement>> cache_;
 };
 
 // BEGIN IMMEDIATE now; COMMIT on commit(); ROLLBACK when destroyed uncommitted.

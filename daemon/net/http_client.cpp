@@ -229,6 +229,9 @@ asio::awaitable<Response> HttpClient::send(Request request) {
     }
     http::response_parser<http::string_body> parser;
     parser.body_limit(options.max_response_bytes);
+    // Beast reads at most the buffer's free capacity (512 bytes at first, and a string body
+    // leaves it empty): without room, a 300 KB answer would take hundreds of reads.
+    if (connection->buffer.capacity() < 64 * 1024) connection->buffer.reserve(64 * 1024);
     auto read = [&]() -> asio::awaitable<beast::error_code> {
         if (connection->tls) {
             auto [ec, n] =

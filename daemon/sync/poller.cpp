@@ -151,6 +151,7 @@ boost::asio::awaitable<void> Poller::refresh_schema(const std::string& ds, PollS
     json::object raw = co_await client_.retrieve_data_source(ds, context);
     model::Schema schema = model::Schema::from_data_source(raw);
     schema_read_at_[ds] = std::chrono::steady_clock::now();
+    schemas_[ds] = schema;
     const auto stored = mirror_.source(ds);
     json::array changed;
     json::object ids;
@@ -212,25 +213,25 @@ boost::asio::awaitable<void> Poller::complete(json::object& page) {
 bool Poller::stage(mirror::Mirror::Batch& batch, const json::object& page, PollStats& stats) {
     model::Record record = model::to_record(page);
     const std::string& ds = record.data_source_id;
-    const auto stored = mirror_.page(record.page_id);
-    if (stored && stored->state == mirror::PageState::live && stored->hash == record.hash &&
-        stored->data_source_id == ds) {
+    const auto digest = mirror_.page_digest(record.page_id);
+    if (digest && digest->state == mirror::PageState::live && digest->hash == record.hash &&
+        digest->data_source_id == ds) {
         return false;  // re-read, unchanged: no event, no write
     }
-    if (record.in_trash && (!stored || stored->state != mirror::PageState::live)) return false;
+    if (record.in_trash && (!digest || digest->state != mirror::PageState::live)) return false;
+    const auto stored = digest ? mirror_.page(record.page_id) : std::nullopt;
     model::ChangeEvent event{.sync = settings_.name,
                              .data_source_id = ds,
                              .page_id = record.page_id,
                              .last_edited_time = record.last_edited_time,
                              .url = record.url};
     const auto& properties = page.at("properties").as_object();
-    const auto schema_state = mirror_.source(ds);
+    const auto known = schemas_.find(ds);
     for (const auto& [name, value] : properties) {
         const std::string id = string_at(value.as_object(), "id");
         event.property_ids[name] = id;
         event.properties[name] = record.values.contains(id) ? record.values.at(id) : json::value();
-        if (schema_state && schema_state->schema && !schema_state->schema->by_id(id))
-            unknown_property_ = true;
+        if (known != schemas_.end() && !known->second.by_id(id)) unknown_property_ = true;
     }
     mirror::PageState state = mirror::PageState::live;
     if (!stored) {

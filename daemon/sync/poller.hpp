@@ -54,6 +54,7 @@ private:
     std::vector<std::string> data_sources_;
     std::chrono::steady_clock::time_point resolved_at_{};
     std::map<std::string, std::chrono::steady_clock::time_point> schema_read_at_;
+    std::map<std::string, model::Schema> schemas_;  // as last read, by data source
     bool unknown_property_ = false;
     bool brake_released_ = false;
     notion::RequestContext poll_context_;
