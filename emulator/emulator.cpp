@@ -231,6 +231,19 @@ std::optional<HttpResponse> Emulator::rate_limit(const Connection& connection) {
 }
 
 HttpResponse Emulator::handle(const HttpRequest& request) {
+    HttpResponse response = answer(request);
+    // Every answer carries the server's time (the emulator's clock), as Notion's do; clients
+    // use it to reason about minute-rounded timestamps without trusting their own clock.
+    const std::time_t seconds = static_cast<std::time_t>(clock_.now() / 1000);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char date[64];
+    std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    response.headers.emplace_back("Date", date);
+    return response;
+}
+
+HttpResponse Emulator::answer(const HttpRequest& request) {
     const std::string_view target = request.target;
     const auto qmark = target.find('?');
     const std::string_view path = target.substr(0, qmark);

@@ -106,6 +106,7 @@ private:
 
     HttpResponse api(const HttpRequest& request, const Connection& connection,
                      std::string_view path, std::string_view query, std::string& route);
+    HttpResponse answer(const HttpRequest& request);
     HttpResponse control(const HttpRequest& request, std::string_view path);
     std::optional<HttpResponse> rate_limit(const Connection& connection);
     HttpResponse error(int status, const std::string& code, const std::string& message,

@@ -41,6 +41,10 @@ public:
                 {"properties", e.properties},
                 {"changed", e.changed},
                 {"seq", e.seq}};
+            if (e.content) {
+                line["content"] = *e.content;
+                line["content_changed"] = e.content_changed;
+            }
             text += boost::json::serialize(line);
             text += '\n';
             if (settings_.fsync == FsyncPolicy::always) {

@@ -46,6 +46,17 @@ constexpr std::string_view migrations[] = {
         detected_at TEXT NOT NULL,
         PRIMARY KEY (sync, page_id));
     )sql",
+    // 2: page content (blocks) for syncs with `content: true`; the server time each data source
+    // was last read completely from.
+    R"sql(
+    CREATE TABLE contents (
+        page_id TEXT PRIMARY KEY,
+        last_edited_time TEXT NOT NULL,
+        read_at TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        blocks TEXT NOT NULL);
+    ALTER TABLE sources ADD COLUMN read_from TEXT NOT NULL DEFAULT '';
+    )sql",
 };
 
 std::string now_iso() {
@@ -153,6 +164,30 @@ std::optional<Mirror::PageDigest> Mirror::page_digest(const std::string& page_id
     return PageDigest{s->text(0), s->text(1), state_of(s->text(2))};
 }
 
+std::optional<ContentState> Mirror::content(const std::string& page_id, bool with_blocks) {
+    auto s = db_.cached(
+        "SELECT last_edited_time, read_at, hash, CASE WHEN ? THEN blocks ELSE '[]' END FROM "
+        "contents WHERE page_id = ?");
+    s->bind(1, static_cast<std::int64_t>(with_blocks)).bind(2, page_id);
+    if (!s->step()) return std::nullopt;
+    return ContentState{.last_edited_time = s->text(0),
+                        .read_at = s->text(1),
+                        .hash = s->text(2),
+                        .blocks = json::parse(s->text(3)).as_array()};
+}
+
+void Mirror::Batch::put_content(const std::string& page_id, const std::string& last_edited_time,
+                                const std::string& read_at, const std::string& hash,
+                                const json::array& blocks) {
+    auto s = mirror_.db_.cached(
+        "INSERT INTO contents (page_id, last_edited_time, read_at, hash, blocks) VALUES (?, ?, ?, "
+        "?, ?) ON CONFLICT (page_id) DO UPDATE SET last_edited_time = excluded.last_edited_time, "
+        "read_at = excluded.read_at, hash = excluded.hash, blocks = excluded.blocks");
+    s->bind(1, page_id).bind(2, last_edited_time).bind(3, read_at).bind(4, hash);
+    s->bind(5, json::serialize(blocks));
+    s->run();
+}
+
 std::vector<std::string> Mirror::live_pages(const std::string& data_source_id) {
     auto s = db_.cached("SELECT page_id FROM pages WHERE data_source_id = ? AND state = 'live'");
     s->bind(1, data_source_id);
@@ -167,14 +202,15 @@ SourceState source_from(sqlite::Statement& s) {
     if (!s.is_null(2)) out.schema = model::Schema::from_json(json::parse(s.text(2)).as_object());
     out.watermark = s.text(3);
     out.reconciled_at = s.integer(4);
+    out.read_from = s.text(5);
     return out;
 }
 }  // namespace
 
 std::optional<SourceState> Mirror::source(const std::string& data_source_id) {
     auto s = db_.cached(
-        "SELECT data_source_id, sync, schema, watermark, reconciled_at FROM sources WHERE "
-        "data_source_id = ?");
+        "SELECT data_source_id, sync, schema, watermark, reconciled_at, read_from FROM sources "
+        "WHERE data_source_id = ?");
     s->bind(1, data_source_id);
     if (!s->step()) return std::nullopt;
     return source_from(*s);
@@ -182,8 +218,8 @@ std::optional<SourceState> Mirror::source(const std::string& data_source_id) {
 
 std::vector<SourceState> Mirror::sources(const std::string& sync) {
     auto s = db_.cached(
-        "SELECT data_source_id, sync, schema, watermark, reconciled_at FROM sources WHERE sync = "
-        "?");
+        "SELECT data_source_id, sync, schema, watermark, reconciled_at, read_from FROM sources "
+        "WHERE sync = ?");
     s->bind(1, sync);
     std::vector<SourceState> out;
     while (s->step()) out.push_back(source_from(*s));
@@ -228,6 +264,12 @@ void Mirror::Batch::set_schema(const std::string& sync, const model::Schema& sch
         "ON CONFLICT (data_source_id) DO UPDATE SET schema = excluded.schema, sync = "
         "excluded.sync");
     s->bind(1, schema.data_source_id).bind(2, sync).bind(3, json::serialize(schema.to_json()));
+    s->run();
+}
+
+void Mirror::Batch::set_read_from(const std::string& data_source_id, const std::string& iso) {
+    auto s = mirror_.db_.cached("UPDATE sources SET read_from = ? WHERE data_source_id = ?");
+    s->bind(1, iso).bind(2, data_source_id);
     s->run();
 }
 
@@ -346,7 +388,8 @@ void Mirror::collect_garbage(const std::vector<std::pair<std::string, std::strin
 }
 
 void Mirror::reset_sync(const std::string& sync) {
-    auto s = db_.cached("UPDATE sources SET watermark = '', reconciled_at = 0 WHERE sync = ?");
+    auto s = db_.cached(
+        "UPDATE sources SET watermark = '', reconciled_at = 0, read_from = '' WHERE sync = ?");
     s->bind(1, sync);
     s->run();
 }

@@ -4,6 +4,7 @@
 // crash at any point loses nothing.
 #pragma once
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <optional>
@@ -33,6 +34,16 @@ struct SourceState {
     std::optional<model::Schema> schema = {};
     std::string watermark = {};      // ISO last_edited_time, empty before the first full read
     std::int64_t reconciled_at = 0;  // Unix ms, 0 = never
+    // Notion's time when the last complete incremental read began: every edit before it (less the
+    // overlap) was seen, so the next read need not go back further.
+    std::string read_from = {};
+};
+
+struct ContentState {
+    std::string last_edited_time = {};  // of the page when its blocks were read
+    std::string read_at = {};           // Notion's time when they were read
+    std::string hash = {};
+    json::array blocks = {};
 };
 
 struct DeadLetter {
@@ -57,6 +68,8 @@ public:
     };
     std::optional<PageDigest> page_digest(const std::string& page_id);
     std::vector<std::string> live_pages(const std::string& data_source_id);
+    // The stored content of a page (blocks only when asked for).
+    std::optional<ContentState> content(const std::string& page_id, bool with_blocks);
     std::optional<SourceState> source(const std::string& data_source_id);
     std::vector<SourceState> sources(const std::string& sync);
 
@@ -67,6 +80,10 @@ public:
         void put_page(const std::string& sync, const model::Record& record, PageState state);
         // Appends to the outbox; returns the event's sequence number.
         std::int64_t add_event(model::ChangeEvent event);
+        void put_content(const std::string& page_id, const std::string& last_edited_time,
+                         const std::string& read_at, const std::string& hash,
+                         const json::array& blocks);
+        void set_read_from(const std::string& data_source_id, const std::string& iso);
         void set_watermark(const std::string& sync, const std::string& data_source_id,
                            const std::string& watermark);
         void set_schema(const std::string& sync, const model::Schema& schema);

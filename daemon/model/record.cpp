@@ -218,17 +218,22 @@ Schema Schema::from_data_source(const json::object& ds) {
 }
 
 json::object ChangeEvent::to_json() const {
-    return {{"event", kind},
-            {"seq", seq},
-            {"sync", sync},
-            {"data_source_id", data_source_id},
-            {"page_id", page_id.empty() ? json::value(nullptr) : json::value(page_id)},
-            {"last_edited_time",
-             last_edited_time.empty() ? json::value(nullptr) : json::value(last_edited_time)},
-            {"url", url.empty() ? json::value(nullptr) : json::value(url)},
-            {"properties", properties},
-            {"changed", changed},
-            {"property_ids", property_ids}};
+    json::object out{{"event", kind},
+                     {"seq", seq},
+                     {"sync", sync},
+                     {"data_source_id", data_source_id},
+                     {"page_id", page_id.empty() ? json::value(nullptr) : json::value(page_id)},
+                     {"last_edited_time", last_edited_time.empty() ? json::value(nullptr)
+                                                                   : json::value(last_edited_time)},
+                     {"url", url.empty() ? json::value(nullptr) : json::value(url)},
+                     {"properties", properties},
+                     {"changed", changed},
+                     {"property_ids", property_ids}};
+    if (content) {
+        out["content"] = *content;
+        out["content_changed"] = content_changed;
+    }
+    return out;
 }
 
 ChangeEvent ChangeEvent::from_json(const json::object& o) {
@@ -245,7 +250,46 @@ ChangeEvent ChangeEvent::from_json(const json::object& o) {
     if (const auto* c = o.if_contains("changed"); c && c->is_array()) e.changed = c->get_array();
     if (const auto* i = o.if_contains("property_ids"); i && i->is_object())
         e.property_ids = i->get_object();
+    if (const auto* b = o.if_contains("content"); b && b->is_array()) e.content = b->get_array();
+    if (const auto* c = o.if_contains("content_changed"); c && c->is_bool())
+        e.content_changed = c->get_bool();
     return e;
+}
+
+namespace {
+void hash_value(const json::value& v, std::uint64_t& h) {
+    switch (v.kind()) {
+        case json::kind::object: {
+            const auto& o = v.get_object();
+            // A Notion-hosted file: {url (signed), expiry_time}; only what does not churn counts.
+            const bool signed_file = o.contains("expiry_time");
+            h = fnv1a("{", h);
+            for (const auto& [key, value] : o) {
+                if (signed_file && (key == "url" || key == "expiry_time")) continue;
+                h = fnv1a(key, h);
+                h = fnv1a(":", h);
+                hash_value(value, h);
+            }
+            h = fnv1a("}", h);
+            break;
+        }
+        case json::kind::array:
+            h = fnv1a("[", h);
+            for (const auto& item : v.get_array()) hash_value(item, h);
+            h = fnv1a("]", h);
+            break;
+        default:
+            h = fnv1a(json::serialize(v), h);
+    }
+}
+}  // namespace
+
+std::string content_hash(const json::array& blocks) {
+    std::uint64_t h = 1469598103934665603ULL;
+    for (const auto& b : blocks) hash_value(b, h);
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+    return text;
 }
 
 std::string snake_case(const std::string& name) {

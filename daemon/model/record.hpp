@@ -7,6 +7,7 @@
 #include <boost/json/value.hpp>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,10 +67,17 @@ struct ChangeEvent {
     json::object properties = {};    // name -> canonical value, after the change
     json::array changed = {};        // names of changed properties (updated, schema_changed)
     json::object property_ids = {};  // name -> property id, so targets can bind columns by id
+    // With `content: true`: the page's blocks (nested under "children"), and whether they changed.
+    std::optional<json::array> content = {};
+    bool content_changed = false;
 
     json::object to_json() const;
     static ChangeEvent from_json(const json::object& o);
 };
+
+// A hash of page content (blocks) that ignores what changes on every read (signed file URLs
+// and their expiry times).
+std::string content_hash(const json::array& blocks);
 
 // Snake case for column and table names: "Due date" -> "due_date", "Ticket #" -> "ticket".
 std::string snake_case(const std::string& name);

@@ -175,6 +175,20 @@ void NotionClient::shutdown() {
     http_.shutdown();
 }
 
+void NotionClient::note_server_time(const std::string& date) {
+    // "Tue, 03 Mar 2026 10:15:02 GMT" (RFC 9110 IMF-fixdate).
+    std::tm tm{};
+    if (date.empty() || strptime(date.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) == nullptr) return;
+    const auto server = std::chrono::system_clock::from_time_t(timegm(&tm));
+    server_offset_ = server - std::chrono::system_clock::now();
+    server_time_known_ = true;
+}
+
+std::optional<std::chrono::system_clock::time_point> NotionClient::server_now() const {
+    if (!server_time_known_) return std::nullopt;
+    return std::chrono::system_clock::now() + server_offset_;
+}
+
 ClientMetrics NotionClient::metrics() const { return metrics_; }
 
 ListPage NotionClient::to_list(json::value value) {
@@ -277,6 +291,7 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
             continue;
         }
         ++metrics_.requests[{label, response.status}];
+        note_server_time(response.header("date"));
         boost::system::error_code parse_error;
         json::value parsed = json::parse(response.body, parse_error);
         if (response.status == 200) {

@@ -153,6 +153,9 @@ public:
 
     ClientMetrics metrics() const;
     const ClientConfig& config() const { return config_; }
+    // Notion's clock (from the Date header of the latest answer), to the second; nullopt before
+    // the first answer. Timestamps on pages are in this clock, not ours.
+    std::optional<std::chrono::system_clock::time_point> server_now() const;
     // Aborts requests in flight and refuses new ones (they throw operation_aborted).
     void shutdown();
 
@@ -179,6 +182,7 @@ private:
     boost::asio::awaitable<std::optional<json::object>> find_created(const Created& created,
                                                                      RequestContext context);
     static ListPage to_list(json::value value);
+    void note_server_time(const std::string& date);
     void normalize(json::value& value) const;
 
     ClientConfig config_;
@@ -188,6 +192,8 @@ private:
     std::map<std::string, Created> created_;  // by idempotency key
     std::string bot_user_id_;
     bool stopped_ = false;
+    std::chrono::system_clock::duration server_offset_{};
+    bool server_time_known_ = false;
 };
 
 // The Notion token from exactly one of: a literal, an environment variable, a file (trailing

@@ -37,6 +37,16 @@ std::string minus(const std::string& iso, std::chrono::milliseconds d) {
     return out;
 }
 
+std::string iso(std::chrono::system_clock::time_point t) {
+    const auto secs =
+        std::chrono::system_clock::to_time_t(std::chrono::time_point_cast<std::chrono::seconds>(t));
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char out[32];
+    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+    return out;
+}
+
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -210,12 +220,89 @@ boost::asio::awaitable<void> Poller::complete(json::object& page) {
     }
 }
 
-bool Poller::stage(mirror::Mirror::Batch& batch, const json::object& page, PollStats& stats) {
+boost::asio::awaitable<json::array> Poller::fetch_blocks(std::string block_id, int depth) {
+    json::array out;
+    notion::Pager pager =
+        client_.block_children_all(block_id, RequestContext(Priority::content, settings_.name));
+    for (;;) {
+        std::optional<notion::ListPage> page = co_await pager.next();
+        if (!page) break;
+        for (auto& block : page->results) {
+            auto& b = block.as_object();
+            const std::string type = string_at(b, "type");
+            const auto* more = b.if_contains("has_children");
+            // Child pages and databases are content of their own, not of this page.
+            if (more && more->is_bool() && more->get_bool() && type != "child_page" &&
+                type != "child_database" && depth < 20) {
+                b["children"] = co_await fetch_blocks(string_at(b, "id"), depth + 1);
+            }
+            out.push_back(std::move(block));
+        }
+    }
+    co_return out;
+}
+
+boost::asio::awaitable<std::optional<Poller::FreshContent>> Poller::read_content(
+    const json::object& page) {
+    if (!settings_.content || (page.contains("in_trash") && page.at("in_trash") == true)) {
+        co_return std::nullopt;
+    }
+    const std::string id = string_at(page, "id");
+    const std::string edited = string_at(page, "last_edited_time");
+    const auto stored = mirror_.content(id, false);
+    // Unchanged when the page's (minute-rounded) time did not move and the blocks were read after
+    // that minute was over: a later edit would have moved it.
+    if (stored && stored->last_edited_time == edited &&
+        stored->read_at >= minus(edited, -std::chrono::seconds(62))) {
+        co_return std::nullopt;
+    }
+    FreshContent fresh;
+    const auto now = client_.server_now();
+    fresh.read_at = now ? iso(*now) : std::string();
+    fresh.blocks = co_await fetch_blocks(id, 0);
+    fresh.hash = model::content_hash(fresh.blocks);
+    co_return fresh;
+}
+
+boost::asio::awaitable<void> Poller::ingest(const std::string& ds, json::array& results,
+                                            PollStats& stats, const std::string* watermark) {
+    std::vector<std::optional<FreshContent>> contents;
+    contents.reserve(results.size());
+    for (auto& result : results) {
+        auto& object = result.as_object();
+        if (string_at(object, "object") != "page") {
+            contents.emplace_back();
+            continue;
+        }
+        co_await complete(object);
+        contents.push_back(co_await read_content(object));
+    }
+    mirror::Mirror::Batch batch(mirror_);
+    for (std::size_t i = 0; i < results.size(); ++i) {
+        const auto& object = results[i].as_object();
+        if (string_at(object, "object") != "page") continue;
+        stage(batch, object, stats, contents[i]);
+        ++stats.pages_read;
+    }
+    // The watermark moves with the events of this page of results, in the same transaction.
+    if (watermark) batch.set_watermark(settings_.name, ds, *watermark);
+    batch.commit();
+}
+
+bool Poller::stage(mirror::Mirror::Batch& batch, const json::object& page, PollStats& stats,
+                   const std::optional<FreshContent>& content) {
     model::Record record = model::to_record(page);
     const std::string& ds = record.data_source_id;
     const auto digest = mirror_.page_digest(record.page_id);
+    bool content_changed = false;
+    if (content) {
+        const auto stored_content = mirror_.content(record.page_id, false);
+        content_changed = !stored_content || stored_content->hash != content->hash;
+        batch.put_content(record.page_id, record.last_edited_time, content->read_at, content->hash,
+                          content->blocks);
+    }
     if (digest && digest->state == mirror::PageState::live && digest->hash == record.hash &&
-        digest->data_source_id == ds) {
+        digest->data_source_id == ds && !content_changed) {
         return false;  // re-read, unchanged: no event, no write
     }
     if (record.in_trash && (!digest || digest->state != mirror::PageState::live)) return false;
@@ -250,6 +337,16 @@ bool Poller::stage(mirror::Mirror::Batch& batch, const json::object& page, PollS
                 event.changed.emplace_back(name);
         }
     }
+    if (settings_.content && state == mirror::PageState::live) {
+        event.content_changed = content_changed;
+        if (content) {
+            event.content = content->blocks;
+        } else if (auto stored_content = mirror_.content(record.page_id, true)) {
+            event.content = std::move(stored_content->blocks);
+        } else {
+            event.content = json::array();
+        }
+    }
     batch.put_page(settings_.name, record, state);
     batch.add_event(std::move(event));
     ++stats.events;
@@ -263,9 +360,21 @@ boost::asio::awaitable<void> Poller::read_changes(const std::string& ds, PollSta
     const auto state = mirror_.source(ds);
     const std::string watermark = state ? state->watermark : std::string();
     // The first round starts an overlap before the watermark (edits can land in a minute already
-    // read); a round after one cut at the cap goes on from the highest time it saw: every page
-    // before that minute was read in order.
+    // read, and the query index lags a little); a round after one cut at the cap goes on from the
+    // highest time it saw: every page before that minute was read in order.
     std::string from = watermark.empty() ? std::string() : minus(watermark, settings_.overlap);
+    // The previous complete read saw every edit made before it began (less the overlap), so
+    // pages edited long ago but near the watermark (a bulk import's minute) are not read again.
+    if (!from.empty() && state && !state->read_from.empty()) {
+        from = std::max(from, minus(state->read_from, settings_.overlap));
+    }
+    const auto started = client_.server_now();
+    auto finished = [&] {
+        if (!started) return;
+        mirror::Mirror::Batch batch(mirror_);
+        batch.set_read_from(ds, iso(*started));
+        batch.commit();
+    };
     std::string highest = watermark;
     for (int round = 0; round < 1000; ++round) {
         json::object body{{"sorts", json::array{json::object{{"timestamp", "last_edited_time"},
@@ -281,22 +390,17 @@ boost::asio::awaitable<void> Poller::read_changes(const std::string& ds, PollSta
         for (;;) {
             std::optional<notion::ListPage> page = co_await pager.next();
             if (!page) break;
-            mirror::Mirror::Batch batch(mirror_);
-            for (auto& result : page->results) {
-                auto& object = result.as_object();
-                if (string_at(object, "object") != "page") continue;
-                co_await complete(object);
-                stage(batch, object, stats);
-                ++stats.pages_read;
-                const std::string edited = string_at(object, "last_edited_time");
+            for (const auto& result : page->results) {
+                const std::string edited = string_at(result.as_object(), "last_edited_time");
                 highest = std::max(highest, edited);
                 if (lowest.empty() || edited < lowest) lowest = edited;
             }
-            // The watermark moves with the events of this page, in the same transaction.
-            batch.set_watermark(settings_.name, ds, highest);
-            batch.commit();
+            co_await ingest(ds, page->results, stats, &highest);
         }
-        if (!pager.incomplete()) co_return;
+        if (!pager.incomplete()) {
+            finished();
+            co_return;
+        }
         if (lowest != highest) {
             from = highest;
             continue;
@@ -328,23 +432,20 @@ boost::asio::awaitable<void> Poller::read_changes(const std::string& ds, PollSta
                 for (;;) {
                     std::optional<notion::ListPage> page = co_await windowed.next();
                     if (!page) break;
-                    mirror::Mirror::Batch batch(mirror_);
-                    for (auto& result : page->results) {
-                        auto& object = result.as_object();
-                        co_await complete(object);
-                        stage(batch, object, stats);
-                        ++stats.pages_read;
+                    for (const auto& result : page->results) {
+                        const auto& object = result.as_object();
                         last_created = std::max(last_created, string_at(object, "created_time"));
                         windowed_highest =
                             std::max(windowed_highest, string_at(object, "last_edited_time"));
                     }
-                    batch.commit();
+                    co_await ingest(ds, page->results, stats, nullptr);
                 }
                 if (!windowed.incomplete()) {
                     // Everything since the watermark was read: it may move now.
                     mirror::Mirror::Batch batch(mirror_);
                     batch.set_watermark(settings_.name, ds, windowed_highest);
                     batch.commit();
+                    finished();
                     break;
                 }
                 if (last_created == created_from) {
@@ -447,8 +548,9 @@ boost::asio::awaitable<void> Poller::reconcile(const std::string& ds, PollStats&
                 if (now_in == ds) continue;  // listed late; the next poll reads it
                 // Moved elsewhere: an update with the new parent.
                 co_await complete(page);
+                const auto content = co_await read_content(page);
                 mirror::Mirror::Batch batch(mirror_);
-                stage(batch, page, stats);
+                stage(batch, page, stats, content);
                 batch.commit();
                 continue;
             }

@@ -45,8 +45,23 @@ private:
     boost::asio::awaitable<void> reconcile(const std::string& data_source_id, PollStats& stats);
     // Replaces values cut at 25 items with the complete ones from the property item endpoint.
     boost::asio::awaitable<void> complete(boost::json::object& page);
+    // With `content: true`, the blocks of a page whose last_edited_time moved since they were
+    // last read (nullopt: not configured or unchanged).
+    struct FreshContent {
+        boost::json::array blocks;
+        std::string hash;
+        std::string read_at;  // Notion's time when the read began
+    };
+    boost::asio::awaitable<std::optional<FreshContent>> read_content(
+        const boost::json::object& page);
+    boost::asio::awaitable<boost::json::array> fetch_blocks(std::string block_id, int depth);
+    // Completes and reads content for one API page of results (network), then diffs and commits
+    // them in one transaction (no co_await while it is open: other jobs share the mirror).
+    boost::asio::awaitable<void> ingest(const std::string& ds, boost::json::array& results,
+                                        PollStats& stats, const std::string* watermark);
     // Diffs one page against the mirror and stages what changed in `batch`; true if it did.
-    bool stage(mirror::Mirror::Batch& batch, const boost::json::object& page, PollStats& stats);
+    bool stage(mirror::Mirror::Batch& batch, const boost::json::object& page, PollStats& stats,
+               const std::optional<FreshContent>& content);
 
     config::SyncSettings settings_;
     notion::NotionClient& client_;

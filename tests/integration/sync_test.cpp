@@ -411,6 +411,11 @@ TEST_CASE("12,000 pages edited in one minute: past the 10,000 cap, nothing misse
     CHECK(h.scalar("SELECT SUM(count) FROM tasks") == "71994000.0");
     CHECK(count_kind(h.events(), "created") == 12'000);
     CHECK(count_kind(h.events(), "deleted") == 0);
+    // The next poll does not read that crowded minute again: the previous complete read began
+    // after it (by Notion's clock, the Date header), so one query suffices.
+    const auto queries = h.requests("/v1/data_sources/{id}/query");
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.requests("/v1/data_sources/{id}/query") == queries + 1);
 }
 
 TEST_CASE("a 429 storm during a sync costs a pause, not pages") {
@@ -473,4 +478,56 @@ TEST_CASE("kill -9 during sync and delivery, then restart: no event lost") {
             count.is_null() ? "" : std::to_string(count.to_number<double>());
     }
     CHECK(last_event == expected);
+}
+
+TEST_CASE("content: true reads blocks (nested) only for pages that were edited") {
+    Harness h;
+    h.sync_extra = "    content: true\n";
+    const std::string page = h.task("With content");
+    const std::string other = h.task("Other");
+    h.emulator.api("PATCH", "/v1/blocks/" + page + "/children", json::parse(R"({"children":[
+        {"type":"heading_1","heading_1":{"rich_text":[{"text":{"content":"Plan"}}]}},
+        {"type":"toggle","toggle":{"rich_text":[{"text":{"content":"Details"}}],
+          "children":[{"type":"paragraph","paragraph":{"rich_text":[{"text":{"content":"inside"}}]}}]}}]})"));
+    REQUIRE(h.syncd().status == 0);
+    auto events = h.events();
+    REQUIRE(events.size() == 2);
+    const auto& created = events[0].at("page_id") == page.c_str() ? events[0] : events[1];
+    const auto& blocks = created.at("content").as_array();
+    REQUIRE(blocks.size() == 2);
+    CHECK(blocks[0].at("type") == "heading_1");
+    CHECK(blocks[1]
+              .at("children")
+              .as_array()[0]
+              .at("paragraph")
+              .at("rich_text")
+              .as_array()[0]
+              .at("plain_text") == "inside");
+    const auto block_reads = h.requests("/v1/blocks/{id}/children");
+
+    // Re-reading unchanged pages reads no content once their edit minute is over (within it, a
+    // second edit could hide behind the same minute-rounded time).
+    h.emulator.control("clock", {{"advance_ms", 180'000}});
+    REQUIRE(h.syncd().status == 0);  // reads the blocks once more, after the minute
+    const auto settled = h.requests("/v1/blocks/{id}/children");
+    REQUIRE(h.syncd({"resync", "--job", "tasks"}).status == 0);
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.events().size() == 2);
+    CHECK(h.requests("/v1/blocks/{id}/children") == settled);
+    CHECK(settled > block_reads);
+
+    // A content-only edit: an update with no changed property and the new blocks.
+    h.emulator.api("PATCH", "/v1/blocks/" + page + "/children", json::parse(R"({"children":[
+        {"type":"paragraph","paragraph":{"rich_text":[{"text":{"content":"added"}}]}}]})"));
+    REQUIRE(h.syncd().status == 0);
+    events = h.events();
+    REQUIRE(events.size() == 3);
+    CHECK(events[2].at("event") == "updated");
+    CHECK(events[2].at("page_id") == page.c_str());
+    CHECK(events[2].at("changed").as_array().empty());
+    CHECK(events[2].at("content_changed") == true);
+    CHECK(events[2].at("content").as_array().size() == 3);
+    // Only the edited page's blocks were read again (the page and its toggle).
+    CHECK(h.requests("/v1/blocks/{id}/children") == settled + 2);
+    (void)other;
 }
