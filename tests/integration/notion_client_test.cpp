@@ -235,7 +235,7 @@ TEST_CASE("property items past 25 are read through the property item endpoint") 
     });
 }
 
-TEST_CASE("a 429 pauses the connection until Retry-After; 529 and 5xx on reads are retried") {
+TEST_CASE("a 429 pauses the connection until Retry-After, and 529 and 5xx on reads are retried") {
     test::TempDir dir;
     test::Emulator emulator(dir);
     Workspace ws(emulator);
@@ -303,7 +303,7 @@ TEST_CASE("a 503 after a committed create is ambiguous and never duplicates the 
     CHECK(rows.at("results").as_array().size() == 1);
 }
 
-TEST_CASE("a reset after a create is ambiguous; the page is found by the lookup, not re-sent") {
+TEST_CASE("a reset after a create is ambiguous: the page is found by the lookup, not re-sent") {
     test::TempDir dir;
     test::Emulator emulator(dir);
     Workspace ws(emulator);
