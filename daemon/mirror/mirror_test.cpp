@@ -574,3 +574,29 @@ TEST_CASE("reset_sync forgets the watermarks and reconciliation times of that sy
     CHECK(mirror.cursor("tasks/out") == 1);
     CHECK(mirror.last_seq("tasks") == 1);
 }
+
+TEST_CASE("page content and the read position are stored with the batch") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    CHECK(!mirror.content("p1", true));
+    {
+        Mirror::Batch batch(mirror);
+        batch.set_watermark("tasks", ds_a, "2026-01-02T03:04:00.000Z");
+        batch.put_content("p1", "2026-01-02T03:04:00.000Z", "2026-01-02T03:06:00.000Z", "abc",
+                          json::parse(R"([{"type":"paragraph"}])").as_array());
+        batch.set_read_from(ds_a, "2026-01-02T03:05:00.000Z");
+        batch.commit();
+    }
+    const auto without = mirror.content("p1", false);
+    REQUIRE(without);
+    CHECK(without->hash == "abc");
+    CHECK(without->read_at == "2026-01-02T03:06:00.000Z");
+    CHECK(without->blocks.empty());
+    const auto with = mirror.content("p1", true);
+    REQUIRE(with);
+    CHECK(with->blocks.size() == 1);
+    CHECK(mirror.source(ds_a)->read_from == "2026-01-02T03:05:00.000Z");
+    mirror.reset_sync("tasks");
+    CHECK(mirror.source(ds_a)->read_from.empty());
+    CHECK(mirror.count_after("tasks", 0) == 0);
+}

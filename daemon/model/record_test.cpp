@@ -549,3 +549,23 @@ TEST_CASE("names become snake_case column and table names") {
     CHECK(snake_case("") == "p_");
     CHECK(snake_case("#!") == "p_");
 }
+
+TEST_CASE("content_hash ignores signed file URLs and sees every other change") {
+    const auto blocks = [](const std::string& url, const std::string& text) {
+        return json::parse(R"([{"type":"image","image":{"type":"file","file":{"url":")" + url +
+                           R"(","expiry_time":"2026-01-01T01:00:00.000Z"}}},
+            {"type":"paragraph","paragraph":{"rich_text":[{"plain_text":")" +
+                           text +
+                           R"("}]},"children":[{"type":"to_do","to_do":{"checked":false}}]}])")
+            .as_array();
+    };
+    const auto a = syncd::model::content_hash(blocks("https://s3/x?sig=1", "hello"));
+    CHECK(a == syncd::model::content_hash(blocks("https://s3/x?sig=2", "hello")));
+    CHECK(a != syncd::model::content_hash(blocks("https://s3/x?sig=1", "hello!")));
+    CHECK(a.size() == 16);
+    auto nested = blocks("u", "hello");
+    const auto before = syncd::model::content_hash(nested);
+    nested[1].as_object()["children"].as_array()[0].as_object()["to_do"].as_object()["checked"] =
+        true;
+    CHECK(before != syncd::model::content_hash(nested));
+}
