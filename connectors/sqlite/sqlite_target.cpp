@@ -80,8 +80,8 @@ private:
             while (s.step()) columns[s.text(0)] = s.text(1);
             columns[""] = "page_id";  // marks the table as loaded
         }
-        std::set<std::string> taken = {"page_id", "notion_url", "last_edited_time", "synced_at",
-                                       "deleted_at"};
+        std::set<std::string> taken = {"page_id",   "notion_url",     "last_edited_time",
+                                       "synced_at", "notion_content", "deleted_at"};
         for (const auto& [id, column] : columns) taken.insert(column);
         const model::Schema* schema = nullptr;
         if (auto it = batch.schemas.find(event.data_source_id); it != batch.schemas.end())
@@ -136,6 +136,24 @@ private:
             "notion_url = excluded.notion_url, last_edited_time = excluded.last_edited_time, "
             "synced_at = excluded.synced_at, deleted_at = NULL";
         std::vector<const json::value*> values;
+        json::value content;
+        if (event.content) {
+            // `content: true`: the page's blocks as JSON, in a column added on first use.
+            if (!content_tables_.contains(table)) {
+                auto has = db_->prepare("SELECT 1 FROM pragma_table_info(?) WHERE name = ?");
+                has.bind(1, table).bind(2, "notion_content");
+                if (!has.step()) {
+                    db_->exec("ALTER TABLE " + quote_identifier(table) +
+                              " ADD COLUMN notion_content TEXT");
+                }
+                content_tables_.insert(table);
+            }
+            content = *event.content;
+            names += ", notion_content";
+            marks += ", ?";
+            updates += ", notion_content = excluded.notion_content";
+            values.push_back(&content);
+        }
         for (const auto& [name, value] : event.properties) {
             const auto* id = event.property_ids.if_contains(name);
             if (id == nullptr) continue;
@@ -178,6 +196,7 @@ private:
     Settings settings_;
     ConnectorContext context_;
     std::unique_ptr<syncd::sqlite::Database> db_;
+    std::set<std::string> content_tables_;  // tables known to have notion_content
     std::map<std::string, std::map<std::string, std::string>>
         tables_;  // table -> property id -> column
 };

@@ -527,6 +527,9 @@ TEST_CASE("content: true reads blocks (nested) only for pages that were edited")
     CHECK(events[2].at("changed").as_array().empty());
     CHECK(events[2].at("content_changed") == true);
     CHECK(events[2].at("content").as_array().size() == 3);
+    const auto stored =
+        json::parse(h.scalar("SELECT notion_content FROM tasks WHERE page_id = '" + page + "'"));
+    CHECK(stored.as_array().size() == 3);
     // Only the edited page's blocks were read again (the page and its toggle).
     CHECK(h.requests("/v1/blocks/{id}/children") == settled + 2);
     (void)other;
