@@ -189,6 +189,7 @@ def check_drift(syncd, schema, workdir):
         "connectors": {
             "j": {"type": "jsonl", "path": "/tmp/j.jsonl", "zz": 1},
             "s": {"type": "sqlite", "path": "/tmp/s.sqlite", "zz": 1},
+            "p": {"type": "postgres", "dsn": "dbname=x", "zz": 1},
         },
         "syncs": [{
             "name": "x",
@@ -208,6 +209,7 @@ def check_drift(syncd, schema, workdir):
         "control": schema_keys(schema, props["control"]),
         "connectors.j": schema_keys(schema, d["jsonl_connector"]),
         "connectors.s": schema_keys(schema, d["sqlite_connector"]),
+        "connectors.p": schema_keys(schema, d["postgres_connector"]),
         "syncs[0]": schema_keys(schema, d["sync"]),
         "syncs[0].source": schema_keys(schema, d["source"]),
         "syncs[0].targets[0]": schema_keys(schema, d["target"]),

@@ -1,0 +1,194 @@
+// The `postgres` connector's SQL building, without a server (issue #5).
+#include <doctest/doctest.h>
+
+#include <boost/json/parse.hpp>
+#include <memory>
+
+#include "config/settings_reader.hpp"
+#include "connectors/postgres/pg.hpp"
+#include "connectors/postgres/postgres_target.hpp"
+#include "connectors/postgres/sql.hpp"
+
+namespace json = boost::json;
+using namespace syncd::connectors::postgres;
+
+TEST_CASE("identifiers are quoted and cut at 63 bytes without splitting a character") {
+    CHECK(quote_identifier("count") == "\"count\"");
+    CHECK(quote_identifier("a\"b") == "\"a\"\"b\"");
+    CHECK(qualified("public", "tasks") == "\"public\".\"tasks\"");
+    CHECK(truncate_identifier(std::string(70, 'x')) == std::string(63, 'x'));
+    // 62 ASCII bytes then a two-byte é: the é does not fit and goes whole.
+    CHECK(truncate_identifier(std::string(62, 'x') + "\xc3\xa9" + "yy") == std::string(62, 'x'));
+}
+
+TEST_CASE("unique names count up and stay within 63 bytes") {
+    CHECK(unique_name("count", {}) == "count");
+    CHECK(unique_name("count", {"count"}) == "count_2");
+    CHECK(unique_name("count", {"count", "count_2"}) == "count_3");
+    const std::string long_name(63, 'n');
+    const std::string second = unique_name(long_name, {long_name});
+    CHECK(second.size() == 63);
+    CHECK(second == std::string(61, 'n') + "_2");
+}
+
+TEST_CASE("column types follow the Notion property type, or the value when it is unknown") {
+    CHECK(column_type_for("title", nullptr) == "text");
+    CHECK(column_type_for("status", nullptr) == "text");
+    CHECK(column_type_for("unique_id", nullptr) == "text");
+    CHECK(column_type_for("number", nullptr) == "double precision");
+    CHECK(column_type_for("checkbox", nullptr) == "boolean");
+    CHECK(column_type_for("created_time", nullptr) == "timestamp with time zone");
+    CHECK(column_type_for("multi_select", nullptr) == "text[]");
+    CHECK(column_type_for("relation", nullptr) == "text[]");
+    CHECK(column_type_for("date", nullptr) == "jsonb");
+    CHECK(column_type_for("formula", nullptr) == "jsonb");
+    CHECK(column_type_for("files", nullptr) == "jsonb");
+    const json::value text = "x", number = 2.5, flag = true;
+    const json::value names = json::parse(R"(["a","b"])");
+    const json::value object = json::parse(R"({"start":"2026-01-01"})");
+    CHECK(column_type_for("", &text) == "text");
+    CHECK(column_type_for("", &number) == "double precision");
+    CHECK(column_type_for("", &flag) == "boolean");
+    CHECK(column_type_for("", &names) == "text[]");
+    CHECK(column_type_for("", &object) == "jsonb");
+    CHECK(column_type_for("", nullptr) == "jsonb");
+    CHECK(type_suffix("text") == "text");
+    CHECK(type_suffix("double precision") == "number");
+    CHECK(type_suffix("timestamp with time zone") == "time");
+    CHECK(type_suffix("text[]") == "list");
+    CHECK(type_suffix("character varying(20)") == "character_varying_20_");
+}
+
+TEST_CASE("values become text parameters for their column type") {
+    const auto p = [](std::string_view value, std::string_view type) {
+        return to_parameter(json::parse(value), type);
+    };
+    CHECK(!p("null", "text"));
+    CHECK(p(R"("Task 1")", "text") == "Task 1");
+    CHECK(p("4", "double precision") == "4");
+    CHECK(p("4.0", "double precision") == "4");
+    CHECK(p("2.5", "double precision") == "2.5");
+    CHECK(p("1e300", "double precision") == "1e+300");
+    CHECK(p("0.1", "numeric(10,2)") == "0.1");
+    CHECK(p("true", "boolean") == "t");
+    CHECK(p("false", "boolean") == "f");
+    CHECK(!p(R"({"a":1})", "boolean"));
+    CHECK(p(R"("2026-05-04T10:15:00.000Z")", "timestamp with time zone") ==
+          "2026-05-04T10:15:00.000Z");
+    CHECK(p(R"({"start":"2026-05-04","end":null,"time_zone":null})", "timestamp with time zone") ==
+          "2026-05-04");
+    CHECK(!p(R"("")", "timestamp with time zone"));
+    CHECK(p(R"(["a","b \"c\"","d\\e"])", "text[]") == R"({"a","b \"c\"","d\\e"})");
+    CHECK(p("[]", "text[]") == "{}");
+    CHECK(p(R"("solo")", "text[]") == R"({"solo"})");
+    CHECK(p(R"({"start":"2026-05-04","end":null})", "jsonb") ==
+          R"({"start":"2026-05-04","end":null})");
+    CHECK(p(R"("x")", "jsonb") == R"("x")");
+    CHECK(p("12", "text") == "12");
+    CHECK(p("true", "text") == "true");
+    CHECK(p(R"(["a"])", "text") == R"(["a"])");
+}
+
+TEST_CASE("numbers print as integers when they are whole") {
+    CHECK(number_text(json::value(7)) == "7");
+    CHECK(number_text(json::value(-3.0)) == "-3");
+    CHECK(number_text(json::value(0.5)) == "0.5");
+    CHECK(number_text(json::value(std::uint64_t{18446744073709551615ULL})) ==
+          "18446744073709551615");
+}
+
+TEST_CASE("the upsert: one statement for many rows, never overwriting a newer row") {
+    const std::string sql = upsert_sql("\"public\".\"tasks\"", {}, {"name", "count"}, 2);
+    CHECK(sql ==
+          "INSERT INTO \"public\".\"tasks\" AS t (page_id, notion_url, last_edited_time, "
+          "synced_at, deleted_at, \"name\", \"count\") VALUES ($1, $2, $3, now(), NULL, $4, $5), "
+          "($6, $7, $8, now(), NULL, $9, $10) ON CONFLICT (page_id) DO UPDATE SET notion_url = "
+          "excluded.notion_url, last_edited_time = excluded.last_edited_time, synced_at = "
+          "excluded.synced_at, deleted_at = NULL, \"name\" = excluded.\"name\", \"count\" = "
+          "excluded.\"count\" WHERE t.last_edited_time IS NULL OR excluded.last_edited_time IS "
+          "NULL OR t.last_edited_time <= excluded.last_edited_time");
+    CHECK(upsert_parameters({}, 2) == 5);
+}
+
+TEST_CASE("the upsert leaves out the metadata columns a user's table lacks") {
+    const MetaColumns none{
+        .notion_url = false, .last_edited_time = false, .synced_at = false, .deleted_at = false};
+    CHECK(upsert_sql("t", none, {"name"}, 1) ==
+          "INSERT INTO t AS t (page_id, \"name\") VALUES ($1, $2) ON CONFLICT (page_id) DO UPDATE "
+          "SET \"name\" = excluded.\"name\"");
+    CHECK(upsert_sql("t", none, {}, 1) ==
+          "INSERT INTO t AS t (page_id) VALUES ($1) ON CONFLICT (page_id) DO NOTHING");
+    CHECK(upsert_parameters(none, 1) == 2);
+}
+
+TEST_CASE("deletes and soft deletes take the page ids as one array") {
+    CHECK(delete_sql("t", false) == "DELETE FROM t WHERE page_id = ANY($1)");
+    CHECK(delete_sql("t", true) ==
+          "UPDATE t SET deleted_at = now() WHERE page_id = ANY($1) AND deleted_at IS NULL");
+}
+
+TEST_CASE("the DSN's password never shows") {
+    CHECK(redact_dsn("host=db port=5432 user=syncd password=s3cret dbname=notion") ==
+          "host=db port=5432 user=syncd password=*** dbname=notion");
+    CHECK(redact_dsn("password = 's3 cr\\'et' host=db") == "password = *** host=db");
+    CHECK(redact_dsn("postgresql://syncd:s3cret@db:5432/notion?sslmode=require") ==
+          "postgresql://syncd:***@db:5432/notion?sslmode=require");
+    CHECK(redact_dsn("postgres://db/notion?user=a&password=s3cret&sslmode=require") ==
+          "postgres://db/notion?user=a&password=***&sslmode=require");
+    CHECK(redact_dsn("postgresql://syncd@db/notion") == "postgresql://syncd@db/notion");
+    CHECK(scrub("failed for s3cret and s3cret", "s3cret") == "failed for *** and ***");
+    CHECK(scrub("nothing", "") == "nothing");
+    std::string password;
+    CHECK(parse_dsn("host=db password=s3cret", password));
+    CHECK(password == "s3cret");
+    CHECK(parse_dsn("postgresql://u:p%40ss@db/x", password));
+    CHECK(password == "p@ss");
+    CHECK(parse_dsn("notion", password));  // a database name
+    CHECK(!parse_dsn("host=db password='unterminated", password));
+}
+
+TEST_CASE("a connection refused is retryable and names no password") {
+    try {
+        Connection connection("host=127.0.0.1 port=1 user=x password=s3cret connect_timeout=2");
+        FAIL("connected to port 1");
+    } catch (const PgError& e) {
+        CHECK(e.retryable());
+        CHECK(e.connection_lost);
+        CHECK(std::string(e.what()).find("s3cret") == std::string::npos);
+        CHECK(std::string(e.what()).find("password=***") != std::string::npos);
+    }
+    CHECK(PgError("x", "23514", false).retryable() == false);  // check_violation
+    CHECK(PgError("x", "42501", false).retryable() == false);  // insufficient_privilege
+    CHECK(PgError("x", "57P01", false).retryable());           // admin_shutdown
+    CHECK(PgError("x", "40P01", false).retryable());           // deadlock
+}
+
+TEST_CASE("the config block: dsn required, schema and create_table optional") {
+    const auto read = [](const std::string& yaml, std::shared_ptr<syncd::config::Problems>& p) {
+        p = std::make_shared<syncd::config::Problems>();
+        p->file = "c.yaml";
+        syncd::config::SettingsReader reader(YAML::Load(yaml), "connectors.pg", p);
+        reader.string_or("type", "");
+        const Settings s = parse_settings(reader);
+        reader.finish();
+        return s;
+    };
+    std::shared_ptr<syncd::config::Problems> problems;
+    const Settings s = read("type: postgres\ndsn: host=db dbname=x\n", problems);
+    CHECK(problems->lines.empty());
+    CHECK(s.schema == "public");
+    CHECK(s.create_table);
+    const Settings t =
+        read("type: postgres\ndsn: dbname=x\nschema: notion\ncreate_table: false\n", problems);
+    CHECK(problems->lines.empty());
+    CHECK(t.schema == "notion");
+    CHECK(!t.create_table);
+    read("type: postgres\nschema: notion\ntable: x\n", problems);
+    REQUIRE(problems->lines.size() == 2);
+    CHECK(problems->lines[0].find("missing required key `dsn`") != std::string::npos);
+    CHECK(problems->lines[1].find("unknown key `table`") != std::string::npos);
+    read("type: postgres\ndsn: \"host=db password='s3cret\"\n", problems);
+    REQUIRE(problems->lines.size() == 1);
+    CHECK(problems->lines[0].find("c.yaml:2:6: connectors.pg.dsn: not a PostgreSQL") == 0);
+    CHECK(problems->lines[0].find("s3cret") == std::string::npos);
+}

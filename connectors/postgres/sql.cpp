@@ -1,0 +1,307 @@
+#include "connectors/postgres/sql.hpp"
+
+#include <algorithm>
+#include <boost/json/serialize.hpp>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+
+namespace syncd::connectors::postgres {
+namespace {
+
+namespace json = boost::json;
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+    return text.substr(0, prefix.size()) == prefix;
+}
+
+bool ends_with(std::string_view text, std::string_view suffix) {
+    return text.size() >= suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
+}
+
+bool is_numeric_type(std::string_view type) {
+    return type == "double precision" || type == "real" || type == "integer" || type == "bigint" ||
+           type == "smallint" || starts_with(type, "numeric");
+}
+
+bool is_time_type(std::string_view type) {
+    return starts_with(type, "timestamp") || type == "date" || starts_with(type, "time ");
+}
+
+std::string quoted_item(std::string_view text) {
+    std::string out = "\"";
+    for (const char c : text) {
+        if (c == '"' || c == '\\') out.push_back('\\');
+        out.push_back(c);
+    }
+    out.push_back('"');
+    return out;
+}
+
+}  // namespace
+
+std::string truncate_identifier(std::string name) {
+    if (name.size() <= max_identifier) return name;
+    std::size_t cut = max_identifier;
+    // Back up over UTF-8 continuation bytes (10xxxxxx) so no character is split.
+    while (cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+    name.resize(cut);
+    return name;
+}
+
+std::string quote_identifier(std::string_view name) {
+    std::string out = "\"";
+    for (const char c : name) {
+        if (c == '"') out.push_back('"');
+        out.push_back(c);
+    }
+    out.push_back('"');
+    return out;
+}
+
+std::string qualified(std::string_view schema, std::string_view table) {
+    return quote_identifier(schema) + "." + quote_identifier(table);
+}
+
+std::string column_type_for(std::string_view property_type, const json::value* sample) {
+    static const std::set<std::string_view> text = {
+        "title",  "rich_text", "url",        "email",          "phone_number", "select",
+        "status", "unique_id", "created_by", "last_edited_by", "verification"};
+    if (text.contains(property_type)) return "text";
+    if (property_type == "number") return "double precision";
+    if (property_type == "checkbox") return "boolean";
+    if (property_type == "created_time" || property_type == "last_edited_time")
+        return "timestamp with time zone";
+    if (property_type == "multi_select" || property_type == "people" || property_type == "relation")
+        return "text[]";
+    if (!property_type.empty() || sample == nullptr) return "jsonb";
+    // A property the schema does not describe (yet): its value decides.
+    if (sample->is_string()) return "text";
+    if (sample->is_number()) return "double precision";
+    if (sample->is_bool()) return "boolean";
+    if (sample->is_array()) {
+        bool strings = true;
+        for (const auto& item : sample->get_array()) strings = strings && item.is_string();
+        if (strings) return "text[]";
+    }
+    return "jsonb";
+}
+
+std::string type_suffix(std::string_view column_type) {
+    if (column_type == "text") return "text";
+    if (column_type == "double precision") return "number";
+    if (column_type == "boolean") return "bool";
+    if (column_type == "timestamp with time zone") return "time";
+    if (column_type == "text[]") return "list";
+    if (column_type == "jsonb") return "json";
+    std::string out;
+    for (const char c : column_type) {
+        if (std::isalnum(static_cast<unsigned char>(c))) {
+            out.push_back(c);
+        } else if (!out.empty() && out.back() != '_') {
+            out.push_back('_');
+        }
+    }
+    return out.empty() ? "new" : out;
+}
+
+std::string unique_name(const std::string& wanted, const std::set<std::string>& taken) {
+    std::string name = truncate_identifier(wanted);
+    for (int n = 2; taken.contains(name); ++n) {
+        const std::string suffix = "_" + std::to_string(n);
+        name = truncate_identifier(wanted.substr(0, max_identifier - suffix.size())) + suffix;
+    }
+    return name;
+}
+
+std::string number_text(const json::value& number) {
+    if (number.is_int64()) return std::to_string(number.get_int64());
+    if (number.is_uint64()) return std::to_string(number.get_uint64());
+    const double d = number.to_number<double>();
+    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.007199254740992e15)
+        return std::to_string(static_cast<long long>(d));
+    char text[32];
+    const auto [end, error] = std::to_chars(text, text + sizeof text, d);
+    return error == std::errc() ? std::string(text, end) : json::serialize(number);
+}
+
+std::string array_literal(const json::array& items) {
+    std::string out = "{";
+    for (const auto& item : items) {
+        if (out.size() > 1) out.push_back(',');
+        if (item.is_string()) {
+            out += quoted_item(item.get_string());
+        } else if (item.is_null()) {
+            out += "NULL";
+        } else if (item.is_number()) {
+            out += quoted_item(number_text(item));
+        } else {
+            out += quoted_item(json::serialize(item));
+        }
+    }
+    out.push_back('}');
+    return out;
+}
+
+std::optional<std::string> to_parameter(const json::value& value, std::string_view column_type) {
+    if (value.is_null()) return std::nullopt;
+    if (column_type == "jsonb" || column_type == "json") return json::serialize(value);
+    if (column_type == "boolean") {
+        if (value.is_bool()) return value.get_bool() ? "t" : "f";
+        if (value.is_string()) return std::string(value.get_string());
+        if (value.is_number()) return value.to_number<double>() != 0 ? "t" : "f";
+        return std::nullopt;
+    }
+    if (is_numeric_type(column_type)) {
+        if (value.is_number()) return number_text(value);
+        if (value.is_string()) return std::string(value.get_string());
+        return std::nullopt;
+    }
+    if (is_time_type(column_type)) {
+        const json::value* text = &value;
+        if (value.is_object()) text = value.get_object().if_contains("start");
+        if (text && text->is_string() && !text->get_string().empty())
+            return std::string(text->get_string());
+        return std::nullopt;
+    }
+    if (ends_with(column_type, "[]")) {
+        if (value.is_array()) return array_literal(value.get_array());
+        json::array one;
+        one.push_back(value);
+        return array_literal(one);
+    }
+    // text, character varying, uuid and anything else: a string as it is, others as JSON text.
+    if (value.is_string()) return std::string(value.get_string());
+    if (value.is_number()) return number_text(value);
+    if (value.is_bool()) return value.get_bool() ? "true" : "false";
+    return json::serialize(value);
+}
+
+std::size_t upsert_parameters(const MetaColumns& meta, std::size_t columns) {
+    return 1 + (meta.notion_url ? 1 : 0) + (meta.last_edited_time ? 1 : 0) + columns;
+}
+
+std::string upsert_sql(const std::string& qualified_table, const MetaColumns& meta,
+                       const std::vector<std::string>& columns, std::size_t rows) {
+    std::string names = "page_id";
+    std::string updates;
+    auto update = [&](const std::string& set) { updates += (updates.empty() ? "" : ", ") + set; };
+    if (meta.notion_url) {
+        names += ", notion_url";
+        update("notion_url = excluded.notion_url");
+    }
+    if (meta.last_edited_time) {
+        names += ", last_edited_time";
+        update("last_edited_time = excluded.last_edited_time");
+    }
+    if (meta.synced_at) {
+        names += ", synced_at";
+        update("synced_at = excluded.synced_at");
+    }
+    if (meta.deleted_at) {
+        names += ", deleted_at";
+        update("deleted_at = NULL");
+    }
+    for (const auto& c : columns) {
+        const std::string q = quote_identifier(c);
+        names += ", " + q;
+        update(q + " = excluded." + q);
+    }
+    std::string sql = "INSERT INTO " + qualified_table + " AS t (" + names + ") VALUES ";
+    std::size_t n = 0;
+    for (std::size_t row = 0; row < rows; ++row) {
+        sql += row == 0 ? "($" : ", ($";
+        sql += std::to_string(++n);
+        if (meta.notion_url) sql += ", $" + std::to_string(++n);
+        if (meta.last_edited_time) sql += ", $" + std::to_string(++n);
+        if (meta.synced_at) sql += ", now()";
+        if (meta.deleted_at) sql += ", NULL";
+        for (std::size_t c = 0; c < columns.size(); ++c) sql += ", $" + std::to_string(++n);
+        sql += ")";
+    }
+    sql += " ON CONFLICT (page_id) DO ";
+    if (updates.empty()) return sql + "NOTHING";
+    sql += "UPDATE SET " + updates;
+    if (meta.last_edited_time) {
+        sql +=
+            " WHERE t.last_edited_time IS NULL OR excluded.last_edited_time IS NULL OR "
+            "t.last_edited_time <= excluded.last_edited_time";
+    }
+    return sql;
+}
+
+std::string delete_sql(const std::string& qualified_table, bool soft) {
+    if (soft) {
+        return "UPDATE " + qualified_table +
+               " SET deleted_at = now() WHERE page_id = ANY($1) AND deleted_at IS NULL";
+    }
+    return "DELETE FROM " + qualified_table + " WHERE page_id = ANY($1)";
+}
+
+std::string redact_dsn(const std::string& dsn) {
+    const std::string_view view(dsn);
+    if (starts_with(view, "postgresql://") || starts_with(view, "postgres://")) {
+        std::string out = dsn;
+        const std::size_t start = out.find("://") + 3;
+        const std::size_t authority_end = std::min(out.find_first_of("/?", start), out.size());
+        const std::size_t at = out.rfind('@', authority_end);
+        if (at != std::string::npos && at >= start) {
+            const std::size_t colon = out.find(':', start);
+            if (colon != std::string::npos && colon < at)
+                out.replace(colon + 1, at - colon - 1, "***");
+        }
+        // ?password=…&… or &password=…
+        for (std::size_t p = out.find('?'); p != std::string::npos; p = out.find('&', p + 1)) {
+            const std::size_t key = p + 1;
+            if (out.compare(key, 9, "password=") == 0) {
+                const std::size_t value = key + 9;
+                const std::size_t end = std::min(out.find('&', value), out.size());
+                out.replace(value, end - value, "***");
+            }
+        }
+        return out;
+    }
+    // keyword = value pairs; values may be 'single quoted' with \' and \\ escapes.
+    std::string out;
+    std::size_t i = 0;
+    while (i < dsn.size()) {
+        if (std::isspace(static_cast<unsigned char>(dsn[i]))) {
+            out.push_back(dsn[i++]);
+            continue;
+        }
+        const std::size_t key_start = i;
+        while (i < dsn.size() && dsn[i] != '=' && !std::isspace(static_cast<unsigned char>(dsn[i])))
+            ++i;
+        const std::string key = dsn.substr(key_start, i - key_start);
+        out += key;
+        while (i < dsn.size() && std::isspace(static_cast<unsigned char>(dsn[i]))) out += dsn[i++];
+        if (i >= dsn.size() || dsn[i] != '=') continue;
+        out += dsn[i++];
+        while (i < dsn.size() && std::isspace(static_cast<unsigned char>(dsn[i]))) out += dsn[i++];
+        const std::size_t value_start = i;
+        if (i < dsn.size() && dsn[i] == '\'') {
+            for (++i; i < dsn.size() && dsn[i] != '\''; ++i) {
+                if (dsn[i] == '\\') ++i;
+            }
+            if (i < dsn.size()) ++i;
+        } else {
+            while (i < dsn.size() && !std::isspace(static_cast<unsigned char>(dsn[i]))) {
+                if (dsn[i] == '\\') ++i;
+                ++i;
+            }
+        }
+        i = std::min(i, dsn.size());
+        out += key == "password" ? "***" : dsn.substr(value_start, i - value_start);
+    }
+    return out;
+}
+
+std::string scrub(std::string text, const std::string& secret) {
+    if (secret.empty()) return text;
+    for (std::size_t p = text.find(secret); p != std::string::npos; p = text.find(secret, p + 3)) {
+        text.replace(p, secret.size(), "***");
+    }
+    return text;
+}
+
+}  // namespace syncd::connectors::postgres

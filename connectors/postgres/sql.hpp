@@ -1,0 +1,84 @@
+// The pure parts of the `postgres` connector: names, column types, values as libpq text
+// parameters, the upsert and delete statements, and DSN redaction. No libpq calls here, so all of
+// it is unit tested without a server (postgres_sql_test.cpp).
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace syncd::connectors::postgres {
+
+// PostgreSQL cuts identifiers at 63 bytes (NAMEDATALEN - 1); we cut them ourselves, at a UTF-8
+// character boundary, so the names we remember are the names the server uses.
+constexpr std::size_t max_identifier = 63;
+std::string truncate_identifier(std::string name);
+
+// "a""b" quoting, always: property names may be keywords or hold any character.
+std::string quote_identifier(std::string_view name);
+// schema.table, both quoted.
+std::string qualified(std::string_view schema, std::string_view table);
+
+// The column type for a Notion property type, as format_type() spells it (so it compares with
+// what the catalog says). `sample` (a canonical value) decides when the type is unknown.
+//   title rich_text url email phone_number select status unique_id created_by last_edited_by
+//   verification                          -> text
+//   number                                -> double precision
+//   checkbox                              -> boolean
+//   created_time last_edited_time         -> timestamp with time zone
+//   multi_select people relation          -> text[]
+//   date files formula rollup, and others -> jsonb (a date keeps its end and time zone)
+std::string column_type_for(std::string_view property_type, const boost::json::value* sample);
+
+// The suffix of the new column a type change creates: `<column>_<suffix>` (count -> count_text).
+std::string type_suffix(std::string_view column_type);
+
+// A name not in `taken`: `wanted`, else wanted_2, wanted_3, … (each cut to 63 bytes).
+std::string unique_name(const std::string& wanted, const std::set<std::string>& taken);
+
+// A canonical value as the text form of a parameter for a column of `column_type` (as
+// format_type() spells it); nullopt for SQL NULL. Values that cannot mean anything in that type
+// (an object for a boolean) are NULL; strings are handed to the server as they are, so a string
+// that does not parse is the server's error (a dead letter with its message).
+std::optional<std::string> to_parameter(const boost::json::value& value,
+                                        std::string_view column_type);
+
+// {"a","b \"c\""}: a one-dimensional array literal; non-string items as their JSON text.
+std::string array_literal(const boost::json::array& items);
+
+// A number as text: integers without a fraction or exponent, others in the shortest form that
+// reads back the same.
+std::string number_text(const boost::json::value& number);
+
+// Which of our metadata columns a table has (all of them when we created it; a table the user
+// made, with create_table: false, may lack some).
+struct MetaColumns {
+    bool notion_url = true;
+    bool last_edited_time = true;
+    bool synced_at = true;
+    bool deleted_at = true;
+};
+
+// INSERT INTO <table> AS t (page_id, <meta…>, <columns…>) VALUES (…), … ON CONFLICT (page_id)
+// DO UPDATE SET … for `rows` rows. Parameters per row: page_id, notion_url and last_edited_time
+// when present, then `columns` in order (synced_at is now(), deleted_at NULL). An older event
+// never overwrites a newer row: the update applies only when the stored last_edited_time is
+// not later than the incoming one, so a redelivered or retried old event changes nothing.
+std::string upsert_sql(const std::string& qualified_table, const MetaColumns& meta,
+                       const std::vector<std::string>& columns, std::size_t rows);
+// Parameters per row of upsert_sql().
+std::size_t upsert_parameters(const MetaColumns& meta, std::size_t columns);
+
+// $1 is a uuid[] of page ids. Soft: sets deleted_at where it is not set yet.
+std::string delete_sql(const std::string& qualified_table, bool soft);
+
+// A DSN for logs and messages: the password of a key=value string or of a postgresql:// URI
+// (user:password@ or ?password=) replaced by "***".
+std::string redact_dsn(const std::string& dsn);
+// Replaces every occurrence of `secret` (if not empty) in `text` by "***".
+std::string scrub(std::string text, const std::string& secret);
+
+}  // namespace syncd::connectors::postgres
