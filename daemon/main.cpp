@@ -116,7 +116,8 @@ int status(mirror::Mirror& mirror, const config::Config& config) {
         for (const auto& s : mirror.sources(sync.name)) {
             std::cout << "  data source " << s.data_source_id << " ("
                       << (s.schema ? s.schema->title : "?") << "): watermark "
-                      << (s.watermark.empty() ? "none" : s.watermark) << ", pages "
+                      << (s.watermark.empty() ? "none" : s.watermark) << ", last complete read "
+                      << (s.read_from.empty() ? "never" : s.read_from) << " (Notion time), pages "
                       << mirror.live_pages(s.data_source_id).size() << "\n";
         }
         const auto last = mirror.last_seq(sync.name);

@@ -38,6 +38,10 @@ public:
                 "CREATE TABLE IF NOT EXISTS _notion_syncd_columns (table_name TEXT NOT NULL, "
                 "property_id TEXT NOT NULL, column_name TEXT NOT NULL, PRIMARY KEY (table_name, "
                 "property_id))");
+            db_->exec(
+                "CREATE TABLE IF NOT EXISTS _notion_syncd_tables (base TEXT NOT NULL, "
+                "data_source_id TEXT NOT NULL, table_name TEXT NOT NULL UNIQUE, PRIMARY KEY "
+                "(base, data_source_id))");
         } catch (const std::exception& e) {
             throw DeliveryError(std::string("sqlite: ") + e.what(), true);
         }
@@ -52,17 +56,37 @@ public:
     }
 
 private:
-    std::string table_for(const ChangeBatch& batch, const model::ChangeEvent& event) const {
-        std::string base =
+    // The table of a data source, bound on first use: renaming the data source, or a second data
+    // source appearing in its database, does not move its rows to another table.
+    std::string table_for(const ChangeBatch& batch, const model::ChangeEvent& event) {
+        const std::string base =
             context_.target.table.empty() ? model::snake_case(batch.sync) : context_.target.table;
+        const std::string key = base + "\n" + event.data_source_id;
+        if (const auto it = bound_.find(key); it != bound_.end()) return it->second;
+        auto find = db_->prepare(
+            "SELECT table_name FROM _notion_syncd_tables WHERE base = ? AND data_source_id = ?");
+        find.bind(1, base).bind(2, event.data_source_id);
+        if (find.step()) return bound_[key] = find.text(0);
+        std::string wanted = base;
         if (batch.several_sources) {
             const auto it = batch.schemas.find(event.data_source_id);
             const std::string title = it != batch.schemas.end() && !it->second.title.empty()
                                           ? it->second.title
                                           : event.data_source_id.substr(0, 8);
-            base += "_" + model::snake_case(title);
+            wanted += "_" + model::snake_case(title);
         }
-        return base;
+        std::string name = wanted;
+        for (int n = 2;; ++n) {
+            auto taken = db_->prepare("SELECT 1 FROM _notion_syncd_tables WHERE table_name = ?");
+            taken.bind(1, name);
+            if (!taken.step()) break;
+            name = wanted + "_" + std::to_string(n);
+        }
+        auto bind = db_->prepare(
+            "INSERT INTO _notion_syncd_tables (base, data_source_id, table_name) VALUES (?, ?, ?)");
+        bind.bind(1, base).bind(2, event.data_source_id).bind(3, name);
+        bind.run();
+        return bound_[key] = name;
     }
 
     // The column of each property id, creating the table and columns that are missing.
@@ -196,7 +220,8 @@ private:
     Settings settings_;
     ConnectorContext context_;
     std::unique_ptr<syncd::sqlite::Database> db_;
-    std::set<std::string> content_tables_;  // tables known to have notion_content
+    std::set<std::string> content_tables_;      // tables known to have notion_content
+    std::map<std::string, std::string> bound_;  // base + data source -> table
     std::map<std::string, std::map<std::string, std::string>>
         tables_;  // table -> property id -> column
 };

@@ -122,6 +122,8 @@ boost::asio::awaitable<void> Poller::resolve() {
 
 boost::asio::awaitable<PollStats> Poller::poll_once(bool reconcile_now) {
     PollStats stats;
+    progress_at_ = std::chrono::steady_clock::now();
+    progress_pages_ = 0;
     co_await resolve();
     stats.data_sources = data_sources_.size();
     for (const auto& ds : data_sources_) {
@@ -287,6 +289,18 @@ boost::asio::awaitable<void> Poller::ingest(const std::string& ds, json::array& 
     // The watermark moves with the events of this page of results, in the same transaction.
     if (watermark) batch.set_watermark(settings_.name, ds, *watermark);
     batch.commit();
+    // Long reads (an initial sync) say how far they got every few seconds.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - progress_at_ >= 5s) {
+        if (progress_at_ != std::chrono::steady_clock::time_point{}) {
+            const double seconds = std::chrono::duration<double>(now - progress_at_).count();
+            spdlog::info("sync={} data_source={}: {} pages read, {} changes ({:.0f} pages/s)",
+                         settings_.name, ds, stats.pages_read, stats.events,
+                         static_cast<double>(stats.pages_read - progress_pages_) / seconds);
+        }
+        progress_at_ = now;
+        progress_pages_ = stats.pages_read;
+    }
 }
 
 bool Poller::stage(mirror::Mirror::Batch& batch, const json::object& page, PollStats& stats,

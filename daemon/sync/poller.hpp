@@ -72,6 +72,8 @@ private:
     std::map<std::string, model::Schema> schemas_;  // as last read, by data source
     bool unknown_property_ = false;
     bool brake_released_ = false;
+    std::chrono::steady_clock::time_point progress_at_{};
+    std::size_t progress_pages_ = 0;
     notion::RequestContext poll_context_;
 };
 

@@ -381,6 +381,16 @@ TEST_CASE("a database with two data sources writes one table per data source") {
     CHECK(h.scalar("SELECT name FROM tasks_tasks") == "Current");
     CHECK(h.rows("SELECT title, year FROM tasks_archive_2025") ==
           std::vector<std::vector<std::string>>{{"Old", "2025.0"}});
+    // Renaming a data source keeps its table (bound to the data source id).
+    h.emulator.api("PATCH", "/v1/data_sources/" + archive,
+                   json::parse(R"({"title":[{"text":{"content":"Old stuff"}}]})"));
+    h.emulator.api("POST", "/v1/pages",
+                   json::parse(R"({"parent":{"data_source_id":")" + archive +
+                               R"("},
+        "properties":{"Title":{"title":[{"text":{"content":"Older"}}]},"Year":{"number":2024}}})"));
+    REQUIRE(h.syncd({"sync-once", "--job", "tasks"}).status == 0);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks_archive_2025") == "2");
+    CHECK(h.rows("SELECT name FROM sqlite_master WHERE name = 'tasks_old_stuff'").empty());
 }
 
 TEST_CASE("12,000 pages edited in one minute: past the 10,000 cap, nothing missed") {
