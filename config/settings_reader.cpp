@@ -206,6 +206,29 @@ std::vector<SettingsReader> SettingsReader::children(const std::string& key) {
     return out;
 }
 
+std::optional<std::vector<std::string>> SettingsReader::strings(const std::string& key) {
+    const YAML::Node n = get(key);
+    if (!n || n.IsNull()) return std::nullopt;
+    if (!n.IsSequence()) {
+        problem("expected a list of strings", key);
+        return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < n.size(); ++i) {
+        const std::string where = join(path_, key) + "[" + std::to_string(i) + "]";
+        if (!n[i].IsScalar()) {
+            problems_->add(n[i].Mark(), where + ": expected a string");
+            continue;
+        }
+        std::string missing;
+        out.push_back(expand_environment(n[i].Scalar(), missing));
+        if (!missing.empty())
+            problems_->add(n[i].Mark(),
+                           where + ": environment variable " + missing + " is not set");
+    }
+    return out;
+}
+
 std::vector<std::pair<std::string, std::string>> SettingsReader::string_map(
     const std::string& key) {
     std::vector<std::pair<std::string, std::string>> out;

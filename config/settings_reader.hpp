@@ -47,6 +47,9 @@ public:
     bool has(const std::string& key) const;
     // A sequence of mappings.
     std::vector<SettingsReader> children(const std::string& key);
+    // A sequence of strings, each with ${ENV} expanded (e.g. command: [python3, hook.py]);
+    // nullopt when absent or not a sequence (a problem then).
+    std::optional<std::vector<std::string>> strings(const std::string& key);
     // A mapping of string to string (e.g. mapping: {Name: title}).
     std::vector<std::pair<std::string, std::string>> string_map(const std::string& key);
     // The keys of a mapping of mappings (e.g. connectors:), each with its reader.

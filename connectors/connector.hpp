@@ -4,9 +4,11 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -30,9 +32,12 @@ struct ChangeBatch {
 // letters after the daemon's attempts run out.
 class DeliveryError : public std::runtime_error {
 public:
-    DeliveryError(const std::string& what, bool retryable_)
-        : std::runtime_error(what), retryable(retryable_) {}
+    DeliveryError(const std::string& what, bool retryable_,
+                  std::optional<std::chrono::milliseconds> retry_after_ = std::nullopt)
+        : std::runtime_error(what), retryable(retryable_), retry_after(retry_after_) {}
     bool retryable;
+    // How long the target asked us to wait before the next attempt (an HTTP Retry-After).
+    std::optional<std::chrono::milliseconds> retry_after;
 };
 
 // How a sync uses a connector (its `targets:` entry).

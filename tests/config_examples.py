@@ -118,6 +118,12 @@ def broken_variants():
     def no_targets(d):
         d["syncs"][0]["targets"] = []
 
+    def webhook_plain_http(d):
+        d["connectors"]["events"] = {"type": "webhook", "url": "http://example.com/hook"}
+
+    def exec_without_command(d):
+        d["connectors"]["events"] = {"type": "exec", "cwd": "/tmp"}
+
     def two_way(d):
         d["syncs"][0]["targets"][0]["direction"] = "two-way"
 
@@ -133,6 +139,10 @@ def broken_variants():
         ("a bad fsync", bad_fsync, "expected always, batch or never"),
         ("a connector without path", missing_path, "missing required key `path`"),
         ("a sync without targets", no_targets, "a sync needs at least one target"),
+        ("a webhook over plain http off loopback", webhook_plain_http,
+         "plain http:// is only allowed to loopback"),
+        ("an exec connector without a command", exec_without_command,
+         "missing required key `command`"),
         ("a two-way target", two_way, "only `one-way` is supported"),
     ]
 
@@ -190,6 +200,8 @@ def check_drift(syncd, schema, workdir):
             "j": {"type": "jsonl", "path": "/tmp/j.jsonl", "zz": 1},
             "s": {"type": "sqlite", "path": "/tmp/s.sqlite", "zz": 1},
             "p": {"type": "postgres", "dsn": "dbname=x", "zz": 1},
+            "w": {"type": "webhook", "url": "https://example.com/hook", "zz": 1},
+            "e": {"type": "exec", "command": ["true"], "zz": 1},
         },
         "syncs": [{
             "name": "x",
@@ -210,6 +222,8 @@ def check_drift(syncd, schema, workdir):
         "connectors.j": schema_keys(schema, d["jsonl_connector"]),
         "connectors.s": schema_keys(schema, d["sqlite_connector"]),
         "connectors.p": schema_keys(schema, d["postgres_connector"]),
+        "connectors.w": schema_keys(schema, d["webhook_connector"]),
+        "connectors.e": schema_keys(schema, d["exec_connector"]),
         "syncs[0]": schema_keys(schema, d["sync"]),
         "syncs[0].source": schema_keys(schema, d["source"]),
         "syncs[0].targets[0]": schema_keys(schema, d["target"]),
