@@ -42,6 +42,15 @@ public:
     asio::awaitable<void> start() override { co_await launch(); }
 
     asio::awaitable<void> deliver(ChangeBatch batch) override {
+        if (program_ && program_->has_exited()) {
+            // It died while idle: nothing was lost, so start the next one without failing this
+            // delivery (still backing off, so a program that keeps dying is not run in a loop).
+            auto program = std::move(program_);
+            const auto how = co_await program->finish(grace);
+            note_failure();
+            spdlog::warn("connector={} pid={} {} while idle; restarting it in {} ms", name_,
+                         program->pid(), how, restart_delay(failures_).count());
+        }
         if (!program_) co_await launch();
         const std::int64_t id = ++next_id_;
         const auto deadline = Clock::now() + settings_.ack_timeout;

@@ -54,12 +54,14 @@ public:
     // `grace` again, then SIGKILL. Returns how it ended ("exited with status 3").
     boost::asio::awaitable<std::string> finish(std::chrono::milliseconds grace);
 
+    // Whether the program has exited (it is reaped then); does not block.
+    bool has_exited() { return reap(); }
     int pid() const { return pid_; }
 
 private:
     Program(boost::asio::any_io_executor executor, std::string log_name);
     boost::asio::awaitable<bool> wait_exit(std::chrono::milliseconds limit);
-    bool reap();  // true once the program has exited (and was reaped)
+    bool reap();
     void arm(boost::asio::posix::stream_descriptor& stream, std::chrono::milliseconds timeout);
     void log_stderr(int fd, int wake_fd);
 

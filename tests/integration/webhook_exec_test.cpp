@@ -4,13 +4,16 @@
 #include <doctest/doctest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "connectors/exec/exec.hpp"
 #include "connectors/webhook/webhook.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/webhook_receiver.hpp"
@@ -184,6 +187,38 @@ std::vector<Outcome> deliver_in_process(const std::string& yaml,
     }());
 }
 
+// The same for an exec connector, pausing `pause` before each batch after the first.
+std::vector<Outcome> exec_in_process(const std::string& yaml,
+                                     std::vector<connectors::ChangeBatch> batches,
+                                     std::chrono::milliseconds pause = 0ms) {
+    return test::run([&]() -> asio::awaitable<std::vector<Outcome>> {
+        auto problems = std::make_shared<config::Problems>();
+        config::SettingsReader reader(YAML::Load(yaml), "connectors.script", problems);
+        const auto executor = co_await asio::this_coro::executor;
+        connectors::ConnectorContext context{.name = "script", .executor = executor};
+        auto connector = connectors::exec::make_connector(reader, context);
+        REQUIRE(problems->lines.empty());
+        co_await connector->start();
+        std::vector<Outcome> outcomes;
+        asio::steady_timer timer(executor);
+        for (auto& batch : batches) {
+            if (!outcomes.empty()) {
+                timer.expires_after(pause);
+                co_await timer.async_wait(asio::use_awaitable);
+            }
+            Outcome outcome;
+            try {
+                co_await connector->deliver(batch);
+            } catch (const connectors::DeliveryError& e) {
+                outcome = {
+                    .text = e.what(), .retryable = e.retryable, .retry_after = e.retry_after};
+            }
+            outcomes.push_back(outcome);
+        }
+        co_return outcomes;
+    }());
+}
+
 connectors::ChangeBatch batch_of(std::int64_t first, std::int64_t last) {
     connectors::ChangeBatch batch{.target = "tasks/hook", .sync = "tasks"};
     for (auto seq = first; seq <= last; ++seq) {
@@ -319,6 +354,68 @@ TEST_CASE("webhook: HTTPS with a private CA given as ca_file") {
     const auto refused = deliver_in_process("url: " + receiver.url() + "\n", {batch_of(1, 2)});
     CHECK(refused[0].retryable);
     CHECK(refused[0].text.find("certificate verify failed") != std::string::npos);
+}
+
+// ---- exec, in-process ----
+
+TEST_CASE("exec: a program that exits between batches is restarted without failing a delivery") {
+    test::TempDir dir;
+    const auto out = (dir.path() / "batches.jsonl").string();
+    // hello and one batch, then end of input: the program exits after its first ack.
+    const auto outcomes = exec_in_process(
+        "command: [/bin/sh, -c, 'head -n 2 | " + examples + "/append_batches.sh " + out + "']\n",
+        {batch_of(1, 2), batch_of(3, 4)}, 300ms);
+    CHECK(outcomes[0].text == "ok");
+    CHECK(outcomes[1].text == "ok");
+    std::size_t lines = 0;
+    std::ifstream in(out);
+    for (std::string line; std::getline(in, line);) ++lines;
+    CHECK(lines == 2);
+}
+
+TEST_CASE("exec: noise, stale answers and reserved messages on stdout are skipped") {
+    test::TempDir dir;
+    const auto script = dir.path() / "noisy.sh";
+    std::ofstream(script) << R"(while IFS= read -r line; do
+  case $line in
+    '{"type":"batch","id":'*)
+      rest=${line#'{"type":"batch","id":'}; id=${rest%%,*}
+      echo 'starting up...'
+      echo '{"type":"ack","id":999}'
+      echo '{"type":"changes","changes":[]}'
+      echo '{"type":"progress","done":1}'
+      echo "{\"type\":\"ack\",\"id\":$id}" ;;
+  esac
+done
+)";
+    const auto outcomes =
+        exec_in_process("command: [/bin/sh, " + script.string() + "]\nack_timeout: 5s\n",
+                        {batch_of(1, 2), batch_of(3, 4)});
+    CHECK(outcomes[0].text == "ok");
+    CHECK(outcomes[1].text == "ok");
+}
+
+TEST_CASE("exec: a retryable nack keeps the program; a non-retryable one says so") {
+    test::TempDir dir;
+    const auto script = dir.path() / "nack.sh";
+    std::ofstream(script) << R"(n=0
+while IFS= read -r line; do
+  case $line in
+    '{"type":"batch","id":'*)
+      rest=${line#'{"type":"batch","id":'}; id=${rest%%,*}; n=$((n + 1))
+      if [ $n = 1 ]; then r=true; else r=false; fi
+      echo "{\"type\":\"nack\",\"id\":$id,\"error\":\"no $n from $$\",\"retryable\":$r}" ;;
+  esac
+done
+)";
+    const auto outcomes = exec_in_process("command: [/bin/sh, " + script.string() + "]\n",
+                                          {batch_of(1, 1), batch_of(1, 1)});
+    CHECK(outcomes[0].retryable);
+    CHECK_FALSE(outcomes[1].retryable);
+    CHECK(outcomes[0].text.starts_with("exec: the program refused batch 1: no 1 from "));
+    // The same program answered both: a nack is an answer, not a failure of the program.
+    const auto pid = outcomes[0].text.substr(outcomes[0].text.rfind(' ') + 1);
+    CHECK(outcomes[1].text == "exec: the program refused batch 2: no 2 from " + pid);
 }
 
 // ---- webhook, end to end ----
