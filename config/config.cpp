@@ -15,6 +15,27 @@ std::string trim_trailing(std::string s) {
     return s;
 }
 
+// A secret from exactly one of `key` (a literal, usually ${ENV}) or `key`_file.
+std::string read_secret(SettingsReader& block, const std::string& key) {
+    const auto literal = block.optional_string(key);
+    const auto file = block.optional_string(key + "_file");
+    if (literal && file)
+        block.problem("give either " + key + " or " + key + "_file, not both", key + "_file");
+    if (literal) return trim_trailing(*literal);
+    if (!file) return {};
+    std::ifstream in(*file);
+    std::stringstream text;
+    if (!in || (in.peek() == std::ifstream::traits_type::eof() && in.bad())) {
+        block.problem("cannot read " + *file + " (check the path and its permissions)",
+                      key + "_file");
+        return {};
+    }
+    text << in.rdbuf();
+    const std::string value = trim_trailing(text.str());
+    if (value.empty()) block.problem(*file + " is empty", key + "_file");
+    return value;
+}
+
 NotionSettings read_notion(SettingsReader notion) {
     NotionSettings out;
     const auto literal = notion.optional_string("token");
@@ -148,6 +169,22 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
     {
         auto control = top.child("control");
         config.control_listen = control.string_or("listen", config.control_listen);
+        config.control_auth = read_secret(control, "auth_token");
+        config.webhook_secret = read_secret(control, "webhook_secret");
+        if (config.control_listen != "off") {
+            const auto colon = config.control_listen.rfind(':');
+            std::string host =
+                colon == std::string::npos ? std::string() : config.control_listen.substr(0, colon);
+            if (colon == std::string::npos || colon + 1 == config.control_listen.size()) {
+                control.problem("expected HOST:PORT (e.g. 127.0.0.1:9464) or off", "listen");
+            } else if (host != "127.0.0.1" && host != "localhost" && host != "[::1]" &&
+                       host != "::1" && config.control_auth.empty()) {
+                control.problem(
+                    "listening on " + config.control_listen +
+                        " (not loopback) needs auth_token_file: the bearer token clients send",
+                    "listen");
+            }
+        }
         control.finish();
     }
     for (auto& [connector_name, block] : top.named_children("connectors")) {

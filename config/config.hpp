@@ -60,7 +60,9 @@ struct Config {
     std::string path = {};
     NotionSettings notion = {};
     std::string state_dir = "/var/lib/notion-syncd";
-    std::string control_listen = "127.0.0.1:9464";
+    std::string control_listen = "127.0.0.1:9464";  // or "off"
+    std::string control_auth = {};    // bearer token for the control server; never printed
+    std::string webhook_secret = {};  // Notion webhook verification token; never printed
     std::vector<ConnectorSettings> connectors = {};
     std::vector<SyncSettings> syncs = {};
 };

@@ -1,19 +1,27 @@
 // notion-syncd: keeps Notion and a team's other tools in sync (README.md, DESIGN.md).
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 
 #include "config/config.hpp"
 #include "connectors/connector.hpp"
+#include "daemon/http/control_server.hpp"
+#include "daemon/http/routes.hpp"
+#include "daemon/net/http_client.hpp"
+#include "daemon/net/url.hpp"
 #include "daemon/sync/daemon.hpp"
 
 namespace {
@@ -110,27 +118,146 @@ asio::awaitable<int> discover(sync::Daemon& daemon) {
     co_return ex_ok;
 }
 
-int status(mirror::Mirror& mirror, const config::Config& config) {
-    for (const auto& sync : config.syncs) {
-        std::cout << "sync " << sync.name << "\n";
-        for (const auto& s : mirror.sources(sync.name)) {
-            std::cout << "  data source " << s.data_source_id << " ("
-                      << (s.schema ? s.schema->title : "?") << "): watermark "
-                      << (s.watermark.empty() ? "none" : s.watermark) << ", last complete read "
-                      << (s.read_from.empty() ? "never" : s.read_from) << " (Notion time), pages "
-                      << mirror.live_pages(s.data_source_id).size() << "\n";
+// Prints the status JSON (from the running daemon's /v1/status, or built from the mirror).
+void print_status(const json::object& status, const std::string& source) {
+    std::cout << "(" << source << ")\n";
+    for (const auto& job_value : status.at("jobs").as_array()) {
+        const auto& job = job_value.as_object();
+        std::cout << "sync " << job.at("name").as_string().c_str();
+        if (const auto& last = job.at("last_success").as_string(); !last.empty()) {
+            std::cout << ": last poll " << last.c_str() << ", lag "
+                      << static_cast<long long>(job.at("lag_s").to_number<double>()) << " s";
         }
-        const auto last = mirror.last_seq(sync.name);
-        for (const auto& t : sync.targets) {
-            const std::string target = sync.name + "/" + t.connector;
-            const auto cursor = mirror.cursor(target);
-            std::cout << "  target " << target << ": pending events "
-                      << mirror.count_after(sync.name, cursor) << ", dead letters "
-                      << mirror.dead_letters(target).size() << "\n";
-            (void)last;
+        if (const auto& error = job.at("last_error").as_string(); !error.empty())
+            std::cout << ", last error: " << error.c_str();
+        std::cout << "\n";
+        for (const auto& sv : job.at("data_sources").as_array()) {
+            const auto& s = sv.as_object();
+            const auto& title = s.at("title").as_string();
+            const auto& watermark = s.at("watermark").as_string();
+            const auto& read = s.at("last_complete_read").as_string();
+            std::cout << "  data source " << s.at("data_source_id").as_string().c_str() << " ("
+                      << (title.empty() ? "?" : title.c_str()) << "): watermark "
+                      << (watermark.empty() ? "none" : watermark.c_str()) << ", last complete read "
+                      << (read.empty() ? "never" : read.c_str()) << " (Notion time), pages "
+                      << s.at("pages").to_number<std::int64_t>() << "\n";
         }
-        std::cout << "  held deletes: " << mirror.held_deletes(sync.name) << "\n";
+        for (const auto& tv : job.at("targets").as_array()) {
+            const auto& t = tv.as_object();
+            std::cout << "  target " << t.at("target").as_string().c_str() << ": pending events "
+                      << t.at("pending").to_number<std::int64_t>() << ", dead letters "
+                      << t.at("dead_letters").to_number<std::int64_t>() << "\n";
+        }
+        std::cout << "  held deletes: " << job.at("held_deletes").to_number<std::int64_t>() << "\n";
     }
+    const auto& budget = status.at("budget").as_object();
+    std::cout << "budget: " << budget.at("used_last_minute").to_number<std::int64_t>() << " of "
+              << budget.at("per_minute").to_number<double>() << " requests in the last minute, "
+              << budget.at("rate_limited").to_number<std::int64_t>() << " rate-limited"
+              << (budget.at("paused").as_bool() ? ", paused" : "") << "\n";
+}
+
+// The running daemon's status through its control server, if it answers.
+asio::awaitable<std::optional<json::object>> remote_status(config::Config config) {
+    if (config.control_listen == "off") co_return std::nullopt;
+    try {
+        const auto executor = co_await asio::this_coro::executor;
+        net::ClientOptions options;
+        options.connect_timeout = std::chrono::milliseconds(1000);
+        options.request_timeout = std::chrono::milliseconds(5000);
+        net::HttpClient client(executor, net::Url::parse("http://" + config.control_listen),
+                               options);
+        net::Request request;
+        request.target = "/v1/status";
+        if (!config.control_auth.empty())
+            request.headers.emplace_back("Authorization", "Bearer " + config.control_auth);
+        net::Response response = co_await client.send(std::move(request));
+        if (response.status != 200) co_return std::nullopt;
+        co_return json::parse(response.body).as_object();
+    } catch (const std::exception&) {
+        co_return std::nullopt;  // not running (or not reachable): read the mirror instead
+    }
+}
+
+void notify(const std::string& state) { sd_notify(0, state.c_str()); }
+
+// `run`: the service. Reloads on SIGHUP (a bad new configuration is refused and the running one
+// kept), stops on SIGTERM/SIGINT, speaks sd_notify (READY, STATUS, WATCHDOG, RELOADING,
+// STOPPING) and serves the control server.
+int run_service(const std::string& path, config::Config config,
+                const connectors::Registry& registry) {
+    asio::io_context io;
+    auto daemon = std::make_unique<sync::Daemon>(io.get_executor(), config, registry);
+    std::optional<config::Config> next;
+    bool stopping = false;
+    std::shared_ptr<http::Routes> routes;
+    std::unique_ptr<http::ControlServer> server;
+    if (config.control_listen != "off") {
+        routes = std::make_shared<http::Routes>([&]() -> sync::Daemon& { return *daemon; },
+                                                config.webhook_secret, config.state_dir);
+        http::ServerOptions options{.listen = config.control_listen};
+        if (!config.control_auth.empty()) options.auth_token = config.control_auth;
+        server = std::make_unique<http::ControlServer>(
+            io.get_executor(), options,
+            [routes](const http::ControlRequest& request) { return (*routes)(request); });
+        spdlog::info("control server on {} (/healthz /readyz /metrics /v1/status)",
+                     config.control_listen);
+    }
+    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+    std::function<void()> wait_signal = [&] {
+        signals.async_wait([&](const boost::system::error_code& error, int signal) {
+            if (error) return;
+            if (signal == SIGHUP) {
+                const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now().time_since_epoch());
+                notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(now.count()));
+                try {
+                    next = load_config(path, registry);
+                    spdlog::info("reloading {}: finishing the work in progress", path);
+                    daemon->stop();
+                } catch (const std::exception& e) {
+                    spdlog::error("reload refused, the running configuration stays:\n{}", e.what());
+                    notify("READY=1\nSTATUS=reload refused: bad configuration (see the log)");
+                }
+            } else {
+                stopping = true;
+                notify("STOPPING=1");
+                spdlog::info("stopping: finishing the work in progress");
+                daemon->stop();
+            }
+            wait_signal();
+        });
+    };
+    wait_signal();
+    // The watchdog is fed from the event loop, so a stuck loop gets the service restarted.
+    asio::steady_timer watchdog(io);
+    std::uint64_t watchdog_usec = 0;
+    std::function<void()> feed = [&] {
+        notify("WATCHDOG=1");
+        watchdog.expires_after(std::chrono::microseconds(watchdog_usec / 2));
+        watchdog.async_wait([&](const boost::system::error_code& error) {
+            if (!error) feed();
+        });
+    };
+    if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) feed();
+    auto supervise = [&]() -> asio::awaitable<void> {
+        for (;;) {
+            notify("READY=1\nSTATUS=syncing " + std::to_string(daemon->config().syncs.size()) +
+                   " jobs");
+            spdlog::info("notion-syncd running {} sync jobs", daemon->config().syncs.size());
+            co_await daemon->run();
+            if (stopping || !next) break;
+            daemon = std::make_unique<sync::Daemon>(io.get_executor(), std::move(*next), registry);
+            next.reset();
+            spdlog::info("configuration reloaded");
+        }
+        signals.cancel();
+        watchdog.cancel();
+        if (server) server->stop();
+    };
+    auto done = asio::co_spawn(io, supervise(), asio::use_future);
+    io.run();
+    done.get();
     return ex_ok;
 }
 
@@ -180,9 +307,18 @@ int main(int argc, char** argv) {
         return ex_ok;
     }
     try {
+        if (run->parsed()) return run_service(config_path, config, registry);
         asio::io_context io;
         sync::Daemon daemon(io.get_executor(), config, registry);
-        if (show->parsed()) return status(daemon.mirror(), config);
+        if (show->parsed()) {
+            if (auto remote = run_task(io, remote_status(config))) {
+                print_status(*remote, "from the running daemon at " + config.control_listen);
+            } else {
+                io.restart();
+                print_status(daemon.status(), "from the mirror; the daemon is not running");
+            }
+            return ex_ok;
+        }
         if (resync->parsed()) {
             if (std::none_of(config.syncs.begin(), config.syncs.end(),
                              [&](const auto& s) { return s.name == resync_job; })) {
@@ -200,17 +336,6 @@ int main(int argc, char** argv) {
                 run_task(io, daemon.sync_once(job, reconcile || apply_held));
             for (const auto& line : report.lines) std::cout << line << '\n';
             return report.caught_up ? ex_ok : ex_failure;
-        }
-        if (run->parsed()) {
-            asio::signal_set signals(io, SIGINT, SIGTERM);
-            signals.async_wait([&](const boost::system::error_code& error, int) {
-                if (error) return;
-                spdlog::info("stopping: finishing the work in progress");
-                daemon.stop();
-            });
-            spdlog::info("notion-syncd running {} sync jobs", config.syncs.size());
-            run_task(io, daemon.run());
-            return ex_ok;
         }
     } catch (const config::Error& e) {
         std::cerr << e.what() << '\n';

@@ -291,6 +291,7 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
             continue;
         }
         ++metrics_.requests[{label, response.status}];
+        last_answer_ = std::chrono::steady_clock::now();
         note_server_time(response.header("date"));
         boost::system::error_code parse_error;
         json::value parsed = json::parse(response.body, parse_error);

@@ -156,6 +156,8 @@ public:
     // Notion's clock (from the Date header of the latest answer), to the second; nullopt before
     // the first answer. Timestamps on pages are in this clock, not ours.
     std::optional<std::chrono::system_clock::time_point> server_now() const;
+    // When Notion last answered at all (any HTTP status), for readiness.
+    std::chrono::steady_clock::time_point last_answer() const { return last_answer_; }
     // Aborts requests in flight and refuses new ones (they throw operation_aborted).
     void shutdown();
 
@@ -194,6 +196,7 @@ private:
     bool stopped_ = false;
     std::chrono::system_clock::duration server_offset_{};
     bool server_time_known_ = false;
+    std::chrono::steady_clock::time_point last_answer_{};
 };
 
 // The Notion token from exactly one of: a literal, an environment variable, a file (trailing

@@ -29,6 +29,7 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
                                        .version = config_.notion.version};
     client_config.http.ca_file = config_.notion.ca_file;
     client_ = std::make_unique<notion::NotionClient>(executor_, client_config, budget_);
+    jobs_.resize(config_.syncs.size());
     for (const auto& sync : config_.syncs) {
         pollers_.push_back(std::make_unique<Poller>(sync, *client_, *mirror_));
         for (const auto& target : sync.targets) {
@@ -126,10 +127,17 @@ asio::awaitable<void> Daemon::run_job(std::size_t index) {
     auto& timer = *timers_[index];
     std::mt19937_64 random(std::random_device{}());
     auto backoff = 1s;
+    auto& job = jobs_[index];
     while (!stopping_) {
         std::chrono::milliseconds delay = settings.every;
+        job.hinted = false;
+        job.last_attempt = std::chrono::system_clock::now();
+        ++job.polls;
         try {
             const PollStats stats = co_await poller.poll_once(false);
+            job.last_success = std::chrono::system_clock::now();
+            job.last_error.clear();
+            job.events += stats.events;
             if (stats.events > 0) {
                 spdlog::info("sync={} {} changes from {} pages read", poller.name(), stats.events,
                              stats.pages_read);
@@ -140,12 +148,15 @@ asio::awaitable<void> Daemon::run_job(std::size_t index) {
             backoff = 1s;
         } catch (const std::exception& e) {
             if (stopping_) break;
+            ++job.failures;
+            job.last_error = e.what();
             delay = std::chrono::duration_cast<std::chrono::milliseconds>(backoff);
             backoff = std::min<std::chrono::seconds>(backoff * 2, 5min);
             spdlog::warn("sync={} poll failed, retrying in {}s: {}", poller.name(),
                          delay.count() / 1000, e.what());
         }
         if (stopping_) break;
+        if (job.hinted) continue;  // a hint arrived during the poll: go again now
         // A little jitter so jobs with the same interval do not poll in lockstep.
         const auto jitter = std::chrono::milliseconds(
             std::uniform_int_distribution<long long>(0, delay.count() / 20)(random));
@@ -193,6 +204,191 @@ void Daemon::release_delete_brake(const std::optional<std::string>& job) {
     for (auto& p : pollers_) {
         if (!job || p->name() == *job) p->release_delete_brake();
     }
+}
+
+bool Daemon::hint(const std::string& name) {
+    for (std::size_t i = 0; i < pollers_.size(); ++i) {
+        if (pollers_[i]->name() != name) continue;
+        jobs_[i].hinted = true;
+        if (i < timers_.size()) timers_[i]->cancel();
+        return true;
+    }
+    return false;
+}
+
+std::optional<std::string> Daemon::job_for(const std::string& entity_id,
+                                           const std::string& data_source_id) {
+    std::string ds = data_source_id;
+    if (ds.empty()) {
+        if (const auto page = mirror_->page_digest(entity_id)) ds = page->data_source_id;
+    }
+    for (const auto& poller : pollers_) {
+        const auto& sources = poller->data_sources();
+        for (const auto& id : {ds, entity_id}) {
+            if (!id.empty() && std::find(sources.begin(), sources.end(), id) != sources.end())
+                return poller->name();
+        }
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+std::string iso(std::chrono::system_clock::time_point t) {
+    if (t == std::chrono::system_clock::time_point{}) return {};
+    const auto secs = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char out[32];
+    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return out;
+}
+
+double seconds_since(std::chrono::system_clock::time_point t) {
+    if (t == std::chrono::system_clock::time_point{}) return -1;
+    return std::chrono::duration<double>(std::chrono::system_clock::now() - t).count();
+}
+
+std::string label(std::string_view value) {
+    std::string out;
+    for (const char c : value) {
+        if (c == '"' || c == '\\') out.push_back('\\');
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out.push_back(c);
+    }
+    return out;
+}
+
+}  // namespace
+
+boost::json::object Daemon::status() {
+    namespace json = boost::json;
+    json::array jobs;
+    for (std::size_t i = 0; i < pollers_.size(); ++i) {
+        const auto& name = pollers_[i]->name();
+        const auto& job = jobs_[i];
+        json::array sources;
+        for (const auto& s : mirror_->sources(name)) {
+            sources.push_back(
+                json::object{{"data_source_id", s.data_source_id},
+                             {"title", s.schema ? s.schema->title : std::string()},
+                             {"watermark", s.watermark},
+                             {"last_complete_read", s.read_from},
+                             {"pages", mirror_->live_pages(s.data_source_id).size()}});
+        }
+        json::array targets;
+        for (const auto& d : dispatchers_) {
+            if (d->sync() != name) continue;
+            targets.push_back(
+                json::object{{"target", d->target()},
+                             {"pending", d->pending()},
+                             {"delivered", d->delivered()},
+                             {"dead_letters", mirror_->dead_letters(d->target()).size()}});
+        }
+        jobs.push_back(json::object{{"name", name},
+                                    {"every_s", config_.syncs[i].every.count() / 1000.0},
+                                    {"last_attempt", iso(job.last_attempt)},
+                                    {"last_success", iso(job.last_success)},
+                                    {"lag_s", seconds_since(job.last_success)},
+                                    {"last_error", job.last_error},
+                                    {"polls", job.polls},
+                                    {"failures", job.failures},
+                                    {"events", job.events},
+                                    {"held_deletes", mirror_->held_deletes(name)},
+                                    {"data_sources", sources},
+                                    {"targets", targets}});
+    }
+    const auto budget = budget_->metrics();
+    json::object queue;
+    for (std::size_t p = 0; p < notion::priority_count; ++p)
+        queue[notion::to_string(static_cast<notion::Priority>(p))] = budget.queue_depth[p];
+    return {{"jobs", jobs},
+            {"budget",
+             {{"per_minute", config_.notion.budget.per_minute},
+              {"used_last_minute", budget.granted_last_minute},
+              {"rate_limited", budget.rate_limited},
+              {"rate_factor", budget.rate_factor},
+              {"paused", budget.paused},
+              {"queue_depth", queue}}},
+            {"ready", ready()}};
+}
+
+std::string Daemon::metrics(const std::string& extra) {
+    std::string out;
+    auto line = [&](const std::string& text) {
+        out += text;
+        out += '\n';
+    };
+    auto help = [&](const char* name, const char* type, const char* text) {
+        line(std::string("# HELP ") + name + " " + text);
+        line(std::string("# TYPE ") + name + " " + type);
+    };
+    const auto client = client_->metrics();
+    help("notion_syncd_requests_total", "counter", "Notion API requests by route and status");
+    for (const auto& [key, count] : client.requests) {
+        line("notion_syncd_requests_total{route=\"" + label(key.first) + "\",status=\"" +
+             std::to_string(key.second) + "\"} " + std::to_string(count));
+    }
+    const auto budget = budget_->metrics();
+    help("notion_syncd_rate_limited_total", "counter", "429 and 529 answers from Notion");
+    line("notion_syncd_rate_limited_total " + std::to_string(budget.rate_limited));
+    help("notion_syncd_budget_used", "gauge", "requests granted in the last 60 s");
+    line("notion_syncd_budget_used " + std::to_string(budget.granted_last_minute));
+    help("notion_syncd_budget_per_minute", "gauge", "configured budget per 60 s");
+    line("notion_syncd_budget_per_minute " + std::to_string(config_.notion.budget.per_minute));
+    help("notion_syncd_budget_queue_depth", "gauge", "requests waiting for the budget");
+    for (std::size_t p = 0; p < notion::priority_count; ++p) {
+        line("notion_syncd_budget_queue_depth{priority=\"" +
+             std::string(notion::to_string(static_cast<notion::Priority>(p))) + "\"} " +
+             std::to_string(budget.queue_depth[p]));
+    }
+    help("notion_syncd_poll_lag_seconds", "gauge", "seconds since the job's last successful poll");
+    help("notion_syncd_last_success_timestamp_seconds", "gauge", "Unix time of the last good poll");
+    help("notion_syncd_poll_failures_total", "counter", "failed polls");
+    help("notion_syncd_held_deletes", "gauge", "deletes held by the delete brake");
+    for (std::size_t i = 0; i < pollers_.size(); ++i) {
+        const std::string job = "{job=\"" + label(pollers_[i]->name()) + "\"} ";
+        const auto& state = jobs_[i];
+        line("notion_syncd_poll_lag_seconds" + job +
+             std::to_string(seconds_since(state.last_success)));
+        line("notion_syncd_last_success_timestamp_seconds" + job +
+             std::to_string(state.last_success == std::chrono::system_clock::time_point{}
+                                ? 0
+                                : std::chrono::system_clock::to_time_t(state.last_success)));
+        line("notion_syncd_poll_failures_total" + job + std::to_string(state.failures));
+        line("notion_syncd_held_deletes" + job +
+             std::to_string(mirror_->held_deletes(pollers_[i]->name())));
+    }
+    help("notion_syncd_events_pending", "gauge", "outbox events a target has not acknowledged");
+    help("notion_syncd_events_delivered_total", "counter", "events delivered since start");
+    help("notion_syncd_dead_letters", "gauge", "events set aside after failing");
+    for (const auto& d : dispatchers_) {
+        const std::string target = "{target=\"" + label(d->target()) + "\"} ";
+        line("notion_syncd_events_pending" + target + std::to_string(d->pending()));
+        line("notion_syncd_events_delivered_total" + target + std::to_string(d->delivered()));
+        line("notion_syncd_dead_letters" + target +
+             std::to_string(mirror_->dead_letters(d->target()).size()));
+    }
+    out += extra;
+    return out;
+}
+
+bool Daemon::ready() const {
+    // Config loaded and mirror open (this object exists), and Notion answered within the last
+    // three poll intervals (at least 5 minutes) once polling began.
+    bool polled = false;
+    std::chrono::milliseconds window = std::chrono::minutes(5);
+    for (std::size_t i = 0; i < jobs_.size(); ++i) {
+        polled = polled || jobs_[i].polls > 0;
+        window = std::max<std::chrono::milliseconds>(window, config_.syncs[i].every * 3);
+    }
+    if (!polled) return true;
+    const auto last = client_->last_answer();
+    return last != std::chrono::steady_clock::time_point{} &&
+           std::chrono::steady_clock::now() - last <= window;
 }
 
 void Daemon::stop() {

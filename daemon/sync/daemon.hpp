@@ -6,6 +6,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +21,17 @@
 #include "daemon/sync/poller.hpp"
 
 namespace syncd::sync {
+
+// What a job did lately, for status, metrics and readiness.
+struct JobState {
+    std::chrono::system_clock::time_point last_attempt{};
+    std::chrono::system_clock::time_point last_success{};
+    std::string last_error = {};
+    std::size_t polls = 0;
+    std::size_t failures = 0;
+    std::size_t events = 0;
+    bool hinted = false;  // poll again as soon as the current poll ends
+};
 
 struct CycleReport {
     std::vector<std::string> lines;  // one per job and per target, for people
@@ -38,6 +51,18 @@ public:
     boost::asio::awaitable<void> run();
     // Work already started finishes; then run() returns.
     void stop();
+    // Polls `job` now (a webhook hint or POST /v1/jobs/{name}/sync); false if there is none.
+    bool hint(const std::string& job);
+    // The job that reads a page or data source, if any (webhook hints).
+    std::optional<std::string> job_for(const std::string& entity_id,
+                                       const std::string& data_source_id);
+    // The same data as `notion-syncd status`, as JSON (GET /v1/status).
+    boost::json::object status();
+    // Prometheus text format (GET /metrics); `extra` is appended (the control server's own).
+    std::string metrics(const std::string& extra);
+    // Config loaded and mirror open (true once constructed) and Notion answered recently.
+    bool ready() const;
+    const config::Config& config() const { return config_; }
 
     mirror::Mirror& mirror() { return *mirror_; }
     notion::NotionClient& client() { return *client_; }
@@ -58,6 +83,7 @@ private:
     std::vector<std::unique_ptr<boost::asio::steady_timer>> timers_;
     bool stopping_ = false;
     int running_ = 0;
+    std::vector<JobState> jobs_;
     std::chrono::steady_clock::time_point collected_at_{};
 };
 

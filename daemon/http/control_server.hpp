@@ -1,0 +1,59 @@
+// The control server (DESIGN §3): a small HTTP/1.1 server on Beast for health, metrics, status,
+// "sync now" and the Notion webhook receiver. Routes are plain functions of a request (see
+// routes.hpp); this file only speaks HTTP. Beast stays out of this header.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace syncd::http {
+
+struct ControlRequest {
+    std::string method;
+    std::string target;  // path and query
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;  // raw bytes, as received (webhook signatures are over these)
+    // The value of a header (case-insensitive), or empty.
+    std::string header(std::string_view name) const;
+};
+
+struct ControlResponse {
+    int status = 200;
+    std::string content_type = "application/json";
+    std::string body = {};
+};
+
+using Handler = std::function<ControlResponse(const ControlRequest&)>;
+
+struct ServerOptions {
+    std::string listen = "127.0.0.1:9464";  // host:port; port 0 picks a free one
+    // Required off loopback: requests must carry "Authorization: Bearer <token>" (the Notion
+    // webhook route is exempt: it is authenticated by its signature).
+    std::optional<std::string> auth_token = {};
+    std::size_t max_body_bytes = 1 << 20;
+};
+
+class ControlServer {
+public:
+    // Binds now (throws std::runtime_error naming the address on failure) and serves on
+    // `executor` until stop().
+    ControlServer(boost::asio::any_io_executor executor, ServerOptions options, Handler handler);
+    ~ControlServer();
+    unsigned short port() const;
+    void stop();
+
+    struct State;  // shared with the connections it serves (control_server.cpp)
+
+private:
+    std::shared_ptr<State> state_;
+};
+
+// Whether a host:port names a loopback address.
+bool is_loopback(const std::string& listen);
+
+}  // namespace syncd::http

@@ -1,0 +1,150 @@
+#include "daemon/http/routes.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/json/serialize.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "daemon/http/notion_webhook.hpp"
+
+namespace syncd::http {
+namespace {
+
+namespace json = boost::json;
+
+ControlResponse json_response(int status, const json::object& body) {
+    return {.status = status, .content_type = "application/json", .body = json::serialize(body)};
+}
+
+ControlResponse error(int status, const std::string& message) {
+    return json_response(status, {{"error", message}});
+}
+
+}  // namespace
+
+Routes::Routes(std::function<sync::Daemon&()> daemon, std::string secret, std::string state_dir)
+    : daemon_(std::move(daemon)), secret_(std::move(secret)), state_dir_(std::move(state_dir)) {
+    if (secret_.empty()) {
+        // A token saved by an earlier handshake.
+        std::ifstream in(std::filesystem::path(state_dir_) / "notion_webhook_token");
+        std::getline(in, secret_);
+    }
+}
+
+ControlResponse Routes::operator()(const ControlRequest& request) {
+    std::string path = request.target.substr(0, request.target.find('?'));
+    const bool get = request.method == "GET" || request.method == "HEAD";
+    if (path == "/healthz") {
+        if (!get) return error(405, "use GET");
+        return {.status = 200, .content_type = "text/plain", .body = "ok\n"};
+    }
+    if (path == "/readyz") {
+        if (!get) return error(405, "use GET");
+        const bool ready = daemon_().ready();
+        return {.status = ready ? 200 : 503,
+                .content_type = "text/plain",
+                .body = ready ? "ready\n" : "not ready: Notion has not answered lately\n"};
+    }
+    if (path == "/metrics") {
+        if (!get) return error(405, "use GET");
+        return {.status = 200,
+                .content_type = "text/plain; version=0.0.4",
+                .body = daemon_().metrics(metrics())};
+    }
+    if (path == "/v1/status") {
+        if (!get) return error(405, "use GET");
+        return json_response(200, daemon_().status());
+    }
+    const std::string jobs = "/v1/jobs/";
+    if (path.starts_with(jobs) && path.ends_with("/sync")) {
+        if (request.method != "POST") return error(405, "use POST");
+        const std::string name = path.substr(jobs.size(), path.size() - jobs.size() - 5);
+        if (!daemon_().hint(name)) return error(404, "no sync job named `" + name + "`");
+        return json_response(202, {{"job", name}, {"status", "polling now"}});
+    }
+    if (path == "/v1/webhooks/notion") {
+        if (request.method != "POST") return error(405, "use POST");
+        return webhook(request);
+    }
+    return error(404, "no such route: " + path);
+}
+
+ControlResponse Routes::webhook(const ControlRequest& request) {
+    const auto parsed = parse_webhook(request.body);
+    if (!parsed) {
+        ++malformed_;
+        return error(400, "not a Notion webhook payload");
+    }
+    if (parsed->verification_token) {
+        // The one-time handshake (unsigned). Keep the token where only we can read it; it is the
+        // signing key of every later event.
+        ++verifications_;
+        const auto file = std::filesystem::path(state_dir_) / "notion_webhook_token";
+        {
+            const mode_t old = umask(077);
+            std::ofstream out(file, std::ios::trunc);
+            out << *parsed->verification_token << '\n';
+            umask(old);
+        }
+        if (secret_.empty()) secret_ = *parsed->verification_token;
+        spdlog::warn(
+            "Notion webhook verification request received: token {} saved to {} (mode 0600). "
+            "Paste it into the connection's Webhooks tab → Verify; events are then checked "
+            "with it (control.webhook_secret_file may point to that file).",
+            redact(*parsed->verification_token), file.string());
+        return json_response(200, {{"status", "verification token received"}});
+    }
+    if (secret_.empty()) {
+        ++bad_signatures_;
+        spdlog::warn("Notion webhook event refused: no webhook secret (control.webhook_secret)");
+        return error(401, "no webhook secret configured");
+    }
+    if (!signature_valid(request.body, request.header("x-notion-signature"), secret_)) {
+        ++bad_signatures_;
+        spdlog::warn("Notion webhook event refused: bad or missing X-Notion-Signature");
+        return error(401, "bad signature");
+    }
+    const auto& event = *parsed->event;
+    if (!event.id.empty()) {
+        if (!seen_.insert(event.id).second) {
+            ++duplicates_;
+            return json_response(200, {{"status", "duplicate"}});
+        }
+        seen_order_.push_back(event.id);
+        if (seen_order_.size() > 10'000) {
+            seen_.erase(seen_order_.front());
+            seen_order_.pop_front();
+        }
+    }
+    auto& daemon = daemon_();
+    auto job = daemon.job_for(event.entity_id, event.data_source_id);
+    if (!job && !event.parent_id.empty()) job = daemon.job_for(event.parent_id, {});
+    if (!job) {
+        ++ignored_;
+        return json_response(200, {{"status", "no job reads this entity"}});
+    }
+    ++accepted_;
+    daemon.hint(*job);
+    spdlog::debug("webhook {} for {} {}: polling job {}", event.type, event.entity_type,
+                  event.entity_id, *job);
+    return json_response(200, {{"status", "hinted"}, {"job", *job}});
+}
+
+std::string Routes::metrics() const {
+    std::string out =
+        "# HELP notion_syncd_webhooks_total Notion webhook requests by outcome\n"
+        "# TYPE notion_syncd_webhooks_total counter\n";
+    const std::pair<const char*, std::size_t> counts[] = {
+        {"hinted", accepted_},      {"ignored", ignored_},
+        {"duplicate", duplicates_}, {"bad_signature", bad_signatures_},
+        {"malformed", malformed_},  {"verification", verifications_}};
+    for (const auto& [outcome, n] : counts) {
+        out += "notion_syncd_webhooks_total{outcome=\"" + std::string(outcome) + "\"} " +
+               std::to_string(n) + "\n";
+    }
+    return out;
+}
+
+}  // namespace syncd::http

@@ -1,0 +1,43 @@
+// The control server's routes (DESIGN §3): plain functions of a request and the running Daemon.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <set>
+#include <string>
+
+#include "daemon/http/control_server.hpp"
+#include "daemon/sync/daemon.hpp"
+
+namespace syncd::http {
+
+class Routes {
+public:
+    // `daemon` returns the Daemon in service (it changes on reload); `secret` is the Notion
+    // webhook verification token from the config (may be empty until the handshake), `state_dir`
+    // where a received verification token is saved.
+    Routes(std::function<sync::Daemon&()> daemon, std::string secret, std::string state_dir);
+
+    ControlResponse operator()(const ControlRequest& request);
+    // Counters of the routes themselves, in Prometheus text format.
+    std::string metrics() const;
+
+private:
+    ControlResponse webhook(const ControlRequest& request);
+
+    std::function<sync::Daemon&()> daemon_;
+    std::string secret_;
+    std::string state_dir_;
+    // Event ids seen lately: Notion retries deliveries up to 8 times.
+    std::set<std::string> seen_;
+    std::deque<std::string> seen_order_;
+    std::size_t accepted_ = 0;
+    std::size_t ignored_ = 0;
+    std::size_t duplicates_ = 0;
+    std::size_t bad_signatures_ = 0;
+    std::size_t malformed_ = 0;
+    std::size_t verifications_ = 0;
+};
+
+}  // namespace syncd::http

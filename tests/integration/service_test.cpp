@@ -1,0 +1,299 @@
+// notion-syncd as a service (issue #6): the sd_notify protocol seen by a local NOTIFY_SOCKET, the
+// control server, Notion webhook hints (from the emulator's webhook sender), reload on SIGHUP and
+// shutdown on SIGTERM, and no secret in anything the daemon printed.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "daemon/http/notion_webhook.hpp"
+#include "daemon/net/http_client.hpp"
+#include "daemon/net/url.hpp"
+#include "tests/support/process.hpp"
+
+using namespace syncd;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A unix datagram socket standing in for systemd's notification socket. Like systemd, it reads
+// all the time (sd_notify blocks when nobody does).
+class NotifySocket {
+public:
+    explicit NotifySocket(const fs::path& path) {
+        fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+        REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        timeval timeout{.tv_sec = 0, .tv_usec = 50'000};
+        setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        reader_ = std::thread([this] {
+            while (!done_) {
+                char buffer[4096];
+                const ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+                if (n <= 0) continue;
+                std::lock_guard lock(mutex_);
+                messages_.emplace_back(buffer, static_cast<std::size_t>(n));
+            }
+        });
+    }
+    ~NotifySocket() {
+        done_ = true;
+        reader_.join();
+        close(fd_);
+    }
+    // Waits until a message not seen by an earlier wait contains `text`.
+    bool wait_for(const std::string& text, std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            {
+                std::lock_guard lock(mutex_);
+                for (; next_ < messages_.size(); ++next_) {
+                    if (messages_[next_].find(text) != std::string::npos) {
+                        ++next_;
+                        return true;
+                    }
+                }
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    }
+    std::vector<std::string> messages() {
+        std::lock_guard lock(mutex_);
+        return messages_;
+    }
+
+private:
+    int fd_ = -1;
+    std::atomic<bool> done_ = false;
+    std::mutex mutex_;
+    std::vector<std::string> messages_;
+    std::size_t next_ = 0;
+    std::thread reader_;
+};
+
+std::string read_file(const fs::path& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+net::Response call(int port, const std::string& method, const std::string& target,
+                   const std::string& body = {}, net::Headers headers = {}) {
+    return test::run([&]() -> boost::asio::awaitable<net::Response> {
+        const auto executor = co_await boost::asio::this_coro::executor;
+        net::HttpClient client(executor,
+                               net::Url::parse("http://127.0.0.1:" + std::to_string(port)), {});
+        net::Request request{.method = method, .target = target, .headers = headers, .body = body};
+        co_return co_await client.send(std::move(request));
+    }());
+}
+
+constexpr const char* webhook_secret = "secret_test_webhook_verification_token_0123456789";
+
+struct Service {
+    test::TempDir dir;
+    test::Emulator emulator{dir};
+    std::string home;
+    std::string data_source;
+    std::string page;
+    int port = test::free_port();
+
+    Service() {
+        emulator.control("rate_limit", {{"requests", 0}, {"window_ms", 60'000}});
+        home =
+            std::string(emulator
+                            .api("POST", "/v1/pages", json::parse(R"({"parent":{"workspace":true},
+            "properties":{"title":{"title":[{"text":{"content":"Home"}}]}}})"))
+                            .at("id")
+                            .as_string());
+        const auto db = emulator.api("POST", "/v1/databases",
+                                     json::parse(R"({"parent":{"page_id":")" + home + R"("},
+            "title":[{"text":{"content":"Tasks"}}],"initial_data_source":{"properties":{
+              "Name":{"title":{}},"Count":{"number":{}}}}})"));
+        data_source = std::string(db.at("data_sources").as_array()[0].at("id").as_string());
+        page = std::string(
+            emulator
+                .api("POST", "/v1/pages",
+                     json::parse(R"({"parent":{"data_source_id":")" + data_source + R"("},
+            "properties":{"Name":{"title":[{"text":{"content":"One"}}]}}})"))
+                .at("id")
+                .as_string());
+        emulator.control("share", {{"token", "connection-1"}, {"object_id", home}});
+        write_config("tasks", "60s");
+    }
+
+    void write_config(const std::string& job, const std::string& every,
+                      const std::string& extra = {}) const {
+        std::ofstream out(dir.path() / "config.yaml");
+        out << "notion:\n  token: " << test::Emulator::connection_token
+            << "\n  base_url: " << emulator.url()
+            << "\nstate:\n  dir: " << (dir.path() / "state").string()
+            << "\ncontrol:\n  listen: 127.0.0.1:" << port
+            << "\n  webhook_secret: " << webhook_secret
+            << "\nconnectors:\n  log:\n    type: jsonl\n    path: "
+            << (dir.path() / "events.jsonl").string() << "\nsyncs:\n  - name: " << job
+            << "\n    source: { data_source: " << data_source << " }\n    every: " << every
+            << "\n    targets:\n      - connector: log\n"
+            << extra;
+    }
+
+    std::size_t events_with(const std::string& text) const {
+        const std::string all = read_file(dir.path() / "events.jsonl");
+        std::size_t n = 0;
+        for (auto at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++n;
+        return n;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("run: sd_notify, control server, webhook hints, reload and stop") {
+    Service s;
+    NotifySocket notify(s.dir.path() / "notify.sock");
+    setenv("NOTIFY_SOCKET", (s.dir.path() / "notify.sock").c_str(), 1);
+    setenv("WATCHDOG_USEC", "400000", 1);
+    unsetenv("WATCHDOG_PID");
+    auto daemon = std::make_unique<test::Process>(
+        std::vector<std::string>{SYNCD_DAEMON_BINARY, "-c", (s.dir.path() / "config.yaml").string(),
+                                 "run"},
+        s.dir.path() / "run.log");
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+
+    REQUIRE(notify.wait_for("READY=1", 10s));
+    CHECK(notify.wait_for("WATCHDOG=1", 3s));
+    for (int i = 0; i < 50 && s.events_with("\"created\"") < 1; ++i)
+        std::this_thread::sleep_for(100ms);
+    REQUIRE(s.events_with("\"created\"") == 1);
+
+    CHECK(call(s.port, "GET", "/healthz").status == 200);
+    CHECK(call(s.port, "GET", "/readyz").status == 200);
+    const auto metrics = call(s.port, "GET", "/metrics").body;
+    for (const char* family :
+         {"notion_syncd_requests_total{route=\"POST /v1/data_sources/{id}/query\",status=\"200\"}",
+          "notion_syncd_rate_limited_total", "notion_syncd_budget_used",
+          "notion_syncd_budget_queue_depth{priority=\"poll\"}",
+          "notion_syncd_poll_lag_seconds{job=\"tasks\"}",
+          "notion_syncd_events_pending{target=\"tasks/log\"} 0",
+          "notion_syncd_events_delivered_total{target=\"tasks/log\"} 1",
+          "notion_syncd_dead_letters{target=\"tasks/log\"} 0",
+          "notion_syncd_held_deletes{job=\"tasks\"}",
+          "notion_syncd_last_success_timestamp_seconds{job=\"tasks\"}",
+          "notion_syncd_webhooks_total"}) {
+        CAPTURE(family);
+        CHECK(metrics.find(family) != std::string::npos);
+    }
+    const auto status = json::parse(call(s.port, "GET", "/v1/status").body).as_object();
+    CHECK(status.at("jobs").as_array()[0].at("name") == "tasks");
+    CHECK(status.at("jobs").as_array()[0].at("targets").as_array()[0].at("pending") == 0);
+    // `notion-syncd status` reads the running daemon.
+    const auto cli = test::run_command(
+        {SYNCD_DAEMON_BINARY, "-c", (s.dir.path() / "config.yaml").string(), "status"},
+        s.dir.path() / "status.log", 20s);
+    CHECK(cli.status == 0);
+    CHECK(cli.out.find("from the running daemon") != std::string::npos);
+
+    // "Sync now".
+    CHECK(call(s.port, "POST", "/v1/jobs/tasks/sync").status == 202);
+    CHECK(call(s.port, "POST", "/v1/jobs/nope/sync").status == 404);
+
+    // Webhooks: the emulator sends the handshake, then signed events for changes; each event
+    // becomes a poll of the job, so the change arrives long before `every: 60s`.
+    s.emulator.control(
+        "webhooks", {{"url", "http://127.0.0.1:" + std::to_string(s.port) + "/v1/webhooks/notion"},
+                     {"verification_token", webhook_secret},
+                     {"connection", "connection-1"},
+                     {"aggregation_delay_ms", 0}});
+    std::vector<double> latencies;
+    for (int i = 0; i < 10; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        s.emulator.api(
+            "PATCH", "/v1/pages/" + s.page,
+            json::parse(R"({"properties":{"Count":{"number":)" + std::to_string(100 + i) + "}}}"));
+        const std::string needle = "\"Count\":" + std::to_string(100 + i);
+        while (s.events_with(needle) == 0 && std::chrono::steady_clock::now() - start < 10s)
+            std::this_thread::sleep_for(10ms);
+        latencies.push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        CHECK(s.events_with(needle) == 1);
+    }
+    std::sort(latencies.begin(), latencies.end());
+    MESSAGE("edit -> webhook -> event latency p50 " << latencies[5] << " s, max " << latencies[9]
+                                                    << " s");
+    CHECK(latencies[9] < 2.0);
+    // Forged and malformed requests.
+    const std::string forged =
+        R"({"id":"x","type":"page.created","entity":{"id":")" + s.page + R"(","type":"page"}})";
+    CHECK(call(s.port, "POST", "/v1/webhooks/notion", forged,
+               {{"X-Notion-Signature", http::sign(forged, "wrong")}})
+              .status == 401);
+    CHECK(call(s.port, "POST", "/v1/webhooks/notion", forged).status == 401);
+    CHECK(call(s.port, "POST", "/v1/webhooks/notion", "{not json",
+               {{"X-Notion-Signature", http::sign("{not json", webhook_secret)}})
+              .status == 400);
+    const auto counted = call(s.port, "GET", "/metrics").body;
+    CHECK(counted.find("notion_syncd_webhooks_total{outcome=\"bad_signature\"} 2") !=
+          std::string::npos);
+    CHECK(counted.find("notion_syncd_webhooks_total{outcome=\"verification\"} 1") !=
+          std::string::npos);
+
+    // A bad configuration on SIGHUP is refused and the service goes on; a good one is applied.
+    { std::ofstream(s.dir.path() / "config.yaml", std::ios::app) << "bogus: 1\n"; }
+    kill(daemon->pid(), SIGHUP);
+    REQUIRE(notify.wait_for("RELOADING=1", 5s));
+    REQUIRE(notify.wait_for("reload refused", 5s));
+    CHECK(call(s.port, "GET", "/healthz").status == 200);
+    s.write_config("renamed", "60s");
+    kill(daemon->pid(), SIGHUP);
+    REQUIRE(notify.wait_for("READY=1", 10s));
+    std::this_thread::sleep_for(300ms);
+    const auto reloaded = json::parse(call(s.port, "GET", "/v1/status").body).as_object();
+    CHECK(reloaded.at("jobs").as_array()[0].at("name") == "renamed");
+
+    // SIGTERM: STOPPING, then exit 0.
+    const int pid = daemon->pid();
+    kill(pid, SIGTERM);
+    CHECK(notify.wait_for("STOPPING=1", 5s));
+    int wstatus = 0;
+    for (int i = 0; i < 100 && waitpid(pid, &wstatus, WNOHANG) != pid; ++i)
+        std::this_thread::sleep_for(50ms);
+    CHECK(WIFEXITED(wstatus));
+    CHECK(WEXITSTATUS(wstatus) == 0);
+
+    // Secrets never appear in what the daemon printed or told systemd.
+    std::string printed =
+        read_file(s.dir.path() / "run.log") + read_file(s.dir.path() / "status.log") + cli.out;
+    for (const auto& m : notify.messages()) printed += m;
+    CHECK(printed.find(test::Emulator::connection_token) == std::string::npos);
+    CHECK(printed.find(webhook_secret) == std::string::npos);
+    CHECK(metrics.find(webhook_secret) == std::string::npos);
+}
+
+TEST_CASE("a control server off loopback needs a token, and then checks it") {
+    Service s;
+    std::ofstream(s.dir.path() / "auth") << "control-secret\n";
+    std::ofstream(s.dir.path() / "config.yaml", std::ios::trunc)
+        << "notion:\n  token: x\n  base_url: " << s.emulator.url()
+        << "\ncontrol:\n  listen: 0.0.0.0:" << s.port
+        << "\nconnectors:\n  log:\n    type: jsonl\n    path: /tmp/x.jsonl\nsyncs: []\n";
+    const auto refused = test::run_command(
+        {SYNCD_DAEMON_BINARY, "-c", (s.dir.path() / "config.yaml").string(), "check-config"},
+        s.dir.path() / "check.log", 20s);
+    CHECK(refused.status == 78);
+    CHECK(read_file(s.dir.path() / "check.log").find("needs auth_token_file") != std::string::npos);
+}
