@@ -6,6 +6,7 @@
 //   rss       peak RSS of the daemon syncing N pages
 //   latency   edit -> event in jsonl with `every: 5s`, p50/p99
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -316,6 +317,7 @@ void latency_scenario(int edits) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    umask(077);  // the configurations written hold a (test) token
     CLI::App app{"notion-syncd sync benchmarks (JSON lines on stdout)"};
     std::string scenario = "all";
     int pages = 0;

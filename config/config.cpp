@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cctype>
 #include <fstream>
@@ -161,6 +163,9 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
     SettingsReader top(root, "", problems);
     if (!root || root.IsNull()) problems->add(YAML::Mark::null_mark(), "the file is empty");
     config.notion = read_notion(top.child("notion"));
+    if (root.IsMap() && root["notion"].IsMap() && root["notion"]["token"].IsScalar()) {
+        config.literal_token = root["notion"]["token"].Scalar().find("${") == std::string::npos;
+    }
     {
         auto state = top.child("state");
         config.state_dir = state.string_or("dir", config.state_dir);
@@ -282,7 +287,16 @@ Config load(const std::string& path, const ConnectorValidator& validate) {
         throw Error(path + ": cannot read the configuration file (does it exist, is it readable?)");
     std::stringstream text;
     text << in.rdbuf();
-    return parse(text.str(), path, validate);
+    Config config = parse(text.str(), path, validate);
+    struct stat info {};
+    if (config.literal_token && ::stat(path.c_str(), &info) == 0 && (info.st_mode & S_IROTH)) {
+        throw Error(path +
+                    ": holds a literal Notion token and every user of this machine can read it; "
+                    "run `chmod 640 " +
+                    path +
+                    "` (or 600), or move the token to token_file: or token: ${NOTION_TOKEN}");
+    }
+    return config;
 }
 
 }  // namespace syncd::config

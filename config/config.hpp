@@ -63,6 +63,7 @@ struct Config {
     std::string control_listen = "127.0.0.1:9464";  // or "off"
     std::string control_auth = {};    // bearer token for the control server; never printed
     std::string webhook_secret = {};  // Notion webhook verification token; never printed
+    bool literal_token = false;       // notion.token written in the file, not ${ENV}
     std::vector<ConnectorSettings> connectors = {};
     std::vector<SyncSettings> syncs = {};
 };

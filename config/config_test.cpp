@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -399,7 +400,8 @@ syncs:
               "per_minute)",
               "name.yaml:3:3: notion: unknown key `tokne` (expected one of: base_url, budget, "
               "ca_file, token, token_file, version)",
-              "name.yaml:6:33: control: unknown key `port` (expected one of: listen)",
+              "name.yaml:6:33: control: unknown key `port` (expected one of: auth_token, "
+              "auth_token_file, listen, webhook_secret, webhook_secret_file)",
               "name.yaml:8:43: connectors.out: unknown key `rotate` (expected one of: fsync, "
               "path, type)",
               "name.yaml:11:62: syncs[0].source: unknown key `view` (expected one of: "
@@ -816,4 +818,34 @@ TEST_CASE("a connector validator sees the connector's block and can record probl
         CHECK(std::string(e.what()) ==
               "invalid configuration (1 problem):\n  fake.yaml:4:25: connectors.a.url: bad url");
     }
+}
+
+TEST_CASE("a world-readable file with a literal token is refused; ${ENV} or 0640 are fine") {
+    const auto dir = fs::temp_directory_path() / ("config_test_perm_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const auto path = (dir / "config.yaml").string();
+    const auto write = [&](const std::string& token) {
+        std::ofstream(path, std::ios::trunc)
+            << "notion:\n  token: " << token
+            << "\nconnectors:\n  out:\n    type: jsonl\n    path: /tmp/x.jsonl\nsyncs: []\n";
+    };
+    write("secret_literal_token_value");
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                              fs::perms::others_read);
+    try {
+        syncd::config::load(path, builtin_validator());
+        FAIL("a world-readable literal token was accepted");
+    } catch (const syncd::config::Error& e) {
+        const std::string what = e.what();
+        CHECK(what.find("chmod 640 " + path) != std::string::npos);
+        CHECK(what.find("secret_literal_token_value") == std::string::npos);
+    }
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+    CHECK(syncd::config::load(path, builtin_validator()).notion.token ==
+          "secret_literal_token_value");
+    setenv("CONFIG_TEST_TOKEN", "from-env", 1);
+    write("${CONFIG_TEST_TOKEN}");
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+    CHECK(syncd::config::load(path, builtin_validator()).notion.token == "from-env");
+    fs::remove_all(dir);
 }

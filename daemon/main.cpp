@@ -1,4 +1,5 @@
 // notion-syncd: keeps Notion and a team's other tools in sync (README.md, DESIGN.md).
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -36,16 +37,56 @@ constexpr int ex_usage = 64;
 constexpr int ex_unavailable = 69;
 constexpr int ex_config = 78;  // sysexits EX_CONFIG; the unit's RestartPreventExitStatus=78
 
+// "<3>" style prefixes: journald reads them as the line's priority (sd-daemon(3)).
+class JournalPriority final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& message, const std::tm&,
+                spdlog::memory_buf_t& out) override {
+        static constexpr std::string_view prefixes[] = {"<7>", "<7>", "<6>", "<4>",
+                                                        "<3>", "<2>", "<6>"};
+        const auto p = prefixes[static_cast<std::size_t>(message.level)];
+        out.append(p.data(), p.data() + p.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<JournalPriority>();
+    }
+};
+
+// The message as a JSON string's contents (quotes, backslashes and control characters escaped).
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& message, const std::tm&,
+                spdlog::memory_buf_t& out) override {
+        const std::string_view text(message.payload.data(), message.payload.size());
+        const std::string quoted = json::serialize(json::string(text));
+        out.append(quoted.data() + 1, quoted.data() + quoted.size() - 1);
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<JsonEscapedMessage>();
+    }
+};
+
+// Human lines on a TTY, priority-prefixed lines under systemd's journal (JOURNAL_STREAM), plain
+// lines otherwise, JSON lines on request.
 void setup_logging(const std::string& format) {
     auto logger = spdlog::stderr_color_mt("notion-syncd");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(
+        format == "json" ? spdlog::pattern_time_type::utc : spdlog::pattern_time_type::local);
+    formatter->add_flag<JournalPriority>('*').add_flag<JsonEscapedMessage>('j');
     if (format == "json") {
-        logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":"%v"})",
-                            spdlog::pattern_time_type::utc);
-    } else if (isatty(STDERR_FILENO)) {
-        logger->set_pattern("%H:%M:%S %^%l%$ %v");
-    } else {
-        logger->set_pattern("%l %v");
+        formatter->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":"%j"})");
+        logger->set_formatter(std::move(formatter));
+        spdlog::set_default_logger(logger);
+        return;
     }
+    if (isatty(STDERR_FILENO)) {
+        formatter->set_pattern("%H:%M:%S %^%l%$ %v");
+    } else if (std::getenv("JOURNAL_STREAM") != nullptr) {
+        formatter->set_pattern("%*%v");  // journald adds time and unit
+    } else {
+        formatter->set_pattern("%l %v");
+    }
+    logger->set_formatter(std::move(formatter));
     spdlog::set_default_logger(logger);
 }
 
