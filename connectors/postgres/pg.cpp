@@ -8,9 +8,15 @@
 namespace syncd::connectors::postgres {
 namespace {
 
+// A libpq or server message on one line: "a\n\tb\n" -> "a b".
 std::string trimmed(const char* text) {
-    std::string out = text ? text : "";
-    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    std::string out;
+    for (const char* c = text ? text : ""; *c != '\0'; ++c) {
+        const bool space = *c == '\n' || *c == '\t' || *c == ' ';
+        if (space && (out.empty() || out.back() == ' ')) continue;
+        out.push_back(space ? ' ' : *c);
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
     return out;
 }
 
@@ -97,7 +103,9 @@ Result Connection::check(pg_result* raw) {
         if (!detail.empty()) message += " (" + detail + ")";
     }
     if (message.empty()) message = trimmed(PQerrorMessage(conn_));
-    const bool lost = PQstatus(conn_) != CONNECTION_OK;
+    // Errors from the server carry a SQLSTATE; one without is libpq's own: the connection broke
+    // (which libpq does not always mark as CONNECTION_BAD, e.g. after a failed send).
+    const bool lost = PQstatus(conn_) != CONNECTION_OK || sqlstate.empty();
     std::string what = "postgres: " + scrub(message, password_);
     if (!sqlstate.empty()) what += " [SQLSTATE " + sqlstate + "]";
     throw PgError(what, sqlstate, lost);

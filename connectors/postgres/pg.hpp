@@ -21,9 +21,10 @@ public:
         : std::runtime_error(what),
           sqlstate(std::move(sqlstate_)),
           connection_lost(connection_lost_) {}
-    // Lost or refused connections, a server shutting down or starting, deadlocks, serialization
-    // failures, lack of resources, lock timeouts, and objects that vanished under a cache of
-    // ours (retried after the cache is dropped); constraint, permission and data errors are not.
+    // Lost or refused connections (any error without a SQLSTATE: libpq's, not the server's), a
+    // server shutting down or starting, deadlocks, serialization failures, lack of resources, lock
+    // timeouts, and objects that vanished under a cache of ours (retried after the cache is
+    // dropped); constraint, permission and data errors are not.
     bool retryable() const;
 
     std::string sqlstate;

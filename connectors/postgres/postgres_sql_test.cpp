@@ -97,28 +97,49 @@ TEST_CASE("numbers print as integers when they are whole") {
           "18446744073709551615");
 }
 
-TEST_CASE("the upsert: one statement for many rows, never overwriting a newer row") {
-    const std::string sql = upsert_sql("\"public\".\"tasks\"", {}, {"name", "count"}, 2);
+TEST_CASE("the upsert: one array per column, cast to the column types, never older over newer") {
+    const std::string sql =
+        upsert_sql("\"public\".\"tasks\"", {}, {{"name", "text"}, {"count", "double precision"}});
     CHECK(sql ==
-          "INSERT INTO \"public\".\"tasks\" AS t (page_id, notion_url, last_edited_time, "
-          "synced_at, deleted_at, \"name\", \"count\") VALUES ($1, $2, $3, now(), NULL, $4, $5), "
-          "($6, $7, $8, now(), NULL, $9, $10) ON CONFLICT (page_id) DO UPDATE SET notion_url = "
-          "excluded.notion_url, last_edited_time = excluded.last_edited_time, synced_at = "
-          "excluded.synced_at, deleted_at = NULL, \"name\" = excluded.\"name\", \"count\" = "
+          "INSERT INTO \"public\".\"tasks\" AS t (\"page_id\", synced_at, deleted_at, "
+          "\"notion_url\", \"last_edited_time\", \"name\", \"count\") SELECT x.c0::uuid, "
+          "now()::timestamp with time zone, NULL::timestamp with time zone, x.c1::text, "
+          "x.c2::timestamp with time zone, x.c3::text, x.c4::double precision FROM "
+          "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS x(c0, c1, c2, "
+          "c3, c4) ON CONFLICT (page_id) DO UPDATE SET synced_at = excluded.synced_at, "
+          "deleted_at = NULL, \"notion_url\" = excluded.\"notion_url\", \"last_edited_time\" = "
+          "excluded.\"last_edited_time\", \"name\" = excluded.\"name\", \"count\" = "
           "excluded.\"count\" WHERE t.last_edited_time IS NULL OR excluded.last_edited_time IS "
           "NULL OR t.last_edited_time <= excluded.last_edited_time");
     CHECK(upsert_parameters({}, 2) == 5);
 }
 
 TEST_CASE("the upsert leaves out the metadata columns a user's table lacks") {
-    const MetaColumns none{
-        .notion_url = false, .last_edited_time = false, .synced_at = false, .deleted_at = false};
-    CHECK(upsert_sql("t", none, {"name"}, 1) ==
-          "INSERT INTO t AS t (page_id, \"name\") VALUES ($1, $2) ON CONFLICT (page_id) DO UPDATE "
-          "SET \"name\" = excluded.\"name\"");
-    CHECK(upsert_sql("t", none, {}, 1) ==
-          "INSERT INTO t AS t (page_id) VALUES ($1) ON CONFLICT (page_id) DO NOTHING");
+    const MetaColumns none{.page_id = "text",
+                           .notion_url = "",
+                           .last_edited_time = "",
+                           .synced_at = "",
+                           .deleted_at = ""};
+    CHECK(upsert_sql("t", none, {{"n", "numeric(10,2)"}}) ==
+          "INSERT INTO t AS t (\"page_id\", \"n\") SELECT x.c0::text, x.c1::numeric(10,2) FROM "
+          "unnest($1::text[], $2::text[]) AS x(c0, c1) ON CONFLICT (page_id) DO UPDATE SET \"n\" "
+          "= excluded.\"n\"");
+    CHECK(upsert_sql("t", none, {}) ==
+          "INSERT INTO t AS t (\"page_id\") SELECT x.c0::text FROM unnest($1::text[]) AS x(c0) "
+          "ON CONFLICT (page_id) DO NOTHING");
     CHECK(upsert_parameters(none, 1) == 2);
+}
+
+TEST_CASE("array literals: quoted items, NULLs, escapes") {
+    ArrayLiteral a;
+    CHECK(a.finish() == "{}");
+    a.add("x");
+    a.add_null();
+    a.add_or_null(std::optional<std::string>("NULL"));
+    a.add("q\"b\\s,{}");
+    CHECK(a.finish() == R"({"x",NULL,"NULL","q\"b\\s,{}"})");
+    a.add_or_null(std::nullopt);
+    CHECK(a.finish() == "{NULL}");
 }
 
 TEST_CASE("deletes and soft deletes take the page ids as one array") {

@@ -28,7 +28,6 @@ namespace json = boost::json;
 const std::set<std::string> reserved = {"page_id", "notion_url", "last_edited_time", "synced_at",
                                         "deleted_at"};
 constexpr std::size_t max_rows_per_statement = 1000;
-constexpr std::size_t max_parameters = 30'000;  // the protocol allows 65,535
 
 // One thread that runs blocking jobs; the awaiting coroutine resumes on its own executor.
 class Worker {
@@ -237,10 +236,15 @@ private:
             for (int r = 0; r < columns.rows(); ++r)
                 state.columns[columns.text(r, 0)] = columns.text(r, 1);
         }
-        state.meta = {.notion_url = state.columns.contains("notion_url"),
-                      .last_edited_time = state.columns.contains("last_edited_time"),
-                      .synced_at = state.columns.contains("synced_at"),
-                      .deleted_at = state.columns.contains("deleted_at")};
+        const auto type_of = [&](const std::string& column) {
+            const auto it = state.columns.find(column);
+            return it == state.columns.end() ? std::string() : it->second;
+        };
+        state.meta = {.page_id = type_of("page_id"),
+                      .notion_url = type_of("notion_url"),
+                      .last_edited_time = type_of("last_edited_time"),
+                      .synced_at = type_of("synced_at"),
+                      .deleted_at = type_of("deleted_at")};
         if (!settings_.create_table) return;  // bindings by name, in memory
         state.bindings.clear();
         parameters = {table.c_str()};
@@ -494,39 +498,48 @@ private:
         const TableState& state = tables_.at(table);
         const std::string name = qualified(settings_.schema, table);
         for (const auto& [signature, group] : ops.groups) {
-            std::vector<std::string> types;
-            for (const auto& c : group.columns) types.push_back(state.columns.at(c));
-            const std::size_t per_row = upsert_parameters(state.meta, group.columns.size());
-            const std::size_t chunk = std::max<std::size_t>(
-                1, std::min(max_rows_per_statement, max_parameters / per_row));
-            std::vector<std::optional<std::string>> texts;
-            std::vector<const char*> parameters;
-            for (std::size_t start = 0; start < group.rows.size(); start += chunk) {
-                const std::size_t n = std::min(chunk, group.rows.size() - start);
-                texts.clear();
-                texts.reserve(n * per_row);
-                for (std::size_t i = start; i < start + n; ++i) {
+            std::vector<Column> columns;
+            for (const auto& c : group.columns) columns.push_back({c, state.columns.at(c)});
+            const std::string sql = upsert_sql(name, state.meta, columns);
+            const bool url = !state.meta.notion_url.empty();
+            const bool edited = !state.meta.last_edited_time.empty();
+            std::vector<ArrayLiteral> arrays(upsert_parameters(state.meta, columns.size()));
+            std::vector<std::string> texts(arrays.size());
+            std::vector<const char*> parameters(arrays.size());
+            for (std::size_t start = 0; start < group.rows.size();
+                 start += max_rows_per_statement) {
+                const std::size_t end = std::min(group.rows.size(), start + max_rows_per_statement);
+                for (std::size_t i = start; i < end; ++i) {
                     const Row& row = group.rows[i];
-                    texts.emplace_back(row.event->page_id);
-                    if (state.meta.notion_url) {
-                        texts.push_back(row.event->url.empty() ? std::nullopt
-                                                               : std::optional(row.event->url));
+                    const model::ChangeEvent& e = *row.event;
+                    std::size_t a = 0;
+                    arrays[a++].add(e.page_id);
+                    if (url) {
+                        if (e.url.empty()) {
+                            arrays[a++].add_null();
+                        } else {
+                            arrays[a++].add(e.url);
+                        }
                     }
-                    if (state.meta.last_edited_time) {
-                        texts.push_back(row.event->last_edited_time.empty()
-                                            ? std::nullopt
-                                            : std::optional(row.event->last_edited_time));
+                    if (edited) {
+                        if (e.last_edited_time.empty()) {
+                            arrays[a++].add_null();
+                        } else {
+                            arrays[a++].add(e.last_edited_time);
+                        }
                     }
                     for (std::size_t c = 0; c < row.values.size(); ++c)
-                        texts.push_back(to_parameter(*row.values[c], types[c]));
+                        arrays[a++].add_or_null(to_parameter(*row.values[c], columns[c].type));
                 }
-                parameters.clear();
-                for (const auto& t : texts) parameters.push_back(t ? t->c_str() : nullptr);
-                conn_->exec(upsert_sql(name, state.meta, group.columns, n), parameters);
+                for (std::size_t a = 0; a < arrays.size(); ++a) {
+                    texts[a] = arrays[a].finish();
+                    parameters[a] = texts[a].c_str();
+                }
+                conn_->exec(sql, parameters);
             }
         }
         if (!ops.deletes.empty()) {
-            if (context_.target.soft_delete && !state.meta.deleted_at) {
+            if (context_.target.soft_delete && state.meta.deleted_at.empty()) {
                 throw DeliveryError(
                     "postgres: table " + name + " has no deleted_at column (soft_delete is on)",
                     false);

@@ -27,9 +27,10 @@
 // back to an existing unbound column of the right type of that family. A warning says so. A
 // type change within the same column type (select -> status) changes nothing.
 //
-// Delivery: one transaction per batch. Upserts go out as multi-row
-// INSERT … ON CONFLICT (page_id) DO UPDATE (up to 1,000 rows per statement), never overwriting a
-// row with an older last_edited_time, so a batch delivered twice changes nothing. deleted and
+// Delivery: one transaction per batch. Upserts go out as
+// INSERT … SELECT … FROM unnest(<one text[] per column>) ON CONFLICT (page_id) DO UPDATE, up to
+// 1,000 rows per statement (see upsert_sql() in sql.hpp), never overwriting a row with an older
+// last_edited_time, so a batch delivered twice changes nothing. deleted and
 // access_lost delete the row, or with soft_delete set deleted_at (an upsert clears it).
 // schema_changed adds the columns. DDL runs in the same transaction, under an advisory lock per
 // table, so a failed batch leaves no half-made table.

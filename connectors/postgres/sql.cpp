@@ -28,16 +28,6 @@ bool is_time_type(std::string_view type) {
     return starts_with(type, "timestamp") || type == "date" || starts_with(type, "time ");
 }
 
-std::string quoted_item(std::string_view text) {
-    std::string out = "\"";
-    for (const char c : text) {
-        if (c == '"' || c == '\\') out.push_back('\\');
-        out.push_back(c);
-    }
-    out.push_back('"');
-    return out;
-}
-
 }  // namespace
 
 std::string truncate_identifier(std::string name) {
@@ -126,21 +116,19 @@ std::string number_text(const json::value& number) {
 }
 
 std::string array_literal(const json::array& items) {
-    std::string out = "{";
+    ArrayLiteral out;
     for (const auto& item : items) {
-        if (out.size() > 1) out.push_back(',');
         if (item.is_string()) {
-            out += quoted_item(item.get_string());
+            out.add(std::string_view(item.get_string()));
         } else if (item.is_null()) {
-            out += "NULL";
+            out.add_null();
         } else if (item.is_number()) {
-            out += quoted_item(number_text(item));
+            out.add(number_text(item));
         } else {
-            out += quoted_item(json::serialize(item));
+            out.add(json::serialize(item));
         }
     }
-    out.push_back('}');
-    return out;
+    return out.finish();
 }
 
 std::optional<std::string> to_parameter(const json::value& value, std::string_view column_type) {
@@ -178,56 +166,81 @@ std::optional<std::string> to_parameter(const json::value& value, std::string_vi
 }
 
 std::size_t upsert_parameters(const MetaColumns& meta, std::size_t columns) {
-    return 1 + (meta.notion_url ? 1 : 0) + (meta.last_edited_time ? 1 : 0) + columns;
+    return 1 + (meta.notion_url.empty() ? 0 : 1) + (meta.last_edited_time.empty() ? 0 : 1) +
+           columns;
 }
 
 std::string upsert_sql(const std::string& qualified_table, const MetaColumns& meta,
-                       const std::vector<std::string>& columns, std::size_t rows) {
-    std::string names = "page_id";
+                       const std::vector<Column>& columns) {
+    std::vector<Column> parameters = {{"page_id", meta.page_id}};
+    if (!meta.notion_url.empty()) parameters.push_back({"notion_url", meta.notion_url});
+    if (!meta.last_edited_time.empty())
+        parameters.push_back({"last_edited_time", meta.last_edited_time});
+    parameters.insert(parameters.end(), columns.begin(), columns.end());
+
+    std::string names;
+    std::string selected;
+    std::string arrays;
+    std::string aliases;
     std::string updates;
-    auto update = [&](const std::string& set) { updates += (updates.empty() ? "" : ", ") + set; };
-    if (meta.notion_url) {
-        names += ", notion_url";
-        update("notion_url = excluded.notion_url");
+    const auto add = [](std::string& list, const std::string& item) {
+        list += (list.empty() ? "" : ", ") + item;
+    };
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+        const std::string q = quote_identifier(parameters[i].name);
+        const std::string alias = "c" + std::to_string(i);
+        add(names, q);
+        add(selected, "x." + alias + "::" + parameters[i].type);
+        add(arrays, "$" + std::to_string(i + 1) + "::text[]");
+        add(aliases, alias);
+        if (i > 0) add(updates, q + " = excluded." + q);
+        if (i == 0) {
+            // The metadata the server fills in follows page_id in the column list.
+            if (!meta.synced_at.empty()) {
+                add(names, "synced_at");
+                add(selected, "now()::" + meta.synced_at);
+                add(updates, "synced_at = excluded.synced_at");
+            }
+            if (!meta.deleted_at.empty()) {
+                add(names, "deleted_at");
+                add(selected, "NULL::" + meta.deleted_at);
+                add(updates, "deleted_at = NULL");
+            }
+        }
     }
-    if (meta.last_edited_time) {
-        names += ", last_edited_time";
-        update("last_edited_time = excluded.last_edited_time");
-    }
-    if (meta.synced_at) {
-        names += ", synced_at";
-        update("synced_at = excluded.synced_at");
-    }
-    if (meta.deleted_at) {
-        names += ", deleted_at";
-        update("deleted_at = NULL");
-    }
-    for (const auto& c : columns) {
-        const std::string q = quote_identifier(c);
-        names += ", " + q;
-        update(q + " = excluded." + q);
-    }
-    std::string sql = "INSERT INTO " + qualified_table + " AS t (" + names + ") VALUES ";
-    std::size_t n = 0;
-    for (std::size_t row = 0; row < rows; ++row) {
-        sql += row == 0 ? "($" : ", ($";
-        sql += std::to_string(++n);
-        if (meta.notion_url) sql += ", $" + std::to_string(++n);
-        if (meta.last_edited_time) sql += ", $" + std::to_string(++n);
-        if (meta.synced_at) sql += ", now()";
-        if (meta.deleted_at) sql += ", NULL";
-        for (std::size_t c = 0; c < columns.size(); ++c) sql += ", $" + std::to_string(++n);
-        sql += ")";
-    }
-    sql += " ON CONFLICT (page_id) DO ";
+    std::string sql = "INSERT INTO " + qualified_table + " AS t (" + names + ") SELECT " +
+                      selected + " FROM unnest(" + arrays + ") AS x(" + aliases +
+                      ") ON CONFLICT (page_id) DO ";
     if (updates.empty()) return sql + "NOTHING";
     sql += "UPDATE SET " + updates;
-    if (meta.last_edited_time) {
+    if (!meta.last_edited_time.empty()) {
         sql +=
             " WHERE t.last_edited_time IS NULL OR excluded.last_edited_time IS NULL OR "
             "t.last_edited_time <= excluded.last_edited_time";
     }
     return sql;
+}
+
+void ArrayLiteral::add(std::string_view item) {
+    if (text_.size() > 1) text_.push_back(',');
+    text_.push_back('"');
+    for (const char c : item) {
+        if (c == '"' || c == '\\') text_.push_back('\\');
+        text_.push_back(c);
+    }
+    text_.push_back('"');
+}
+
+void ArrayLiteral::add_null() {
+    if (text_.size() > 1) text_.push_back(',');
+    text_ += "NULL";
+}
+
+std::string ArrayLiteral::finish() {
+    text_.push_back('}');
+    std::string out = std::move(text_);
+    text_ = "{";
+    return out;
 }
 
 std::string delete_sql(const std::string& qualified_table, bool soft) {

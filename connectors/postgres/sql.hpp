@@ -53,24 +53,56 @@ std::string array_literal(const boost::json::array& items);
 // reads back the same.
 std::string number_text(const boost::json::value& number);
 
-// Which of our metadata columns a table has (all of them when we created it; a table the user
-// made, with create_table: false, may lack some).
+// The metadata columns of a table with their types (as format_type() spells them); empty when
+// the table lacks one (a table the user made, with create_table: false).
 struct MetaColumns {
-    bool notion_url = true;
-    bool last_edited_time = true;
-    bool synced_at = true;
-    bool deleted_at = true;
+    std::string page_id = "uuid";
+    std::string notion_url = "text";
+    std::string last_edited_time = "timestamp with time zone";
+    std::string synced_at = "timestamp with time zone";
+    std::string deleted_at = "timestamp with time zone";
 };
 
-// INSERT INTO <table> AS t (page_id, <meta…>, <columns…>) VALUES (…), … ON CONFLICT (page_id)
-// DO UPDATE SET … for `rows` rows. Parameters per row: page_id, notion_url and last_edited_time
-// when present, then `columns` in order (synced_at is now(), deleted_at NULL). An older event
-// never overwrites a newer row: the update applies only when the stored last_edited_time is
-// not later than the incoming one, so a redelivered or retried old event changes nothing.
+struct Column {
+    std::string name;
+    std::string type;  // as format_type() spells it
+};
+
+// The upsert of many rows in one statement, whatever their number:
+//   INSERT INTO <table> AS t (page_id, <meta…>, <columns…>)
+//   SELECT x.c0::uuid, … FROM unnest($1::text[], $2::text[], …) AS x(c0, c1, …)
+//   ON CONFLICT (page_id) DO UPDATE SET … WHERE <not older>
+// One text[] parameter per column (array_literal() of the rows' text values, cast to the
+// column's type by the server): the statement stays small and the same for every batch, which
+// costs the server much less than a VALUES list of thousands of parameters. Parameters: page_id,
+// notion_url and last_edited_time when the table has them, then `columns` in order; synced_at
+// is now(), deleted_at NULL. An older event never overwrites a newer row: the update applies
+// only when the stored last_edited_time is not later than the incoming one, so a redelivered or
+// retried old event changes nothing.
 std::string upsert_sql(const std::string& qualified_table, const MetaColumns& meta,
-                       const std::vector<std::string>& columns, std::size_t rows);
-// Parameters per row of upsert_sql().
+                       const std::vector<Column>& columns);
+// Parameters of upsert_sql().
 std::size_t upsert_parameters(const MetaColumns& meta, std::size_t columns);
+
+// Builds an array literal item by item ({"a",NULL,"b \"c\""}).
+class ArrayLiteral {
+public:
+    ArrayLiteral() : text_("{") {}
+    void add(std::string_view item);
+    void add_null();
+    void add_or_null(const std::optional<std::string>& item) {
+        if (item) {
+            add(*item);
+        } else {
+            add_null();
+        }
+    }
+    // The literal; the builder is empty afterwards.
+    std::string finish();
+
+private:
+    std::string text_;
+};
 
 // $1 is a uuid[] of page ids. Soft: sets deleted_at where it is not set yet.
 std::string delete_sql(const std::string& qualified_table, bool soft);

@@ -122,6 +122,9 @@ struct Harness {
             << "\n    reconcile_every: 1h\n    targets:\n      - connector: pg\n        table: "
                "tasks\n"
             << target_extra << more_targets << "      - connector: log\n";
+        out.close();
+        // It holds a literal token: readable by its owner only.
+        fs::permissions(path("config.yaml"), fs::perms::owner_read | fs::perms::owner_write);
     }
 
     std::vector<std::string> argv(std::vector<std::string> args) const {
