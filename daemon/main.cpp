@@ -220,6 +220,46 @@ asio::awaitable<std::optional<json::object>> remote_status(config::Config config
     }
 }
 
+// `dead-letters list|retry|drop [--target T] [--id N]`.
+int dead_letters(mirror::Mirror& mirror, const std::string& action, const std::string& target,
+                 std::optional<std::int64_t> id) {
+    auto letters = mirror.dead_letters(target);
+    if (id) {
+        std::erase_if(letters, [&](const mirror::DeadLetter& d) { return d.id != *id; });
+        if (letters.empty()) {
+            std::cerr << "no dead letter with id " << *id
+                      << (target.empty() ? "" : " for target " + target) << '\n';
+            return ex_usage;
+        }
+    }
+    if (action == "list") {
+        for (const auto& d : letters) {
+            const auto event = mirror.dead_letter_event(d.id);
+            std::cout << d.id << "  " << d.target << "  seq " << d.seq << "  "
+                      << (event ? event->kind + " " + event->page_id : std::string("?")) << "  "
+                      << d.failed_at << "\n    " << d.error << "\n";
+        }
+        std::cout << letters.size() << " dead letters\n";
+        return ex_ok;
+    }
+    // Oldest first, so events of one page go out again in their order.
+    std::sort(letters.begin(), letters.end(),
+              [](const auto& a, const auto& b) { return a.seq < b.seq; });
+    for (const auto& d : letters) {
+        if (action == "retry") {
+            const auto seq = mirror.retry_dead_letter(d.id);
+            std::cout << "dead letter " << d.id << " queued again as event " << seq
+                      << " (with the page's current values)\n";
+        } else {
+            mirror.drop_dead_letter(d.id);
+            std::cout << "dead letter " << d.id << " dropped\n";
+        }
+    }
+    if (action == "retry" && !letters.empty())
+        std::cout << "a running daemon delivers them within a minute (or run sync-once)\n";
+    return ex_ok;
+}
+
 void notify(const std::string& state) { sd_notify(0, state.c_str()); }
 
 // `run`: the service. Reloads on SIGHUP (a bad new configuration is refused and the running one
@@ -281,6 +321,17 @@ int run_service(const std::string& path, config::Config config,
         });
     };
     if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) feed();
+    // A one-line STATUS= for `systemctl status`, refreshed every 15 s.
+    asio::steady_timer status_timer(io);
+    std::function<void()> report = [&] {
+        status_timer.expires_after(std::chrono::seconds(15));
+        status_timer.async_wait([&](const boost::system::error_code& error) {
+            if (error) return;
+            notify("STATUS=" + daemon->summary());
+            report();
+        });
+    };
+    report();
     auto supervise = [&]() -> asio::awaitable<void> {
         for (;;) {
             notify("READY=1\nSTATUS=syncing " + std::to_string(daemon->config().syncs.size()) +
@@ -294,6 +345,7 @@ int run_service(const std::string& path, config::Config config,
         }
         signals.cancel();
         watchdog.cancel();
+        status_timer.cancel();
         if (server) server->stop();
     };
     auto done = asio::co_spawn(io, supervise(), asio::use_future);
@@ -327,6 +379,15 @@ int main(int argc, char** argv) {
     auto* find = app.add_subcommand("discover", "List what the connection can see");
     auto* show = app.add_subcommand(
         "status", "Per job: data sources, watermarks, pending events, dead letters");
+    auto* dead = app.add_subcommand(
+        "dead-letters", "List, retry or drop events a target gave up on (list|retry|drop)");
+    std::string dead_action = "list";
+    std::string dead_target;
+    std::optional<std::int64_t> dead_id;
+    dead->add_option("action", dead_action, "list, retry or drop")
+        ->check(CLI::IsMember({"list", "retry", "drop"}));
+    dead->add_option("--target", dead_target, "Only this target (<sync>/<connector>)");
+    dead->add_option("--id", dead_id, "Only this dead letter");
     auto* resync = app.add_subcommand("resync", "Re-read a job from scratch at its next poll");
     std::string resync_job;
     resync->add_option("--job", resync_job, "The sync job")->required();
@@ -371,6 +432,7 @@ int main(int argc, char** argv) {
             return ex_ok;
         }
         if (find->parsed()) return run_task(io, discover(daemon));
+        if (dead->parsed()) return dead_letters(daemon.mirror(), dead_action, dead_target, dead_id);
         if (once->parsed()) {
             if (apply_held) daemon.release_delete_brake(job);
             const sync::CycleReport report =

@@ -366,6 +366,48 @@ std::vector<DeadLetter> Mirror::dead_letters(const std::string& target) {
     return out;
 }
 
+std::optional<model::ChangeEvent> Mirror::dead_letter_event(std::int64_t id) {
+    auto s = db_.cached("SELECT event, seq FROM dead_letters WHERE id = ?");
+    s->bind(1, id);
+    if (!s->step()) return std::nullopt;
+    auto event = model::ChangeEvent::from_json(json::parse(s->text(0)).as_object());
+    event.seq = s->integer(1);
+    return event;
+}
+
+std::int64_t Mirror::retry_dead_letter(std::int64_t id) {
+    auto event = dead_letter_event(id);
+    if (!event) throw std::runtime_error("no dead letter with id " + std::to_string(id));
+    if (!event->page_id.empty()) {
+        if (const auto stored = page(event->page_id)) {
+            for (const auto& [name, property_id] : event->property_ids) {
+                if (!property_id.is_string()) continue;
+                const auto* value = stored->record.values.if_contains(property_id.get_string());
+                event->properties[name] = value ? *value : json::value();
+            }
+            event->last_edited_time = stored->record.last_edited_time;
+            if (stored->state != PageState::live) {
+                event->kind = std::string(to_string(stored->state));
+                if (event->kind == "deleted" || event->kind == "access_lost")
+                    event->content.reset();
+            } else if (event->kind == "deleted" || event->kind == "access_lost") {
+                event->kind = "restored";
+            }
+        }
+    }
+    Batch batch(*this);
+    const auto seq = batch.add_event(*event);
+    drop_dead_letter(id);
+    batch.commit();
+    return seq;
+}
+
+void Mirror::drop_dead_letter(std::int64_t id) {
+    auto s = db_.cached("DELETE FROM dead_letters WHERE id = ?");
+    s->bind(1, id);
+    s->run();
+}
+
 std::size_t Mirror::held_deletes(const std::string& sync) {
     auto s = db_.cached("SELECT COUNT(*) FROM held_deletes WHERE sync = ?");
     s->bind(1, sync);

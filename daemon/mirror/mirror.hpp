@@ -109,6 +109,13 @@ public:
     void dead_letter(const std::string& target, const model::ChangeEvent& event,
                      const std::string& error);
     std::vector<DeadLetter> dead_letters(const std::string& target = {});
+    // The event a dead letter holds.
+    std::optional<model::ChangeEvent> dead_letter_event(std::int64_t id);
+    // Sends a dead-lettered event again: appended to the outbox with the page's current values
+    // (so a retry never rolls a target back past a newer event of the same page), and the dead
+    // letter removed, in one transaction. Returns the new sequence number.
+    std::int64_t retry_dead_letter(std::int64_t id);
+    void drop_dead_letter(std::int64_t id);
     std::size_t held_deletes(const std::string& sync);
     // Deletes outbox rows that every target of their sync has passed.
     void collect_garbage(const std::vector<std::pair<std::string, std::string>>& sync_targets);

@@ -600,3 +600,52 @@ TEST_CASE("page content and the read position are stored with the batch") {
     CHECK(mirror.source(ds_a)->read_from.empty());
     CHECK(mirror.count_after("tasks", 0) == 0);
 }
+
+TEST_CASE("a retried dead letter goes out again with the page's current values") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("p1", ds_a, 1), PageState::live);
+        auto e = event("tasks", "p1", "updated");
+        e.property_ids = {{"Points", "WPj%5E"}};
+        e.properties = {{"Points", 1}};
+        batch.add_event(e);
+        batch.commit();
+    }
+    const auto first = mirror.events_after("tasks", 0, 10);
+    REQUIRE(first.size() == 1);
+    mirror.dead_letter("tasks/out", first[0], "400 Bad Request");
+    // The page moved on since.
+    {
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("p1", ds_a, 7), PageState::live);
+        batch.commit();
+    }
+    const auto letters = mirror.dead_letters("tasks/out");
+    REQUIRE(letters.size() == 1);
+    CHECK(letters[0].error == "400 Bad Request");
+    CHECK(mirror.dead_letter_event(letters[0].id)->properties.at("Points") == 1);
+    const auto seq = mirror.retry_dead_letter(letters[0].id);
+    CHECK(seq > first[0].seq);
+    CHECK(mirror.dead_letters("tasks/out").empty());
+    const auto again = mirror.events_after("tasks", first[0].seq, 10);
+    REQUIRE(again.size() == 1);
+    CHECK(again[0].seq == seq);
+    CHECK(again[0].properties.at("Points").to_number<double>() == 7);  // current, not stale
+    CHECK(again[0].kind == "updated");
+
+    // A page deleted since is retried as a delete; drop removes a letter without sending it.
+    mirror.dead_letter("tasks/out", again[0], "still failing");
+    {
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("p1", ds_a, 7, true), PageState::deleted);
+        batch.commit();
+    }
+    const auto id = mirror.dead_letters("tasks/out").at(0).id;
+    mirror.retry_dead_letter(id);
+    CHECK(mirror.events_after("tasks", seq, 10).at(0).kind == "deleted");
+    mirror.dead_letter("tasks/out", mirror.events_after("tasks", seq, 10).at(0), "x");
+    mirror.drop_dead_letter(mirror.dead_letters("tasks/out").at(0).id);
+    CHECK(mirror.dead_letters().empty());
+}

@@ -376,6 +376,25 @@ std::string Daemon::metrics(const std::string& extra) {
     return out;
 }
 
+std::string Daemon::summary() {
+    double lag = 0;
+    std::size_t failing = 0;
+    for (const auto& job : jobs_) {
+        lag = std::max(lag, seconds_since(job.last_success));
+        if (!job.last_error.empty()) ++failing;
+    }
+    std::size_t pending = 0;
+    std::size_t dead = 0;
+    for (const auto& d : dispatchers_) {
+        pending += d->pending();
+        dead += mirror_->dead_letters(d->target()).size();
+    }
+    return std::to_string(pollers_.size()) + " jobs, oldest poll " +
+           std::to_string(static_cast<long long>(lag)) + " s ago, " + std::to_string(pending) +
+           " events pending, " + std::to_string(dead) + " dead letters" +
+           (failing ? ", " + std::to_string(failing) + " jobs failing" : "");
+}
+
 bool Daemon::ready() const {
     // Config loaded and mirror open (this object exists), and Notion answered within the last
     // three poll intervals (at least 5 minutes) once polling began.

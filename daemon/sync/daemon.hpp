@@ -60,6 +60,8 @@ public:
     boost::json::object status();
     // Prometheus text format (GET /metrics); `extra` is appended (the control server's own).
     std::string metrics(const std::string& extra);
+    // One line for systemd's STATUS=: jobs, the oldest successful poll, backlog, dead letters.
+    std::string summary();
     // Config loaded and mirror open (true once constructed) and Notion answered recently.
     bool ready() const;
     const config::Config& config() const { return config_; }
