@@ -252,6 +252,17 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
                 t.problem("no connector named `" + target.connector + "` under connectors:",
                           "connector");
             }
+            const bool markdown =
+                std::any_of(config.connectors.begin(), config.connectors.end(),
+                            [&](const ConnectorSettings& c) {
+                                return c.name == target.connector && c.type == "markdown";
+                            });
+            if (markdown && !sync.content) {
+                t.problem(
+                    "the markdown connector writes page content: set `content: true` on this "
+                    "sync",
+                    "connector");
+            }
             // Its cursor is <sync>/<connector>: two targets would share it.
             if (std::any_of(
                     sync.targets.begin(), sync.targets.end(), [&](const TargetSettings& other) {

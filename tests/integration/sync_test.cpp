@@ -37,6 +37,7 @@ struct Harness {
     std::string sync_extra = {};
     std::string target_extra = {};
     std::string budget = "{ per_minute: 60000, burst: 200 }";
+    bool markdown = false;  // also a markdown target writing to dir/md
 
     explicit Harness(std::vector<std::string> emulator_args = {})
         : emulator(dir, std::move(emulator_args)) {
@@ -73,10 +74,12 @@ struct Harness {
             << "\nstate:\n  dir: " << path("state").string() << "\nconnectors:\n"
             << "  db:\n    type: sqlite\n    path: " << path("out.sqlite").string()
             << "\n  log:\n    type: jsonl\n    path: " << path("events.jsonl").string()
+            << (markdown ? "\n  md:\n    type: markdown\n    dir: " + path("md").string() : "")
             << "\nsyncs:\n  - name: tasks\n    source: { " << source
             << " }\n    every: 2s\n    reconcile_every: 1h\n"
             << sync_extra << "    targets:\n      - connector: db\n        table: tasks\n"
-            << target_extra << "      - connector: log\n";
+            << target_extra << "      - connector: log\n"
+            << (markdown ? "      - connector: md\n" : "");
     }
 
     std::vector<std::string> argv(std::vector<std::string> args) const {
@@ -150,6 +153,13 @@ struct Harness {
         return n;
     }
 };
+
+std::string read_all(const fs::path& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
 
 std::size_t count_kind(const std::vector<json::object>& events, std::string_view kind) {
     return static_cast<std::size_t>(
@@ -543,4 +553,42 @@ TEST_CASE("content: true reads blocks (nested) only for pages that were edited")
     // Only the edited page's blocks were read again (the page and its toggle).
     CHECK(h.requests("/v1/blocks/{id}/children") == settled + 2);
     (void)other;
+}
+
+TEST_CASE("markdown: a file per page; a rename moves it, a trashed page goes to .trash") {
+    Harness h;
+    h.markdown = true;
+    // Without content the configuration is refused.
+    const auto refused = h.syncd({"check-config"});
+    CHECK(refused.status == 78);
+    CHECK(read_all(h.path("syncd.log")).find("set `content: true` on this sync") !=
+          std::string::npos);
+    h.sync_extra = "    content: true\n";
+    // Others, so one trashed page stays under the delete brake's ratio.
+    for (int i = 0; i < 6; ++i) h.task("Other " + std::to_string(i));
+    const std::string page = h.task("Release plan", R"(,"Count":{"number":3})");
+    h.emulator.api("PATCH", "/v1/blocks/" + page + "/children", json::parse(R"({"children":[
+        {"type":"heading_2","heading_2":{"rich_text":[{"text":{"content":"Steps"}}]}},
+        {"type":"to_do","to_do":{"rich_text":[{"text":{"content":"tag it"}}],"checked":true}}]})"));
+    REQUIRE(h.syncd().status == 0);
+    std::string id8;
+    for (const char c : page)
+        if (c != '-' && id8.size() < 8) id8.push_back(c);
+    const auto file = h.path("md") / ("release-plan-" + id8 + ".md");
+    REQUIRE(fs::exists(file));
+    const std::string text = read_all(file);
+    CHECK(text.starts_with("---\nnotion_id: \"" + page + "\"\n"));
+    CHECK(text.find("\"Count\": 3") != std::string::npos);
+    CHECK(text.find("# Release plan\n\n## Steps\n\n- [x] tag it\n") != std::string::npos);
+
+    h.update(page, R"({"properties":{"Name":{"title":[{"text":{"content":"Launch plan"}}]}}})");
+    REQUIRE(h.syncd().status == 0);
+    CHECK(!fs::exists(file));
+    const auto renamed = h.path("md") / ("launch-plan-" + id8 + ".md");
+    CHECK(fs::exists(renamed));
+
+    trash(h, {page});
+    REQUIRE(h.syncd({"sync-once", "--reconcile"}).status == 0);
+    CHECK(!fs::exists(renamed));
+    CHECK(fs::exists(h.path("md") / ".trash" / renamed.filename()));
 }
