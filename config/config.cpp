@@ -273,6 +273,40 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
             }
             target.table = t.string_or("table", "");
             target.mapping = t.string_map("mapping");
+            {
+                std::set<std::string> columns;
+                static const std::set<std::string> reserved = {
+                    "page_id",   "notion_url", "created_time",   "last_edited_time",
+                    "synced_at", "deleted_at", "notion_content", "notion_properties"};
+                for (const auto& [property, column] : target.mapping) {
+                    if (column.empty()) {
+                        t.problem("mapping of `" + property + "`: the column name is empty",
+                                  "mapping");
+                    } else if (reserved.contains(column)) {
+                        t.problem(
+                            "mapping of `" + property + "`: `" + column +
+                                "` is a column notion-syncd keeps itself; choose another name",
+                            "mapping");
+                    } else if (!columns.insert(column).second) {
+                        t.problem("mapping: two properties map to the column `" + column + "`",
+                                  "mapping");
+                    }
+                }
+            }
+            if (auto include = t.strings("include")) target.include = std::move(*include);
+            if (auto exclude = t.strings("exclude")) target.exclude = std::move(*exclude);
+            if (!target.include.empty() && !target.exclude.empty())
+                t.problem("give include or exclude, not both", "exclude");
+            target.unmapped = t.string_or("unmapped", "columns");
+            if (target.unmapped != "columns" && target.unmapped != "json" &&
+                target.unmapped != "skip") {
+                t.problem("expected columns, json or skip", "unmapped");
+            } else if (target.unmapped != "columns" && target.mapping.empty()) {
+                t.problem("unmapped: " + target.unmapped +
+                              " needs a mapping (with none, every "
+                              "property is unmapped)",
+                          "unmapped");
+            }
             target.soft_delete = t.bool_or("soft_delete", false);
             const std::string direction = t.string_or("direction", "one-way");
             if (direction != "one-way") {

@@ -37,6 +37,9 @@ struct TargetSettings {
     std::string table = {};
     std::vector<std::pair<std::string, std::string>> mapping = {};  // property name or id -> column
     bool soft_delete = false;
+    std::vector<std::string> include = {};  // property names or ids; empty = all
+    std::vector<std::string> exclude = {};
+    std::string unmapped = "columns";  // columns | json | skip
 };
 
 struct SyncSettings {

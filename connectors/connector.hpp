@@ -46,6 +46,9 @@ struct TargetOptions {
     std::string table = {};
     std::vector<std::pair<std::string, std::string>> mapping = {};  // property name or id -> column
     bool soft_delete = false;
+    // Properties without a mapping entry: their own columns (`columns`, the default), one JSON
+    // column `notion_properties` (`json`), or left out (`skip`, applied by the dispatcher).
+    std::string unmapped = "columns";
 };
 
 struct ConnectorContext {

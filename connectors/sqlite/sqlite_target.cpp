@@ -89,6 +89,18 @@ private:
         return bound_[key] = name;
     }
 
+    // Adds a metadata column (TEXT) on first use.
+    void ensure_column(const std::string& table, const std::string& column) {
+        if (extra_columns_.contains(table + "." + column)) return;
+        auto has = db_->prepare("SELECT 1 FROM pragma_table_info(?) WHERE name = ?");
+        has.bind(1, table).bind(2, column);
+        if (!has.step()) {
+            db_->exec("ALTER TABLE " + quote_identifier(table) + " ADD COLUMN " +
+                      quote_identifier(column) + " TEXT");
+        }
+        extra_columns_.insert(table + "." + column);
+    }
+
     // The column of each property id, creating the table and columns that are missing.
     std::map<std::string, std::string>& columns_of(const std::string& table,
                                                    const ChangeBatch& batch,
@@ -105,7 +117,8 @@ private:
             columns[""] = "page_id";  // marks the table as loaded
         }
         std::set<std::string> taken = {"page_id",   "notion_url",     "last_edited_time",
-                                       "synced_at", "notion_content", "deleted_at"};
+                                       "synced_at", "notion_content", "notion_properties",
+                                       "deleted_at"};
         for (const auto& [id, column] : columns) taken.insert(column);
         const model::Schema* schema = nullptr;
         if (auto it = batch.schemas.find(event.data_source_id); it != batch.schemas.end())
@@ -117,6 +130,7 @@ private:
             for (const auto& [key, mapped] : context_.target.mapping) {
                 if (key == name || key == id) column = mapped;
             }
+            if (column.empty() && context_.target.unmapped == "json") continue;  // in the JSON
             if (column.empty()) column = model::snake_case(std::string(name));
             const std::string wanted = column;
             for (int n = 2; taken.contains(column); ++n) column = wanted + "_" + std::to_string(n);
@@ -163,20 +177,28 @@ private:
         json::value content;
         if (event.content) {
             // `content: true`: the page's blocks as JSON, in a column added on first use.
-            if (!content_tables_.contains(table)) {
-                auto has = db_->prepare("SELECT 1 FROM pragma_table_info(?) WHERE name = ?");
-                has.bind(1, table).bind(2, "notion_content");
-                if (!has.step()) {
-                    db_->exec("ALTER TABLE " + quote_identifier(table) +
-                              " ADD COLUMN notion_content TEXT");
-                }
-                content_tables_.insert(table);
-            }
+            ensure_column(table, "notion_content");
             content = *event.content;
             names += ", notion_content";
             marks += ", ?";
             updates += ", notion_content = excluded.notion_content";
             values.push_back(&content);
+        }
+        json::value unmapped;
+        if (context_.target.unmapped == "json") {
+            // `unmapped: json`: what the mapping does not name goes to one JSON column.
+            ensure_column(table, "notion_properties");
+            json::object rest;
+            for (const auto& [name, value] : event.properties) {
+                const auto* id = event.property_ids.if_contains(name);
+                if (id == nullptr || !columns.contains(std::string(id->as_string())))
+                    rest[name] = value;
+            }
+            unmapped = std::move(rest);
+            names += ", notion_properties";
+            marks += ", ?";
+            updates += ", notion_properties = excluded.notion_properties";
+            values.push_back(&unmapped);
         }
         for (const auto& [name, value] : event.properties) {
             const auto* id = event.property_ids.if_contains(name);
@@ -220,7 +242,7 @@ private:
     Settings settings_;
     ConnectorContext context_;
     std::unique_ptr<syncd::sqlite::Database> db_;
-    std::set<std::string> content_tables_;      // tables known to have notion_content
+    std::set<std::string> extra_columns_;       // "table.column" known to exist
     std::map<std::string, std::string> bound_;  // base + data source -> table
     std::map<std::string, std::map<std::string, std::string>>
         tables_;  // table -> property id -> column

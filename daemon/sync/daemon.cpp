@@ -46,12 +46,21 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
                                                  .target = {.sync = sync.name,
                                                             .table = target.table,
                                                             .mapping = target.mapping,
-                                                            .soft_delete = target.soft_delete}};
+                                                            .soft_delete = target.soft_delete,
+                                                            .unmapped = target.unmapped}};
             auto instance = registry.create(connector->type, reader, context);
             reader.finish();
             problems->throw_if_any();
-            dispatchers_.push_back(std::make_unique<Dispatcher>(
-                sync.name + "/" + connector->name, sync.name, std::move(instance), *mirror_));
+            DispatchOptions options;
+            options.include = target.include;
+            options.exclude = target.exclude;
+            if (target.unmapped == "skip") {
+                for (const auto& [property, column] : target.mapping)
+                    options.only.push_back(property);
+            }
+            dispatchers_.push_back(std::make_unique<Dispatcher>(sync.name + "/" + connector->name,
+                                                                sync.name, std::move(instance),
+                                                                *mirror_, options));
         }
     }
 }

@@ -20,6 +20,32 @@ Dispatcher::Dispatcher(std::string target, std::string sync,
       mirror_(mirror),
       options_(options) {}
 
+void filter_properties(model::ChangeEvent& event, const DispatchOptions& options) {
+    if (options.include.empty() && options.exclude.empty() && options.only.empty()) return;
+    const auto listed = [](const std::vector<std::string>& list, std::string_view name,
+                           std::string_view id) {
+        return std::any_of(list.begin(), list.end(),
+                           [&](const std::string& entry) { return entry == name || entry == id; });
+    };
+    std::vector<std::string> drop;
+    for (const auto& [name, id_value] : event.property_ids) {
+        const std::string_view id =
+            id_value.is_string() ? std::string_view(id_value.get_string()) : std::string_view();
+        const bool keep = (options.include.empty() || listed(options.include, name, id)) &&
+                          !listed(options.exclude, name, id) &&
+                          (options.only.empty() || listed(options.only, name, id));
+        if (!keep) drop.emplace_back(name);
+    }
+    for (const auto& name : drop) {
+        event.property_ids.erase(name);
+        event.properties.erase(name);
+        auto& changed = event.changed;
+        for (auto it = changed.begin(); it != changed.end();) {
+            it = it->is_string() && it->get_string() == name ? changed.erase(it) : it + 1;
+        }
+    }
+}
+
 std::size_t Dispatcher::pending() { return mirror_.count_after(sync_, mirror_.cursor(target_)); }
 
 asio::awaitable<void> Dispatcher::sleep(std::chrono::milliseconds delay) {
@@ -58,6 +84,7 @@ asio::awaitable<bool> Dispatcher::drain() {
         const auto events = mirror_.events_after(sync_, cursor, size);
         if (events.empty()) co_return true;
         connectors::ChangeBatch batch{.target = target_, .sync = sync_, .events = events};
+        for (auto& event : batch.events) filter_properties(event, options_);
         const auto sources = mirror_.sources(sync_);
         batch.several_sources = sources.size() > 1;
         for (const auto& s : sources) {

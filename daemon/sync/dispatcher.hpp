@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "connectors/connector.hpp"
 #include "daemon/mirror/mirror.hpp"
@@ -21,7 +22,15 @@ struct DispatchOptions {
     int max_attempts = 5;  // per event before it is dead-lettered
     std::chrono::milliseconds backoff_base{500};
     std::chrono::milliseconds backoff_cap{60'000};
+    // Which properties the target sees (names or ids): `include` (empty = all) less `exclude`;
+    // `only` (the mapped ones, with `unmapped: skip`) narrows further.
+    std::vector<std::string> include = {};
+    std::vector<std::string> exclude = {};
+    std::vector<std::string> only = {};
 };
+
+// Removes the properties a target does not want from an event (names and ids both match).
+void filter_properties(model::ChangeEvent& event, const DispatchOptions& options);
 
 class Dispatcher {
 public:

@@ -592,3 +592,46 @@ TEST_CASE("markdown: a file per page; a rename moves it, a trashed page goes to 
     CHECK(!fs::exists(renamed));
     CHECK(fs::exists(h.path("md") / ".trash" / renamed.filename()));
 }
+
+TEST_CASE("mapping: named columns, unmapped properties as JSON or left out, include/exclude") {
+    Harness h;
+    h.target_extra =
+        "        mapping: { Name: title, Count: points }\n        unmapped: json\n"
+        "        exclude: [Due]\n";
+    const std::string page = h.task("Mapped", R"(,"Count":{"number":4},"Done":{"checkbox":true})");
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.rows("SELECT title, points FROM tasks") ==
+          std::vector<std::vector<std::string>>{{"Mapped", "4.0"}});
+    const auto rest = json::parse(h.scalar("SELECT notion_properties FROM tasks")).as_object();
+    CHECK(rest.at("Done") == true);
+    CHECK(!rest.contains("Name"));
+    CHECK(!rest.contains("Due"));  // excluded
+    CHECK(h.rows("SELECT name FROM pragma_table_info('tasks') WHERE name IN ('done', 'due')")
+              .empty());
+    // The jsonl target has no exclude: it sees Due.
+    CHECK(h.events().back().at("properties").as_object().contains("Due"));
+
+    // unmapped: skip: only the mapped properties reach the target.
+    Harness s;
+    s.target_extra = "        mapping: { Name: title }\n        unmapped: skip\n";
+    s.task("Skipped", R"(,"Count":{"number":4})");
+    REQUIRE(s.syncd().status == 0);
+    std::vector<std::string> columns;
+    for (const auto& row : s.rows("SELECT name FROM pragma_table_info('tasks')"))
+        columns.push_back(row[0]);
+    CHECK(columns == std::vector<std::string>{"page_id", "notion_url", "last_edited_time",
+                                              "synced_at", "deleted_at", "title"});
+    (void)page;
+
+    // Mapping mistakes are configuration errors with their place.
+    Harness bad;
+    bad.target_extra =
+        "        mapping: { Name: same, Count: same }\n        include: [Name]\n"
+        "        exclude: [Count]\n";
+    const auto refused = bad.syncd({"check-config"});
+    CHECK(refused.status == 78);
+    const std::string log = read_all(bad.path("syncd.log"));
+    CHECK(log.find("two properties map to the column `same`") != std::string::npos);
+    CHECK(log.find("give include or exclude, not both") != std::string::npos);
+    CHECK(log.find("config.yaml:") != std::string::npos);
+}
