@@ -407,7 +407,7 @@ syncs:
               "name.yaml:11:62: syncs[0].source: unknown key `view` (expected one of: "
               "data_source, database, discover, page)",
               "name.yaml:15:9: syncs[0].targets[0]: unknown key `colour` (expected one of: "
-              "connector, direction, mapping, soft_delete, table)",
+              "connector, direction, exclude, include, mapping, soft_delete, table, unmapped)",
               "name.yaml:12:5: syncs[0]: unknown key `evry` (expected one of: content, every, "
               "max_delete_ratio, name, overlap, reconcile_every, source, targets)",
               "name.yaml:5:1: unknown key `stat` (expected one of: connectors, control, notion, "

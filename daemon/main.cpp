@@ -13,6 +13,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -357,6 +358,8 @@ int run_service(const std::string& path, config::Config config,
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A peer that goes away (a connector's program, a socket) must give EPIPE, not kill us.
+    std::signal(SIGPIPE, SIG_IGN);
     CLI::App app{"notion-syncd: keeps Notion and your other tools in sync"};
     app.require_subcommand(1);
     app.fallthrough();  // -c and --log-format also after the sub-command

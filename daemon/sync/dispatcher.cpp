@@ -80,6 +80,10 @@ asio::awaitable<bool> Dispatcher::drain() {
             }
         }
         const std::int64_t cursor = mirror_.cursor(target_);
+        if (cursor != failing_after_) {
+            failing_after_ = cursor;  // a new head of the queue: its failures count afresh
+            failing_since_.reset();
+        }
         const std::size_t size = cursor < single_until_ ? 1 : options_.batch_size;
         const auto events = mirror_.events_after(sync_, cursor, size);
         if (events.empty()) co_return true;
@@ -92,11 +96,13 @@ asio::awaitable<bool> Dispatcher::drain() {
         }
         std::string error;
         bool retryable = true;
+        std::optional<std::chrono::milliseconds> retry_after;
         try {
             co_await connector_->deliver(std::move(batch));
         } catch (const connectors::DeliveryError& e) {
             error = e.what();
             retryable = e.retryable;
+            retry_after = e.retry_after;
         } catch (const std::exception& e) {
             error = e.what();
         }
@@ -107,7 +113,18 @@ asio::awaitable<bool> Dispatcher::drain() {
             continue;
         }
         ++attempt;
-        if (!retryable || attempt >= options_.max_attempts) {
+        const auto now = std::chrono::steady_clock::now();
+        if (!failing_since_) failing_since_ = now;
+        // A target that is down (retryable failures) keeps its events pending however long it
+        // takes; only an event it refuses (non-retryable), or one that kept failing for
+        // `dead_letter_after`, is set aside.
+        const bool given_up = !retryable || now - *failing_since_ >= options_.dead_letter_after;
+        if (retryable && !given_up && attempt >= options_.max_attempts) {
+            spdlog::warn("target={} not caught up after {} attempts, events stay pending: {}",
+                         target_, attempt, error);
+            co_return false;
+        }
+        if (given_up) {
             if (events.size() > 1) {
                 // Find the event that fails: one at a time through this batch.
                 single_until_ = events.back().seq;
@@ -126,8 +143,10 @@ asio::awaitable<bool> Dispatcher::drain() {
         }
         const auto ceiling = std::min<long long>(options_.backoff_cap.count(),
                                                  options_.backoff_base.count() << attempt);
-        const auto delay =
+        auto delay =
             std::chrono::milliseconds(std::uniform_int_distribution<long long>(0, ceiling)(random));
+        // A target that said when to come back (Retry-After) is not asked sooner.
+        if (retry_after) delay = std::min(std::max(delay, *retry_after), options_.backoff_cap * 5);
         spdlog::warn("target={} delivery failed (attempt {} of {}), retrying in {} ms: {}", target_,
                      attempt, options_.max_attempts, delay.count(), error);
         co_await sleep(delay);

@@ -19,7 +19,10 @@ namespace syncd::sync {
 
 struct DispatchOptions {
     std::size_t batch_size = 100;
-    int max_attempts = 5;  // per event before it is dead-lettered
+    int max_attempts = 5;  // per drain before it reports "not caught up" (events stay pending)
+    // An event whose delivery failed (retryably) for this long goes to dead letters, so one
+    // poisoned event cannot hold a target back for ever.
+    std::chrono::milliseconds dead_letter_after{std::chrono::hours(24)};
     std::chrono::milliseconds backoff_base{500};
     std::chrono::milliseconds backoff_cap{60'000};
     // Which properties the target sees (names or ids): `include` (empty = all) less `exclude`;
@@ -70,6 +73,8 @@ private:
     // event that fails is dead-lettered, not its neighbours.
     std::int64_t single_until_ = 0;
     std::optional<boost::asio::steady_timer> timer_;
+    std::int64_t failing_after_ = -1;  // the cursor the current failures are at
+    std::optional<std::chrono::steady_clock::time_point> failing_since_;
 };
 
 }  // namespace syncd::sync
