@@ -517,6 +517,19 @@ TEST_CASE("webhook end to end: a 400 moves the events to dead letters, shown by 
     REQUIRE(h.syncd().status == 0);
     CHECK(receiver.events_accepted() == 1);
     CHECK(h.status_of("hook").starts_with("pending events 0, dead letters 3"));
+
+    // `dead-letters`: list them, retry them (they go out again and are delivered), none left.
+    const auto listed = h.syncd({"dead-letters", "list", "--target", "tasks/hook"});
+    CHECK(listed.status == 0);
+    CHECK(listed.out.find("3 dead letters") != std::string::npos);
+    CHECK(listed.out.find("answered 400") != std::string::npos);
+    const auto retried = h.syncd({"dead-letters", "retry", "--target", "tasks/hook"});
+    CHECK(retried.status == 0);
+    CHECK(retried.out.find("queued again") != std::string::npos);
+    REQUIRE(h.syncd().status == 0);
+    CHECK(receiver.events_accepted() == 4);
+    CHECK(h.status_of("hook").starts_with("pending events 0, dead letters 0"));
+    CHECK(h.syncd({"dead-letters", "drop", "--id", "12345"}).status == 64);
 }
 
 TEST_CASE("webhook end to end: a chat template posts one message per event") {
