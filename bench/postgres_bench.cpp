@@ -15,6 +15,7 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -34,13 +35,16 @@ double seconds(const timeval& t) {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
 }
 
+double tenths(double x) { return std::round(x * 10) / 10; }
+
 double cpu_of(int who) {
     rusage usage{};
     getrusage(who, &usage);
     return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
-// CPU seconds of the cluster: the postmaster (first line of postmaster.pid) and its children.
+// CPU seconds of the cluster: the postmaster (first line of postmaster.pid), its live children
+// and the children it has reaped.
 double server_cpu(const test::PostgresCluster& pg) {
     const std::string pid_text =
         pg.scalar("SELECT pg_read_file('postmaster.pid', 0, 16)");  // the data dir's
@@ -63,9 +67,11 @@ double server_cpu(const test::PostgresCluster& pg) {
         if (pid != postmaster && ppid != postmaster) continue;
         std::string skip;
         for (int i = 0; i < 9; ++i) fields >> skip;  // pgrp … cmajflt
-        double utime = 0, stime = 0;
-        fields >> utime >> stime;
+        double utime = 0, stime = 0, cutime = 0, cstime = 0;
+        fields >> utime >> stime >> cutime >> cstime;
         total += (utime + stime) / ticks;
+        // Backends that ended (the daemon's, when it exits) count in the postmaster's children.
+        if (pid == postmaster) total += (cutime + cstime) / ticks;
     }
     return total;
 }
@@ -187,10 +193,10 @@ void rows_scenario(test::PostgresCluster& pg, int pages, int batch, int notes_ch
         const double wall = deliver_all(*connector, work);
         const double client = cpu_of(RUSAGE_SELF) - client_before;
         const double server = server_cpu(pg) - server_before;
-        out[std::string(pass) + "_rows_per_s"] = std::round(pages / wall);
-        out[std::string(pass) + "_wall_s"] = wall;
-        out[std::string(pass) + "_connector_cpu_us_per_event"] = client / pages * 1e6;
-        out[std::string(pass) + "_server_cpu_us_per_event"] = server / pages * 1e6;
+        out[std::string(pass) + "_rows_per_s"] = std::llround(pages / wall);
+        out[std::string(pass) + "_wall_s"] = tenths(wall * 100) / 100;
+        out[std::string(pass) + "_connector_cpu_us_per_event"] = tenths(client / pages * 1e6);
+        out[std::string(pass) + "_server_cpu_us_per_event"] = tenths(server / pages * 1e6);
     }
     const std::string count = pg.scalar("SELECT COUNT(*) FROM " + table);
     if (count != std::to_string(pages))
@@ -275,13 +281,14 @@ void daemon_scenario(test::PostgresCluster& pg, const std::string& syncd, int pa
     const std::string count = pg.scalar("SELECT COUNT(*) FROM items");
     if (count != std::to_string(pages))
         throw std::runtime_error("items holds " + count + " rows, not " + std::to_string(pages));
-    std::cout << json::serialize(json::object{{"scenario", "daemon"},
-                                              {"pages", pages},
-                                              {"notes_chars", notes_chars},
-                                              {"wall_s", wall},
-                                              {"pages_per_s", std::round(pages / wall)},
-                                              {"daemon_cpu_us_per_event", cpu / pages * 1e6},
-                                              {"server_cpu_us_per_event", server / pages * 1e6}})
+    std::cout << json::serialize(
+                     json::object{{"scenario", "daemon"},
+                                  {"pages", pages},
+                                  {"notes_chars", notes_chars},
+                                  {"wall_s", tenths(wall * 100) / 100},
+                                  {"pages_per_s", std::llround(pages / wall)},
+                                  {"daemon_cpu_us_per_event", tenths(cpu / pages * 1e6)},
+                                  {"server_cpu_us_per_event", tenths(server / pages * 1e6)}})
               << std::endl;
 }
 

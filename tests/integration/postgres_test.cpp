@@ -326,7 +326,7 @@ TEST_CASE("a rename keeps its column, a new property adds one, a type change kee
           std::string::npos);
 }
 
-TEST_CASE("soft_delete keeps the row with deleted_at; a restore clears it") {
+TEST_CASE("soft_delete keeps the row with deleted_at and a restore clears it") {
     Harness h;
     h.target_extra = "        soft_delete: true\n";
     std::vector<std::string> ids;
@@ -384,7 +384,8 @@ TEST_CASE("redelivering every event changes nothing") {
     CHECK(h.rows("SELECT " + columns + " FROM tasks ORDER BY page_id") == before);
 }
 
-TEST_CASE("PostgreSQL down: sync-once fails and keeps the events; once it is back, none is lost") {
+TEST_CASE(
+    "PostgreSQL down: sync-once fails and keeps the events, and once it is back none is lost") {
     Harness h;
     std::vector<std::string> ids;
     for (int i = 0; i < 20; ++i) ids.push_back(h.task("Down " + std::to_string(i)));
@@ -623,7 +624,7 @@ TEST_CASE("direct: soft deletes and deletes of pages never seen") {
                            {Direct::page_id(2), "Page 2", "2", "{x,y}", "f"}});
 }
 
-TEST_CASE("direct: the server stopped mid-batch; the batch again after the restart is whole") {
+TEST_CASE("direct: the server stopped mid-batch, then the batch again after the restart is whole") {
     Direct d;
     std::vector<model::ChangeEvent> events;
     for (int i = 0; i < 20'000; ++i) events.push_back(d.event(i, "created", i));
@@ -684,6 +685,8 @@ TEST_CASE("direct: the event loop keeps running while a batch is written") {
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
     MESSAGE("20,000 rows in " << elapsed.count() << " ms; the loop ticked " << ticks << " times");
-    CHECK(ticks >= elapsed.count() / 5 / 4);  // a blocked loop would not tick at all
+    // A loop blocked by libpq would not tick at all while the rows are written (5 ms apart,
+    // leaving room for a loaded machine).
+    CHECK(ticks >= std::min<long>(10, elapsed.count() / 20));
     CHECK(d.pg.scalar("SELECT COUNT(*) FROM pages") == "20000");
 }
