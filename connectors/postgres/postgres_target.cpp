@@ -25,8 +25,10 @@ namespace {
 namespace asio = boost::asio;
 namespace json = boost::json;
 
-const std::set<std::string> reserved = {"page_id", "notion_url", "last_edited_time", "synced_at",
-                                        "deleted_at"};
+// Ours (and the config refuses them in a mapping); created_time is kept free for later.
+const std::set<std::string> reserved = {"page_id",          "notion_url",       "created_time",
+                                        "last_edited_time", "synced_at",        "deleted_at",
+                                        "notion_content",   "notion_properties"};
 constexpr std::size_t max_rows_per_statement = 1000;
 
 // One thread that runs blocking jobs; the awaiting coroutine resumes on its own executor.
@@ -74,8 +76,7 @@ struct TableState {
     std::map<std::string, std::string> columns;         // name -> type as format_type() spells it
     std::unordered_map<std::string, Binding> bindings;  // property id -> column
     MetaColumns meta;
-    bool schema_applied = false;  // every property of the schema has a column
-    bool locked = false;          // the advisory lock is held in this transaction
+    bool locked = false;  // the advisory lock is held in this transaction
 };
 
 struct Property {
@@ -89,6 +90,9 @@ struct Property {
 struct Row {
     const model::ChangeEvent* event = nullptr;
     std::vector<const json::value*> values;  // in the group's column order
+    // Values made here (notion_properties, notion_content): on the heap, so `values` may point
+    // at them while rows move.
+    std::vector<std::unique_ptr<json::value>> made;
 };
 struct Group {
     std::vector<std::string> columns;
@@ -261,9 +265,7 @@ private:
         if (state.locked) return false;
         lock("table " + settings_.schema + "." + table);
         state.locked = true;
-        const bool applied = state.schema_applied;
         load(table, state);
-        state.schema_applied = applied;
         return true;
     }
 
@@ -363,6 +365,9 @@ private:
     bool ensure(const std::string& table, TableState& state, const Property& p) {
         const std::string mapped = mapped_column(p.name, p.id);
         const auto found = state.bindings.find(p.id);
+        // `unmapped: json`: a property the mapping does not name has no column of its own.
+        if (mapped.empty() && found == state.bindings.end() && context_.target.unmapped == "json")
+            return false;
         if (!settings_.create_table) {
             if (found != state.bindings.end()) return false;
             const std::string wanted = mapped.empty() ? model::snake_case(p.name) : mapped;
@@ -423,6 +428,28 @@ private:
         return false;
     }
 
+    // A jsonb column of ours added on first use (notion_properties, notion_content); false when
+    // it is missing and may not be made (create_table: false: its values are skipped).
+    bool special_column(const std::string& table, TableState& state, const std::string& column) {
+        if (state.columns.contains(column)) return true;
+        if (!settings_.create_table) {
+            if (warned_.insert(table + "." + column).second) {
+                spdlog::warn(
+                    "postgres {}: table {} has no column {} (create_table is false): "
+                    "those values are skipped",
+                    context_.name, qualified(settings_.schema, table), column);
+            }
+            return false;
+        }
+        lock_table(table, state);
+        if (!state.columns.contains(column)) {
+            conn_->exec("ALTER TABLE " + qualified(settings_.schema, table) + " ADD COLUMN " +
+                        quote_identifier(column) + " jsonb");
+            state.columns[column] = "jsonb";
+        }
+        return true;
+    }
+
     void ensure_all(const std::string& table, TableState& state, const std::vector<Property>& ps) {
         for (std::size_t i = 0; i < ps.size(); ++i) {
             if (ensure(table, state, ps[i])) i = static_cast<std::size_t>(-1);  // again, locked
@@ -438,10 +465,9 @@ private:
         const model::Schema* schema =
             schema_it == batch.schemas.end() ? nullptr : &schema_it->second;
 
+        // The event's properties, as the dispatcher filtered them (include, exclude, unmapped:
+        // skip); schema_changed carries every property of the new schema.
         std::vector<Property> properties;
-        if (schema && (!state.schema_applied || event.kind == "schema_changed")) {
-            for (const auto& p : schema->properties) properties.push_back({p.id, p.name, p.type});
-        }
         for (const auto& [name, id] : event.property_ids) {
             if (!id.is_string()) continue;
             const std::string property_id(id.get_string());
@@ -450,7 +476,6 @@ private:
                                   event.properties.if_contains(name)});
         }
         ensure_all(table, state, properties);
-        if (schema) state.schema_applied = true;
         if (event.kind == "schema_changed") return;
 
         Pending& ops = pending[table];
@@ -460,20 +485,39 @@ private:
             return;
         }
         // created, updated, restored: the whole row.
-        Row row{.event = &event, .values = {}};
+        Row row{.event = &event, .values = {}, .made = {}};
         std::vector<std::string> columns;
         std::string signature;
+        const auto add_column = [&](const std::string& column, const json::value* value) {
+            columns.push_back(column);
+            signature += column;
+            signature.push_back('\x1f');
+            row.values.push_back(value);
+        };
+        const bool unmapped_json = context_.target.unmapped == "json";
+        json::object unmapped;
         for (const auto& [name, value] : event.properties) {
             const auto* id = event.property_ids.if_contains(name);
-            if (id == nullptr || !id->is_string()) continue;
-            const auto b = state.bindings.find(std::string(id->get_string()));
-            if (b == state.bindings.end() || b->second.column.empty()) continue;
+            const auto b = id && id->is_string()
+                               ? state.bindings.find(std::string(id->get_string()))
+                               : state.bindings.end();
+            if (b == state.bindings.end() || b->second.column.empty()) {
+                if (unmapped_json) unmapped[name] = value;
+                continue;
+            }
             if (std::find(columns.begin(), columns.end(), b->second.column) != columns.end())
                 continue;  // two names for one id: the first wins
-            columns.push_back(b->second.column);
-            signature += b->second.column;
-            signature.push_back('\x1f');
-            row.values.push_back(&value);
+            add_column(b->second.column, &value);
+        }
+        // `unmapped: json`: what the mapping does not name, in one jsonb column.
+        if (unmapped_json && special_column(table, state, "notion_properties")) {
+            row.made.push_back(std::make_unique<json::value>(std::move(unmapped)));
+            add_column("notion_properties", row.made.back().get());
+        }
+        // `content: true`: the page's blocks.
+        if (event.content && special_column(table, state, "notion_content")) {
+            row.made.push_back(std::make_unique<json::value>(*event.content));
+            add_column("notion_content", row.made.back().get());
         }
         if (ops.deleted.contains(event.page_id)) flush(table, ops);
         if (const auto it = ops.page_group.find(event.page_id); it != ops.page_group.end()) {
@@ -559,6 +603,7 @@ private:
     std::unique_ptr<Connection> conn_;
     bool prepared_ = false;
     std::map<std::string, TableState> tables_;
+    std::set<std::string> warned_;  // table.column we said is missing
     Worker worker_;  // last: joined first, while everything its jobs use still exists
 };
 

@@ -21,6 +21,11 @@
 // (ALTER TABLE … ADD COLUMN); a mapping entry names the column (and moves the property to it
 // when the mapping changes).
 //
+// Per-target `unmapped: json`: properties the mapping does not name go to one jsonb column
+// notion_properties (name -> value) instead of their own columns; `include`, `exclude` and
+// `unmapped: skip` are applied by the dispatcher, so this connector never sees those properties.
+// With `content: true` on the sync, the page's blocks go to a jsonb column notion_content.
+//
 // Type changes: when a property's new type needs another column type, the old column keeps the
 // values it has and is no longer written; the property is bound to a new column
 // `<column>_<suffix>` (suffix from the new column type: text, number, bool, time, list, json), or

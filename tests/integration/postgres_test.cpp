@@ -79,6 +79,7 @@ struct Harness {
     std::string more_connectors = {};
     std::string more_targets = {};
     std::string every = "2s";
+    std::string sync_extra = {};  // more keys of the sync
 
     Harness() : emulator(dir) {
         home = id_of(emulator.api("POST", "/v1/pages", json::parse(R"({"parent":{"workspace":true},
@@ -119,7 +120,9 @@ struct Harness {
             << pg_extra << more_connectors
             << "  log:\n    type: jsonl\n    path: " << path("events.jsonl").string()
             << "\nsyncs:\n  - name: tasks\n    source: { " << source << " }\n    every: " << every
-            << "\n    reconcile_every: 1h\n    targets:\n      - connector: pg\n        table: "
+            << "\n    reconcile_every: 1h\n"
+            << sync_extra
+            << "    targets:\n      - connector: pg\n        table: "
                "tasks\n"
             << target_extra << more_targets << "      - connector: log\n";
         out.close();
@@ -498,6 +501,40 @@ TEST_CASE("create_table: false writes into the user's own table and creates noth
     CHECK(h.scalar("SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'tasks'") ==
           "4");
     CHECK(read_file(h.path("syncd.log")).find("no column `stage`") != std::string::npos);
+}
+
+TEST_CASE("unmapped: json puts what the mapping leaves in notion_properties; exclude drops") {
+    Harness h;
+    h.target_extra =
+        "        mapping: { Name: title, Done: finished }\n        unmapped: json\n"
+        "        exclude: [Notes]\n";
+    const std::string page = h.task("Mapped", R"(,"Count":{"number":3},"Done":{"checkbox":true},
+        "Notes":{"rich_text":[{"text":{"content":"secret"}}]},"Tags":{"multi_select":[{"name":"t"}]})");
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.rows("SELECT title, finished, notion_properties->>'Count', "
+                 "notion_properties->'Tags'->>0, notion_properties ? 'Notes', "
+                 "notion_properties ? 'Name' FROM tasks") ==
+          Rows{{"Mapped", "t", "3", "t", "f", "f"}});
+    CHECK(h.column_type("tasks", "notion_properties") == "jsonb");
+    CHECK(h.column_type("tasks", "count").empty());
+    CHECK(h.column_type("tasks", "notes").empty());
+    h.count(page, 4);
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.scalar("SELECT notion_properties->>'Count' FROM tasks") == "4");
+}
+
+TEST_CASE("content: true keeps the page's blocks in notion_content") {
+    Harness h;
+    h.sync_extra = "    content: true\n";
+    const std::string page = h.task("With content");
+    h.emulator.api("PATCH", "/v1/blocks/" + page + "/children", json::parse(R"({"children":[
+        {"type":"heading_1","heading_1":{"rich_text":[{"text":{"content":"Plan"}}]}},
+        {"type":"paragraph","paragraph":{"rich_text":[{"text":{"content":"first"}}]}}]})"));
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.column_type("tasks", "notion_content") == "jsonb");
+    CHECK(h.rows("SELECT jsonb_array_length(notion_content), notion_content->0->>'type' FROM "
+                 "tasks WHERE page_id = '" +
+                 page + "'") == Rows{{"2", "heading_1"}});
 }
 
 TEST_CASE("check-config: a bad key and a bad DSN with file:line:column, no password echoed") {
