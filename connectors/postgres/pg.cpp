@@ -64,10 +64,22 @@ bool parse_dsn(const std::string& dsn, std::string& password) {
 
 Connection::Connection(const std::string& dsn) {
     parse_dsn(dsn, password_);
-    // Defaults first: what the DSN (expanded from dbname, last) says wins.
-    const char* keywords[] = {"connect_timeout", "application_name", "client_encoding", "dbname",
+    // Defaults first: what the DSN (expanded from dbname, last) says wins. A server that vanishes
+    // without closing the connection is noticed within about a minute (keepalives, TCP user
+    // timeout) instead of blocking the worker for hours; a lock held elsewhere fails the batch
+    // after 30 s (55P03, retried) instead of holding it forever.
+    const char* keywords[] = {"connect_timeout",
+                              "application_name",
+                              "client_encoding",
+                              "keepalives_idle",
+                              "keepalives_interval",
+                              "keepalives_count",
+                              "tcp_user_timeout",
+                              "options",
+                              "dbname",
                               nullptr};
-    const char* values[] = {"10", "notion-syncd", "UTF8", dsn.c_str(), nullptr};
+    const char* values[] = {"10",    "notion-syncd",        "UTF8",      "30",   "10", "3",
+                            "60000", "-c lock_timeout=30s", dsn.c_str(), nullptr};
     conn_ = PQconnectdbParams(keywords, values, 1);
     if (conn_ == nullptr) throw PgError("postgres: out of memory connecting", "", true);
     if (PQstatus(conn_) != CONNECTION_OK) {
