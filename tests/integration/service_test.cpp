@@ -297,3 +297,36 @@ TEST_CASE("a control server off loopback needs a token, and then checks it") {
     CHECK(refused.status == 78);
     CHECK(read_file(s.dir.path() / "check.log").find("needs auth_token_file") != std::string::npos);
 }
+
+TEST_CASE("with control.auth_token the control server wants the bearer token; webhooks do not") {
+    Service s;
+    {
+        std::ofstream(s.dir.path() / "auth") << "control-secret-token\n";
+        std::ofstream out(s.dir.path() / "config.yaml", std::ios::app);
+    }
+    // The same config, with an auth token file for the control server.
+    std::string text = read_file(s.dir.path() / "config.yaml");
+    const std::string listen = "  listen: 127.0.0.1:" + std::to_string(s.port) + "\n";
+    text.replace(text.find(listen), listen.size(),
+                 listen + "  auth_token_file: " + (s.dir.path() / "auth").string() + "\n");
+    std::ofstream(s.dir.path() / "config.yaml", std::ios::trunc) << text;
+    test::Process daemon(
+        {SYNCD_DAEMON_BINARY, "-c", (s.dir.path() / "config.yaml").string(), "run"},
+        s.dir.path() / "run.log");
+    int status = 0;
+    for (int i = 0; i < 100 && status == 0; ++i) {
+        try {
+            status = call(s.port, "GET", "/healthz").status;
+        } catch (const std::exception&) {
+            std::this_thread::sleep_for(50ms);
+        }
+    }
+    CHECK(status == 401);
+    CHECK(call(s.port, "GET", "/v1/status", {}, {{"Authorization", "Bearer wrong"}}).status == 401);
+    CHECK(call(s.port, "GET", "/v1/status", {}, {{"Authorization", "Bearer control-secret-token"}})
+              .status == 200);
+    // The Notion webhook route is authenticated by its signature instead.
+    const std::string body = R"({"verification_token":"secret_from_notion_0123456789"})";
+    CHECK(call(s.port, "POST", "/v1/webhooks/notion", body).status == 200);
+    CHECK(read_file(s.dir.path() / "run.log").find("control-secret-token") == std::string::npos);
+}
