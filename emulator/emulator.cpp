@@ -623,14 +623,7 @@ std::vector<WebhookDelivery> Emulator::due_webhooks() {
             authors.push_back(json::object{{"id", id}, {"type", is_bot ? "bot" : "person"}});
         }
         json::object data;
-        const std::string ds = workspace_.parent_data_source(e.entity_id);
-        if (!ds.empty()) {
-            data["parent"] = json::object{{"id", workspace_.data_source(ds)->database_id},
-                                          {"type", "database"},
-                                          {"data_source_id", ds}};
-        } else {
-            data["parent"] = json::object{{"id", workspace_.workspace_id()}, {"type", "space"}};
-        }
+        data["parent"] = workspace_.webhook_parent(e.entity_id);
         if (e.type == "page.properties_updated") data["updated_properties"] = e.updated_properties;
         if (e.type == "data_source.schema_updated")
             data["updated_properties"] = e.updated_properties;

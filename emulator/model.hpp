@@ -170,6 +170,10 @@ public:
     std::string workspace_id() const { return workspace_id_; }
     std::string workspace_name() const { return workspace_name_; }
     std::string parent_data_source(const std::string& page_id) const;
+    // `data.parent` of a webhook event about this page, database, data source or block
+    // (notion-api.md §9.4): {id, type: "page" | "block" | "database" (+ data_source_id for rows)
+    // | "space"}; "space" (the workspace id) for workspace-level and unknown objects.
+    json::object webhook_parent(const std::string& entity_id) const;
 
     // --- the public API ---
     json::object users_me(const Caller& caller) const;
@@ -265,10 +269,14 @@ private:
                                 const json::value& title, const json::object& properties,
                                 std::optional<std::string> fixed_id);
     void apply_schema_changes(DataSource& ds, const json::object& properties, bool initial);
-    std::vector<std::string> append_blocks(const Caller& caller, const std::string& parent_id,
-                                           const json::array& children,
-                                           std::optional<std::string> after, int depth,
-                                           std::string_view path);
+    // Validates `children` (nested children included) into new blocks under `parent` without
+    // changing the workspace; appends them to `out`, each level before its children.
+    void build_blocks(const Caller& caller, const Parent& parent, const json::array& children,
+                      int depth, std::string_view path, std::vector<Block>& out);
+    // Adds blocks made by build_blocks: those directly under `parent_id` at `position` among its
+    // children, nested ones at the end of theirs. Returns the ids of the first level, in order.
+    std::vector<std::string> commit_blocks(const std::string& parent_id, std::size_t position,
+                                           std::vector<Block> blocks);
     void set_trash(const Caller& caller, const std::string& id, bool in_trash);
     bool is_trashed_deep(const std::string& id) const;
     std::vector<std::string> visible_children(const std::string& id) const;
@@ -292,8 +300,10 @@ private:
     std::unordered_map<std::string, std::vector<std::string>> children_;  // page/block -> ids
     std::vector<std::string> top_level_;  // workspace-level pages and databases
     std::vector<ChangeEvent> events_;
-    // Serialized pages by id, one map per API version.
-    mutable std::array<std::unordered_map<std::string, std::shared_ptr<const std::string>>, 3>
+    // Serialized pages by id, one map per connection (name) and API version: what a page shows
+    // depends on what the reader can see (relation values, rollups over them).
+    mutable std::map<std::pair<std::string, Version>,
+                     std::unordered_map<std::string, std::shared_ptr<const std::string>>>
         render_cache_;
 };
 

@@ -260,8 +260,8 @@ json::array make_options(IdSource& ids, const json::object& config, const std::s
 class FormulaParser {
 public:
     FormulaParser(const Workspace& ws, const Page& page, const DataSource& ds,
-                  std::string_view text)
-        : ws_(ws), page_(page), ds_(ds), text_(text) {}
+                  std::string_view text, const Connection* viewer)
+        : ws_(ws), page_(page), ds_(ds), text_(text), viewer_(viewer) {}
 
     json::object parse() {
         json::object v = expression();
@@ -368,7 +368,8 @@ private:
         for (const auto& def : ds_.properties) {
             if (def.name != name) continue;
             if (def.type == "formula") throw std::runtime_error("nested formula");
-            const json::object rendered = PropertyCodec::render_value(ws_, page_, def, false);
+            const json::object rendered =
+                PropertyCodec::render_value(ws_, page_, def, false, viewer_);
             const auto& v = rendered.at(def.type);
             if (def.type == "number") return {{"type", "number"}, {"number", v}};
             if (def.type == "checkbox") return {{"type", "boolean"}, {"boolean", v}};
@@ -390,6 +391,7 @@ private:
     const Page& page_;
     const DataSource& ds_;
     std::string_view text_;
+    const Connection* viewer_;
     std::size_t pos_ = 0;
 };
 
@@ -401,7 +403,7 @@ const PropertyDef* find_def(const DataSource& ds, std::string_view id, std::stri
 }
 
 json::object compute_rollup(const Workspace& ws, const Page& page, const PropertyDef& def,
-                            bool truncate) {
+                            bool truncate, const Connection* viewer) {
     const std::string function = std::string(def.config.at("function").as_string());
     json::object out{{"function", function}};
     const DataSource* ds = ws.data_source(ws.parent_data_source(page.id));
@@ -412,8 +414,9 @@ json::object compute_rollup(const Workspace& ws, const Page& page, const Propert
         out["unsupported"] = json::object{};
         return out;
     }
-    json::array targets;
-    if (const auto* v = page.values.if_contains(relation->id)) targets = v->as_array();
+    // Only the related pages the viewer can see count (notion-api.md §1.3: rollups over
+    // relations into unshared data sources are incomplete).
+    json::array targets = PropertyCodec::visible_relation(ws, page, *relation, viewer);
     if (truncate && targets.size() > truncation) targets.resize(truncation);
     json::array values;
     for (const auto& target : targets) {
@@ -424,7 +427,7 @@ json::object compute_rollup(const Workspace& ws, const Page& page, const Propert
         const PropertyDef* rdef =
             find_def(*rds, def.config.at("rollup_property_id").as_string(), "");
         if (rdef == nullptr) continue;
-        json::object item = PropertyCodec::render_value(ws, *related, *rdef, truncate);
+        json::object item = PropertyCodec::render_value(ws, *related, *rdef, truncate, viewer);
         item.erase("id");
         values.push_back(std::move(item));
     }
@@ -767,7 +770,7 @@ json::object PropertyCodec::render_config(const Workspace& ws, const DataSource&
 
 json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const PropertyDef& def,
                                            const json::value& request, const std::string& path,
-                                           bool from_fixture) {
+                                           bool from_fixture, const Connection* writer) {
     if (is_read_only(def.type)) {
         throw validation_error("Cannot update property \"" + def.name + "\": properties of type `" +
                                def.type + "` are read-only.");
@@ -850,14 +853,23 @@ json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const 
     }
     if (t == "relation") {
         const auto& items = require_array(v, p);
+        const std::string related(def.config.at("data_source_id").as_string());
         json::array out;
         for (std::size_t i = 0; i < items.size(); ++i) {
             const std::string ip = p + "[" + std::to_string(i) + "]";
             const auto& o = require_object(items[i], ip);
             const std::string id = require_uuid(field(o, "id"), ip + ".id");
-            if (!from_fixture && ws.page(id) == nullptr) {
-                throw validation_error("Relation target page " + id +
-                                       " does not exist or is not accessible.");
+            if (!from_fixture) {
+                // What the writer cannot see is answered as if it did not exist, as a retrieve
+                // would be (notion-api.md §1.3; §7.2: "related DB must be shared").
+                if (ws.page(id) == nullptr || (writer != nullptr && !ws.can_see(*writer, id))) {
+                    throw object_not_found("page", id);
+                }
+                if (ws.parent_data_source(id) != related) {
+                    throw validation_error("body failed validation: " + ip +
+                                           ".id should be a page of the related data source " +
+                                           related + ", instead was `" + id + "`.");
+                }
             }
             out.push_back(json::object{{"id", id}});
         }
@@ -911,8 +923,21 @@ json::value PropertyCodec::normalize_value(Workspace& ws, DataSource* ds, const 
     fail(p, "a writable property value", v);
 }
 
+json::array PropertyCodec::visible_relation(const Workspace& ws, const Page& page,
+                                            const PropertyDef& def, const Connection* viewer) {
+    json::array out;
+    const json::value* stored = page.values.if_contains(def.id);
+    if (stored == nullptr || !stored->is_array()) return out;
+    if (viewer == nullptr || viewer->is_owner) return stored->as_array();
+    for (const auto& target : stored->as_array()) {
+        if (ws.can_see(*viewer, std::string(target.at("id").as_string()))) out.push_back(target);
+    }
+    return out;
+}
+
 json::object PropertyCodec::render_value(const Workspace& ws, const Page& page,
-                                         const PropertyDef& def, bool truncate) {
+                                         const PropertyDef& def, bool truncate,
+                                         const Connection* viewer) {
     json::object out{{"id", def.id}, {"type", def.type}};
     const json::value* stored = page.values.if_contains(def.id);
     const std::string& t = def.type;
@@ -924,7 +949,7 @@ json::object PropertyCodec::render_value(const Workspace& ws, const Page& page,
         if (truncate && items.size() > truncation) items.resize(truncation);
         out[t] = std::move(items);
     } else if (t == "relation") {
-        json::array items = array_or_empty();
+        json::array items = visible_relation(ws, page, def, viewer);
         const bool more = truncate && items.size() > truncation;
         if (more) items.resize(truncation);
         out[t] = std::move(items);
@@ -968,14 +993,15 @@ json::object PropertyCodec::render_value(const Workspace& ws, const Page& page,
         json::object value{{"type", "string"}, {"string", nullptr}};
         if (ds != nullptr) {
             try {
-                value = evaluate_formula(ws, page, *ds, def.config.at("expression").as_string());
+                value = evaluate_formula(ws, page, *ds, def.config.at("expression").as_string(),
+                                         viewer);
             } catch (const std::exception&) {
                 value = {{"type", "string"}, {"string", nullptr}};
             }
         }
         out[t] = std::move(value);
     } else if (t == "rollup") {
-        out[t] = compute_rollup(ws, page, def, truncate);
+        out[t] = compute_rollup(ws, page, def, truncate, viewer);
     } else if (t == "button") {
         out[t] = json::object{};
     } else if (t == "verification") {
@@ -995,8 +1021,8 @@ const PropertyDef* PropertyCodec::find(const DataSource& ds, std::string_view id
 }
 
 json::object evaluate_formula(const Workspace& ws, const Page& page, const DataSource& ds,
-                              std::string_view expression) {
-    return FormulaParser(ws, page, ds, expression).parse();
+                              std::string_view expression, const Connection* viewer) {
+    return FormulaParser(ws, page, ds, expression, viewer).parse();
 }
 
 }  // namespace emulator

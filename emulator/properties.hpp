@@ -30,14 +30,24 @@ struct PropertyCodec {
                                       const PropertyDef& def);
 
     // Validates a request value and returns what the page stores. `from_fixture` admits
-    // Notion-hosted files and relations to pages not loaded yet.
+    // Notion-hosted files and relations to pages not loaded yet. Relation targets must be pages
+    // of the related data source that `writer` can see (unknown or unseen: 404 object_not_found;
+    // another data source's page: 400 validation_error); a null `writer` sees everything.
     static json::value normalize_value(Workspace& workspace, DataSource* ds, const PropertyDef& def,
                                        const json::value& request, const std::string& path,
-                                       bool from_fixture);
+                                       bool from_fixture, const Connection* writer);
 
     // {id, type, <type>: value} as in a page object; `truncate` applies the 25-reference limit.
+    // Relation targets `viewer` cannot see are left out before truncating (and of rollups and
+    // formulas over them: notion-api.md §1.3); a null `viewer` sees everything.
     static json::object render_value(const Workspace& workspace, const Page& page,
-                                     const PropertyDef& def, bool truncate);
+                                     const PropertyDef& def, bool truncate,
+                                     const Connection* viewer);
+
+    // The stored relation targets of `page` for `def` that `viewer` can see (all with a null
+    // `viewer`), in order.
+    static json::array visible_relation(const Workspace& workspace, const Page& page,
+                                        const PropertyDef& def, const Connection* viewer);
 
     static bool is_read_only(std::string_view type);
     // The property of `ds` with this id (or, with an empty id, this name).
@@ -46,8 +56,9 @@ struct PropertyCodec {
 };
 
 // Evaluates the emulator's formula subset: prop("Name"), number and string literals,
-// + - * / and parentheses. Returns a formula value {type, <type>: value}.
+// + - * / and parentheses. Returns a formula value {type, <type>: value}. Properties are read
+// as `viewer` sees them (see render_value).
 json::object evaluate_formula(const Workspace& workspace, const Page& page, const DataSource& ds,
-                              std::string_view expression);
+                              std::string_view expression, const Connection* viewer);
 
 }  // namespace emulator

@@ -122,6 +122,26 @@ json::value icon_or_cover(const json::value& v, const std::string& path) {
                            " should be an emoji or an external file.");
 }
 
+// Puts a data source's schema back unless committed: select and multi-select values add their
+// new options to the schema while they are validated, and a refused write must change nothing.
+class SchemaGuard {
+public:
+    explicit SchemaGuard(DataSource* ds) : ds_(ds) {
+        if (ds_ != nullptr) saved_ = ds_->properties;
+    }
+    ~SchemaGuard() {
+        if (ds_ != nullptr && !committed_) ds_->properties.swap(saved_);
+    }
+    SchemaGuard(const SchemaGuard&) = delete;
+    SchemaGuard& operator=(const SchemaGuard&) = delete;
+    void commit() { committed_ = true; }
+
+private:
+    DataSource* ds_;
+    std::vector<PropertyDef> saved_;
+    bool committed_ = false;
+};
+
 }  // namespace
 
 std::optional<Version> parse_version(std::string_view text) {
@@ -256,6 +276,28 @@ std::string Workspace::parent_data_source(const std::string& page_id) const {
     return it->second.parent.id;
 }
 
+json::object Workspace::webhook_parent(const std::string& id) const {
+    auto parent_object = [&](const Parent& parent) -> json::object {
+        if (parent.type == "data_source_id") {
+            const DataSource* ds = data_source(parent.id);
+            return {{"id", ds != nullptr ? ds->database_id : parent.id},
+                    {"type", "database"},
+                    {"data_source_id", parent.id}};
+        }
+        if (parent.type == "page_id") return {{"id", parent.id}, {"type", "page"}};
+        if (parent.type == "block_id") return {{"id", parent.id}, {"type", "block"}};
+        if (parent.type == "database_id") return {{"id", parent.id}, {"type", "database"}};
+        return {{"id", workspace_id_}, {"type", "space"}};
+    };
+    if (auto it = pages_.find(id); it != pages_.end()) return parent_object(it->second.parent);
+    if (auto it = databases_.find(id); it != databases_.end())
+        return parent_object(it->second.parent);
+    if (auto it = data_sources_.find(id); it != data_sources_.end())
+        return {{"id", it->second.database_id}, {"type", "database"}};
+    if (auto it = blocks_.find(id); it != blocks_.end()) return parent_object(it->second.parent);
+    return parent_object(Parent{"workspace", ""});
+}
+
 bool Workspace::can_see(const Connection& connection, const std::string& id) const {
     if (connection.is_owner) return true;
     std::string current = id;
@@ -270,10 +312,12 @@ void Workspace::share(Connection& connection, const std::string& id) {
     if (!pages_.contains(id) && !databases_.contains(id) && !data_sources_.contains(id)) {
         throw object_not_found("page or database", id);
     }
+    invalidate();  // rendered pages depend on what their reader can see
     connection.shared.insert(id);
 }
 
 void Workspace::unshare(Connection& connection, const std::string& id) {
+    invalidate();
     connection.shared.erase(id);
 }
 
@@ -394,7 +438,8 @@ json::object Workspace::render_page(const Page& page, const Caller& caller,
                     })) {
                 continue;
             }
-            properties[def.name] = PropertyCodec::render_value(*this, page, def, true);
+            properties[def.name] =
+                PropertyCodec::render_value(*this, page, def, true, caller.connection);
         }
     } else {
         json::array t;
@@ -1143,7 +1188,8 @@ RawList Workspace::query_data_source(const Caller& caller, const std::string& ra
         Candidate c{.page = &p};
         if (needs_values) {
             for (const auto& def : ds.properties) {
-                c.values[def.id] = PropertyCodec::render_value(*this, p, def, false);
+                c.values[def.id] =
+                    PropertyCodec::render_value(*this, p, def, false, caller.connection);
             }
         }
         candidates.push_back(std::move(c));
@@ -1184,9 +1230,7 @@ RawList Workspace::query_data_source(const Caller& caller, const std::string& ra
     return out;
 }
 
-void Workspace::invalidate() {
-    for (auto& cache : render_cache_) cache.clear();
-}
+void Workspace::invalidate() { render_cache_.clear(); }
 
 std::shared_ptr<const std::string> Workspace::page_text(
     const Page& page, const Caller& caller,
@@ -1205,7 +1249,7 @@ std::shared_ptr<const std::string> Workspace::page_text(
         return std::make_shared<const std::string>(
             json::serialize(render_page(page, caller, filter_properties)));
     }
-    auto& cache = render_cache_[static_cast<std::size_t>(caller.version)];
+    auto& cache = render_cache_[{caller.connection->name, caller.version}];
     auto [it, inserted] = cache.try_emplace(page.id);
     if (inserted) {
         it->second =
@@ -1233,6 +1277,8 @@ json::object RawList::to_json() const { return json::parse(serialize()).as_objec
 std::string Workspace::create_page_internal(const Caller& caller, const json::object& body,
                                             std::optional<std::string> fixed_id,
                                             std::optional<Stamp> stamp) {
+    // Everything is validated before anything changes, so a refused create leaves no trace: no
+    // page, no blocks, no dual-relation back-links, no new select options, no unique id used.
     const bool from_fixture = fixed_id.has_value();
     if (!from_fixture) {
         reject_unknown_keys(body, {"parent", "properties", "children", "icon", "cover", "content",
@@ -1263,6 +1309,8 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
     }
     DataSource* ds =
         page.parent.type == "data_source_id" ? &data_sources_.at(page.parent.id) : nullptr;
+    SchemaGuard schema(ds);
+    const Connection* writer = from_fixture ? nullptr : caller.connection;
     if (ds != nullptr) {
         for (const auto& [key, value] : properties) {
             const PropertyDef* def = find_property(ds->properties, key);
@@ -1270,14 +1318,8 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
                 throw validation_error(std::string(key) + " is not a property that exists.");
             }
             page.values[def->id] = PropertyCodec::normalize_value(
-                *this, ds, *def, value, "body.properties." + std::string(key), from_fixture);
-        }
-        for (const auto& def : ds->properties) {
-            if (def.type == "unique_id") page.values[def.id] = ds->next_unique_id;
-        }
-        if (std::any_of(ds->properties.begin(), ds->properties.end(),
-                        [](const PropertyDef& d) { return d.type == "unique_id"; })) {
-            ++ds->next_unique_id;
+                *this, ds, *def, value, "body.properties." + std::string(key), from_fixture,
+                writer);
         }
     } else {
         for (const auto& [key, value] : properties) {
@@ -1289,10 +1331,11 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
             }
             PropertyDef title{.id = "title", .name = "title", .type = "title"};
             page.values["title"] = PropertyCodec::normalize_value(
-                *this, nullptr, title, value, "body.properties." + std::string(key), from_fixture);
+                *this, nullptr, title, value, "body.properties." + std::string(key), from_fixture,
+                writer);
         }
     }
-    const json::array* children = nullptr;
+    std::vector<Block> blocks;
     for (const char* key : {"children", "content"}) {
         if (const auto* c = body.if_contains(key); c && !c->is_null()) {
             if (!c->is_array())
@@ -1303,12 +1346,24 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
                                        ".length should be ≤ `100`, instead was `" +
                                        std::to_string(c->get_array().size()) + "`.");
             }
-            children = &c->get_array();
+            blocks.clear();
+            build_blocks(caller, Parent{"page_id", page.id}, c->get_array(), 0,
+                         from_fixture ? "children" : "body.children", blocks);
         }
+    }
+
+    // Validated: from here on nothing throws.
+    schema.commit();
+    if (ds != nullptr && std::any_of(ds->properties.begin(), ds->properties.end(),
+                                     [](const PropertyDef& d) { return d.type == "unique_id"; })) {
+        for (const auto& def : ds->properties) {
+            if (def.type == "unique_id") page.values[def.id] = ds->next_unique_id;
+        }
+        ++ds->next_unique_id;
     }
     const std::string id = page.id;
     const Parent parent = page.parent;
-    pages_.emplace(id, std::move(page));
+    const Page& stored = pages_.emplace(id, std::move(page)).first->second;
     if (ds != nullptr) {
         ds->pages.push_back(id);
     } else if (parent.type == "workspace") {
@@ -1317,38 +1372,23 @@ std::string Workspace::create_page_internal(const Caller& caller, const json::ob
         children_[parent.id].push_back(id);
     }
     if (ds != nullptr && !from_fixture) {
+        // Dual relations show the link on both sides (fixtures: FixtureLoader links them).
         for (const auto& def : ds->properties) {
-            if (def.type == "relation" && pages_.at(id).values.contains(def.id)) {
-                // Dual relations show the link on both sides.
-                const auto& dual = def.config.if_contains("dual_property");
-                if (dual == nullptr) continue;
-                const auto& synced = dual->at("synced_property_id");
-                if (!synced.is_string()) continue;
-                for (const auto& target : pages_.at(id).values.at(def.id).as_array()) {
-                    auto t = pages_.find(std::string(target.at("id").as_string()));
-                    if (t == pages_.end()) continue;
-                    auto& list = t->second.values[synced.as_string()];
-                    if (!list.is_array()) list = json::array{};
-                    list.as_array().push_back(json::object{{"id", id}});
-                }
+            const auto* dual = def.config.if_contains("dual_property");
+            if (def.type != "relation" || dual == nullptr || !stored.values.contains(def.id))
+                continue;
+            const auto& synced = dual->at("synced_property_id");
+            if (!synced.is_string()) continue;
+            for (const auto& target : stored.values.at(def.id).as_array()) {
+                auto t = pages_.find(std::string(target.at("id").as_string()));
+                if (t == pages_.end()) continue;
+                auto& list = t->second.values[synced.as_string()];
+                if (!list.is_array()) list = json::array{};
+                list.as_array().push_back(json::object{{"id", id}});
             }
         }
     }
-    if (children != nullptr) {
-        try {
-            append_blocks(caller, id, *children, std::nullopt, 0,
-                          from_fixture ? "children" : "body.children");
-        } catch (...) {
-            pages_.erase(id);
-            if (ds != nullptr)
-                ds->pages.pop_back();
-            else if (parent.type == "workspace")
-                top_level_.pop_back();
-            else
-                children_[parent.id].pop_back();
-            throw;
-        }
-    }
+    commit_blocks(id, 0, std::move(blocks));
     record({.type = "page.created",
             .entity_id = id,
             .entity_type = "page",
@@ -1404,28 +1444,46 @@ json::object Workspace::update_page(const Caller& caller, const std::string& raw
     }
     DataSource* ds =
         page.parent.type == "data_source_id" ? &data_sources_.at(page.parent.id) : nullptr;
+    // Validated into copies (values, and the schema that new select options change): one bad
+    // value changes nothing.
+    SchemaGuard schema(ds);
     json::object values = page.values;
     json::array updated;
     if (const auto* p = body.if_contains("properties"); p && !p->is_null()) {
         if (!p->is_object())
             throw validation_error("body failed validation: body.properties should be an object.");
-        // Validated into a copy: one bad value changes nothing (schema option additions aside).
         for (const auto& [key, value] : p->get_object()) {
             const std::string path = "body.properties." + std::string(key);
             if (ds != nullptr) {
                 const PropertyDef* def = find_property(ds->properties, key);
                 if (def == nullptr)
                     throw validation_error(std::string(key) + " is not a property that exists.");
-                values[def->id] =
-                    PropertyCodec::normalize_value(*this, ds, *def, value, path, false);
+                json::value normalized = PropertyCodec::normalize_value(
+                    *this, ds, *def, value, path, false, caller.connection);
+                if (def->type == "relation" && !caller.connection->is_owner) {
+                    // Links to pages the connection cannot see are not shown to it, so its
+                    // write (which replaces the visible ones) keeps them (UNCONFIRMED; README).
+                    json::array kept;
+                    if (const auto* old = page.values.if_contains(def->id);
+                        old && old->is_array()) {
+                        for (const auto& target : old->as_array()) {
+                            if (!can_see(*caller.connection,
+                                         std::string(target.at("id").as_string())))
+                                kept.push_back(target);
+                        }
+                    }
+                    for (auto& target : normalized.as_array()) kept.push_back(std::move(target));
+                    normalized = std::move(kept);
+                }
+                values[def->id] = std::move(normalized);
                 updated.push_back(json::value(def->id));
             } else {
                 if (key != "title") {
                     throw validation_error(std::string(key) + " is not a property that exists.");
                 }
                 PropertyDef title{.id = "title", .name = "title", .type = "title"};
-                values["title"] =
-                    PropertyCodec::normalize_value(*this, nullptr, title, value, path, false);
+                values["title"] = PropertyCodec::normalize_value(*this, nullptr, title, value, path,
+                                                                 false, caller.connection);
                 updated.push_back(json::value("title"));
             }
         }
@@ -1434,8 +1492,11 @@ json::object Workspace::update_page(const Caller& caller, const std::string& raw
     json::value cover = page.cover;
     if (const auto* v = body.if_contains("icon")) icon = icon_or_cover(*v, "body.icon");
     if (const auto* v = body.if_contains("cover")) cover = icon_or_cover(*v, "body.cover");
-    if (const auto* v = body.if_contains("is_locked"))
-        page.is_locked = truthy(*v, "body.is_locked");
+    std::optional<bool> locked;
+    if (const auto* v = body.if_contains("is_locked")) locked = truthy(*v, "body.is_locked");
+    // Validated: from here on nothing throws.
+    schema.commit();
+    if (locked) page.is_locked = *locked;
     // Dual relations: mirror added and removed links on the other side.
     if (ds != nullptr) {
         for (const auto& def : ds->properties) {
@@ -1518,7 +1579,8 @@ json::object Workspace::get_page_property(const Caller& caller, const std::strin
         def = &title;
     }
     if (def == nullptr) throw object_not_found("property", property_id);
-    const json::object rendered = PropertyCodec::render_value(*this, page, *def, false);
+    const json::object rendered =
+        PropertyCodec::render_value(*this, page, *def, false, caller.connection);
     const std::string& type = def->type;
     const bool paginated = type == "title" || type == "rich_text" || type == "people" ||
                            type == "relation" || type == "rollup";
@@ -1571,19 +1633,15 @@ json::object Workspace::get_page_property(const Caller& caller, const std::strin
 
 // --- blocks ---
 
-std::vector<std::string> Workspace::append_blocks(const Caller& caller,
-                                                  const std::string& parent_id,
-                                                  const json::array& children,
-                                                  std::optional<std::string> after, int depth,
-                                                  std::string_view path) {
+void Workspace::build_blocks(const Caller& caller, const Parent& parent,
+                             const json::array& children, int depth, std::string_view path,
+                             std::vector<Block>& out) {
     const bool from_fixture = !path.starts_with("body");
     if (!from_fixture && depth >= 3) {
         throw validation_error(
             "body failed validation: " + std::string(path) +
             " nests blocks more than two levels deep; append deeper children in another request.");
     }
-    const Parent parent{pages_.contains(parent_id) ? "page_id" : "block_id", parent_id};
-    std::vector<std::string> created;
     std::vector<Block> pending;
     std::vector<std::pair<std::size_t, json::array>> nested;
     for (std::size_t i = 0; i < children.size(); ++i) {
@@ -1683,25 +1741,36 @@ std::vector<std::string> Workspace::append_blocks(const Caller& caller,
         if (!grandchildren.empty()) nested.emplace_back(pending.size(), std::move(grandchildren));
         pending.push_back(std::move(block));
     }
-    auto& siblings = children_[parent_id];
-    auto position = siblings.end();
-    if (after) {
-        position = std::find(siblings.begin(), siblings.end(), *after);
-        if (position == siblings.end()) {
-            throw validation_error("body failed validation: the block to insert after (" + *after +
-                                   ") is not a child of " + parent_id + ".");
-        }
-        ++position;
-    }
-    std::vector<std::string> ids;
-    for (auto& b : pending) ids.push_back(b.id);
-    siblings.insert(position, ids.begin(), ids.end());
-    for (auto& b : pending) blocks_.emplace(b.id, std::move(b));
+    const std::size_t first = out.size();
+    for (auto& b : pending) out.push_back(std::move(b));
     for (auto& [index, grandchildren] : nested) {
-        append_blocks(caller, ids[index], grandchildren, std::nullopt, depth + 1,
-                      std::string(path) + "[" + std::to_string(index) + "].children");
+        const std::string child_id = out[first + index].id;
+        build_blocks(caller, Parent{"block_id", child_id}, grandchildren, depth + 1,
+                     std::string(path) + "[" + std::to_string(index) + "].children", out);
     }
-    return ids;
+}
+
+std::vector<std::string> Workspace::commit_blocks(const std::string& parent_id,
+                                                  std::size_t position, std::vector<Block> blocks) {
+    std::vector<std::string> first_level;
+    for (const auto& b : blocks) {
+        if (b.parent.id == parent_id) {
+            first_level.push_back(b.id);
+        } else {
+            children_[b.parent.id].push_back(b.id);
+        }
+    }
+    if (!first_level.empty()) {
+        auto& siblings = children_[parent_id];
+        position = std::min(position, siblings.size());
+        siblings.insert(siblings.begin() + static_cast<std::ptrdiff_t>(position),
+                        first_level.begin(), first_level.end());
+    }
+    for (auto& b : blocks) {
+        const std::string id = b.id;
+        blocks_.emplace(id, std::move(b));
+    }
+    return first_level;
 }
 
 json::object Workspace::list_children(const Caller& caller, const std::string& raw,
@@ -1788,17 +1857,23 @@ json::object Workspace::append_children(const Caller& caller, const std::string&
                 "`end`.");
         }
     }
-    std::vector<std::string> ids;
-    if (at_start) {
-        auto& siblings = children_[id];
-        const std::vector<std::string> before = siblings;
-        siblings.clear();
-        ids = append_blocks(Caller{caller}, id, children->get_array(), std::nullopt, 0,
-                            "body.children");
-        siblings.insert(siblings.end(), before.begin(), before.end());
-    } else {
-        ids = append_blocks(caller, id, children->get_array(), after, 0, "body.children");
+    // Validated as a whole before anything is added: a bad block at any depth appends nothing.
+    std::vector<Block> blocks;
+    build_blocks(caller, Parent{pages_.contains(id) ? "page_id" : "block_id", id},
+                 children->get_array(), 0, "body.children", blocks);
+    const std::vector<std::string> none;
+    const auto existing = children_.find(id);
+    const auto& siblings = existing != children_.end() ? existing->second : none;
+    std::size_t position = at_start ? 0 : siblings.size();
+    if (after) {
+        const auto found = std::find(siblings.begin(), siblings.end(), *after);
+        if (found == siblings.end()) {
+            throw validation_error("body failed validation: the block to insert after (" + *after +
+                                   ") is not a child of " + id + ".");
+        }
+        position = static_cast<std::size_t>(found - siblings.begin()) + 1;
     }
+    const std::vector<std::string> ids = commit_blocks(id, position, std::move(blocks));
     json::array results;
     for (const auto& child : ids) results.push_back(render_block(child, caller));
     // The containing page counts as edited.
@@ -1834,22 +1909,40 @@ json::object Workspace::update_block(const Caller& caller, const std::string& ra
                                      const json::object& body) {
     invalidate();
     const std::string id = require_id(raw, "block_id");
-    if (!can_see(*caller.connection, id)) throw object_not_found("block", id);
-    if (pages_.contains(id) || databases_.contains(id)) {
-        // Page and database blocks: only the trash flag here; titles change through their APIs.
-        for (const char* key : {"in_trash", "archived"}) {
-            if (const auto* v = body.if_contains(key))
-                set_trash(caller, id, truthy(*v, std::string("body.") + key));
-        }
-        return render_block(id, caller);
+    if ((!blocks_.contains(id) && !pages_.contains(id) && !databases_.contains(id)) ||
+        !can_see(*caller.connection, id)) {
+        throw object_not_found("block", id);
     }
-    auto it = blocks_.find(id);
-    if (it == blocks_.end()) throw object_not_found("block", id);
-    Block& block = it->second;
     if (body.contains("archived") && caller.version == Version::v2026_03_11) {
         throw validation_error(
-            "body failed validation: body.archived should be not present; use `in_trash`.");
+            "body failed validation: body.archived should be not present; since Notion-Version "
+            "2026-03-11 use `in_trash`.");
     }
+    if (pages_.contains(id) || databases_.contains(id)) {
+        // Page and database blocks: only the trash flag here; a page's title and properties
+        // change through PATCH /v1/pages/{id}, a database's through PATCH /v1/databases/{id}.
+        const bool is_page = pages_.contains(id);
+        const std::string type = is_page ? "child_page" : "child_database";
+        for (const auto& [key, value] : body) {
+            if (key == "in_trash" || key == "archived" ||
+                (key == "type" && value.is_string() && value.get_string() == type))
+                continue;
+            throw validation_error("body failed validation: body." + std::string(key) +
+                                   " should be not present; the block is of type `" + type +
+                                   "`, which takes only `in_trash` here (update it with PATCH " +
+                                   (is_page ? "/v1/pages/{id}" : "/v1/databases/{id}") + ").");
+        }
+        std::optional<bool> trash;
+        for (const char* key : {"in_trash", "archived"}) {
+            if (const auto* v = body.if_contains(key))
+                trash = truthy(*v, std::string("body.") + key);
+        }
+        if (trash) set_trash(caller, id, *trash);
+        last_committed_ = id;
+        return render_block(id, caller);
+    }
+    Block& block = blocks_.at(id);
+    json::object payload = block.payload;  // a refused update changes nothing
     std::optional<bool> trash;
     for (const char* key : {"in_trash", "archived"}) {
         if (const auto* v = body.if_contains(key)) trash = truthy(*v, std::string("body.") + key);
@@ -1875,13 +1968,14 @@ json::object Workspace::update_block(const Caller& caller, const std::string& ra
                     ".children should be not present; use append block children.");
             }
             if (field == "rich_text" || field == "caption") {
-                block.payload[field] = normalize_rich_text(
+                payload[field] = normalize_rich_text(
                     *this, field_value, "body." + block.type + "." + std::string(field));
             } else {
-                block.payload[field] = field_value;
+                payload[field] = field_value;
             }
         }
     }
+    block.payload = std::move(payload);
     touch(block.stamp, caller);
     if (trash) block.in_trash = *trash;
     std::string page_id = id;

@@ -238,36 +238,122 @@ describe("relations across the sharing boundary", () => {
         assert.equal(ownerView.properties.Secret.type, "relation");
     });
 
-    // FINDINGS.md #5: page objects and property items still show the unshared pages' ids.
-    it.todo("returns no values of a relation into an unshared data source (FINDINGS.md #5)", async () => {
+    // FINDINGS.md #5 (fixed): notion-api.md §1.3, "relation property values come back empty".
+    it("returns no values of a relation into an unshared data source (FINDINGS.md #5)", async () => {
         const page = await conn.pages.retrieve({ page_id: rel.row });
-        const values = page.properties.Secret?.relation ?? [];
-        assert.deepEqual(values, []);
+        assert.deepEqual(page.properties.Secret.relation, []);
+        assert.equal(page.properties.Secret.has_more, false);
         const query = await conn.dataSources.query({ data_source_id: rel.ds });
-        assert.deepEqual(query.results[0].properties.Secret?.relation ?? [], []);
+        assert.deepEqual(query.results[0].properties.Secret, page.properties.Secret);
+        const secretId = page.properties.Secret.id;
+        const items = await conn.pages.properties.retrieve({ page_id: rel.row, property_id: secretId });
+        assert.deepEqual([items.results, items.has_more, items.next_cursor], [[], false, null]);
+        // a filter sees the same empty value
+        const linked = await conn.dataSources.query({ data_source_id: rel.ds, filter: { property: "Secret", relation: { contains: rel.secretRow } } });
+        assert.equal(linked.results.length, 0);
+        const empty = await conn.dataSources.query({ data_source_id: rel.ds, filter: { property: "Secret", relation: { is_empty: true } } });
+        assert.deepEqual(empty.results.map(r => r.id), [rel.row]);
+        // the owner still sees the link
+        assert.deepEqual((await owner.pages.retrieve({ page_id: rel.row })).properties.Secret.relation, [{ id: rel.secretRow }]);
     });
 
-    // FINDINGS.md #4: relation values are only checked for existence.
-    it.todo("refuses relation values the connection cannot see or outside the related data source (FINDINGS.md #4)", async () => {
-        let error;
-        await conn.pages
-            .create({ parent: { data_source_id: rel.sourcesDs }, properties: { Name: { title: text("bad link") }, To: { relation: [{ id: rel.secretRow }] } } })
-            .catch(e => (error = e));
-        assert.ok(error && [400, 404].includes(error.status), "a page the connection cannot see, from another data source, is refused");
+    it("counts only the visible relation values: has_more, property items, rollups (FINDINGS.md #5)", async () => {
+        const hidden = [];
+        for (let i = 0; i < 28; i++) {
+            hidden.push((await owner.pages.create({ parent: { data_source_id: ids.secretDs }, properties: { Name: { title: text(`hidden ${i}`) } } })).id);
+        }
+        const db = await owner.databases.create({
+            parent: { page_id: ids.shared },
+            title: text("Many links"),
+            initial_data_source: {
+                properties: {
+                    Name: { title: {} },
+                    Secret: { relation: { data_source_id: ids.secretDs, type: "single_property", single_property: {} } },
+                    Count: { rollup: { relation_property_name: "Secret", rollup_property_name: "Name", function: "count" } },
+                },
+            },
+        });
+        const row = await owner.pages.create({
+            parent: { data_source_id: db.data_sources[0].id },
+            properties: { Name: { title: text("many") }, Secret: { relation: hidden.map(id => ({ id })) } },
+        });
+        const ownerView = (await owner.pages.retrieve({ page_id: row.id })).properties;
+        assert.equal(ownerView.Secret.relation.length, 25);
+        assert.equal(ownerView.Secret.has_more, true);
+        assert.equal(ownerView.Count.rollup.number, 25);
+        // two of the hidden rows are shared on their own: the connection sees those two only
+        await emu.control("share", { token: "connection-1", object_id: hidden[5] });
+        await emu.control("share", { token: "connection-1", object_id: hidden[26] });
+        try {
+            const seen = (await conn.pages.retrieve({ page_id: row.id })).properties;
+            assert.deepEqual(seen.Secret.relation, [{ id: hidden[5] }, { id: hidden[26] }]);
+            assert.equal(seen.Secret.has_more, false);
+            assert.equal(seen.Count.rollup.number, 2);
+            const items = await conn.pages.properties.retrieve({ page_id: row.id, property_id: seen.Secret.id, page_size: 1 });
+            assert.equal(items.results.length, 1);
+            assert.equal(items.has_more, true);
+            const rest = await conn.pages.properties.retrieve({ page_id: row.id, property_id: seen.Secret.id, start_cursor: items.next_cursor });
+            assert.deepEqual([...items.results, ...rest.results].map(r => r.relation.id), [hidden[5], hidden[26]]);
+            assert.equal(rest.has_more, false);
+            // a write replaces what the connection sees and keeps what it cannot see
+            await conn.pages.update({ page_id: row.id, properties: { Secret: { relation: [{ id: hidden[26] }] } } });
+            assert.deepEqual((await conn.pages.retrieve({ page_id: row.id })).properties.Secret.relation, [{ id: hidden[26] }]);
+            const all = await owner.pages.properties.retrieve({ page_id: row.id, property_id: seen.Secret.id });
+            assert.deepEqual(all.results.map(r => r.relation.id).sort(), hidden.filter(id => id !== hidden[5]).sort());
+        } finally {
+            await emu.control("unshare", { token: "connection-1", object_id: hidden[5] });
+            await emu.control("unshare", { token: "connection-1", object_id: hidden[26] });
+        }
+        // unshared again: nothing
+        const after = (await conn.pages.retrieve({ page_id: row.id })).properties;
+        assert.deepEqual([after.Secret.relation, after.Count.rollup.number], [[], 0]);
     });
 
-    // FINDINGS.md #3: a page create that fails validation still writes the dual relation's back-link.
-    it.todo("leaves no trace of a page create that failed (FINDINGS.md #3)", async () => {
+    // FINDINGS.md #4 (fixed): a page the connection cannot see is 404 object_not_found, as a
+    // retrieve would be; a visible page of another data source is 400 validation_error.
+    it("refuses relation values the connection cannot see or outside the related data source (FINDINGS.md #4)", async () => {
+        const create = to => conn.pages.create({ parent: { data_source_id: rel.sourcesDs }, properties: { Name: { title: text("bad link") }, To: { relation: [{ id: to }] } } });
+        const unseen = await expectApiError(create(rel.secretRow), { status: 404, code: "object_not_found" });
+        assert.match(unseen.message, new RegExp(rel.secretRow));
+        await expectApiError(create("11111111-2222-4333-8444-555555555555"), { status: 404, code: "object_not_found" });
+        const elsewhere = await expectApiError(create(rel.row), { status: 400, code: "validation_error" });
+        assert.match(elsewhere.message, new RegExp(rel.row));
+        assert.match(elsewhere.message, /To/);
+        // the same on update
+        const ok = await conn.pages.create({ parent: { data_source_id: rel.sourcesDs }, properties: { Name: { title: text("no link") } } });
+        await expectApiError(conn.pages.update({ page_id: ok.id, properties: { To: { relation: [{ id: rel.secretRow }] } } }), {
+            status: 404,
+            code: "object_not_found",
+        });
+        // nothing was created but the page without a link
+        const rows = await owner.dataSources.query({ data_source_id: rel.sourcesDs });
+        assert.deepEqual(rows.results.map(r => r.id), [ok.id]);
+        await owner.pages.update({ page_id: ok.id, in_trash: true });
+    });
+
+    // FINDINGS.md #3 (fixed): a page create is validated completely before anything changes.
+    it("leaves no trace of a page create that failed (FINDINGS.md #3)", async () => {
+        const backLink = async () => Object.values((await conn.pages.retrieve({ page_id: rel.target })).properties).find(p => p.type === "relation");
+        const before = await backLink();
+        for (const children of [
+            [{ paragraph: { rich_text: text("fine") } }, { type: "not_a_block", not_a_block: {} }],
+            [{ toggle: { rich_text: text("fine"), children: [{ paragraph: { rich_text: "not an array" } }] } }],
+        ]) {
+            await expectApiError(
+                conn.pages.create({ parent: { data_source_id: rel.sourcesDs }, properties: { Name: { title: text("doomed") }, To: { relation: [{ id: rel.target }] } }, children }),
+                { status: 400, code: "validation_error" },
+            );
+        }
+        assert.deepEqual(await backLink(), before);
+        const rows = await owner.dataSources.query({ data_source_id: rel.sourcesDs });
+        assert.ok(!rows.results.some(r => r.properties.Name.title[0]?.plain_text === "doomed"));
+        // the same for an append whose nested block is bad: not even the first level is added
+        const listed = async () => (await conn.blocks.children.list({ block_id: ids.shared })).results.map(b => b.id);
+        const blocksBefore = await listed();
         await expectApiError(
-            conn.pages.create({
-                parent: { data_source_id: rel.sourcesDs },
-                properties: { Name: { title: text("doomed") }, To: { relation: [{ id: rel.target }] } },
-                children: [{ type: "not_a_block", not_a_block: {} }],
-            }),
+            conn.blocks.children.append({ block_id: ids.shared, children: [{ toggle: { rich_text: text("t"), children: [{ paragraph: { rich_text: 7 } }] } }] }),
             { status: 400, code: "validation_error" },
         );
-        const target = await conn.pages.retrieve({ page_id: rel.target });
-        const back = Object.values(target.properties).find(p => p.type === "relation");
-        assert.deepEqual(back.relation, []);
+        assert.deepEqual(await listed(), blocksBefore);
     });
 });

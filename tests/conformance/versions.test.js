@@ -91,11 +91,32 @@ describe("archived vs in_trash", () => {
         assert.equal((await neu.pages.retrieve({ page_id: p.id })).in_trash, false);
     });
 
-    // FINDINGS.md #1: PATCH /v1/blocks/{page_id} with `archived` is accepted on 2026-03-11.
-    it.todo("2026-03-11 refuses `archived` when a page is updated as a block (FINDINGS.md #1)", async () => {
+    // FINDINGS.md #1 (fixed): pages and databases updated as blocks follow the same rules.
+    it("2026-03-11 refuses `archived` when a page or database is updated as a block (FINDINGS.md #1)", async () => {
         const p = await neu.pages.create({ parent: { page_id: ids.root }, properties: { title: { title: text("page-as-block") } } });
-        await expectApiError(neu.blocks.update({ block_id: p.id, archived: true }), { status: 400, code: "validation_error" });
+        await expectApiError(neu.blocks.update({ block_id: p.id, archived: true }), { status: 400, code: "validation_error", message: /archived/ });
         assert.equal((await neu.pages.retrieve({ page_id: p.id })).in_trash, false);
+        await expectApiError(neu.blocks.update({ block_id: ids.db, archived: true }), { status: 400, code: "validation_error", message: /archived/ });
+        assert.equal((await neu.databases.retrieve({ database_id: ids.db })).in_trash, false);
+        // in_trash works in both versions, archived as its alias in 2025-09-03
+        assert.equal((await neu.blocks.update({ block_id: p.id, in_trash: true })).in_trash, true);
+        assert.equal((await neu.pages.retrieve({ page_id: p.id })).in_trash, true);
+        const restored = await old.blocks.update({ block_id: p.id, archived: false });
+        assert.deepEqual([restored.type, restored.in_trash, restored.archived], ["child_page", false, false]);
+        assert.equal((await neu.pages.retrieve({ page_id: p.id })).in_trash, false);
+    });
+
+    it("a page or database updated as a block takes nothing but in_trash (the field is named)", async () => {
+        const p = await neu.pages.create({ parent: { page_id: ids.root }, properties: { title: { title: text("only trash") } } });
+        await expectApiError(neu.blocks.update({ block_id: p.id, paragraph: { rich_text: text("x") } }), { status: 400, code: "validation_error", message: /paragraph/ });
+        // (blocks.update drops child_page / child_database from the body: sent with request())
+        const patch = (client, id, body) => client.request({ path: `blocks/${id}`, method: "patch", body });
+        await expectApiError(patch(old, p.id, { in_trash: true, child_page: { title: "renamed" } }), { status: 400, code: "validation_error", message: /child_page/ });
+        await expectApiError(patch(neu, ids.db, { child_database: { title: "renamed" } }), { status: 400, code: "validation_error", message: /child_database/ });
+        const page = await neu.pages.retrieve({ page_id: p.id });
+        assert.equal(page.in_trash, false, "a refused request trashes nothing");
+        assert.equal(page.properties.title.title[0].plain_text, "only trash");
+        assert.equal((await neu.databases.retrieve({ database_id: ids.db })).title[0].plain_text, "Items");
     });
 });
 

@@ -153,11 +153,27 @@ describe("webhooks", () => {
         assert.ok(await waitFor(db.id, "database.deleted"));
     });
 
-    // FINDINGS.md #2: a page under a page reports data.parent {type: "space"} instead of its page.
-    it.todo("names the parent page in data.parent of a child page's events (FINDINGS.md #2)", async () => {
+    // FINDINGS.md #2 (fixed): data.parent is the entity's actual parent (notion-api.md §9.4).
+    it("names the parent page in data.parent of a child page's events (FINDINGS.md #2)", async () => {
         const page = await owner.pages.create({ parent: { page_id: ids.root }, properties: { title: { title: text("Parented") } } });
         const d = await waitFor(page.id, "page.created");
         assert.deepEqual(d.json.data.parent, { id: ids.root, type: "page" });
+        await owner.pages.update({ page_id: page.id, properties: { title: { title: text("Parented (renamed)") } } });
+        assert.deepEqual((await waitFor(page.id, "page.properties_updated")).json.data.parent, { id: ids.root, type: "page" });
+    });
+
+    it("names the parent of databases, data sources, rows and workspace-level pages", async () => {
+        const db = await owner.databases.create({ parent: { page_id: ids.root }, title: text("Parents"), initial_data_source: { properties: { Name: { title: {} } } } });
+        const ds = db.data_sources[0].id;
+        assert.deepEqual((await waitFor(db.id, "database.created")).json.data.parent, { id: ids.root, type: "page" });
+        assert.deepEqual((await waitFor(ds, "data_source.created")).json.data.parent, { id: db.id, type: "database" });
+        const row = await owner.pages.create({ parent: { data_source_id: ds }, properties: { Name: { title: text("row") } } });
+        assert.deepEqual((await waitFor(row.id, "page.created")).json.data.parent, { id: db.id, type: "database", data_source_id: ds });
+        // the shared root lives at the workspace level: its parent is the space
+        await owner.pages.update({ page_id: ids.root, icon: { type: "emoji", emoji: "🪝" } });
+        const root = await waitFor(ids.root, "page.properties_updated");
+        assert.deepEqual(root.json.data.parent, { id: root.json.workspace_id, type: "space" });
+        assert.equal(root.json.workspace_id, (await conn.users.me({})).bot.workspace_id);
     });
 
     it("aggregates events per entity and type over aggregation_delay_ms", async () => {
