@@ -57,7 +57,13 @@ constexpr std::string_view migrations[] = {
         blocks TEXT NOT NULL);
     ALTER TABLE sources ADD COLUMN read_from TEXT NOT NULL DEFAULT '';
     )sql",
+    // 3: record and content hashes are XXH3-64 (they were FNV-1a); Mirror::rehash() recomputes
+    // the stored ones in the same transaction, so the upgrade emits no `updated` event.
+    "",
 };
+
+// The migration after which the stored hashes are recomputed (see Mirror::rehash).
+constexpr std::size_t rehash_migration = 2;
 
 std::string now_iso() {
     const auto now = std::chrono::system_clock::now();
@@ -141,9 +147,34 @@ void Mirror::migrate() {
     }
     for (; version < latest; ++version) {
         sqlite::Transaction t(db_);
-        db_.exec(migrations[version]);
+        if (!migrations[version].empty()) db_.exec(migrations[version]);
+        if (version == rehash_migration) rehash();
         db_.exec("PRAGMA user_version = " + std::to_string(version + 1));
         t.commit();
+    }
+}
+
+void Mirror::rehash() {
+    // Read everything first: updating rows under an open SELECT on the same table is undefined.
+    std::vector<std::pair<std::string, std::string>> pages;
+    for (auto read = db_.prepare("SELECT page_id, record FROM pages"); read.step();)
+        pages.emplace_back(read.text(0), record_from(json::parse(read.text(1)).as_object()).hash);
+    auto write_page = db_.prepare("UPDATE pages SET hash = ? WHERE page_id = ?");
+    for (const auto& [page_id, hash] : pages) {
+        write_page.bind(1, hash).bind(2, page_id);
+        write_page.run();
+    }
+    std::vector<std::pair<std::string, std::string>> contents;
+    for (auto read = db_.prepare("SELECT page_id, blocks FROM contents"); read.step();) {
+        const auto blocks = json::parse(read.text(1));
+        contents.emplace_back(
+            read.text(0),
+            model::content_hash(blocks.is_array() ? blocks.get_array() : json::array{}));
+    }
+    auto write_content = db_.prepare("UPDATE contents SET hash = ? WHERE page_id = ?");
+    for (const auto& [page_id, hash] : contents) {
+        write_content.bind(1, hash).bind(2, page_id);
+        write_content.run();
     }
 }
 

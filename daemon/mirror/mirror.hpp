@@ -126,6 +126,8 @@ public:
 
 private:
     void migrate();
+    // Recomputes every stored record and content hash (a migration that changed the function).
+    void rehash();
     sqlite::Database db_;
 };
 

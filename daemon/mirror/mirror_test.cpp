@@ -196,6 +196,33 @@ TEST_CASE("a mirror written by a newer version is refused with a clear error") {
     CHECK(user_version(dir.path()) == 999);
 }
 
+TEST_CASE("opening a mirror of schema 2 re-hashes every page and content with the new function") {
+    TempMirror dir;
+    const Record p1 = record("p1", ds_a, 1);
+    const auto blocks = json::parse(R"([{"type":"paragraph","paragraph":{"rich_text":[]}}])");
+    {
+        Mirror mirror(dir.path());
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", p1, PageState::live);
+        batch.put_content("p1", p1.last_edited_time, p1.last_edited_time, "8296fb05f6171d9d",
+                          blocks.as_array());
+        batch.commit();
+    }
+    {
+        // As release 0.1 left it: FNV-1a hashes, schema version 2.
+        syncd::sqlite::Database db(dir.path());
+        db.exec("UPDATE pages SET hash = '8296fb05f6171d9d'");
+        db.exec("PRAGMA user_version = 2");
+    }
+    Mirror upgraded(dir.path());
+    CHECK(user_version(dir.path()) == 3);
+    CHECK(upgraded.page_digest("p1")->hash == syncd::model::hash_of(p1));
+    CHECK(upgraded.page_digest("p1")->hash != "8296fb05f6171d9d");
+    CHECK(upgraded.content("p1", false)->hash == syncd::model::content_hash(blocks.as_array()));
+    // Nothing else moved: no event was made by the upgrade.
+    CHECK(upgraded.count_after("tasks", 0) == 0);
+}
+
 TEST_CASE("a committed batch stores pages, events and watermark together") {
     TempMirror dir;
     Mirror mirror(dir.path());

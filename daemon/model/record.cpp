@@ -1,8 +1,9 @@
 #include "daemon/model/record.hpp"
 
 #include <algorithm>
-#include <boost/json/serialize.hpp>
 #include <cctype>
+
+#include "daemon/model/hash.hpp"
 
 namespace syncd::model {
 namespace {
@@ -37,15 +38,6 @@ json::value date_of(const json::value& d) {
     return json::object{{"start", o.contains("start") ? o.at("start") : json::value()},
                         {"end", o.contains("end") ? o.at("end") : json::value()},
                         {"time_zone", o.contains("time_zone") ? o.at("time_zone") : json::value()}};
-}
-
-// FNV-1a, 64 bits: cheap and stable across runs and machines.
-std::uint64_t fnv1a(std::string_view data, std::uint64_t h = 1469598103934665603ULL) {
-    for (const unsigned char c : data) {
-        h ^= c;
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
 
 // A formula or rollup result {type, <type>: value} as a canonical value.
@@ -149,14 +141,17 @@ std::string hash_of(const Record& record) {
     std::vector<std::pair<std::string_view, const json::value*>> sorted;
     for (const auto& [id, value] : record.values) sorted.emplace_back(id, &value);
     std::sort(sorted.begin(), sorted.end());
-    std::uint64_t h = fnv1a(record.in_trash ? "T" : "F");
+    // 'R', the trash flag, then the values as one object with its members in id order.
+    Hasher h;
+    h.tag('R');
+    h.tag(record.in_trash ? 'T' : 'F');
+    h.tag('{');
+    h.length(sorted.size());
     for (const auto& [id, value] : sorted) {
-        h = fnv1a(id, h);
-        h = fnv1a(json::serialize(*value), h);
+        h.string(id);
+        h.value(*value);
     }
-    char text[17];
-    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
-    return text;
+    return h.hex();
 }
 
 Record to_record(const json::object& page) {
@@ -257,39 +252,42 @@ ChangeEvent ChangeEvent::from_json(const json::object& o) {
 }
 
 namespace {
-void hash_value(const json::value& v, std::uint64_t& h) {
+// Hasher::value, leaving out what churns: a Notion-hosted file {url (signed), expiry_time}.
+void hash_content_value(const json::value& v, Hasher& h) {
     switch (v.kind()) {
         case json::kind::object: {
             const auto& o = v.get_object();
-            // A Notion-hosted file: {url (signed), expiry_time}; only what does not churn counts.
             const bool signed_file = o.contains("expiry_time");
-            h = fnv1a("{", h);
+            auto kept = [&](std::string_view key) {
+                return !(signed_file && (key == "url" || key == "expiry_time"));
+            };
+            std::size_t members = 0;
+            for (const auto& member : o) members += kept(member.key()) ? 1 : 0;
+            h.tag('{');
+            h.length(members);
             for (const auto& [key, value] : o) {
-                if (signed_file && (key == "url" || key == "expiry_time")) continue;
-                h = fnv1a(key, h);
-                h = fnv1a(":", h);
-                hash_value(value, h);
+                if (!kept(key)) continue;
+                h.string(key);
+                hash_content_value(value, h);
             }
-            h = fnv1a("}", h);
             break;
         }
         case json::kind::array:
-            h = fnv1a("[", h);
-            for (const auto& item : v.get_array()) hash_value(item, h);
-            h = fnv1a("]", h);
+            h.tag('[');
+            h.length(v.get_array().size());
+            for (const auto& item : v.get_array()) hash_content_value(item, h);
             break;
         default:
-            h = fnv1a(json::serialize(v), h);
+            h.value(v);
     }
 }
 }  // namespace
 
 std::string content_hash(const json::array& blocks) {
-    std::uint64_t h = 1469598103934665603ULL;
-    for (const auto& b : blocks) hash_value(b, h);
-    char text[17];
-    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
-    return text;
+    Hasher h;
+    h.tag('C');
+    hash_content_value(blocks, h);
+    return h.hex();
 }
 
 std::string snake_case(const std::string& name) {
