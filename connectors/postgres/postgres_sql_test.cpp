@@ -97,33 +97,24 @@ TEST_CASE("numbers print as integers when they are whole") {
           "18446744073709551615");
 }
 
-TEST_CASE("the upsert: one array per column, cast to the column types, never older over newer") {
+// What the upsert and delete statements do is checked on a real server in
+// tests/integration/postgres_test.cpp; here only their shape.
+TEST_CASE("the upsert takes one text array per column and casts each to its column type") {
     const std::string sql =
         upsert_sql("\"public\".\"tasks\"", {}, {{"name", "text"}, {"count", "double precision"}});
-    CHECK(sql ==
-          "INSERT INTO \"public\".\"tasks\" AS t (\"page_id\", synced_at, deleted_at, "
-          "\"notion_url\", \"last_edited_time\", \"name\", \"count\") SELECT x.c0::uuid, "
-          "now()::timestamp with time zone, NULL::timestamp with time zone, x.c1::text, "
-          "x.c2::timestamp with time zone, x.c3::text, x.c4::double precision FROM "
-          "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS x(c0, c1, c2, "
-          "c3, c4) ON CONFLICT (page_id) DO UPDATE SET synced_at = excluded.synced_at, "
-          "deleted_at = NULL, \"notion_url\" = excluded.\"notion_url\", \"last_edited_time\" = "
-          "excluded.\"last_edited_time\", \"name\" = excluded.\"name\", \"count\" = "
-          "excluded.\"count\" WHERE t.last_edited_time IS NULL OR excluded.last_edited_time IS "
-          "NULL OR t.last_edited_time <= excluded.last_edited_time");
     CHECK(upsert_parameters({}, 2) == 5);
+    CHECK(sql.find("unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])") !=
+          std::string::npos);
+    CHECK(sql.find("x.c4::double precision") != std::string::npos);
+    CHECK(sql.find("$6") == std::string::npos);
 }
 
-TEST_CASE("the upsert leaves out the metadata columns a user's table lacks") {
+TEST_CASE("the upsert of a table of ids only does nothing on conflict") {
     const MetaColumns none{.page_id = "text",
                            .notion_url = "",
                            .last_edited_time = "",
                            .synced_at = "",
                            .deleted_at = ""};
-    CHECK(upsert_sql("t", none, {{"n", "numeric(10,2)"}}) ==
-          "INSERT INTO t AS t (\"page_id\", \"n\") SELECT x.c0::text, x.c1::numeric(10,2) FROM "
-          "unnest($1::text[], $2::text[]) AS x(c0, c1) ON CONFLICT (page_id) DO UPDATE SET \"n\" "
-          "= excluded.\"n\"");
     CHECK(upsert_sql("t", none, {}) ==
           "INSERT INTO t AS t (\"page_id\") SELECT x.c0::text FROM unnest($1::text[]) AS x(c0) "
           "ON CONFLICT (page_id) DO NOTHING");
@@ -140,12 +131,6 @@ TEST_CASE("array literals: quoted items, NULLs, escapes") {
     CHECK(a.finish() == R"({"x",NULL,"NULL","q\"b\\s,{}"})");
     a.add_or_null(std::nullopt);
     CHECK(a.finish() == "{NULL}");
-}
-
-TEST_CASE("deletes and soft deletes take the page ids as one array") {
-    CHECK(delete_sql("t", false) == "DELETE FROM t WHERE page_id = ANY($1)");
-    CHECK(delete_sql("t", true) ==
-          "UPDATE t SET deleted_at = now() WHERE page_id = ANY($1) AND deleted_at IS NULL");
 }
 
 TEST_CASE("the DSN's password never shows") {

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "connectors/connector.hpp"
+#include "connectors/postgres/sql.hpp"
 #include "tests/support/process.hpp"
 
 using namespace syncd;
@@ -624,6 +625,77 @@ struct Direct {
 };
 
 }  // namespace
+
+TEST_CASE("the upsert and delete SQL, run on PostgreSQL, do what they say") {
+    namespace pgsql = connectors::postgres;
+    test::PostgresCluster pg;
+    pg.exec(
+        "CREATE TABLE t (page_id uuid PRIMARY KEY, notion_url text, last_edited_time timestamptz, "
+        "synced_at timestamptz, deleted_at timestamptz, name text, count double precision)");
+    const std::string upsert = pgsql::upsert_sql("\"public\".\"t\"", {},
+                                                 {{"name", "text"}, {"count", "double precision"}});
+    REQUIRE(pgsql::upsert_parameters({}, 2) == 5);
+    // Each exec() is a new session: a statement is prepared and executed in one call.
+    const auto execute = [&](const std::string& types, const std::string& sql,
+                             const std::string& arguments) {
+        pg.exec("PREPARE s(" + types + ") AS " + sql + "; EXECUTE s(" + arguments + ")");
+    };
+    const std::string a = "00000000-0000-4000-8000-00000000000a";
+    const std::string b = "00000000-0000-4000-8000-00000000000b";
+    const auto up = [&](const std::string& ids, const std::string& times, const std::string& names,
+                        const std::string& counts) {
+        execute("text[], text[], text[], text[], text[]", upsert,
+                "'" + ids + "', '{u1,u2}', '" + times + "', '" + names + "', '" + counts + "'");
+    };
+    const auto rows = [&] {
+        return test::as_text(pg.query(
+            "SELECT page_id, notion_url, last_edited_time AT TIME ZONE 'UTC', name, count, "
+            "synced_at IS NOT NULL, deleted_at IS NULL FROM t ORDER BY page_id"));
+    };
+    using Rows = std::vector<std::vector<std::string>>;
+    up("{" + a + "," + b + "}", "{2026-05-04T10:00:00Z,2026-05-04T10:00:00Z}", "{A,B}", "{1,2.5}");
+    CHECK(rows() == Rows{{a, "u1", "2026-05-04 10:00:00", "A", "1", "t", "t"},
+                         {b, "u2", "2026-05-04 10:00:00", "B", "2.5", "t", "t"}});
+    // An older edit never overwrites a newer row; a newer one and the same minute do.
+    pg.exec("UPDATE t SET deleted_at = now()");
+    up("{" + a + "," + b + "}", "{2026-05-04T09:00:00Z,2026-05-04T10:00:00Z}", "{old,B2}",
+       "{NULL,3}");
+    CHECK(rows() == Rows{{a, "u1", "2026-05-04 10:00:00", "A", "1", "t", "f"},
+                         {b, "u2", "2026-05-04 10:00:00", "B2", "3", "t", "t"}});
+    // No timestamp (a value the target cannot order) is applied.
+    up("{" + a + "," + b + "}", "{NULL,2026-05-04T11:00:00Z}", "{A3,NULL}", "{4,NULL}");
+    CHECK(rows() == Rows{{a, "u1", "NULL", "A3", "4", "t", "t"},
+                         {b, "u2", "2026-05-04 11:00:00", "NULL", "NULL", "t", "t"}});
+
+    // Soft delete marks live rows once; a hard delete removes them.
+    const auto soft = [&] { execute("uuid[]", pgsql::delete_sql("t", true), "'{" + a + "}'"); };
+    soft();
+    const std::string first_mark =
+        pg.scalar("SELECT deleted_at FROM t WHERE page_id = '" + a + "'");
+    CHECK(!first_mark.empty());
+    soft();
+    CHECK(pg.scalar("SELECT deleted_at FROM t WHERE page_id = '" + a + "'") == first_mark);
+    CHECK(pg.scalar("SELECT COUNT(*) FROM t WHERE deleted_at IS NULL") == "1");
+    execute("uuid[]", pgsql::delete_sql("t", false), "'{" + a + "," + b + "}'");
+    CHECK(pg.scalar("SELECT COUNT(*) FROM t") == "0");
+
+    // A user's table without the metadata columns: only page_id and the mapped columns.
+    const pgsql::MetaColumns none{.page_id = "text",
+                                  .notion_url = "",
+                                  .last_edited_time = "",
+                                  .synced_at = "",
+                                  .deleted_at = ""};
+    pg.exec("CREATE TABLE mine (page_id text PRIMARY KEY, n numeric(10,2))");
+    REQUIRE(pgsql::upsert_parameters(none, 1) == 2);
+    const std::string mine_up = pgsql::upsert_sql("mine", none, {{"n", "numeric(10,2)"}});
+    execute("text[], text[]", mine_up, "'{p1,p2}', '{1.005,NULL}'");
+    execute("text[], text[]", mine_up, "'{p1}', '{7}'");
+    CHECK(test::as_text(pg.query("SELECT page_id, n FROM mine ORDER BY page_id")) ==
+          Rows{{"p1", "7.00"}, {"p2", "NULL"}});
+    execute("text[]", pgsql::upsert_sql("mine", none, {}), "'{p1,p3}'");
+    CHECK(test::as_text(pg.query("SELECT page_id, n FROM mine ORDER BY page_id")) ==
+          Rows{{"p1", "7.00"}, {"p2", "NULL"}, {"p3", "NULL"}});
+}
 
 TEST_CASE("direct: one batch twice, a page three times in it, a delete in between") {
     Direct d;
