@@ -191,13 +191,26 @@ asio::awaitable<Response> HttpClient::send(Request request) {
                 throw TransportError(TransportError::Stage::tls, false,
                                      "setting TLS server name failed");
             }
-            connection->tls->set_verify_callback(ssl::host_name_verification(base.host));
+            // OpenSSL's own name check (RFC 6125), so a mismatch is reported as such.
+            SSL* ssl_handle = connection->tls->native_handle();
+            boost::system::error_code not_an_address;
+            asio::ip::make_address(base.host, not_an_address);
+            const bool name_set = not_an_address
+                                      ? SSL_set1_host(ssl_handle, base.host.c_str()) == 1
+                                      : X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_handle),
+                                                                      base.host.c_str()) == 1;
+            if (!name_set) {
+                throw TransportError(TransportError::Stage::tls, false,
+                                     "setting the TLS peer name to check failed");
+            }
             auto [handshake_error] =
                 co_await connection->tls->async_handshake(ssl::stream_base::client, use_tuple);
             if (handshake_error) {
+                std::string why = describe(handshake_error);
+                if (const long verified = SSL_get_verify_result(ssl_handle); verified != X509_V_OK)
+                    why += " (" + std::string(X509_verify_cert_error_string(verified)) + ")";
                 throw TransportError(TransportError::Stage::tls, false,
-                                     "TLS handshake with " + base.authority() +
-                                         " failed: " + describe(handshake_error));
+                                     "TLS handshake with " + base.authority() + " failed: " + why);
             }
         }
     }

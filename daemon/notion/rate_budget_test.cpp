@@ -7,11 +7,28 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <vector>
 
 using namespace syncd::notion;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
+
+namespace {
+
+// Runs `io` until `done()` holds or `limit` passes; whether it holds. Waits on the condition,
+// not on a fixed window, so a loaded machine makes the test slower, not wrong.
+bool run_until(asio::io_context& io, const std::function<bool()>& done,
+               std::chrono::milliseconds limit = 5s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+        if (io.stopped()) io.restart();
+        io.run_one_for(10ms);
+    }
+    return done();
+}
+
+}  // namespace
 
 TEST_CASE("a token bucket refills continuously up to its capacity") {
     const auto t0 = SteadyClock::now();
@@ -90,11 +107,12 @@ TEST_CASE("a cancelled wait leaves the queue without taking a token") {
                        second_granted = !e;
                        cancelled = e != nullptr;
                    }));
-    io.run_for(50ms);
-    CHECK(budget.metrics().queue_depth[static_cast<std::size_t>(Priority::poll)] == 1);
+    const auto queued = [&] {
+        return budget.metrics().queue_depth[static_cast<std::size_t>(Priority::poll)];
+    };
+    REQUIRE(run_until(io, [&] { return budget.metrics().granted == 1 && queued() == 1; }));
     cancel.emit(asio::cancellation_type::terminal);
-    io.run_for(50ms);
-    CHECK(cancelled);
+    CHECK(run_until(io, [&] { return cancelled; }));
     CHECK_FALSE(second_granted);
     CHECK(budget.metrics().queue_depth[static_cast<std::size_t>(Priority::poll)] == 0);
     CHECK(budget.metrics().granted == 1);
@@ -116,10 +134,13 @@ TEST_CASE("a workspace pool shared by two connections caps them together") {
         asio::co_spawn(io, ask(first), asio::detached);
         asio::co_spawn(io, ask(second), asio::detached);
     }
-    io.run_for(50ms);
+    const auto start = std::chrono::steady_clock::now();
+    REQUIRE(run_until(io, [&] { return granted == 2; }));
+    // The pool's third token is 100 ms away: nothing more before then.
     CHECK(granted == 2);
-    io.run_for(400ms);
-    CHECK(granted == 6);
+    CHECK(run_until(io, [&] { return granted == 6; }));
+    // Four more tokens at 10/s take at least ~400 ms however fast the machine is.
+    CHECK(std::chrono::steady_clock::now() - start >= 350ms);
     first.shutdown();
     second.shutdown();
 }

@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
+#include <ctime>
 #include <sstream>
 
 #include "tests/support/process.hpp"
@@ -255,9 +256,12 @@ TEST_CASE("a 429 pauses the connection until Retry-After, and 529 and 5xx on rea
         if (r.at("path") == "/v1/users/me") me.emplace_back(r.at("at").as_string());
     }
     REQUIRE(me.size() == 2);
+    // Milliseconds since the epoch of "2026-05-04T10:59:59.990Z" (whole date and time: the two
+    // requests may straddle an hour or a day).
     auto millis = [](const std::string& t) {
-        return std::stoi(t.substr(17, 2)) * 1000 + std::stoi(t.substr(20, 3)) +
-               std::stoi(t.substr(14, 2)) * 60'000;
+        std::tm tm{};
+        REQUIRE(strptime(t.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) != nullptr);
+        return static_cast<std::int64_t>(timegm(&tm)) * 1000 + std::stoi(t.substr(20, 3));
     };
     CHECK(millis(me[1]) - millis(me[0]) >= 990);
 

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "connectors/connector.hpp"
+#include "connectors/postgres/pg.hpp"
 #include "connectors/postgres/sql.hpp"
 #include "tests/support/process.hpp"
 
@@ -26,6 +27,16 @@ using namespace syncd;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 namespace fs = std::filesystem;
+using test::read_file;
+using test::wait_until;
+
+namespace {
+std::size_t count_of(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+}  // namespace
 
 namespace {
 
@@ -51,13 +62,6 @@ struct StringMaker<Rows> {
 namespace {
 
 std::string id_of(const json::value& v) { return std::string(v.at("id").as_string()); }
-
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
 
 // The DSN's password: with trust authentication the server never asks for it, but it is in the
 // DSN the daemon reads, so it must never come out again.
@@ -405,12 +409,11 @@ TEST_CASE(
     CHECK(read_file(h.path("syncd.log")).find("password=***") != std::string::npos);
     CHECK(!h.leaks_password(failed.out));
     const std::string status = h.status();
-    CHECK(status.find("target tasks/pg: pending events 9, dead letters 0") != std::string::npos);
+    CHECK(test::contains_exactly(status, "target tasks/pg: pending events 9, dead letters 0"));
 
     h.pg.start();
     REQUIRE(h.syncd().status == 0);
-    CHECK(h.status().find("target tasks/pg: pending events 0, dead letters 0") !=
-          std::string::npos);
+    CHECK(test::contains_exactly(h.status(), "target tasks/pg: pending events 0, dead letters 0"));
     CHECK(h.table_counts() == h.emulator_counts());
     CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "22");
 }
@@ -425,13 +428,7 @@ TEST_CASE("a PostgreSQL restart under a running daemon: it reconnects and loses 
     setenv("SYNCD_TEST_PG_DSN", h.dsn().c_str(), 1);
     test::Process daemon(h.argv({"run"}), h.path("run.log"));
     unsetenv("SYNCD_TEST_PG_DSN");
-    const auto wait_until = [&](const std::function<bool()>& done) {
-        const auto deadline = std::chrono::steady_clock::now() + 60s;
-        while (!done() && std::chrono::steady_clock::now() < deadline)
-            std::this_thread::sleep_for(200ms);
-        return done();
-    };
-    REQUIRE(wait_until([&] {
+    REQUIRE(wait_until(60s, [&] {
         return h.pg.scalar("SELECT to_regclass('tasks') IS NOT NULL") == "t" &&
                h.scalar("SELECT COUNT(*) FROM tasks") == "40";
     }));
@@ -439,13 +436,17 @@ TEST_CASE("a PostgreSQL restart under a running daemon: it reconnects and loses 
     h.pg.stop();
     h.pg.start();
     for (int i = 0; i < 10; ++i) h.count(ids[i], 1000 + i);
-    REQUIRE(wait_until([&] { return h.table_counts() == h.emulator_counts(); }));
-    // And down for a moment while edits arrive.
+    REQUIRE(wait_until(60s, [&] { return h.table_counts() == h.emulator_counts(); }));
+    // And down while edits arrive: the daemon tries, fails and keeps the events pending.
+    const auto failures = [&] {
+        return count_of(read_file(h.path("run.log")), "target=tasks/pg delivery failed");
+    };
+    const auto failed_before = failures();
     h.pg.stop();
     for (int i = 10; i < 20; ++i) h.count(ids[i], 2000 + i);
-    std::this_thread::sleep_for(1500ms);
+    REQUIRE(wait_until(60s, [&] { return failures() > failed_before; }));
     h.pg.start();
-    CHECK(wait_until([&] { return h.table_counts() == h.emulator_counts(); }));
+    CHECK(wait_until(60s, [&] { return h.table_counts() == h.emulator_counts(); }));
     kill(daemon.pid(), SIGTERM);
     const std::string log = read_file(h.path("run.log"));
     CHECK(log.find("moved to dead letters") == std::string::npos);
@@ -733,26 +734,38 @@ TEST_CASE("direct: soft deletes and deletes of pages never seen") {
                            {Direct::page_id(2), "Page 2", "2", "{x,y}", "f"}});
 }
 
-TEST_CASE("direct: the server stopped mid-batch, then the batch again after the restart is whole") {
+TEST_CASE("direct: the server stopped inside the batch's transaction: nothing of it, then all") {
     Direct d;
+    d.deliver(d.batch({d.event(100'000, "created", 1)}));  // the table exists
     std::vector<model::ChangeEvent> events;
     for (int i = 0; i < 20'000; ++i) events.push_back(d.event(i, "created", i));
     const auto batch = d.batch(events);
+    // The test holds a lock on the table, so the connector's transaction is open and waiting
+    // inside its write when the server stops.
+    connectors::postgres::Connection holder(d.pg.dsn());
+    holder.exec("BEGIN");
+    holder.exec("LOCK TABLE pages IN ACCESS EXCLUSIVE MODE");
     std::string error;
     bool retryable = false;
-    std::thread stopper([&] {
-        std::this_thread::sleep_for(300ms);
-        d.pg.stop();
+    std::thread writer([&] {
+        try {
+            d.deliver(batch);
+        } catch (const connectors::DeliveryError& e) {
+            error = e.what();
+            retryable = e.retryable;
+        }
     });
-    try {
-        d.deliver(batch);
-    } catch (const connectors::DeliveryError& e) {
-        error = e.what();
-        retryable = e.retryable;
-    }
-    stopper.join();
-    MESSAGE("first delivery: " << (error.empty() ? "finished before the stop" : error));
-    if (!error.empty()) CHECK(retryable);
+    const bool waiting = wait_until(30s, [&] {
+        return d.pg.scalar(
+                   "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                   "AND state = 'active'") == "1";
+    });
+    CHECK(waiting);
+    d.pg.stop();
+    writer.join();
+    INFO("first delivery: " << error);
+    CHECK(!error.empty());  // it was interrupted, not finished
+    CHECK(retryable);
     // Down: a retryable failure, not a dead letter.
     try {
         d.deliver(batch);
@@ -761,9 +774,11 @@ TEST_CASE("direct: the server stopped mid-batch, then the batch again after the 
         CHECK(e.retryable);
     }
     d.pg.start();
+    // Nothing of the interrupted batch was committed: only the first row is there.
+    CHECK(d.pg.scalar("SELECT COUNT(*) FROM pages") == "1");
     d.deliver(batch);
-    CHECK(d.pg.scalar("SELECT COUNT(*) FROM pages") == "20000");
-    CHECK(d.pg.scalar("SELECT SUM(count) FROM pages") == "199990000");
+    CHECK(d.pg.scalar("SELECT COUNT(*) FROM pages") == "20001");
+    CHECK(d.pg.scalar("SELECT SUM(count) FROM pages") == "199990001");
 }
 
 TEST_CASE("direct: the event loop keeps running while a batch is written") {

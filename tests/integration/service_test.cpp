@@ -24,6 +24,8 @@ using namespace syncd;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 namespace fs = std::filesystem;
+using test::read_file;
+using test::wait_until;
 
 namespace {
 
@@ -84,13 +86,6 @@ private:
     std::size_t next_ = 0;
     std::thread reader_;
 };
-
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
 
 net::Response call(int port, const std::string& method, const std::string& target,
                    const std::string& body = {}, net::Headers headers = {}) {
@@ -177,8 +172,7 @@ TEST_CASE("run: sd_notify, control server, webhook hints, reload and stop") {
 
     REQUIRE(notify.wait_for("READY=1", 10s));
     CHECK(notify.wait_for("WATCHDOG=1", 3s));
-    for (int i = 0; i < 50 && s.events_with("\"created\"") < 1; ++i)
-        std::this_thread::sleep_for(100ms);
+    REQUIRE(wait_until(5s, [&] { return s.events_with("\"created\"") >= 1; }));
     REQUIRE(s.events_with("\"created\"") == 1);
 
     CHECK(call(s.port, "GET", "/healthz").status == 200);
@@ -189,15 +183,16 @@ TEST_CASE("run: sd_notify, control server, webhook hints, reload and stop") {
           "notion_syncd_rate_limited_total", "notion_syncd_budget_used",
           "notion_syncd_budget_queue_depth{priority=\"poll\"}",
           "notion_syncd_poll_lag_seconds{job=\"tasks\"}",
-          "notion_syncd_events_pending{target=\"tasks/log\"} 0",
-          "notion_syncd_events_delivered_total{target=\"tasks/log\"} 1",
-          "notion_syncd_dead_letters{target=\"tasks/log\"} 0",
           "notion_syncd_held_deletes{job=\"tasks\"}",
           "notion_syncd_last_success_timestamp_seconds{job=\"tasks\"}",
           "notion_syncd_webhooks_total"}) {
         CAPTURE(family);
         CHECK(metrics.find(family) != std::string::npos);
     }
+    CHECK(test::metric_value(metrics, "notion_syncd_events_pending{target=\"tasks/log\"}") == 0);
+    CHECK(test::metric_value(metrics,
+                             "notion_syncd_events_delivered_total{target=\"tasks/log\"}") == 1);
+    CHECK(test::metric_value(metrics, "notion_syncd_dead_letters{target=\"tasks/log\"}") == 0);
     const auto status = json::parse(call(s.port, "GET", "/v1/status").body).as_object();
     CHECK(status.at("jobs").as_array()[0].at("name") == "tasks");
     CHECK(status.at("jobs").as_array()[0].at("targets").as_array()[0].at("pending") == 0);
@@ -225,12 +220,15 @@ TEST_CASE("run: sd_notify, control server, webhook hints, reload and stop") {
         s.emulator.api(
             "PATCH", "/v1/pages/" + s.page,
             json::parse(R"({"properties":{"Count":{"number":)" + std::to_string(100 + i) + "}}}"));
+        // The value followed by what ends it in JSON: "Count":10 is not "Count":100.
         const std::string needle = "\"Count\":" + std::to_string(100 + i);
-        while (s.events_with(needle) == 0 && std::chrono::steady_clock::now() - start < 10s)
-            std::this_thread::sleep_for(10ms);
+        const auto events = [&] {
+            return s.events_with(needle + ",") + s.events_with(needle + "}");
+        };
+        wait_until(10s, [&] { return events() > 0; });
         latencies.push_back(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-        CHECK(s.events_with(needle) == 1);
+        CHECK(events() == 1);
     }
     std::sort(latencies.begin(), latencies.end());
     MESSAGE("edit -> webhook -> event latency p50 " << latencies[5] << " s, max " << latencies[9]
@@ -247,10 +245,10 @@ TEST_CASE("run: sd_notify, control server, webhook hints, reload and stop") {
                {{"X-Notion-Signature", http::sign("{not json", webhook_secret)}})
               .status == 400);
     const auto counted = call(s.port, "GET", "/metrics").body;
-    CHECK(counted.find("notion_syncd_webhooks_total{outcome=\"bad_signature\"} 2") !=
-          std::string::npos);
-    CHECK(counted.find("notion_syncd_webhooks_total{outcome=\"verification\"} 1") !=
-          std::string::npos);
+    CHECK(test::metric_value(counted, "notion_syncd_webhooks_total{outcome=\"bad_signature\"}") ==
+          2);
+    CHECK(test::metric_value(counted, "notion_syncd_webhooks_total{outcome=\"verification\"}") ==
+          1);
 
     // A bad configuration on SIGHUP is refused and the service goes on; a good one is applied.
     { std::ofstream(s.dir.path() / "config.yaml", std::ios::app) << "bogus: 1\n"; }
@@ -261,19 +259,23 @@ TEST_CASE("run: sd_notify, control server, webhook hints, reload and stop") {
     s.write_config("renamed", "60s");
     kill(daemon->pid(), SIGHUP);
     REQUIRE(notify.wait_for("READY=1", 10s));
-    std::this_thread::sleep_for(300ms);
-    const auto reloaded = json::parse(call(s.port, "GET", "/v1/status").body).as_object();
-    CHECK(reloaded.at("jobs").as_array()[0].at("name") == "renamed");
+    const auto job_name = [&]() -> std::string {
+        try {
+            const auto answer = json::parse(call(s.port, "GET", "/v1/status").body);
+            return std::string(answer.at("jobs").as_array()[0].at("name").as_string());
+        } catch (const std::exception&) {
+            return "";  // the control server is being replaced
+        }
+    };
+    CHECK(wait_until(10s, [&] { return job_name() == "renamed"; }));
 
     // SIGTERM: STOPPING, then exit 0.
-    const int pid = daemon->pid();
-    kill(pid, SIGTERM);
+    kill(daemon->pid(), SIGTERM);
     CHECK(notify.wait_for("STOPPING=1", 5s));
-    int wstatus = 0;
-    for (int i = 0; i < 100 && waitpid(pid, &wstatus, WNOHANG) != pid; ++i)
-        std::this_thread::sleep_for(50ms);
-    CHECK(WIFEXITED(wstatus));
-    CHECK(WEXITSTATUS(wstatus) == 0);
+    const auto exited = daemon->wait_exit(10s);
+    REQUIRE_MESSAGE(exited.has_value(), "the daemon was still running 10 s after SIGTERM");
+    CHECK(WIFEXITED(*exited));
+    CHECK(WEXITSTATUS(*exited) == 0);
 
     // Secrets never appear in what the daemon printed or told systemd.
     std::string printed =
@@ -287,15 +289,40 @@ TEST_CASE("run: sd_notify, control server, webhook hints, reload and stop") {
 TEST_CASE("a control server off loopback needs a token, and then checks it") {
     Service s;
     std::ofstream(s.dir.path() / "auth") << "control-secret\n";
-    std::ofstream(s.dir.path() / "config.yaml", std::ios::trunc)
-        << "notion:\n  token: x\n  base_url: " << s.emulator.url()
-        << "\ncontrol:\n  listen: 0.0.0.0:" << s.port
-        << "\nconnectors:\n  log:\n    type: jsonl\n    path: /tmp/x.jsonl\nsyncs: []\n";
+    const auto write = [&](const std::string& auth) {
+        std::ofstream(s.dir.path() / "config.yaml", std::ios::trunc)
+            << "notion:\n  token: x\n  base_url: " << s.emulator.url()
+            << "\nstate:\n  dir: " << (s.dir.path() / "state").string()
+            << "\ncontrol:\n  listen: 0.0.0.0:" << s.port << "\n"
+            << auth << "connectors:\n  log:\n    type: jsonl\n    path: "
+            << (s.dir.path() / "x.jsonl").string() << "\nsyncs: []\n";
+    };
+    write("");
     const auto refused = test::run_command(
         {SYNCD_DAEMON_BINARY, "-c", (s.dir.path() / "config.yaml").string(), "check-config"},
         s.dir.path() / "check.log", 20s);
     CHECK(refused.status == 78);
     CHECK(read_file(s.dir.path() / "check.log").find("needs auth_token_file") != std::string::npos);
+
+    // With the token file it runs, listening on every address, and checks the token.
+    write("  auth_token_file: " + (s.dir.path() / "auth").string() + "\n");
+    test::Process daemon(
+        {SYNCD_DAEMON_BINARY, "-c", (s.dir.path() / "config.yaml").string(), "run"},
+        s.dir.path() / "run.log");
+    int status = 0;
+    wait_until(10s, [&] {
+        try {
+            status = call(s.port, "GET", "/v1/status").status;
+            return true;
+        } catch (const std::exception&) {
+            return false;  // not listening yet
+        }
+    });
+    CHECK(status == 401);
+    CHECK(call(s.port, "GET", "/v1/status", {}, {{"Authorization", "Bearer control-secret"}})
+              .status == 200);
+    CHECK(call(s.port, "GET", "/metrics", {}, {{"Authorization", "Bearer control-secre"}}).status ==
+          401);
 }
 
 TEST_CASE("with control.auth_token the control server wants the bearer token; webhooks do not") {
@@ -314,13 +341,14 @@ TEST_CASE("with control.auth_token the control server wants the bearer token; we
         {SYNCD_DAEMON_BINARY, "-c", (s.dir.path() / "config.yaml").string(), "run"},
         s.dir.path() / "run.log");
     int status = 0;
-    for (int i = 0; i < 100 && status == 0; ++i) {
+    wait_until(10s, [&] {
         try {
             status = call(s.port, "GET", "/healthz").status;
+            return true;
         } catch (const std::exception&) {
-            std::this_thread::sleep_for(50ms);
+            return false;  // not listening yet
         }
-    }
+    });
     CHECK(status == 401);
     CHECK(call(s.port, "GET", "/v1/status", {}, {{"Authorization", "Bearer wrong"}}).status == 401);
     CHECK(call(s.port, "GET", "/v1/status", {}, {{"Authorization", "Bearer control-secret-token"}})

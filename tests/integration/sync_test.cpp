@@ -178,7 +178,7 @@ TEST_CASE("initial sync, an edit, a new page, a trashed and a restored page reac
 
     auto first = h.syncd();
     REQUIRE(first.status == 0);
-    CHECK(first.out.find("30 pages read, 30 changes") != std::string::npos);
+    CHECK(test::contains_exactly(first.out, "30 pages read, 30 changes"));
     CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "30");
     CHECK(h.rows("SELECT name, count, stage, notes, done FROM tasks WHERE page_id = '" + ids[0] +
                  "'") ==
@@ -262,16 +262,16 @@ TEST_CASE("the delete brake holds a mass delete until it is confirmed") {
     trash(h, {ids[0], ids[1], ids[2], ids[3], ids[4]});  // 50% > max_delete_ratio 0.2
     const auto held = h.syncd({"sync-once", "--reconcile"});
     CHECK(held.status == 0);  // held deletes are not a failure
-    CHECK(held.out.find("held deletes: 5") != std::string::npos);
+    CHECK(test::contains_exactly(held.out, "held deletes: 5"));
     CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "10");
     CHECK(h.events().size() == 10);
     const auto status = h.syncd({"status"});
-    CHECK(status.out.find("held deletes: 5") != std::string::npos);
+    CHECK(test::contains_exactly(status.out, "held deletes: 5"));
     const auto applied = h.syncd({"sync-once", "--apply-held-deletes"});
     REQUIRE(applied.status == 0);
     CHECK(count_kind(h.events(), "deleted") == 5);
     CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "5");
-    CHECK(h.syncd({"status"}).out.find("held deletes: 0") != std::string::npos);
+    CHECK(test::contains_exactly(h.syncd({"status"}).out, "held deletes: 0"));
 }
 
 TEST_CASE("unsharing the whole source deletes nothing and says why") {
@@ -578,7 +578,7 @@ TEST_CASE("markdown: a file per page; a rename moves it, a trashed page goes to 
     REQUIRE(fs::exists(file));
     const std::string text = read_all(file);
     CHECK(text.starts_with("---\nnotion_id: \"" + page + "\"\n"));
-    CHECK(text.find("\"Count\": 3") != std::string::npos);
+    CHECK(test::contains_exactly(text, "\"Count\": 3"));
     CHECK(text.find("# Release plan\n\n## Steps\n\n- [x] tag it\n") != std::string::npos);
 
     h.update(page, R"({"properties":{"Name":{"title":[{"text":{"content":"Launch plan"}}]}}})");

@@ -4,11 +4,13 @@
 #include <doctest/doctest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -23,6 +25,8 @@ using namespace std::chrono_literals;
 namespace asio = boost::asio;
 namespace json = boost::json;
 namespace fs = std::filesystem;
+using test::read_file;
+using test::wait_until;
 
 namespace {
 
@@ -30,22 +34,6 @@ constexpr const char* secret = "receiver-test-secret";
 const std::string examples = SYNCD_EXEC_EXAMPLES;
 
 std::string id_of(const json::value& v) { return std::string(v.at("id").as_string()); }
-
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-bool wait_until(std::chrono::milliseconds timeout, const std::function<bool()>& done) {
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-        if (done()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return done();
-}
 
 std::size_t count(const std::string& text, const std::string& what) {
     std::size_t n = 0;
@@ -188,9 +176,23 @@ std::vector<Outcome> deliver_in_process(const std::string& yaml,
 }
 
 // The same for an exec connector, pausing `pause` before each batch after the first.
+// Whether some process's command line holds `text` (/proc/<pid>/cmdline).
+bool process_running_with(const std::string& text) {
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::string cmdline = read_file(entry.path() / "cmdline");
+        std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+        if (cmdline.find(text) != std::string::npos) return true;
+    }
+    return false;
+}
+
+// Delivers `batches` in order through an exec connector; before each batch after the first,
+// waits (up to 10 s) until `between()` holds.
 std::vector<Outcome> exec_in_process(const std::string& yaml,
                                      std::vector<connectors::ChangeBatch> batches,
-                                     std::chrono::milliseconds pause = 0ms) {
+                                     std::function<bool()> between = {}) {
     return test::run([&]() -> asio::awaitable<std::vector<Outcome>> {
         auto problems = std::make_shared<config::Problems>();
         config::SettingsReader reader(YAML::Load(yaml), "connectors.script", problems);
@@ -202,10 +204,13 @@ std::vector<Outcome> exec_in_process(const std::string& yaml,
         std::vector<Outcome> outcomes;
         asio::steady_timer timer(executor);
         for (auto& batch : batches) {
-            if (!outcomes.empty()) {
-                timer.expires_after(pause);
+            const auto deadline = std::chrono::steady_clock::now() + 10s;
+            while (!outcomes.empty() && between && !between() &&
+                   std::chrono::steady_clock::now() < deadline) {
+                timer.expires_after(20ms);
                 co_await timer.async_wait(asio::use_awaitable);
             }
+            if (!outcomes.empty() && between) REQUIRE_MESSAGE(between(), "the wait before a batch");
             Outcome outcome;
             try {
                 co_await connector->deliver(batch);
@@ -364,7 +369,8 @@ TEST_CASE("exec: a program that exits between batches is restarted without faili
     // hello and one batch, then end of input: the program exits after its first ack.
     const auto outcomes = exec_in_process(
         "command: [/bin/sh, -c, 'head -n 2 | " + examples + "/append_batches.sh " + out + "']\n",
-        {batch_of(1, 2), batch_of(3, 4)}, 300ms);
+        {batch_of(1, 2), batch_of(3, 4)},
+        [&] { return !process_running_with("append_batches.sh " + out); });
     CHECK(outcomes[0].text == "ok");
     CHECK(outcomes[1].text == "ok");
     std::size_t lines = 0;

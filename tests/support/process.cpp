@@ -10,9 +10,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <random>
 #include <stdexcept>
 
@@ -74,6 +76,61 @@ Process::~Process() {
         }
     }
     if (stdout_fd_ >= 0) close(stdout_fd_);
+}
+
+std::optional<int> Process::wait_exit(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (pid_ > 0) {
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return status;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) break;
+        usleep(20'000);
+    }
+    return std::nullopt;
+}
+
+bool wait_until(std::chrono::milliseconds timeout, const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (done()) return true;
+        usleep(20'000);
+    }
+    return done();
+}
+
+std::string read_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+bool contains_exactly(std::string_view text, std::string_view needle) {
+    for (auto at = text.find(needle); at != std::string_view::npos;
+         at = text.find(needle, at + 1)) {
+        const auto end = at + needle.size();
+        const auto digit = [&](std::size_t i) {
+            return std::isdigit(static_cast<unsigned char>(text[i])) != 0;
+        };
+        const bool starts_clean = at == 0 || !digit(at - 1) || !digit(at);
+        const bool ends_clean = end == text.size() || !(digit(end) || text[end] == '.');
+        if (starts_clean && ends_clean) return true;
+    }
+    return false;
+}
+
+std::optional<double> metric_value(std::string_view metrics, std::string_view series) {
+    std::size_t start = 0;
+    while (start < metrics.size()) {
+        auto end = metrics.find('\n', start);
+        if (end == std::string_view::npos) end = metrics.size();
+        const auto line = metrics.substr(start, end - start);
+        if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ')
+            return std::stod(std::string(line.substr(series.size() + 1)));
+        start = end + 1;
+    }
+    return std::nullopt;
 }
 
 std::string Process::first_line(std::chrono::milliseconds timeout) {

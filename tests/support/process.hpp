@@ -8,6 +8,8 @@
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,9 @@ public:
     std::string first_line(std::chrono::milliseconds timeout);
     // Reads stdout lines until one contains `text`.
     void wait_for(std::string_view text, std::chrono::milliseconds timeout);
+    // Waits for the process to end (it was told to); its wait status, or nullopt if it is still
+    // running after `timeout`.
+    std::optional<int> wait_exit(std::chrono::milliseconds timeout);
     int pid() const { return pid_; }
 
 private:
@@ -87,6 +92,20 @@ Finished run_command(const std::vector<std::string>& argv, const std::filesystem
 
 // A TCP port that was free a moment ago on 127.0.0.1 (for tools that cannot take port 0).
 int free_port();
+
+// Polls `done` every 20 ms until it holds or `timeout` passes; its last answer.
+bool wait_until(std::chrono::milliseconds timeout, const std::function<bool()>& done);
+
+// The whole file ("" when it cannot be read).
+std::string read_file(const std::filesystem::path& path);
+
+// Whether `text` holds `needle` followed by something other than a digit or '.' (and, when it
+// starts with a digit, preceded by a non-digit), so that "held deletes: 5" does not match
+// "held deletes: 50", "} 1" does not match "} 10" and "30 pages" does not match "130 pages".
+bool contains_exactly(std::string_view text, std::string_view needle);
+
+// The value of the Prometheus sample `series` (`name{labels}` as printed) in a /metrics text.
+std::optional<double> metric_value(std::string_view metrics, std::string_view series);
 
 // Runs a shell command; throws if it fails.
 void shell(const std::string& command);
