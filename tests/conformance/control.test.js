@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { APIResponseError, RequestTimeoutError, isNotionClientError } from "@notionhq/client";
-import { CONNECTION_TOKEN, OWNER_TOKEN, eventually, expectApiError, sleep, startEmulator, text } from "./lib/harness.js";
+import { CONNECTION_TOKEN, OWNER_TOKEN, expectApiError, sleep, startEmulator, text, waitUntil } from "./lib/harness.js";
 
 let emu;
 let owner;
@@ -74,6 +74,7 @@ describe("clock and time rounding", () => {
     it("set + freeze, advance, and minute-rounded created/last_edited times", async () => {
         const set = await emu.control("clock", { set: "2026-05-01T08:15:59.999Z", freeze: true });
         assert.equal(set.now, "2026-05-01T08:15:59.999Z");
+        // standing still can only be shown by letting real time pass: there is no event to wait for
         await sleep(30);
         assert.equal((await emu.get("clock")).now, "2026-05-01T08:15:59.999Z", "a frozen clock stands still");
         const page = await conn.pages.create({ parent: { page_id: root.id }, properties: { title: { title: text("Timed") } } });
@@ -93,10 +94,13 @@ describe("clock and time rounding", () => {
     });
 
     it("a set clock keeps running unless frozen", async () => {
+        const set = Date.parse("2030-01-01T00:00:00.000Z");
         await emu.control("clock", { set: "2030-01-01T00:00:00.000Z" });
-        await sleep(60);
-        const now = Date.parse((await emu.get("clock")).now);
-        assert.ok(now > Date.parse("2030-01-01T00:00:00.000Z") && now < Date.parse("2030-01-01T00:01:00.000Z"));
+        const now = await waitUntil(async () => {
+            const t = Date.parse((await emu.get("clock")).now);
+            return t > set && t;
+        }, { what: "the set clock to move on" });
+        assert.ok(now < Date.parse("2030-01-01T00:01:00.000Z"));
         const page = await conn.pages.create({ parent: { page_id: root.id }, properties: { title: { title: text("Future") } } });
         assert.equal(page.created_time, "2030-01-01T00:00:00.000Z");
     });
@@ -257,8 +261,11 @@ describe("request log, search lag and fixtures", () => {
             const page = await conn.pages.create({ parent: { page_id: root.id }, properties: { title: { title: text("Laggy") } } });
             assert.equal((await conn.search({ query: "Laggy" })).results.length, 0);
             assert.equal((await conn.pages.retrieve({ page_id: page.id })).id, page.id, "retrieve sees it at once");
-            const found = await eventually(async () => (await conn.search({ query: "Laggy" })).results.length === 1, { timeoutMs: 3000, intervalMs: 50 });
-            assert.ok(found);
+            await waitUntil(async () => (await conn.search({ query: "Laggy" })).results.length === 1, {
+                timeoutMs: 3000,
+                intervalMs: 50,
+                what: "search to find the page once the lag has passed",
+            });
         } finally {
             await emu.control("search_lag", { delay_ms: 0 });
         }

@@ -6,7 +6,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { signWebhookPayload, verifyWebhookSignature } from "@notionhq/client";
-import { CONNECTION_TOKEN, OWNER_TOKEN, eventually, sleep, startEmulator, text } from "./lib/harness.js";
+import { CONNECTION_TOKEN, OWNER_TOKEN, startEmulator, text, waitUntil } from "./lib/harness.js";
 
 const TOKEN = "secret_conformanceVerificationToken";
 let emu;
@@ -26,8 +26,16 @@ function hmac(raw, key = TOKEN) {
 const events = (path = "/hook") => deliveries.filter(d => d.path === path && d.json.type);
 const eventsFor = (entityId, type, path) => events(path).filter(d => d.json.entity.id === entityId && (!type || d.json.type === type));
 
-async function waitFor(entityId, type, path) {
-    return eventually(() => eventsFor(entityId, type, path)[0], { timeoutMs: 4000, intervalMs: 20 });
+async function waitFor(entityId, type, path = "/hook") {
+    return waitUntil(() => eventsFor(entityId, type, path)[0], { timeoutMs: 4000, what: `${type ?? "an event"} for ${entityId} at ${path}` });
+}
+
+// No event can be waited for when none should come, so such a test waits for a later one: the
+// emulator takes changes in order and sends each event in the pass where it falls due, so once the
+// event of a page created afterwards has arrived, every event due before it has been sent too.
+async function barrier(path = "/hook") {
+    const page = await owner.pages.create({ parent: { page_id: ids.root }, properties: { title: { title: text("Barrier") } } });
+    await waitFor(page.id, "page.created", path);
 }
 
 before(async () => {
@@ -63,7 +71,7 @@ before(async () => {
     const registered = await emu.control("webhooks", { url: `${hookUrl}/hook`, verification_token: TOKEN, connection: "connection-1" });
     subscriptionId = registered.subscription_id;
     assert.equal(typeof subscriptionId, "string");
-    await eventually(() => deliveries.some(d => d.path === "/hook"), { timeoutMs: 4000 });
+    await waitUntil(() => deliveries.some(d => d.path === "/hook"), { timeoutMs: 4000, what: "the /hook handshake" });
 });
 
 after(async () => {
@@ -114,7 +122,7 @@ describe("webhooks", () => {
         const invisible = await owner.pages.create({ parent: { page_id: ids.hidden }, properties: { title: { title: text("Invisible") } } });
         const visible = await owner.pages.create({ parent: { page_id: ids.root }, properties: { title: { title: text("Visible") } } });
         assert.ok(await waitFor(visible.id, "page.created"));
-        await sleep(60);
+        await barrier();
         assert.equal(eventsFor(invisible.id).length, 0);
     });
 
@@ -178,7 +186,7 @@ describe("webhooks", () => {
 
     it("aggregates events per entity and type over aggregation_delay_ms", async () => {
         await emu.control("webhooks", { url: `${hookUrl}/slow`, verification_token: "secret_slow", connection: CONNECTION_TOKEN, aggregation_delay_ms: 300 });
-        await eventually(() => deliveries.some(d => d.path === "/slow"));
+        await waitUntil(() => deliveries.some(d => d.path === "/slow"), { what: "the /slow handshake" });
         const db = await owner.databases.create({
             parent: { page_id: ids.root },
             title: text("Agg"),
@@ -186,20 +194,18 @@ describe("webhooks", () => {
         });
         const ds = await owner.dataSources.retrieve({ data_source_id: db.data_sources[0].id });
         const row = await owner.pages.create({ parent: { data_source_id: ds.id }, properties: { Name: { title: text("agg") } } });
-        await eventually(() => eventsFor(row.id, "page.created", "/slow")[0]);
+        await waitFor(row.id, "page.created", "/slow");
         await owner.pages.update({ page_id: row.id, properties: { A: { number: 1 } } });
         await conn.pages.update({ page_id: row.id, properties: { B: { number: 2 } } });
         await owner.pages.update({ page_id: row.id, properties: { A: { number: 3 } } });
-        const d = await eventually(() => eventsFor(row.id, "page.properties_updated", "/slow")[0]);
-        assert.ok(d);
-        await sleep(400);
+        const d = await waitFor(row.id, "page.properties_updated", "/slow");
+        await barrier("/slow"); // a second event for these edits would have come by now
         const all = eventsFor(row.id, "page.properties_updated", "/slow");
         assert.equal(all.length, 1, "three edits, one aggregated event");
         assert.deepEqual([...d.json.data.updated_properties].sort(), [ds.properties.A.id, ds.properties.B.id].sort());
         assert.deepEqual(d.json.authors.map(a => a.type).sort(), ["bot", "person"]);
         assert.equal(d.headers["x-notion-signature"], hmac(d.raw, "secret_slow"));
         // the first subscription (no aggregation delay) reports the same edits too
-        const fast = await eventually(() => eventsFor(row.id, "page.properties_updated")[0]);
-        assert.ok(fast);
+        assert.ok(await waitFor(row.id, "page.properties_updated"));
     });
 });

@@ -154,15 +154,19 @@ export async function collect(fn, args) {
     return out;
 }
 
+/** Waits a fixed time: only for tests of time itself, where no condition can be observed. */
 export const sleep = ms => new Promise(r => setTimeout(r, ms));
 
-/** Polls fn until it returns a truthy value or the deadline passes. */
-export async function eventually(fn, { timeoutMs = 5000, intervalMs = 25 } = {}) {
+/**
+ * Polls fn (sync or async) until it returns a truthy value and returns that value; throws when
+ * timeoutMs passes first, naming `what` (the condition) in the error.
+ */
+export async function waitUntil(fn, { timeoutMs = 5000, intervalMs = 20, what = "the condition" } = {}) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
         const value = await fn();
         if (value) return value;
-        if (Date.now() > deadline) return value;
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
         await sleep(intervalMs);
     }
 }
