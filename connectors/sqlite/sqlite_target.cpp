@@ -4,6 +4,7 @@
 #include <chrono>
 #include <set>
 
+#include "daemon/model/crash_point.hpp"
 #include "daemon/model/sqlite.hpp"
 
 namespace syncd::connectors::sqlite_target {
@@ -52,6 +53,7 @@ public:
         syncd::sqlite::Transaction transaction(*db_);
         for (const auto& event : batch.events) apply(batch, event);
         transaction.commit();
+        model::crash_point("target.after_write");
         co_return;
     }
 

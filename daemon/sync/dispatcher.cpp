@@ -7,6 +7,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
 
+#include "daemon/model/crash_point.hpp"
+
 namespace syncd::sync {
 
 namespace asio = boost::asio;
@@ -107,6 +109,7 @@ asio::awaitable<bool> Dispatcher::drain() {
             error = e.what();
         }
         if (error.empty()) {
+            model::crash_point("deliver.before_cursor");
             mirror_.set_cursor(target_, events.back().seq);
             delivered_ += events.size();
             attempt = 0;

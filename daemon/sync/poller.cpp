@@ -5,6 +5,8 @@
 #include <boost/json/serialize.hpp>
 #include <set>
 
+#include "daemon/model/crash_point.hpp"
+
 namespace syncd::sync {
 namespace {
 
@@ -289,6 +291,7 @@ boost::asio::awaitable<void> Poller::ingest(const std::string& ds, json::array& 
     // The watermark moves with the events of this page of results, in the same transaction.
     if (watermark) batch.set_watermark(settings_.name, ds, *watermark);
     batch.commit();
+    model::crash_point("poll.after_mirror_commit");
     // Long reads (an initial sync) say how far they got every few seconds.
     const auto now = std::chrono::steady_clock::now();
     if (now - progress_at_ >= 5s) {
@@ -579,6 +582,7 @@ boost::asio::awaitable<void> Poller::reconcile(const std::string& ds, PollStats&
         batch.add_event(std::move(event));
         batch.commit();
         ++stats.events;
+        model::crash_point("reconcile.after_delete");
     }
     mirror::Mirror::Batch batch(mirror_);
     batch.set_reconciled(ds, now_ms());
