@@ -820,7 +820,7 @@ TEST_CASE("a connector validator sees the connector's block and can record probl
     }
 }
 
-TEST_CASE("a world-readable file with a literal token is refused; ${ENV} or 0640 are fine") {
+TEST_CASE("a world-readable file with a literal token is refused, ${ENV} or 0640 are fine") {
     const auto dir = fs::temp_directory_path() / ("config_test_perm_" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const auto path = (dir / "config.yaml").string();

@@ -196,7 +196,7 @@ TEST_CASE("blocks: every kind the issue names, nested children, unknown blocks")
         "literal":"<!-- notion block: synced_block -->\n"})"));
 }
 
-TEST_CASE("file names are stable slugs with a short id; front matter is YAML") {
+TEST_CASE("file names are stable slugs with a short id, front matter is YAML") {
     CHECK(file_name("Weekly sync: notes!", "1f2e3d4c-5b6a-7988-1f2e-3d4c5b6a7988") ==
           "weekly-sync-notes-1f2e3d4c.md");
     CHECK(file_name("", "1f2e3d4c-5b6a-7988-1f2e-3d4c5b6a7988") == "untitled-1f2e3d4c.md");

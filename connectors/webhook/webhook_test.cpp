@@ -51,7 +51,7 @@ TEST_CASE("a redelivered batch has the same delivery id, another batch another o
     CHECK(delivery_id("tasks/other", 17, 42) != delivery_id("tasks/hook", 17, 42));
 }
 
-TEST_CASE("2xx acks; 408, 429 and 5xx are retried; any other status is not") {
+TEST_CASE("2xx acks, 408, 429 and 5xx are retried, any other status is not") {
     for (const int status : {200, 201, 202, 204, 299}) CHECK(classify(status) == Outcome::ack);
     for (const int status : {408, 429, 500, 502, 503, 504, 599})
         CHECK(classify(status) == Outcome::retry);

@@ -505,7 +505,7 @@ TEST_CASE("create_table: false writes into the user's own table and creates noth
     CHECK(read_file(h.path("syncd.log")).find("no column `stage`") != std::string::npos);
 }
 
-TEST_CASE("unmapped: json puts what the mapping leaves in notion_properties; exclude drops") {
+TEST_CASE("unmapped: json puts what the mapping leaves in notion_properties, exclude drops") {
     Harness h;
     h.target_extra =
         "        mapping: { Name: title, Done: finished }\n        unmapped: json\n"

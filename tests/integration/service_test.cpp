@@ -325,7 +325,7 @@ TEST_CASE("a control server off loopback needs a token, and then checks it") {
           401);
 }
 
-TEST_CASE("with control.auth_token the control server wants the bearer token; webhooks do not") {
+TEST_CASE("with control.auth_token the control server wants the bearer token, webhooks do not") {
     Service s;
     {
         std::ofstream(s.dir.path() / "auth") << "control-secret-token\n";

@@ -644,7 +644,7 @@ TEST_CASE("content: true reads blocks (nested) only for pages that were edited")
     (void)other;
 }
 
-TEST_CASE("markdown: a file per page; a rename moves it, a trashed page goes to .trash") {
+TEST_CASE("markdown: a file per page, a rename moves it, a trashed page goes to .trash") {
     Harness h;
     h.markdown = true;
     // Without content the configuration is refused.

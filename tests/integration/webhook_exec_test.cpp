@@ -321,7 +321,7 @@ TEST_CASE("webhook: a receiver that is down is a retryable error") {
     CHECK(outcomes[0].text.find("SECRETPART") == std::string::npos);
 }
 
-TEST_CASE("webhook: a template posts one body per event; a retried batch skips the ones sent") {
+TEST_CASE("webhook: a template posts one body per event, a retried batch skips the ones sent") {
     test::WebhookReceiver receiver({.secret = secret});
     receiver.answer_next(1, {.status = 200});
     receiver.answer_next(1, {.status = 500});
@@ -401,7 +401,7 @@ done
     CHECK(outcomes[1].text == "ok");
 }
 
-TEST_CASE("exec: a retryable nack keeps the program; a non-retryable one says so") {
+TEST_CASE("exec: a retryable nack keeps the program, a non-retryable one says so") {
     test::TempDir dir;
     const auto script = dir.path() / "nack.sh";
     std::ofstream(script) << R"(n=0
@@ -426,7 +426,7 @@ done
 
 // ---- webhook, end to end ----
 
-TEST_CASE("webhook end to end: every event arrives signed; check-config refuses a bad template") {
+TEST_CASE("webhook end to end: every event arrives signed, check-config refuses a bad template") {
     Harness h;
     test::WebhookReceiver receiver({.secret = secret});
     h.tasks(30);
