@@ -75,6 +75,7 @@ NotionSettings read_notion(SettingsReader notion) {
         notion.problem("expected an http(s):// URL", "base_url");
     }
     out.ca_file = notion.string_or("ca_file", "");
+    out.max_rate_limit_wait = notion.duration_or("max_rate_limit_wait", out.max_rate_limit_wait);
     auto budget = notion.child("budget");
     out.budget.per_minute = budget.number_or("per_minute", out.budget.per_minute);
     out.budget.burst = budget.number_or("burst", out.budget.burst);
@@ -237,6 +238,15 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
             s.optional_string("reconcile_every");
         }
         sync.overlap = s.duration_or("overlap", sync.overlap);
+        if (sync.overlap < std::chrono::minutes(1)) {
+            // last_edited_time is rounded down to the minute (notion-api.md §0): a shorter
+            // overlap skips edits made later in the minute the watermark stands in.
+            s.problem(
+                "overlap must be at least 1m: Notion rounds edit times down to the minute, "
+                "so a shorter overlap loses edits made in the same minute (default 2m)",
+                "overlap");
+        }
+        sync.schema_every = s.duration_or("schema_every", sync.schema_every);
         sync.max_delete_ratio = s.number_or("max_delete_ratio", sync.max_delete_ratio);
         if (!(sync.max_delete_ratio >= 0 && sync.max_delete_ratio <= 1)) {  // NaN too
             s.problem("max_delete_ratio must be between 0 and 1", "max_delete_ratio");
@@ -308,6 +318,7 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
                           "unmapped");
             }
             target.soft_delete = t.bool_or("soft_delete", false);
+            target.snapshot = t.bool_or("snapshot", true);
             const std::string direction = t.string_or("direction", "one-way");
             if (direction != "one-way") {
                 t.problem(

@@ -25,6 +25,8 @@ struct NotionSettings {
     std::string base_url = "https://api.notion.com";
     std::string ca_file = {};
     BudgetSettings budget = {};
+    // How long a request waits out 429/529 answers (Retry-After) in all before it fails.
+    std::chrono::milliseconds max_rate_limit_wait = std::chrono::minutes(10);
 };
 
 struct SourceSettings {
@@ -40,6 +42,9 @@ struct TargetSettings {
     std::vector<std::string> include = {};  // property names or ids; empty = all
     std::vector<std::string> exclude = {};
     std::string unmapped = "columns";  // columns | json | skip
+    // A new (or reset) target first receives every live page from the mirror; false: only the
+    // changes from now on (a chat webhook does not want a message per existing page).
+    bool snapshot = true;
 };
 
 struct SyncSettings {
@@ -48,6 +53,9 @@ struct SyncSettings {
     std::chrono::milliseconds every = 30s;
     std::optional<std::chrono::milliseconds> reconcile_every = std::chrono::hours(6);
     std::chrono::milliseconds overlap = 2min;
+    // How often each data source's schema is read again when no page shows an unknown property
+    // and no webhook says it changed.
+    std::chrono::milliseconds schema_every = std::chrono::hours(1);
     double max_delete_ratio = 0.2;
     bool content = false;
     std::vector<TargetSettings> targets = {};

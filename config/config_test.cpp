@@ -358,6 +358,23 @@ TEST_CASE("reconcile_every: never turns reconciliation off") {
     CHECK(hourly.syncs[0].reconcile_every == std::optional<std::chrono::milliseconds>(1h));
 }
 
+TEST_CASE("an overlap under a minute is refused: edit times are minute-rounded") {
+    CHECK(
+        parse_ok(notion_block + jsonl_connector + one_sync("    overlap: 1m\n")).syncs[0].overlap ==
+        std::chrono::minutes(1));
+    CHECK(parse_ok(notion_block + jsonl_connector + one_sync("")).syncs[0].overlap ==
+          std::chrono::minutes(2));
+    for (const char* bad : {"59s", "0s", "500ms"}) {
+        CAPTURE(bad);
+        const auto problems = problems_of(notion_block + jsonl_connector +
+                                          one_sync("    overlap: " + std::string(bad) + "\n"));
+        REQUIRE(problems.size() == 1);
+        CHECK(problems[0].starts_with(
+            "name.yaml:11:14: syncs[0].overlap: overlap must be at least 1m"));
+        CHECK(problems[0].find("same minute") != std::string::npos);
+    }
+}
+
 TEST_CASE("max_delete_ratio must lie between 0 and 1") {
     CHECK(parse_ok(notion_block + jsonl_connector + one_sync("    max_delete_ratio: 0\n"))
               .syncs[0]
@@ -399,7 +416,7 @@ syncs:
               "name.yaml:4:30: notion.budget: unknown key `brust` (expected one of: burst, "
               "per_minute)",
               "name.yaml:3:3: notion: unknown key `tokne` (expected one of: base_url, budget, "
-              "ca_file, token, token_file, version)",
+              "ca_file, max_rate_limit_wait, token, token_file, version)",
               "name.yaml:6:33: control: unknown key `port` (expected one of: auth_token, "
               "auth_token_file, listen, webhook_secret, webhook_secret_file)",
               "name.yaml:8:43: connectors.out: unknown key `rotate` (expected one of: fsync, "
@@ -407,9 +424,10 @@ syncs:
               "name.yaml:11:62: syncs[0].source: unknown key `view` (expected one of: "
               "data_source, database, discover, page)",
               "name.yaml:15:9: syncs[0].targets[0]: unknown key `colour` (expected one of: "
-              "connector, direction, exclude, include, mapping, soft_delete, table, unmapped)",
+              "connector, direction, exclude, include, mapping, snapshot, soft_delete, table, "
+              "unmapped)",
               "name.yaml:12:5: syncs[0]: unknown key `evry` (expected one of: content, every, "
-              "max_delete_ratio, name, overlap, reconcile_every, source, targets)",
+              "max_delete_ratio, name, overlap, reconcile_every, schema_every, source, targets)",
               "name.yaml:5:1: unknown key `stat` (expected one of: connectors, control, notion, "
               "state, syncs)"});
 }

@@ -188,7 +188,23 @@ void print_status(const json::object& status, const std::string& source) {
             const auto& t = tv.as_object();
             std::cout << "  target " << t.at("target").as_string().c_str() << ": pending events "
                       << t.at("pending").to_number<std::int64_t>() << ", dead letters "
-                      << t.at("dead_letters").to_number<std::int64_t>() << "\n";
+                      << t.at("dead_letters").to_number<std::int64_t>();
+            if (const auto* cursor = t.if_contains("cursor"))
+                std::cout << ", cursor " << cursor->to_number<std::int64_t>();
+            if (const auto* snapshots = t.if_contains("snapshots_pending");
+                snapshots && snapshots->to_number<std::int64_t>() > 0) {
+                std::cout << ", snapshot of " << snapshots->to_number<std::int64_t>()
+                          << " data sources in progress";
+            }
+            if (const auto* last = t.if_contains("last_delivered");
+                last && last->is_string() && !last->get_string().empty()) {
+                std::cout << ", last delivered " << last->get_string().c_str();
+            }
+            if (const auto* error = t.if_contains("last_error");
+                error && error->is_string() && !error->get_string().empty()) {
+                std::cout << ", last error: " << error->get_string().c_str();
+            }
+            std::cout << "\n";
         }
         std::cout << "  held deletes: " << job.at("held_deletes").to_number<std::int64_t>() << "\n";
     }
@@ -248,9 +264,9 @@ int dead_letters(mirror::Mirror& mirror, const std::string& action, const std::s
               [](const auto& a, const auto& b) { return a.seq < b.seq; });
     for (const auto& d : letters) {
         if (action == "retry") {
-            const auto seq = mirror.retry_dead_letter(d.id);
-            std::cout << "dead letter " << d.id << " queued again as event " << seq
-                      << " (with the page's current values)\n";
+            mirror.mark_retry(d.id);
+            std::cout << "dead letter " << d.id << " queued again for " << d.target
+                      << " only (with the page's current values)\n";
         } else {
             mirror.drop_dead_letter(d.id);
             std::cout << "dead letter " << d.id << " dropped\n";
@@ -391,9 +407,16 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"list", "retry", "drop"}));
     dead->add_option("--target", dead_target, "Only this target (<sync>/<connector>)");
     dead->add_option("--id", dead_id, "Only this dead letter");
-    auto* resync = app.add_subcommand("resync", "Re-read a job from scratch at its next poll");
+    auto* resync = app.add_subcommand(
+        "resync", "Re-read a job from Notion at its next poll, or refill a target from the mirror");
     std::string resync_job;
-    resync->add_option("--job", resync_job, "The sync job")->required();
+    std::string resync_target;
+    auto* resync_job_option =
+        resync->add_option("--job", resync_job, "The sync job: read again from Notion");
+    resync
+        ->add_option("--target", resync_target,
+                     "A target <sync>/<connector>: sent every page again (a snapshot)")
+        ->excludes(resync_job_option);
     CLI11_PARSE(app, argc, argv);
     setup_logging(log_format);
 
@@ -423,6 +446,29 @@ int main(int argc, char** argv) {
                 print_status(daemon.status(), "from the mirror; the daemon is not running");
             }
             return ex_ok;
+        }
+        if (resync->parsed() && !resync_target.empty()) {
+            const bool known = std::any_of(
+                config.syncs.begin(), config.syncs.end(), [&](const config::SyncSettings& s) {
+                    return std::any_of(s.targets.begin(), s.targets.end(),
+                                       [&](const config::TargetSettings& t) {
+                                           return s.name + "/" + t.connector == resync_target;
+                                       });
+                });
+            if (!known) {
+                std::cerr << "no target `" << resync_target << "` in " << config_path
+                          << " (targets are named <sync>/<connector>)\n";
+                return ex_usage;
+            }
+            daemon.mirror().reset_target(resync_target);
+            std::cout << "target " << resync_target
+                      << " receives every page again (a snapshot from the mirror) at its next "
+                         "delivery\n";
+            return ex_ok;
+        }
+        if (resync->parsed() && resync_job.empty()) {
+            std::cerr << "resync needs --job NAME or --target SYNC/CONNECTOR\n";
+            return ex_usage;
         }
         if (resync->parsed()) {
             if (std::none_of(config.syncs.begin(), config.syncs.end(),

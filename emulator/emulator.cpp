@@ -68,6 +68,7 @@ constexpr std::string_view routes[] = {"/v1/users/me",
                                        "/v1/data_sources/{id}/query",
                                        "/v1/pages",
                                        "/v1/pages/{id}",
+                                       "/v1/pages/{id}/move",
                                        "/v1/pages/{id}/properties/{property_id}",
                                        "/v1/blocks/{id}/children",
                                        "/v1/blocks/{id}"};
@@ -402,6 +403,9 @@ HttpResponse Emulator::api(const HttpRequest& request, const Connection& connect
         if (is("GET", "/v1/pages/{id}")) {
             return ok(workspace_.get_page(caller, p[0], filter_properties(params)));
         }
+        if (is("POST", "/v1/pages/{id}/move")) {
+            return ok(workspace_.move_page(caller, p[0], parse_body(request.body)));
+        }
         if (is("PATCH", "/v1/pages/{id}")) {
             return ok(workspace_.update_page(caller, p[0], parse_body(request.body),
                                              filter_properties(params)));
@@ -492,6 +496,10 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
     if (post && name == "latency") {
         options_.latency_fixed_ms = int_field(body, "fixed_ms", 0);
         options_.latency_jitter_ms = int_field(body, "jitter_ms", 0);
+        return done();
+    }
+    if (post && name == "keep_alive") {
+        options_.keep_alive_idle_ms = int_field(body, "idle_ms", 300'000);
         return done();
     }
     if (post && name == "search_lag") {

@@ -45,6 +45,9 @@ struct Options {
     Millis latency_fixed_ms = 0;
     Millis latency_jitter_ms = 0;
     Millis search_lag_ms = 0;
+    // A kept-alive connection idle this long is closed by the server, as proxies and Notion's
+    // edge do (POST /__emulator/keep_alive {idle_ms}).
+    Millis keep_alive_idle_ms = 300'000;
     std::uint64_t seed = 0;  // 0 = random
 };
 
@@ -57,6 +60,7 @@ struct WebhookDelivery {
 class Emulator {
 public:
     explicit Emulator(Options options);
+    Millis keep_alive_idle_ms() const { return options_.keep_alive_idle_ms; }
 
     HttpResponse handle(const HttpRequest& request);
     // Webhook posts whose aggregation delay has passed (the server calls this periodically).

@@ -198,6 +198,9 @@ public:
                              const std::vector<std::string>& filter_properties);
     json::object get_page(const Caller& caller, const std::string& id,
                           const std::vector<std::string>& filter_properties) const;
+    // POST /v1/pages/{id}/move: a new parent (a page or a data source); values are kept for the
+    // destination's properties of the same name and type (notion-api.md §6.5).
+    json::object move_page(const Caller& caller, const std::string& id, const json::object& body);
     json::object update_page(const Caller& caller, const std::string& id, const json::object& body,
                              const std::vector<std::string>& filter_properties);
     json::object get_page_property(const Caller& caller, const std::string& page_id,

@@ -30,10 +30,12 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 asio::awaitable<void> session(tcp::socket socket, Emulator& emulator) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
-    for (;;) {
+    for (bool first = true;; first = false) {
         http::request_parser<http::string_body> parser;
         parser.body_limit(16 * 1024 * 1024);
-        stream.expires_after(300s);
+        // Between requests a kept-alive connection may idle only so long (then it is closed).
+        stream.expires_after(first ? 300s
+                                   : std::chrono::milliseconds(emulator.keep_alive_idle_ms()));
         auto [read_error, read_bytes] =
             co_await http::async_read(stream, buffer, parser, use_tuple);
         if (read_error) co_return;

@@ -1562,6 +1562,74 @@ json::object Workspace::update_page(const Caller& caller, const std::string& raw
     return render_page(page, caller, filter_properties);
 }
 
+json::object Workspace::move_page(const Caller& caller, const std::string& raw,
+                                  const json::object& body) {
+    invalidate();
+    Page& page = page_for_write(caller, raw);
+    reject_unknown_keys(body, {"parent"});
+    const auto* parent = body.if_contains("parent");
+    if (parent == nullptr || !parent->is_object())
+        throw validation_error("body failed validation: body.parent should be an object.");
+    const auto& po = parent->as_object();
+    Parent to;
+    if (const auto* ds = po.if_contains("data_source_id"); ds && ds->is_string()) {
+        to = {.type = "data_source_id",
+              .id = data_source_for(caller, std::string(ds->as_string())).id};
+    } else if (const auto* pg = po.if_contains("page_id"); pg && pg->is_string()) {
+        to = {.type = "page_id", .id = page_for_write(caller, std::string(pg->as_string())).id};
+    } else {
+        throw validation_error(
+            "body failed validation: body.parent should be a page_id or a data_source_id.");
+    }
+    const DataSource* from_ds =
+        page.parent.type == "data_source_id" ? &data_sources_.at(page.parent.id) : nullptr;
+    const DataSource* to_ds = to.type == "data_source_id" ? &data_sources_.at(to.id) : nullptr;
+    json::object values;
+    auto title_of = [](const DataSource* ds) -> std::string {
+        if (ds == nullptr) return "title";
+        for (const auto& def : ds->properties) {
+            if (def.type == "title") return def.id;
+        }
+        return "title";
+    };
+    if (const auto* title = page.values.if_contains(title_of(from_ds)))
+        values[title_of(to_ds)] = *title;
+    if (from_ds != nullptr && to_ds != nullptr) {
+        for (const auto& def : to_ds->properties) {
+            if (def.type == "title") continue;
+            for (const auto& old : from_ds->properties) {
+                if (old.name == def.name && old.type == def.type && page.values.contains(old.id))
+                    values[def.id] = page.values.at(old.id);
+            }
+        }
+    }
+    auto erase_from = [&](std::vector<std::string>& list) {
+        list.erase(std::remove(list.begin(), list.end(), page.id), list.end());
+    };
+    if (page.parent.type == "data_source_id") {
+        erase_from(data_sources_.at(page.parent.id).pages);
+    } else if (page.parent.type == "workspace") {
+        erase_from(top_level_);
+    } else {
+        erase_from(children_[page.parent.id]);
+    }
+    if (to.type == "data_source_id") {
+        data_sources_.at(to.id).pages.push_back(page.id);
+    } else {
+        children_[to.id].push_back(page.id);
+    }
+    page.parent = to;
+    page.values = std::move(values);
+    touch(page.stamp, caller);
+    record({.type = "page.moved",
+            .entity_id = page.id,
+            .entity_type = "page",
+            .author_id = caller.connection->user_id,
+            .author_is_bot = !caller.connection->is_owner});
+    last_committed_ = page.id;
+    return render_page(page, caller, {});
+}
+
 json::object Workspace::get_page_property(const Caller& caller, const std::string& raw,
                                           const std::string& property_id,
                                           const std::optional<std::string>& cursor,

@@ -45,6 +45,7 @@ public:
                 line["content"] = *e.content;
                 line["content_changed"] = e.content_changed;
             }
+            if (e.snapshot) line["snapshot"] = true;
             text += boost::json::serialize(line);
             text += '\n';
             if (settings_.fsync == FsyncPolicy::always) {

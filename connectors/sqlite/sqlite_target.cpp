@@ -50,9 +50,19 @@ public:
     }
 
     boost::asio::awaitable<void> deliver(ChangeBatch batch) override {
-        syncd::sqlite::Transaction transaction(*db_);
-        for (const auto& event : batch.events) apply(batch, event);
-        transaction.commit();
+        try {
+            syncd::sqlite::Transaction transaction(*db_);
+            for (const auto& event : batch.events) apply(batch, event);
+            transaction.commit();
+        } catch (...) {
+            // The rollback undid tables, columns and bindings these caches may already hold:
+            // forget them, so the retry creates them again instead of writing to columns that
+            // do not exist.
+            bound_.clear();
+            tables_.clear();
+            extra_columns_.clear();
+            throw;
+        }
         model::crash_point("target.after_write");
         co_return;
     }

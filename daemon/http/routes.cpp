@@ -126,6 +126,10 @@ ControlResponse Routes::webhook(const ControlRequest& request) {
         return json_response(200, {{"status", "no job reads this entity"}});
     }
     ++accepted_;
+    if (event.type == "data_source.schema_updated" || event.type == "database.schema_updated") {
+        daemon.schema_changed(event.data_source_id.empty() ? event.entity_id
+                                                           : event.data_source_id);
+    }
     daemon.hint(*job);
     spdlog::debug("webhook {} for {} {}: polling job {}", event.type, event.entity_type,
                   event.entity_id, *job);

@@ -4,6 +4,7 @@
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 namespace syncd::mirror {
@@ -60,6 +61,36 @@ constexpr std::string_view migrations[] = {
     // 3: record and content hashes are XXH3-64 (they were FNV-1a); Mirror::rehash() recomputes
     // the stored ones in the same transaction, so the upgrade emits no `updated` event.
     "",
+    // 4: the mirror is one copy per data source however many jobs read it (issue #10): events
+    // are dispatched by data source to every job subscribed to it (job_sources); each target
+    // records which data sources it holds (target_sources), a snapshot in progress by the last
+    // page sent; a dead letter is retried for its own target only.
+    R"sql(
+    ALTER TABLE outbox ADD COLUMN data_source_id TEXT NOT NULL DEFAULT '';
+    UPDATE outbox SET data_source_id = COALESCE(json_extract(event, '$.data_source_id'), '');
+    CREATE INDEX outbox_by_source ON outbox (data_source_id, seq);
+    CREATE TABLE job_sources (
+        sync TEXT NOT NULL,
+        data_source_id TEXT NOT NULL,
+        PRIMARY KEY (sync, data_source_id));
+    INSERT OR IGNORE INTO job_sources (sync, data_source_id)
+        SELECT sync, data_source_id FROM sources;
+    CREATE TABLE target_sources (
+        target TEXT NOT NULL,
+        data_source_id TEXT NOT NULL,
+        snapshot_after TEXT,
+        PRIMARY KEY (target, data_source_id));
+    INSERT OR IGNORE INTO target_sources (target, data_source_id, snapshot_after)
+        SELECT c.target, s.data_source_id, NULL FROM target_cursors c JOIN sources s
+        ON substr(c.target, 1, length(s.sync) + 1) = s.sync || '/';
+    ALTER TABLE dead_letters ADD COLUMN retry INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sources ADD COLUMN schema_read_at INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE jobs (sync TEXT PRIMARY KEY, resolved_at INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO counters (name, value) VALUES ('collected_through', COALESCE(
+        (SELECT MIN(seq) - 1 FROM outbox),
+        (SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0));
+    )sql",
 };
 
 // The migration after which the stored hashes are recomputed (see Mirror::rehash).
@@ -234,13 +265,15 @@ SourceState source_from(sqlite::Statement& s) {
     out.watermark = s.text(3);
     out.reconciled_at = s.integer(4);
     out.read_from = s.text(5);
+    out.schema_read_at = s.integer(6);
     return out;
 }
 }  // namespace
 
 std::optional<SourceState> Mirror::source(const std::string& data_source_id) {
     auto s = db_.cached(
-        "SELECT data_source_id, sync, schema, watermark, reconciled_at, read_from FROM sources "
+        "SELECT data_source_id, sync, schema, watermark, reconciled_at, read_from, schema_read_at "
+        "FROM sources "
         "WHERE data_source_id = ?");
     s->bind(1, data_source_id);
     if (!s->step()) return std::nullopt;
@@ -249,8 +282,9 @@ std::optional<SourceState> Mirror::source(const std::string& data_source_id) {
 
 std::vector<SourceState> Mirror::sources(const std::string& sync) {
     auto s = db_.cached(
-        "SELECT data_source_id, sync, schema, watermark, reconciled_at, read_from FROM sources "
-        "WHERE sync = ?");
+        "SELECT data_source_id, sync, schema, watermark, reconciled_at, read_from, schema_read_at "
+        "FROM sources "
+        "WHERE data_source_id IN (SELECT data_source_id FROM job_sources WHERE sync = ?)");
     s->bind(1, sync);
     std::vector<SourceState> out;
     while (s->step()) out.push_back(source_from(*s));
@@ -273,10 +307,16 @@ void Mirror::Batch::put_page(const std::string& sync, const model::Record& recor
 }
 
 std::int64_t Mirror::Batch::add_event(model::ChangeEvent event) {
-    auto s = mirror_.db_.cached("INSERT INTO outbox (sync, event, detected_at) VALUES (?, ?, ?)");
-    s->bind(1, event.sync).bind(2, json::serialize(event.to_json())).bind(3, now_iso());
+    auto s = mirror_.db_.cached(
+        "INSERT INTO outbox (sync, data_source_id, event, detected_at) VALUES (?, ?, ?, ?)");
+    s->bind(1, event.sync).bind(2, event.data_source_id);
+    s->bind(3, json::serialize(event.to_json())).bind(4, now_iso());
     s->run();
-    return mirror_.db_.last_insert_rowid();
+    const auto seq = mirror_.db_.last_insert_rowid();
+    // The job whose poll found it reads that data source (resolve() keeps the set exact).
+    if (!event.sync.empty() && !event.data_source_id.empty())
+        mirror_.subscribe(event.sync, event.data_source_id);
+    return seq;
 }
 
 void Mirror::Batch::set_watermark(const std::string& sync, const std::string& data_source_id,
@@ -287,6 +327,7 @@ void Mirror::Batch::set_watermark(const std::string& sync, const std::string& da
         "excluded.sync");
     s->bind(1, data_source_id).bind(2, sync).bind(3, watermark);
     s->run();
+    mirror_.subscribe(sync, data_source_id);
 }
 
 void Mirror::Batch::set_schema(const std::string& sync, const model::Schema& schema) {
@@ -295,6 +336,13 @@ void Mirror::Batch::set_schema(const std::string& sync, const model::Schema& sch
         "ON CONFLICT (data_source_id) DO UPDATE SET schema = excluded.schema, sync = "
         "excluded.sync");
     s->bind(1, schema.data_source_id).bind(2, sync).bind(3, json::serialize(schema.to_json()));
+    s->run();
+    mirror_.subscribe(sync, schema.data_source_id);
+}
+
+void Mirror::Batch::set_schema_read(const std::string& data_source_id, std::int64_t at_ms) {
+    auto s = mirror_.db_.cached("UPDATE sources SET schema_read_at = ? WHERE data_source_id = ?");
+    s->bind(1, at_ms).bind(2, data_source_id);
     s->run();
 }
 
@@ -327,11 +375,55 @@ void Mirror::Batch::clear_held(const std::string& sync, const std::string& data_
 
 void Mirror::Batch::commit() { transaction_.commit(); }
 
+void Mirror::subscribe(const std::string& sync, const std::string& data_source_id) {
+    auto s = db_.cached("INSERT OR IGNORE INTO job_sources (sync, data_source_id) VALUES (?, ?)");
+    s->bind(1, sync).bind(2, data_source_id);
+    s->run();
+}
+
+void Mirror::set_job_sources(const std::string& sync, const std::vector<std::string>& ids,
+                             std::int64_t resolved_at_ms) {
+    sqlite::Transaction t(db_);
+    auto resolved = db_.cached(
+        "INSERT INTO jobs (sync, resolved_at) VALUES (?, ?) ON CONFLICT (sync) DO UPDATE SET "
+        "resolved_at = excluded.resolved_at");
+    resolved->bind(1, sync).bind(2, resolved_at_ms);
+    resolved->run();
+    if (job_sources(sync) == ids) {
+        t.commit();
+        return;
+    }
+    auto clear = db_.cached("DELETE FROM job_sources WHERE sync = ?");
+    clear->bind(1, sync);
+    clear->run();
+    auto add = db_.cached("INSERT OR IGNORE INTO job_sources (sync, data_source_id) VALUES (?, ?)");
+    for (const auto& id : ids) {
+        add->bind(1, sync).bind(2, id);
+        add->run();
+    }
+    t.commit();
+}
+
+std::int64_t Mirror::resolved_at(const std::string& sync) {
+    auto s = db_.cached("SELECT resolved_at FROM jobs WHERE sync = ?");
+    s->bind(1, sync);
+    return s->step() ? s->integer(0) : 0;
+}
+
+std::vector<std::string> Mirror::job_sources(const std::string& sync) {
+    auto s = db_.cached("SELECT data_source_id FROM job_sources WHERE sync = ? ORDER BY rowid");
+    s->bind(1, sync);
+    std::vector<std::string> out;
+    while (s->step()) out.push_back(s->text(0));
+    return out;
+}
+
 std::vector<model::ChangeEvent> Mirror::events_after(const std::string& sync, std::int64_t seq,
                                                      std::size_t limit) {
-    auto s =
-        db_.cached("SELECT seq, event FROM outbox WHERE sync = ? AND seq > ? ORDER BY seq LIMIT ?");
-    s->bind(1, sync).bind(2, seq).bind(3, static_cast<std::int64_t>(limit));
+    auto s = db_.cached(
+        "SELECT seq, event FROM outbox WHERE seq > ? AND data_source_id IN (SELECT data_source_id "
+        "FROM job_sources WHERE sync = ?) ORDER BY seq LIMIT ?");
+    s->bind(1, seq).bind(2, sync).bind(3, static_cast<std::int64_t>(limit));
     std::vector<model::ChangeEvent> out;
     while (s->step()) {
         auto e = model::ChangeEvent::from_json(json::parse(s->text(1)).as_object());
@@ -342,17 +434,28 @@ std::vector<model::ChangeEvent> Mirror::events_after(const std::string& sync, st
 }
 
 std::int64_t Mirror::last_seq(const std::string& sync) {
-    auto s = db_.cached("SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE sync = ?");
+    auto s = db_.cached(
+        "SELECT COALESCE(MAX(seq), 0) FROM outbox WHERE data_source_id IN (SELECT data_source_id "
+        "FROM job_sources WHERE sync = ?)");
     s->bind(1, sync);
     s->step();
-    const auto in_outbox = s->integer(0);
-    // Collected rows leave gaps; the sqlite_sequence keeps the highest seq ever handed out.
-    return in_outbox;
+    return s->integer(0);
+}
+
+std::int64_t Mirror::highest_seq() {
+    // Collected rows leave gaps: sqlite_sequence keeps the highest seq ever handed out.
+    auto s = db_.cached(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0), "
+        "COALESCE((SELECT MAX(seq) FROM outbox), 0))");
+    s->step();
+    return s->integer(0);
 }
 
 std::size_t Mirror::count_after(const std::string& sync, std::int64_t seq) {
-    auto s = db_.cached("SELECT COUNT(*) FROM outbox WHERE sync = ? AND seq > ?");
-    s->bind(1, sync).bind(2, seq);
+    auto s = db_.cached(
+        "SELECT COUNT(*) FROM outbox WHERE seq > ? AND data_source_id IN (SELECT data_source_id "
+        "FROM job_sources WHERE sync = ?)");
+    s->bind(1, seq).bind(2, sync);
     s->step();
     return static_cast<std::size_t>(s->integer(0));
 }
@@ -363,6 +466,12 @@ std::int64_t Mirror::cursor(const std::string& target) {
     return s->step() ? s->integer(0) : 0;
 }
 
+bool Mirror::has_cursor(const std::string& target) {
+    auto s = db_.cached("SELECT 1 FROM target_cursors WHERE target = ?");
+    s->bind(1, target);
+    return s->step();
+}
+
 void Mirror::set_cursor(const std::string& target, std::int64_t seq) {
     auto s = db_.cached(
         "INSERT INTO target_cursors (target, seq) VALUES (?, ?) ON CONFLICT (target) DO UPDATE SET "
@@ -371,8 +480,98 @@ void Mirror::set_cursor(const std::string& target, std::int64_t seq) {
     s->run();
 }
 
+std::size_t Mirror::begin_target(const std::string& target, const std::string& sync,
+                                 bool snapshot) {
+    sqlite::Transaction t(db_);
+    if (!has_cursor(target)) {
+        if (collected_through() == 0) {
+            // The outbox still holds every event ever made (a first run): the target reads it
+            // from the start, as real events, and holds its data sources already.
+            set_cursor(target, 0);
+            snapshot = false;
+        } else {
+            // It follows the outbox from now on; what is already in the mirror reaches it as a
+            // snapshot (below), taken after this point, so nothing falls between.
+            set_cursor(target, highest_seq());
+        }
+    }
+    std::size_t added = 0;
+    auto add = db_.cached(
+        "INSERT OR IGNORE INTO target_sources (target, data_source_id, snapshot_after) VALUES (?, "
+        "?, ?)");
+    for (const auto& ds : job_sources(sync)) {
+        add->bind(1, target).bind(2, ds);
+        if (snapshot) {
+            add->bind(3, std::string_view(""));  // not a null pointer: that binds NULL
+        } else {
+            add->bind_null(3);
+        }
+        add->run();
+        added += static_cast<std::size_t>(db_.changes());
+    }
+    t.commit();
+    return added;
+}
+
+std::optional<Mirror::SnapshotPosition> Mirror::next_snapshot(const std::string& target) {
+    auto s = db_.cached(
+        "SELECT data_source_id, snapshot_after FROM target_sources WHERE target = ? AND "
+        "snapshot_after IS NOT NULL ORDER BY data_source_id LIMIT 1");
+    s->bind(1, target);
+    if (!s->step()) return std::nullopt;
+    return SnapshotPosition{.data_source_id = s->text(0), .after_page = s->text(1)};
+}
+
+std::vector<StoredPage> Mirror::live_pages_after(const std::string& data_source_id,
+                                                 const std::string& after_page, std::size_t limit) {
+    auto s = db_.cached(
+        "SELECT data_source_id, hash, state, record FROM pages WHERE data_source_id = ? AND "
+        "state = 'live' AND page_id > ? ORDER BY page_id LIMIT ?");
+    s->bind(1, data_source_id).bind(2, after_page).bind(3, static_cast<std::int64_t>(limit));
+    std::vector<StoredPage> out;
+    while (s->step()) {
+        out.push_back(StoredPage{.data_source_id = s->text(0),
+                                 .hash = s->text(1),
+                                 .state = state_of(s->text(2)),
+                                 .record = record_from(json::parse(s->text(3)).as_object())});
+    }
+    return out;
+}
+
+void Mirror::set_snapshot_progress(const std::string& target, const std::string& data_source_id,
+                                   const std::optional<std::string>& after_page) {
+    auto s = db_.cached(
+        "UPDATE target_sources SET snapshot_after = ? WHERE target = ? AND data_source_id = ?");
+    if (after_page) {
+        s->bind(1, *after_page);
+    } else {
+        s->bind_null(1);
+    }
+    s->bind(2, target).bind(3, data_source_id);
+    s->run();
+}
+
+std::size_t Mirror::snapshots_pending(const std::string& target) {
+    auto s = db_.cached(
+        "SELECT COUNT(*) FROM target_sources WHERE target = ? AND snapshot_after IS NOT NULL");
+    s->bind(1, target);
+    s->step();
+    return static_cast<std::size_t>(s->integer(0));
+}
+
+void Mirror::reset_target(const std::string& target) {
+    sqlite::Transaction t(db_);
+    for (const char* sql : {"DELETE FROM target_cursors WHERE target = ?",
+                            "DELETE FROM target_sources WHERE target = ?"}) {
+        auto s = db_.cached(sql);
+        s->bind(1, target);
+        s->run();
+    }
+    t.commit();
+}
+
 void Mirror::dead_letter(const std::string& target, const model::ChangeEvent& event,
-                         const std::string& error) {
+                         const std::string& error, bool move_cursor) {
     sqlite::Transaction t(db_);
     auto s = db_.cached(
         "INSERT INTO dead_letters (target, seq, event, error, failed_at) VALUES (?, ?, ?, ?, ?)");
@@ -382,7 +581,7 @@ void Mirror::dead_letter(const std::string& target, const model::ChangeEvent& ev
         .bind(4, error)
         .bind(5, now_iso());
     s->run();
-    set_cursor(target, event.seq);
+    if (move_cursor) set_cursor(target, event.seq);
     t.commit();
 }
 
@@ -406,31 +605,52 @@ std::optional<model::ChangeEvent> Mirror::dead_letter_event(std::int64_t id) {
     return event;
 }
 
-std::int64_t Mirror::retry_dead_letter(std::int64_t id) {
-    auto event = dead_letter_event(id);
-    if (!event) throw std::runtime_error("no dead letter with id " + std::to_string(id));
-    if (!event->page_id.empty()) {
-        if (const auto stored = page(event->page_id)) {
-            for (const auto& [name, property_id] : event->property_ids) {
-                if (!property_id.is_string()) continue;
-                const auto* value = stored->record.values.if_contains(property_id.get_string());
-                event->properties[name] = value ? *value : json::value();
-            }
-            event->last_edited_time = stored->record.last_edited_time;
-            if (stored->state != PageState::live) {
-                event->kind = std::string(to_string(stored->state));
-                if (event->kind == "deleted" || event->kind == "access_lost")
-                    event->content.reset();
-            } else if (event->kind == "deleted" || event->kind == "access_lost") {
-                event->kind = "restored";
-            }
-        }
+model::ChangeEvent Mirror::current_event(model::ChangeEvent event) {
+    if (event.page_id.empty()) return event;
+    const auto stored = page(event.page_id);
+    if (!stored) return event;
+    for (const auto& [name, property_id] : event.property_ids) {
+        if (!property_id.is_string()) continue;
+        const auto* value = stored->record.values.if_contains(property_id.get_string());
+        event.properties[name] = value ? *value : json::value();
     }
-    Batch batch(*this);
-    const auto seq = batch.add_event(*event);
-    drop_dead_letter(id);
-    batch.commit();
-    return seq;
+    event.last_edited_time = stored->record.last_edited_time;
+    if (stored->state != PageState::live) {
+        event.kind = std::string(to_string(stored->state));
+        if (event.kind == "deleted" || event.kind == "access_lost") event.content.reset();
+    } else if (event.kind == "deleted" || event.kind == "access_lost") {
+        event.kind = "restored";
+    }
+    return event;
+}
+
+void Mirror::mark_retry(std::int64_t id) {
+    auto s = db_.cached("UPDATE dead_letters SET retry = 1 WHERE id = ?");
+    s->bind(1, id);
+    s->run();
+    if (db_.changes() == 0)
+        throw std::runtime_error("no dead letter with id " + std::to_string(id));
+}
+
+std::vector<std::pair<std::int64_t, model::ChangeEvent>> Mirror::retries(
+    const std::string& target) {
+    auto s = db_.cached(
+        "SELECT id, event, seq FROM dead_letters WHERE target = ? AND retry = 1 ORDER BY seq, id");
+    s->bind(1, target);
+    std::vector<std::pair<std::int64_t, model::ChangeEvent>> out;
+    while (s->step()) {
+        auto event = model::ChangeEvent::from_json(json::parse(s->text(1)).as_object());
+        event.seq = s->integer(2);
+        out.emplace_back(s->integer(0), std::move(event));
+    }
+    for (auto& [id, event] : out) event = current_event(std::move(event));
+    return out;
+}
+
+void Mirror::dead_letter_failed_again(std::int64_t id, const std::string& error) {
+    auto s = db_.cached("UPDATE dead_letters SET retry = 0, error = ?, failed_at = ? WHERE id = ?");
+    s->bind(1, error).bind(2, now_iso()).bind(3, id);
+    s->run();
 }
 
 void Mirror::drop_dead_letter(std::int64_t id) {
@@ -446,23 +666,39 @@ std::size_t Mirror::held_deletes(const std::string& sync) {
     return static_cast<std::size_t>(s->integer(0));
 }
 
-void Mirror::collect_garbage(const std::vector<std::pair<std::string, std::string>>& sync_targets) {
-    std::map<std::string, std::int64_t> lowest;
-    for (const auto& [sync, target] : sync_targets) {
-        const auto c = cursor(target);
-        auto [it, inserted] = lowest.emplace(sync, c);
-        if (!inserted) it->second = std::min(it->second, c);
+void Mirror::collect_garbage(const std::vector<std::string>& targets) {
+    // Events are shared by every target of every job subscribed to their data source: a row goes
+    // once the slowest configured target has passed it.
+    if (targets.empty()) return;
+    std::int64_t lowest = std::numeric_limits<std::int64_t>::max();
+    for (const auto& target : targets) {
+        if (!has_cursor(target)) return;  // it will start from the newest event, but not yet
+        lowest = std::min(lowest, cursor(target));
     }
-    for (const auto& [sync, seq] : lowest) {
-        auto s = db_.cached("DELETE FROM outbox WHERE sync = ? AND seq <= ?");
-        s->bind(1, sync).bind(2, seq);
-        s->run();
+    sqlite::Transaction t(db_);
+    auto s = db_.cached("DELETE FROM outbox WHERE seq <= ?");
+    s->bind(1, lowest);
+    s->run();
+    if (db_.changes() > 0) {
+        // A target added from now on cannot read the outbox from the start: it gets a snapshot.
+        auto mark = db_.cached(
+            "UPDATE counters SET value = MAX(value, ?) WHERE name = 'collected_through'");
+        mark->bind(1, lowest);
+        mark->run();
     }
+    t.commit();
+}
+
+std::int64_t Mirror::collected_through() {
+    auto s = db_.cached("SELECT value FROM counters WHERE name = 'collected_through'");
+    return s->step() ? s->integer(0) : 0;
 }
 
 void Mirror::reset_sync(const std::string& sync) {
     auto s = db_.cached(
-        "UPDATE sources SET watermark = '', reconciled_at = 0, read_from = '' WHERE sync = ?");
+        "UPDATE sources SET watermark = '', reconciled_at = 0, read_from = '' WHERE sync = ? OR "
+        "data_source_id IN (SELECT data_source_id FROM job_sources WHERE sync = ?)");
+    s->bind(2, sync);
     s->bind(1, sync);
     s->run();
 }

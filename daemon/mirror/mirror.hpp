@@ -37,6 +37,7 @@ struct SourceState {
     // Notion's time when the last complete incremental read began: every edit before it (less the
     // overlap) was seen, so the next read need not go back further.
     std::string read_from = {};
+    std::int64_t schema_read_at = 0;  // Unix ms of the last schema read, 0 = never
 };
 
 struct ContentState {
@@ -84,6 +85,7 @@ public:
                          const std::string& read_at, const std::string& hash,
                          const json::array& blocks);
         void set_read_from(const std::string& data_source_id, const std::string& iso);
+        void set_schema_read(const std::string& data_source_id, std::int64_t at_ms);
         void set_watermark(const std::string& sync, const std::string& data_source_id,
                            const std::string& watermark);
         void set_schema(const std::string& sync, const model::Schema& schema);
@@ -97,29 +99,77 @@ public:
         sqlite::Transaction transaction_;
     };
 
-    // Outbox events of `sync` after `seq`, oldest first.
+    // The data sources job `sync` reads (its subscription): events of these reach its targets,
+    // whichever job's poll found them. set_job_sources replaces the set (after a resolve);
+    // subscribe adds one (Batch::set_watermark and set_schema do).
+    void set_job_sources(const std::string& sync, const std::vector<std::string>& ids,
+                         std::int64_t resolved_at_ms = 0);
+    // When set_job_sources was last called for `sync` (Unix ms, 0 = never).
+    std::int64_t resolved_at(const std::string& sync);
+    void subscribe(const std::string& sync, const std::string& data_source_id);
+    std::vector<std::string> job_sources(const std::string& sync);
+
+    // Outbox events of the data sources of job `sync` after `seq`, oldest first.
     std::vector<model::ChangeEvent> events_after(const std::string& sync, std::int64_t seq,
                                                  std::size_t limit);
     std::int64_t last_seq(const std::string& sync);
-    // How many outbox events of `sync` come after `seq` (a target's backlog).
+    // The highest sequence number ever handed out (0 for an empty outbox).
+    std::int64_t highest_seq();
+    // How many outbox events of job `sync` come after `seq` (a target's backlog).
     std::size_t count_after(const std::string& sync, std::int64_t seq);
+    // A target's position in the outbox (0 when it has none).
     std::int64_t cursor(const std::string& target);
+    bool has_cursor(const std::string& target);
     void set_cursor(const std::string& target, std::int64_t seq);
-    // Moves one event aside with the error and advances the target past it, atomically.
+
+    // Snapshots (issue #10). A target without a cursor starts at the newest event, and every
+    // data source of its job it does not hold yet is queued for a snapshot (all its live pages,
+    // from the mirror) or, with `snapshot` false, only marked as held; but while the outbox still
+    // holds every event ever made (nothing collected: a first run), it starts at 0 and reads
+    // them. Returns the data sources added. Call before each drain: a data source can join a
+    // job later.
+    std::size_t begin_target(const std::string& target, const std::string& sync, bool snapshot);
+    struct SnapshotPosition {
+        std::string data_source_id = {};
+        std::string after_page = {};  // the last page sent ("" = none yet)
+    };
+    // The next data source whose snapshot `target` still needs, and how far it got.
+    std::optional<SnapshotPosition> next_snapshot(const std::string& target);
+    // Live pages of a data source after `after_page`, in page id order.
+    std::vector<StoredPage> live_pages_after(const std::string& data_source_id,
+                                             const std::string& after_page, std::size_t limit);
+    // Records what the target acknowledged; nullopt: that snapshot is complete.
+    void set_snapshot_progress(const std::string& target, const std::string& data_source_id,
+                               const std::optional<std::string>& after_page);
+    std::size_t snapshots_pending(const std::string& target);
+    // Forgets a target's cursor and data sources: it starts again with a snapshot
+    // (`resync --target`).
+    void reset_target(const std::string& target);
+
+    // Moves one event aside with the error and (for an outbox event) advances the target past
+    // it, atomically.
     void dead_letter(const std::string& target, const model::ChangeEvent& event,
-                     const std::string& error);
+                     const std::string& error, bool move_cursor = true);
     std::vector<DeadLetter> dead_letters(const std::string& target = {});
     // The event a dead letter holds.
     std::optional<model::ChangeEvent> dead_letter_event(std::int64_t id);
-    // Sends a dead-lettered event again: appended to the outbox with the page's current values
-    // (so a retry never rolls a target back past a newer event of the same page), and the dead
-    // letter removed, in one transaction. Returns the new sequence number.
-    std::int64_t retry_dead_letter(std::int64_t id);
+    // Asks for a dead letter to be sent again, to its own target only: that target's dispatcher
+    // delivers it before its next outbox batch and removes it once acknowledged.
+    void mark_retry(std::int64_t id);
+    // The dead letters of `target` marked for retry, oldest first, each with the page's current
+    // values (so a retry never rolls a target back past a newer event of the same page).
+    std::vector<std::pair<std::int64_t, model::ChangeEvent>> retries(const std::string& target);
+    // `event` with the page's current values and state from the mirror.
+    model::ChangeEvent current_event(model::ChangeEvent event);
+    // A retried dead letter refused again: it stays, with the new error, unmarked.
+    void dead_letter_failed_again(std::int64_t id, const std::string& error);
     void drop_dead_letter(std::int64_t id);
     std::size_t held_deletes(const std::string& sync);
-    // Deletes outbox rows that every target of their sync has passed.
-    void collect_garbage(const std::vector<std::pair<std::string, std::string>>& sync_targets);
-    // Forgets the watermarks and reconciliation times of a sync (resync).
+    // Deletes outbox rows that every one of `targets` (all configured targets) has passed.
+    void collect_garbage(const std::vector<std::string>& targets);
+    // The highest sequence number garbage collection ever removed (0: the outbox is whole).
+    std::int64_t collected_through();
+    // Forgets the watermarks and reconciliation times of a job's data sources (resync).
     void reset_sync(const std::string& sync);
 
     sqlite::Database& database() { return db_; }

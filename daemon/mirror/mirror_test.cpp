@@ -63,9 +63,10 @@ Record record(const std::string& page_id, const std::string& data_source_id, dou
 
 ChangeEvent event(const std::string& sync, const std::string& page_id,
                   const std::string& kind = "created") {
+    // Each sync reads its own data source here (tasks: ds_a), unless a test subscribes more.
     return ChangeEvent{.kind = kind,
                        .sync = sync,
-                       .data_source_id = ds_a,
+                       .data_source_id = sync == "tasks" ? std::string(ds_a) : "ds-" + sync,
                        .page_id = page_id,
                        .last_edited_time = "2026-01-02T03:04:00.000Z",
                        .properties = {{"Name", "Page " + page_id}},
@@ -100,6 +101,15 @@ std::int64_t user_version(const std::string& path) {
 
 using Seqs = std::vector<std::int64_t>;
 using Names = std::vector<std::string>;
+
+// Undoes migration 4 (issue #10), as a mirror of schema 3 was.
+void downgrade_to_3(syncd::sqlite::Database& db) {
+    db.exec(
+        "DROP TABLE job_sources; DROP TABLE target_sources; DROP TABLE jobs; DROP TABLE counters; "
+        "DROP INDEX outbox_by_source; ALTER TABLE outbox DROP COLUMN data_source_id; "
+        "ALTER TABLE dead_letters DROP COLUMN retry; "
+        "ALTER TABLE sources DROP COLUMN schema_read_at; PRAGMA user_version = 3");
+}
 
 }  // namespace
 
@@ -209,18 +219,45 @@ TEST_CASE("opening a mirror of schema 2 re-hashes every page and content with th
         batch.commit();
     }
     {
-        // As release 0.1 left it: FNV-1a hashes, schema version 2.
+        // As release 0.1 left it: FNV-1a hashes, schema version 2 (migration 4 undone too).
         syncd::sqlite::Database db(dir.path());
+        downgrade_to_3(db);
         db.exec("UPDATE pages SET hash = '8296fb05f6171d9d'");
         db.exec("PRAGMA user_version = 2");
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 3);
+    CHECK(user_version(dir.path()) == 4);
     CHECK(upgraded.page_digest("p1")->hash == syncd::model::hash_of(p1));
     CHECK(upgraded.page_digest("p1")->hash != "8296fb05f6171d9d");
     CHECK(upgraded.content("p1", false)->hash == syncd::model::content_hash(blocks.as_array()));
     // Nothing else moved: no event was made by the upgrade.
     CHECK(upgraded.count_after("tasks", 0) == 0);
+}
+
+TEST_CASE("migration 4: events routed by data source, existing targets keep what they hold") {
+    TempMirror dir;
+    {
+        Mirror mirror(dir.path());
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("p1", ds_a, 1), PageState::live);
+        batch.set_watermark("tasks", ds_a, "2026-01-02T03:04:00.000Z");
+        batch.add_event(event("tasks", "p1"));
+        batch.commit();
+        mirror.set_cursor("tasks/out", 0);
+    }
+    {
+        syncd::sqlite::Database db(dir.path());
+        downgrade_to_3(db);
+    }
+    Mirror upgraded(dir.path());
+    CHECK(user_version(dir.path()) == 4);
+    CHECK(upgraded.job_sources("tasks") == Names{ds_a});
+    CHECK(pages(upgraded.events_after("tasks", 0, 10)) == Names{"p1"});
+    // The target that existed holds ds_a already: no snapshot, it goes on from its cursor.
+    CHECK(upgraded.begin_target("tasks/out", "tasks", true) == 0);
+    CHECK(upgraded.cursor("tasks/out") == 0);
+    // A target added after the upgrade gets one.
+    CHECK(upgraded.begin_target("tasks/new", "tasks", true) == 1);
 }
 
 TEST_CASE("a committed batch stores pages, events and watermark together") {
@@ -446,44 +483,124 @@ TEST_CASE("a dead letter that cannot move the cursor is not recorded either") {
     CHECK(mirror.cursor("tasks/out") == 0);
 }
 
-TEST_CASE("garbage collection keeps every event some target of its sync still needs") {
+TEST_CASE("garbage collection keeps every event some configured target still needs") {
     TempMirror dir;
     Mirror mirror(dir.path());
     {
         Mirror::Batch batch(mirror);
         for (const char* page : {"t1", "t2", "t3", "t4"}) batch.add_event(event("tasks", page));
         for (const char* page : {"w1", "w2"}) batch.add_event(event("wiki", page));
-        batch.add_event(event("idle", "i1"));
         batch.commit();
     }
-    // tasks: 1-4, wiki: 5-6, idle: 7.
+    // tasks: 1-4, wiki: 5-6.
     mirror.set_cursor("tasks/fast", 4);
     mirror.set_cursor("tasks/slow", 2);
     mirror.set_cursor("wiki/out", 6);
-    // idle/new never delivered anything: its cursor is 0.
-    mirror.collect_garbage({{"tasks", "tasks/fast"},
-                            {"tasks", "tasks/slow"},
-                            {"wiki", "wiki/out"},
-                            {"idle", "idle/new"}});
+    mirror.collect_garbage({"tasks/fast", "tasks/slow", "wiki/out"});
     CHECK(seqs(mirror.events_after("tasks", 0, 100)) == Seqs{3, 4});
+    CHECK(seqs(mirror.events_after("wiki", 0, 100)) == Seqs{5, 6});
+    // A configured target without a cursor yet (it starts from the newest event once it runs)
+    // keeps everything for now.
+    mirror.set_cursor("tasks/slow", 4);
+    mirror.collect_garbage({"tasks/fast", "tasks/slow", "wiki/out", "tasks/new"});
+    CHECK(seqs(mirror.events_after("tasks", 0, 100)) == Seqs{3, 4});
+    mirror.collect_garbage({"tasks/fast", "tasks/slow", "wiki/out"});
+    CHECK(mirror.events_after("tasks", 0, 100).empty());
+    CHECK(seqs(mirror.events_after("wiki", 0, 100)) == Seqs{5, 6});
+    // Sequence numbers are never reused, even once the outbox is empty.
+    mirror.set_cursor("tasks/fast", 6);
+    mirror.set_cursor("tasks/slow", 6);
+    mirror.collect_garbage({"tasks/fast", "tasks/slow", "wiki/out"});
     CHECK(mirror.events_after("wiki", 0, 100).empty());
-    CHECK(seqs(mirror.events_after("idle", 0, 100)) == Seqs{7});
-    // A sync that is not listed keeps everything.
+    CHECK(mirror.highest_seq() == 6);
+    Mirror::Batch batch(mirror);
+    CHECK(batch.add_event(event("tasks", "t5")) == 7);
+    batch.commit();
+}
+
+TEST_CASE("two jobs subscribed to one data source both get its events, whoever polled it") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    mirror.set_job_sources("ideas", {ds_a});
+    mirror.set_job_sources("roadmap", {ds_a, ds_b});
     {
         Mirror::Batch batch(mirror);
-        batch.add_event(event("unlisted", "u1"));
+        batch.add_event(event("ideas", "i1"));  // ideas' own data source is ds-ideas here
+        auto e = event("ideas", "i2");
+        e.data_source_id = ds_a;
+        batch.add_event(e);
+        e = event("roadmap", "r1");
+        e.data_source_id = ds_b;
+        batch.add_event(e);
         batch.commit();
     }
-    mirror.collect_garbage({{"tasks", "tasks/fast"}});
-    CHECK(seqs(mirror.events_after("unlisted", 0, 100)) == Seqs{8});
-    CHECK(mirror.events_after("tasks", 0, 100).empty());
-    // Sequence numbers are never reused, even once the outbox is empty.
-    mirror.set_cursor("unlisted/out", 8);
-    mirror.collect_garbage({{"unlisted", "unlisted/out"}});
-    CHECK(mirror.events_after("unlisted", 0, 100).empty());
-    Mirror::Batch batch(mirror);
-    CHECK(batch.add_event(event("tasks", "t5")) == 9);
-    batch.commit();
+    // i1 was found in ds-ideas by ideas: it subscribed ideas to it (add_event).
+    CHECK(pages(mirror.events_after("ideas", 0, 10)) == Names{"i1", "i2"});
+    CHECK(pages(mirror.events_after("roadmap", 0, 10)) == Names{"i2", "r1"});
+    CHECK(mirror.count_after("roadmap", 0) == 2);
+    // A resolve that drops a data source drops its events for that job.
+    mirror.set_job_sources("roadmap", {ds_b});
+    CHECK(pages(mirror.events_after("roadmap", 0, 10)) == Names{"r1"});
+}
+
+TEST_CASE("a new target starts at the newest event with a snapshot of what the mirror holds") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch batch(mirror);
+        for (const char* id : {"p3", "p1", "p2"})
+            batch.put_page("tasks", record(id, ds_a, 1), PageState::live);
+        batch.put_page("tasks", record("gone", ds_a, 1, true), PageState::deleted);
+        batch.add_event(event("tasks", "p1"));
+        batch.add_event(event("tasks", "p2"));
+        batch.commit();
+    }
+    // While the outbox is whole (nothing collected yet: a first run), a new target reads it from
+    // the start: real events, no snapshot.
+    CHECK(mirror.collected_through() == 0);
+    CHECK(mirror.begin_target("tasks/first", "tasks", true) == 1);
+    CHECK(mirror.cursor("tasks/first") == 0);
+    CHECK_FALSE(mirror.next_snapshot("tasks/first"));
+    // Once events were collected, a new target starts at the newest one with a snapshot.
+    mirror.set_cursor("tasks/first", 2);
+    mirror.collect_garbage({"tasks/first"});
+    CHECK(mirror.collected_through() == 2);
+    CHECK(mirror.begin_target("tasks/new", "tasks", true) == 1);
+    CHECK(mirror.cursor("tasks/new") == 2);
+    CHECK(mirror.begin_target("tasks/new", "tasks", true) == 0);  // nothing new to add
+    auto at = mirror.next_snapshot("tasks/new");
+    REQUIRE(at);
+    CHECK(at->data_source_id == ds_a);
+    CHECK(at->after_page.empty());
+    // Live pages only, in id order, resumable after the last one acknowledged.
+    auto first = mirror.live_pages_after(ds_a, "", 2);
+    REQUIRE(first.size() == 2);
+    CHECK(first[0].record.page_id == "p1");
+    CHECK(first[1].record.page_id == "p2");
+    mirror.set_snapshot_progress("tasks/new", ds_a, "p2");
+    CHECK(mirror.next_snapshot("tasks/new")->after_page == "p2");
+    const auto rest = mirror.live_pages_after(ds_a, "p2", 2);
+    REQUIRE(rest.size() == 1);
+    CHECK(rest[0].record.page_id == "p3");
+    mirror.set_snapshot_progress("tasks/new", ds_a, std::nullopt);
+    CHECK_FALSE(mirror.next_snapshot("tasks/new"));
+    CHECK(mirror.snapshots_pending("tasks/new") == 0);
+
+    // snapshot: false holds the data sources without sending anything.
+    CHECK(mirror.begin_target("tasks/chat", "tasks", false) == 1);
+    CHECK_FALSE(mirror.next_snapshot("tasks/chat"));
+    CHECK(mirror.cursor("tasks/chat") == 2);
+
+    // A data source joining the job later is snapshotted for a target that already runs.
+    mirror.set_job_sources("tasks", {ds_a, ds_b});
+    CHECK(mirror.begin_target("tasks/new", "tasks", true) == 1);
+    CHECK(mirror.next_snapshot("tasks/new")->data_source_id == ds_b);
+
+    // resync --target: forgotten, so the next begin starts over.
+    mirror.reset_target("tasks/new");
+    CHECK_FALSE(mirror.has_cursor("tasks/new"));
+    CHECK(mirror.begin_target("tasks/new", "tasks", true) == 2);
+    CHECK(mirror.snapshots_pending("tasks/new") == 2);
 }
 
 TEST_CASE("held deletes are counted per sync and cleared per data source") {
@@ -628,7 +745,7 @@ TEST_CASE("page content and the read position are stored with the batch") {
     CHECK(mirror.count_after("tasks", 0) == 0);
 }
 
-TEST_CASE("a retried dead letter goes out again with the page's current values") {
+TEST_CASE("a retried dead letter goes to its own target only, with the page's current values") {
     TempMirror dir;
     Mirror mirror(dir.path());
     {
@@ -643,6 +760,7 @@ TEST_CASE("a retried dead letter goes out again with the page's current values")
     const auto first = mirror.events_after("tasks", 0, 10);
     REQUIRE(first.size() == 1);
     mirror.dead_letter("tasks/out", first[0], "400 Bad Request");
+    mirror.set_cursor("tasks/db", first[0].seq);  // the other target took it
     // The page moved on since.
     {
         Mirror::Batch batch(mirror);
@@ -653,26 +771,31 @@ TEST_CASE("a retried dead letter goes out again with the page's current values")
     REQUIRE(letters.size() == 1);
     CHECK(letters[0].error == "400 Bad Request");
     CHECK(mirror.dead_letter_event(letters[0].id)->properties.at("Points") == 1);
-    const auto seq = mirror.retry_dead_letter(letters[0].id);
-    CHECK(seq > first[0].seq);
-    CHECK(mirror.dead_letters("tasks/out").empty());
-    const auto again = mirror.events_after("tasks", first[0].seq, 10);
-    REQUIRE(again.size() == 1);
-    CHECK(again[0].seq == seq);
-    CHECK(again[0].properties.at("Points").to_number<double>() == 7);  // current, not stale
-    CHECK(again[0].kind == "updated");
+    CHECK(mirror.retries("tasks/out").empty());
+    mirror.mark_retry(letters[0].id);
+    CHECK_THROWS(mirror.mark_retry(letters[0].id + 100));
+    // Nothing new in the outbox: no other target sees it again.
+    CHECK(mirror.events_after("tasks", first[0].seq, 10).empty());
+    CHECK(mirror.retries("tasks/db").empty());
+    auto retries = mirror.retries("tasks/out");
+    REQUIRE(retries.size() == 1);
+    CHECK(retries[0].first == letters[0].id);
+    CHECK(retries[0].second.properties.at("Points").to_number<double>() == 7);  // current
+    CHECK(retries[0].second.kind == "updated");
+    // Refused again: it stays, unmarked, with the new error.
+    mirror.dead_letter_failed_again(letters[0].id, "still 400");
+    CHECK(mirror.retries("tasks/out").empty());
+    CHECK(mirror.dead_letters("tasks/out").at(0).error == "still 400");
 
     // A page deleted since is retried as a delete; drop removes a letter without sending it.
-    mirror.dead_letter("tasks/out", again[0], "still failing");
     {
         Mirror::Batch batch(mirror);
         batch.put_page("tasks", record("p1", ds_a, 7, true), PageState::deleted);
         batch.commit();
     }
-    const auto id = mirror.dead_letters("tasks/out").at(0).id;
-    mirror.retry_dead_letter(id);
-    CHECK(mirror.events_after("tasks", seq, 10).at(0).kind == "deleted");
-    mirror.dead_letter("tasks/out", mirror.events_after("tasks", seq, 10).at(0), "x");
-    mirror.drop_dead_letter(mirror.dead_letters("tasks/out").at(0).id);
+    mirror.mark_retry(letters[0].id);
+    CHECK(mirror.retries("tasks/out").at(0).second.kind == "deleted");
+    mirror.drop_dead_letter(letters[0].id);
     CHECK(mirror.dead_letters().empty());
+    CHECK(mirror.retries("tasks/out").empty());
 }

@@ -6,6 +6,7 @@
 // The points: poll.after_mirror_commit (a page of results committed to the mirror),
 // target.after_write (a connector committed a batch; its cursor has not moved),
 // deliver.before_cursor (the dispatcher got the ack and is about to move the cursor),
+// deliver.before_snapshot_progress (a snapshot batch acknowledged, its progress not recorded),
 // reconcile.after_delete (a reconciliation committed one delete event; others may follow).
 #pragma once
 

@@ -228,6 +228,7 @@ json::object ChangeEvent::to_json() const {
         out["content"] = *content;
         out["content_changed"] = content_changed;
     }
+    if (snapshot) out["snapshot"] = true;
     return out;
 }
 
@@ -248,6 +249,7 @@ ChangeEvent ChangeEvent::from_json(const json::object& o) {
     if (const auto* b = o.if_contains("content"); b && b->is_array()) e.content = b->get_array();
     if (const auto* c = o.if_contains("content_changed"); c && c->is_bool())
         e.content_changed = c->get_bool();
+    if (const auto* s = o.if_contains("snapshot"); s && s->is_bool()) e.snapshot = s->get_bool();
     return e;
 }
 

@@ -70,6 +70,9 @@ struct ChangeEvent {
     // With `content: true`: the page's blocks (nested under "children"), and whether they changed.
     std::optional<json::array> content = {};
     bool content_changed = false;
+    // A `created` event from a target's snapshot of the mirror (a new or reset target), not a
+    // change seen in Notion.
+    bool snapshot = false;
 
     json::object to_json() const;
     static ChangeEvent from_json(const json::object& o);

@@ -113,7 +113,33 @@ void HttpClient::shutdown() {
     for (auto* w : state_->waiters) w->cancel();
 }
 
+namespace {
+// A request that failed on a reused connection before any byte of an answer: the peer closed
+// the idle connection (its keep-alive timeout) and never saw the request.
+struct StaleConnection {
+    TransportError error;
+};
+}  // namespace
+
 asio::awaitable<Response> HttpClient::send(Request request) {
+    if (!request.idempotent && request.method != "GET" && request.method != "HEAD") {
+        try {
+            co_return co_await send_once(std::move(request), false);
+        } catch (StaleConnection& e) {
+            throw std::move(e.error);  // a write: its outcome is unknown, the caller decides
+        }
+    }
+    // Named, not a conditional expression: g++ 12 destroys such a temporary twice when it is a
+    // coroutine argument.
+    Request first = request;
+    try {
+        co_return co_await send_once(std::move(first), false);
+    } catch (const StaleConnection&) {
+    }
+    co_return co_await send_once(std::move(request), true);
+}
+
+asio::awaitable<Response> HttpClient::send_once(Request request, bool new_connection) {
     const auto state = state_;  // keeps the pool alive while this coroutine runs
     const auto& options = state->options;
     const Url& base = state->base;
@@ -123,7 +149,7 @@ asio::awaitable<Response> HttpClient::send(Request request) {
     while (!connection) {
         if (state->stopped)
             throw TransportError(TransportError::Stage::connect, false, "client shut down");
-        while (!state->idle.empty()) {
+        while (!new_connection && !state->idle.empty()) {
             auto candidate = std::move(state->idle.front());
             state->idle.pop_front();
             if (Clock::now() - candidate->last_used < options.idle_timeout &&
@@ -161,6 +187,7 @@ asio::awaitable<Response> HttpClient::send(Request request) {
     } release{state, raw};
 
     const bool fresh = !connection->plain && !connection->tls;
+    const bool reused = !fresh;
     if (fresh) {
         const auto executor = co_await asio::this_coro::executor;
         tcp::resolver resolver(executor);
@@ -235,10 +262,12 @@ asio::awaitable<Response> HttpClient::send(Request request) {
     };
     if (const auto ec = co_await write()) {
         connection->close();
-        throw TransportError(
+        TransportError error(
             ec == beast::error::timeout ? TransportError::Stage::timeout
                                         : TransportError::Stage::send,
             true, "sending " + request.method + " " + request.target + ": " + ec.message());
+        if (reused && ec != beast::error::timeout) throw StaleConnection{std::move(error)};
+        throw error;
     }
     http::response_parser<http::string_body> parser;
     parser.body_limit(options.max_response_bytes);
@@ -258,10 +287,12 @@ asio::awaitable<Response> HttpClient::send(Request request) {
     if (const auto ec = co_await read()) {
         connection->close();
         const bool timeout = ec == beast::error::timeout;
-        throw TransportError(
+        TransportError error(
             timeout ? TransportError::Stage::timeout : TransportError::Stage::receive, true,
             (timeout ? "no complete answer in time to " : "reading the answer to ") +
                 request.method + " " + request.target + ": " + ec.message());
+        if (reused && !timeout && !parser.got_some()) throw StaleConnection{std::move(error)};
+        throw error;
     }
     auto& answer = parser.get();
     Response response{.status = static_cast<int>(answer.result_int())};

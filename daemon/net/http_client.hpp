@@ -22,6 +22,10 @@ struct Request {
     std::string target = "/";  // appended to the base URL's path
     Headers headers = {};
     std::string body = {};
+    // Safe to send twice (GET, HEAD, or a POST that only reads, like a Notion query or search):
+    // one that failed on a reused keep-alive connection before any byte of an answer arrived
+    // (the peer had closed it while idle) is sent once more on a new connection.
+    bool idempotent = false;
 };
 
 struct Response {
@@ -74,6 +78,9 @@ public:
     const Url& base() const;
 
 private:
+    // One try; `new_connection` skips the idle pool. Throws a private StaleConnection when a
+    // reused connection failed before any byte of an answer (send() decides on a second try).
+    boost::asio::awaitable<Response> send_once(Request request, bool new_connection);
     struct State;
     std::shared_ptr<State> state_;
 };

@@ -250,25 +250,45 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
     const RequestContext& context = c.context;
     const std::string payload = c.body ? json::serialize(*c.body) : std::string();
     const std::string label = method + " " + route;
+    const bool writes = is_write(method) && !c.read_only;
     std::mt19937_64 random(std::random_device{}());
     std::optional<NotionError> last;
-    for (int attempt = 1; attempt <= std::max(config_.retry.max_attempts, 1); ++attempt) {
-        if (last) {
-            ++metrics_.retries;
-            if (!last->retry_after) {
-                // Full jitter: uniform in [0, min(cap, base * 2^attempt)].
-                const auto ceiling =
-                    std::min<long long>(config_.retry.cap.count(),
-                                        config_.retry.base.count() << std::min(attempt - 1, 20));
-                const auto delay = std::chrono::milliseconds(
-                    std::uniform_int_distribution<long long>(0, std::max(ceiling, 1LL))(random));
-                asio::steady_timer timer(co_await asio::this_coro::executor, delay);
-                co_await timer.async_wait(asio::use_awaitable);
+    // 429/529 with Retry-After is an instruction, not a failure: it uses up no attempt; the
+    // budget pauses the connection for as long as Notion says, up to max_rate_limit_wait in all.
+    std::optional<std::chrono::steady_clock::time_point> limited_since;
+    for (int attempt = 1; attempt <= std::max(config_.retry.max_attempts, 1);) {
+        if (last && last->retry_after) {
+            const auto now = std::chrono::steady_clock::now();
+            if (!limited_since) limited_since = now;
+            if (now - *limited_since >= config_.retry.max_rate_limit_wait) {
+                const auto seconds =
+                    std::chrono::duration_cast<std::chrono::seconds>(now - *limited_since);
+                NotionError error(
+                    ErrorKind::retryable,
+                    label + ": Notion kept refusing with 429/529 (rate limited) for " +
+                        std::to_string(seconds.count()) +
+                        " s, longer than notion.max_rate_limit_wait; last answer: " + last->what());
+                error.status = last->status;
+                error.code = last->code;
+                error.route = label;
+                throw error;
             }
+            ++metrics_.retries;
+        } else if (last) {
+            if (++attempt > std::max(config_.retry.max_attempts, 1)) break;
+            ++metrics_.retries;
+            // Full jitter: uniform in [0, min(cap, base * 2^attempt)].
+            const auto ceiling = std::min<long long>(
+                config_.retry.cap.count(), config_.retry.base.count() << std::min(attempt - 1, 20));
+            const auto delay = std::chrono::milliseconds(
+                std::uniform_int_distribution<long long>(0, std::max(ceiling, 1LL))(random));
+            asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+            co_await timer.async_wait(asio::use_awaitable);
         }
         if (stopped_) throw boost::system::system_error(asio::error::operation_aborted);
         co_await budget_->acquire(context.priority, context.job);
-        net::Request request{.method = method, .target = target, .body = payload};
+        net::Request request{
+            .method = method, .target = target, .body = payload, .idempotent = !writes};
         request.headers = {{"Authorization", "Bearer " + config_.token},
                            {"Notion-Version", config_.version}};
         if (!payload.empty()) request.headers.emplace_back("Content-Type", "application/json");
@@ -278,7 +298,7 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
         } catch (const net::TransportError& e) {
             if (stopped_) throw boost::system::system_error(asio::error::operation_aborted);
             ++metrics_.requests[{label, 0}];
-            if (is_write(method) && e.maybe_delivered) {
+            if (writes && e.maybe_delivered) {
                 ++metrics_.ambiguous_writes;
                 NotionError error(ErrorKind::ambiguous_write,
                                   label + ": the outcome is unknown (" + e.what() +
@@ -301,7 +321,7 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
                 normalize(parsed);
                 co_return parsed;
             }
-            if (is_write(method)) {
+            if (writes) {
                 ++metrics_.ambiguous_writes;
                 NotionError error(
                     ErrorKind::ambiguous_write,
@@ -365,7 +385,7 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
             continue;
         }
         const bool server_error = status >= 500 || status == 409;
-        if (server_error && is_write(method)) {
+        if (server_error && writes) {
             ++metrics_.ambiguous_writes;
             throw make(ErrorKind::ambiguous_write);
         }
@@ -388,7 +408,8 @@ asio::awaitable<ListPage> NotionClient::search(json::object body, RequestContext
            .target = "/v1/search",
            .route = "/v1/search",
            .body = std::move(body),
-           .context = context};
+           .context = context,
+           .read_only = true};
     co_return co_await call_list(std::move(c));
 }
 
@@ -428,7 +449,8 @@ asio::awaitable<ListPage> NotionClient::query_data_source(
         .target = "/v1/data_sources/" + url_encode(id) + "/query" + query_string(filter_properties),
         .route = "/v1/data_sources/{id}/query",
         .body = std::move(body),
-        .context = context};
+        .context = context,
+        .read_only = true};
     co_return co_await call_list(std::move(c));
 }
 

@@ -26,7 +26,9 @@ namespace json = boost::json;
 inline constexpr std::string_view default_version = "2026-03-11";
 
 struct RetryPolicy {
-    int max_attempts = 6;  // per request, rate-limited attempts included
+    int max_attempts = 6;  // per request; 429/529 answers with Retry-After do not count
+    // How long in all a request waits out 429/529 answers before it fails.
+    std::chrono::milliseconds max_rate_limit_wait{std::chrono::minutes(10)};
     std::chrono::milliseconds base{500};
     std::chrono::milliseconds cap{30'000};
 };
@@ -177,6 +179,8 @@ private:
         std::string route;  // the path template, for metrics and messages
         std::optional<json::object> body = {};
         RequestContext context = {};
+        // A POST that only reads (query, search): never an ambiguous write, safe to resend.
+        bool read_only = false;
     };
     boost::asio::awaitable<json::value> call(Call request);
     boost::asio::awaitable<json::object> call_object(Call request);

@@ -28,10 +28,11 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
                                        .token = config_.notion.token,
                                        .version = config_.notion.version};
     client_config.http.ca_file = config_.notion.ca_file;
+    client_config.retry.max_rate_limit_wait = config_.notion.max_rate_limit_wait;
     client_ = std::make_unique<notion::NotionClient>(executor_, client_config, budget_);
     jobs_.resize(config_.syncs.size());
     for (const auto& sync : config_.syncs) {
-        pollers_.push_back(std::make_unique<Poller>(sync, *client_, *mirror_));
+        pollers_.push_back(std::make_unique<Poller>(sync, *client_, *mirror_, ledger_));
         for (const auto& target : sync.targets) {
             const auto connector = std::find_if(
                 config_.connectors.begin(), config_.connectors.end(),
@@ -54,6 +55,8 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
             DispatchOptions options;
             options.include = target.include;
             options.exclude = target.exclude;
+            options.snapshot = target.snapshot;
+            options.content = sync.content;
             if (target.unmapped == "skip") {
                 for (const auto& [property, column] : target.mapping)
                     options.only.push_back(property);
@@ -89,6 +92,8 @@ asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* repo
 asio::awaitable<CycleReport> Daemon::sync_once(std::optional<std::string> job, bool reconcile) {
     CycleReport report;
     bool matched = false;
+    // A data source read by an earlier job of this cycle is not read again by a later one.
+    const auto cycle_start = std::chrono::steady_clock::now();
     for (auto& poller : pollers_) {
         if (job && poller->name() != *job) continue;
         matched = true;
@@ -96,7 +101,7 @@ asio::awaitable<CycleReport> Daemon::sync_once(std::optional<std::string> job, b
         PollStats stats;
         std::string failure;
         try {
-            stats = co_await poller->poll_once(reconcile);
+            stats = co_await poller->poll_once(reconcile, cycle_start);
         } catch (const std::exception& e) {
             failure = e.what();
         }
@@ -139,20 +144,24 @@ asio::awaitable<void> Daemon::run_job(std::size_t index) {
     auto& job = jobs_[index];
     while (!stopping_) {
         std::chrono::milliseconds delay = settings.every;
+        const bool hinted = job.hinted;  // a hint says something changed now: read everything
         job.hinted = false;
         job.last_attempt = std::chrono::system_clock::now();
         ++job.polls;
         try {
-            const PollStats stats = co_await poller.poll_once(false);
+            // Another job that read a shared data source within half this job's interval did
+            // this job's read of it too.
+            const PollStats stats = co_await poller.poll_once(
+                false, hinted ? std::chrono::steady_clock::time_point{}
+                              : std::chrono::steady_clock::now() - settings.every / 2);
             job.last_success = std::chrono::system_clock::now();
             job.last_error.clear();
             job.events += stats.events;
             if (stats.events > 0) {
                 spdlog::info("sync={} {} changes from {} pages read", poller.name(), stats.events,
                              stats.pages_read);
-                for (auto& d : dispatchers_) {
-                    if (d->sync() == poller.name()) d->wake();
-                }
+                // Every job subscribed to these data sources has new events.
+                for (auto& d : dispatchers_) d->wake();
             }
             backoff = 1s;
         } catch (const std::exception& e) {
@@ -204,8 +213,8 @@ void Daemon::collect_garbage() {
     const auto now = std::chrono::steady_clock::now();
     if (now - collected_at_ < 10s && !stopping_) return;
     collected_at_ = now;
-    std::vector<std::pair<std::string, std::string>> targets;
-    for (auto& d : dispatchers_) targets.emplace_back(d->sync(), d->target());
+    std::vector<std::string> targets;
+    for (auto& d : dispatchers_) targets.push_back(d->target());
     mirror_->collect_garbage(targets);
 }
 
@@ -223,6 +232,10 @@ bool Daemon::hint(const std::string& name) {
         return true;
     }
     return false;
+}
+
+void Daemon::schema_changed(const std::string& data_source_id) {
+    for (auto& poller : pollers_) poller->schema_changed(data_source_id);
 }
 
 std::optional<std::string> Daemon::job_for(const std::string& entity_id,
@@ -293,8 +306,12 @@ boost::json::object Daemon::status() {
             if (d->sync() != name) continue;
             targets.push_back(
                 json::object{{"target", d->target()},
+                             {"cursor", mirror_->cursor(d->target())},
                              {"pending", d->pending()},
+                             {"snapshots_pending", mirror_->snapshots_pending(d->target())},
                              {"delivered", d->delivered()},
+                             {"last_delivered", iso(d->last_delivered())},
+                             {"last_error", d->last_error()},
                              {"dead_letters", mirror_->dead_letters(d->target()).size()}});
         }
         jobs.push_back(json::object{{"name", name},

@@ -53,6 +53,8 @@ public:
     void stop();
     // Polls `job` now (a webhook hint or POST /v1/jobs/{name}/sync); false if there is none.
     bool hint(const std::string& job);
+    // Notion says a data source's schema changed (a webhook): the next poll reads it again.
+    void schema_changed(const std::string& data_source_id);
     // The job that reads a page or data source, if any (webhook hints).
     std::optional<std::string> job_for(const std::string& entity_id,
                                        const std::string& data_source_id);
@@ -80,6 +82,7 @@ private:
     std::shared_ptr<notion::RateBudget> budget_;
     std::unique_ptr<notion::NotionClient> client_;
     std::unique_ptr<mirror::Mirror> mirror_;
+    ReadLedger ledger_;
     std::vector<std::unique_ptr<Poller>> pollers_;
     std::vector<std::unique_ptr<Dispatcher>> dispatchers_;
     std::vector<std::unique_ptr<boost::asio::steady_timer>> timers_;

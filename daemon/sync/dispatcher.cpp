@@ -12,6 +12,7 @@
 namespace syncd::sync {
 
 namespace asio = boost::asio;
+namespace json = boost::json;
 
 Dispatcher::Dispatcher(std::string target, std::string sync,
                        std::unique_ptr<connectors::Connector> connector, mirror::Mirror& mirror,
@@ -68,61 +69,217 @@ void Dispatcher::stop() {
     if (timer_) timer_->cancel();
 }
 
-asio::awaitable<bool> Dispatcher::drain() {
-    std::mt19937_64 random(std::random_device{}());
+std::chrono::milliseconds Dispatcher::backoff(
+    int attempt, std::optional<std::chrono::milliseconds> retry_after) {
+    const auto ceiling = std::min<long long>(
+        options_.backoff_cap.count(), options_.backoff_base.count() << std::min(attempt, 20));
+    auto delay =
+        std::chrono::milliseconds(std::uniform_int_distribution<long long>(0, ceiling)(random_));
+    // A target that said when to come back (Retry-After) is not asked sooner.
+    if (retry_after) delay = std::min(std::max(delay, *retry_after), options_.backoff_cap * 5);
+    return delay;
+}
+
+asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeEvent> events) {
+    connectors::ChangeBatch batch{.target = target_, .sync = sync_, .events = std::move(events)};
+    for (auto& event : batch.events) {
+        event.sync =
+            sync_;  // found by whichever job polled the data source; delivered for this one
+        filter_properties(event, options_);
+    }
+    const auto sources = mirror_.sources(sync_);
+    batch.several_sources = sources.size() > 1;
+    for (const auto& source : sources) {
+        if (source.schema) batch.schemas.emplace(source.data_source_id, *source.schema);
+    }
+    Outcome outcome;
+    try {
+        co_await connector_->deliver(std::move(batch));
+    } catch (const connectors::DeliveryError& e) {
+        outcome = {.error = e.what(), .retryable = e.retryable, .retry_after = e.retry_after};
+    } catch (const std::exception& e) {
+        outcome = {.error = e.what()};
+    }
+    last_error_ = outcome.error;
+    if (outcome.ok()) last_delivered_ = std::chrono::system_clock::now();
+    co_return outcome;
+}
+
+model::ChangeEvent Dispatcher::snapshot_event(const mirror::StoredPage& page,
+                                              const std::optional<model::Schema>& schema) {
+    const auto& record = page.record;
+    model::ChangeEvent event{.kind = "created",
+                             .sync = sync_,
+                             .data_source_id = record.data_source_id,
+                             .page_id = record.page_id,
+                             .last_edited_time = record.last_edited_time,
+                             .url = record.url};
+    event.snapshot = true;
+    for (const auto& [id, value] : record.values) {
+        const auto* property = schema ? schema->by_id(std::string(id)) : nullptr;
+        const std::string name = property ? property->name : std::string(id);
+        event.properties[name] = value;
+        event.property_ids[name] = id;
+    }
+    if (options_.content) {
+        auto content = mirror_.content(record.page_id, true);
+        event.content = content ? std::move(content->blocks) : json::array();
+    }
+    return event;
+}
+
+asio::awaitable<bool> Dispatcher::deliver_retries() {
+    auto retries = mirror_.retries(target_);
+    for (auto& retry : retries) {
+        if (stopping_) co_return false;
+        const std::int64_t id = retry.first;
+        // Not `send({event})`: g++ 12 cannot keep an initializer list alive across co_await
+        // ("array used as initializer").
+        std::vector<model::ChangeEvent> one;
+        one.push_back(retry.second);
+        const auto outcome = co_await send(std::move(one));
+        if (outcome.ok()) {
+            mirror_.drop_dead_letter(id);
+            ++delivered_;
+            spdlog::info("target={} dead letter {} delivered", target_, id);
+            continue;
+        }
+        if (outcome.retryable) {
+            spdlog::warn("target={} dead letter {} not delivered yet: {}", target_, id,
+                         outcome.error);
+            co_return false;
+        }
+        spdlog::error("target={} dead letter {} refused again: {}", target_, id, outcome.error);
+        mirror_.dead_letter_failed_again(id, outcome.error);
+    }
+    co_return true;
+}
+
+asio::awaitable<bool> Dispatcher::deliver_snapshots() {
+    if (const auto added = mirror_.begin_target(target_, sync_, options_.snapshot)) {
+        spdlog::info("target={} {} {} data sources it does not hold yet", target_,
+                     options_.snapshot ? "takes a snapshot of"
+                                       : "starts from now for (snapshot: "
+                                         "false),",
+                     added);
+    }
     int attempt = 0;
+    bool single = false;  // after a refused batch: page by page, so only that page is set aside
     while (!stopping_) {
-        if (!started_) {
-            try {
-                co_await connector_->start();
-                started_ = true;
-            } catch (const std::exception& e) {
-                spdlog::error("target={} cannot start: {}", target_, e.what());
-                co_return false;
-            }
+        const auto position = mirror_.next_snapshot(target_);
+        if (!position) co_return true;
+        const auto& ds = position->data_source_id;
+        const auto pages =
+            mirror_.live_pages_after(ds, position->after_page, single ? 1 : options_.batch_size);
+        if (pages.empty()) {
+            mirror_.set_snapshot_progress(target_, ds, std::nullopt);
+            spdlog::info("target={} data_source={} snapshot complete", target_, ds);
+            single = false;
+            continue;
         }
-        const std::int64_t cursor = mirror_.cursor(target_);
-        if (cursor != failing_after_) {
-            failing_after_ = cursor;  // a new head of the queue: its failures count afresh
-            failing_since_.reset();
+        const auto source = mirror_.source(ds);
+        // A snapshot event's seq is the outbox position it reflects (shared by the whole
+        // snapshot): the changes after it follow with higher numbers.
+        const auto at = mirror_.cursor(target_);
+        std::vector<model::ChangeEvent> events;
+        for (const auto& page : pages) {
+            events.push_back(snapshot_event(page, source ? source->schema : std::nullopt));
+            events.back().seq = at;
         }
-        const std::size_t size = cursor < single_until_ ? 1 : options_.batch_size;
-        const auto events = mirror_.events_after(sync_, cursor, size);
-        if (events.empty()) co_return true;
-        connectors::ChangeBatch batch{.target = target_, .sync = sync_, .events = events};
-        for (auto& event : batch.events) filter_properties(event, options_);
-        const auto sources = mirror_.sources(sync_);
-        batch.several_sources = sources.size() > 1;
-        for (const auto& s : sources) {
-            if (s.schema) batch.schemas.emplace(s.data_source_id, *s.schema);
-        }
-        std::string error;
-        bool retryable = true;
-        std::optional<std::chrono::milliseconds> retry_after;
-        try {
-            co_await connector_->deliver(std::move(batch));
-        } catch (const connectors::DeliveryError& e) {
-            error = e.what();
-            retryable = e.retryable;
-            retry_after = e.retry_after;
-        } catch (const std::exception& e) {
-            error = e.what();
-        }
-        if (error.empty()) {
-            model::crash_point("deliver.before_cursor");
-            mirror_.set_cursor(target_, events.back().seq);
+        const auto outcome = co_await send(events);
+        if (outcome.ok()) {
+            model::crash_point("deliver.before_snapshot_progress");
+            mirror_.set_snapshot_progress(target_, ds, pages.back().record.page_id);
             delivered_ += events.size();
             attempt = 0;
             continue;
         }
+        ++attempt;
+        if (!outcome.retryable) {
+            if (events.size() > 1) {
+                single = true;
+                attempt = 0;
+                continue;
+            }
+            spdlog::error("target={} snapshot page={} moved to dead letters: {}", target_,
+                          events.front().page_id, outcome.error);
+            mirror_.dead_letter(target_, events.front(), outcome.error, false);
+            mirror_.set_snapshot_progress(target_, ds, pages.back().record.page_id);
+            attempt = 0;
+            continue;
+        }
+        if (attempt >= options_.max_attempts) {
+            spdlog::warn("target={} snapshot not complete after {} attempts, it goes on later: {}",
+                         target_, attempt, outcome.error);
+            co_return false;
+        }
+        const auto delay = backoff(attempt, outcome.retry_after);
+        spdlog::warn("target={} snapshot delivery failed (attempt {} of {}), retrying in {} ms: {}",
+                     target_, attempt, options_.max_attempts, delay.count(), outcome.error);
+        co_await sleep(delay);
+    }
+    co_return false;
+}
+
+asio::awaitable<bool> Dispatcher::drain() {
+    int attempt = 0;
+    if (!started_) {
+        try {
+            co_await connector_->start();
+            started_ = true;
+        } catch (const std::exception& e) {
+            spdlog::error("target={} cannot start: {}", target_, e.what());
+            co_return false;
+        }
+    }
+    try {
+        if (!co_await deliver_retries()) co_return false;
+        if (!co_await deliver_snapshots()) co_return false;
+    } catch (const std::exception& e) {
+        // The mirror itself failed (e.g. busy): the events stay where they are.
+        spdlog::warn("target={} cannot read the mirror: {}", target_, e.what());
+        co_return false;
+    }
+    while (!stopping_) {
+        std::int64_t cursor = 0;
+        std::vector<model::ChangeEvent> events;
+        try {
+            cursor = mirror_.cursor(target_);
+            if (cursor != failing_after_) {
+                failing_after_ = cursor;  // a new head of the queue: its failures count afresh
+                failing_since_.reset();
+            }
+            const std::size_t size = cursor < single_until_ ? 1 : options_.batch_size;
+            events = mirror_.events_after(sync_, cursor, size);
+        } catch (const std::exception& e) {
+            spdlog::warn("target={} cannot read the outbox: {}", target_, e.what());
+            co_return false;
+        }
+        if (events.empty()) co_return true;
+        const auto outcome = co_await send(events);
+        if (outcome.ok()) {
+            model::crash_point("deliver.before_cursor");
+            try {
+                mirror_.set_cursor(target_, events.back().seq);
+            } catch (const std::exception& e) {
+                // Delivered but not recorded: the batch goes again (at-least-once).
+                spdlog::warn("target={} cannot record its cursor: {}", target_, e.what());
+                co_return false;
+            }
+            delivered_ += events.size();
+            attempt = 0;
+            continue;
+        }
+        const std::string& error = outcome.error;
         ++attempt;
         const auto now = std::chrono::steady_clock::now();
         if (!failing_since_) failing_since_ = now;
         // A target that is down (retryable failures) keeps its events pending however long it
         // takes; only an event it refuses (non-retryable), or one that kept failing for
         // `dead_letter_after`, is set aside.
-        const bool given_up = !retryable || now - *failing_since_ >= options_.dead_letter_after;
-        if (retryable && !given_up && attempt >= options_.max_attempts) {
+        const bool given_up =
+            !outcome.retryable || now - *failing_since_ >= options_.dead_letter_after;
+        if (outcome.retryable && !given_up && attempt >= options_.max_attempts) {
             spdlog::warn("target={} not caught up after {} attempts, events stay pending: {}",
                          target_, attempt, error);
             co_return false;
@@ -140,16 +297,16 @@ asio::awaitable<bool> Dispatcher::drain() {
                 "target={} event seq={} page={} moved to dead letters after {} "
                 "attempts: {}",
                 target_, events.front().seq, events.front().page_id, attempt, error);
-            mirror_.dead_letter(target_, events.front(), error);
+            try {
+                mirror_.dead_letter(target_, events.front(), error);
+            } catch (const std::exception& e) {
+                spdlog::warn("target={} cannot record a dead letter: {}", target_, e.what());
+                co_return false;
+            }
             attempt = 0;
             continue;
         }
-        const auto ceiling = std::min<long long>(options_.backoff_cap.count(),
-                                                 options_.backoff_base.count() << attempt);
-        auto delay =
-            std::chrono::milliseconds(std::uniform_int_distribution<long long>(0, ceiling)(random));
-        // A target that said when to come back (Retry-After) is not asked sooner.
-        if (retry_after) delay = std::min(std::max(delay, *retry_after), options_.backoff_cap * 5);
+        const auto delay = backoff(attempt, outcome.retry_after);
         spdlog::warn("target={} delivery failed (attempt {} of {}), retrying in {} ms: {}", target_,
                      attempt, options_.max_attempts, delay.count(), error);
         co_await sleep(delay);

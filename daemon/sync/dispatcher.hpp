@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,10 @@ struct DispatchOptions {
     std::vector<std::string> include = {};
     std::vector<std::string> exclude = {};
     std::vector<std::string> only = {};
+    // A target without a cursor first receives the live pages of its data sources from the
+    // mirror (`created` events with "snapshot": true); false: it starts from now.
+    bool snapshot = true;
+    bool content = false;  // the sync reads page content: snapshot events carry it
 };
 
 // Removes the properties a target does not want from an event (names and ids both match).
@@ -55,9 +60,28 @@ public:
     const std::string& sync() const { return sync_; }
     std::size_t delivered() const { return delivered_; }
     std::size_t pending();
+    // The last failure ("" after a success) and when events were last acknowledged.
+    const std::string& last_error() const { return last_error_; }
+    std::chrono::system_clock::time_point last_delivered() const { return last_delivered_; }
 
 private:
+    struct Outcome {
+        std::string error = {};  // empty: acknowledged
+        bool retryable = true;
+        std::optional<std::chrono::milliseconds> retry_after = {};
+        bool ok() const { return error.empty(); }
+    };
     boost::asio::awaitable<void> sleep(std::chrono::milliseconds delay);
+    // One batch to the connector, as this target sees it (its sync, its properties).
+    boost::asio::awaitable<Outcome> send(std::vector<model::ChangeEvent> events);
+    // Dead letters of this target marked for retry; false if one is still failing.
+    boost::asio::awaitable<bool> deliver_retries();
+    // Data sources this target does not hold yet: their live pages from the mirror.
+    boost::asio::awaitable<bool> deliver_snapshots();
+    model::ChangeEvent snapshot_event(const mirror::StoredPage& page,
+                                      const std::optional<model::Schema>& schema);
+    std::chrono::milliseconds backoff(int attempt,
+                                      std::optional<std::chrono::milliseconds> retry_after);
 
     std::string target_;
     std::string sync_;
@@ -69,10 +93,13 @@ private:
     bool woken_ = false;
     bool idle_ = false;
     std::size_t delivered_ = 0;
+    std::string last_error_ = {};
+    std::chrono::system_clock::time_point last_delivered_{};
     // After a batch failed for good, events are sent one by one up to this seq, so only the
     // event that fails is dead-lettered, not its neighbours.
     std::int64_t single_until_ = 0;
     std::optional<boost::asio::steady_timer> timer_;
+    std::mt19937_64 random_{std::random_device{}()};
     std::int64_t failing_after_ = -1;  // the cursor the current failures are at
     std::optional<std::chrono::steady_clock::time_point> failing_since_;
 };

@@ -15,8 +15,7 @@ using namespace std::chrono_literals;
 using notion::Priority;
 using notion::RequestContext;
 
-// How often schemas and the list of data sources are re-read when nothing asks for it.
-constexpr auto schema_refresh = 5min;
+// How often the list of a job's data sources is re-read when nothing asks for it.
 constexpr auto sources_refresh = 10min;
 
 std::string string_at(const json::object& o, std::string_view key) {
@@ -58,10 +57,11 @@ std::int64_t now_ms() {
 }  // namespace
 
 Poller::Poller(const config::SyncSettings& settings, notion::NotionClient& client,
-               mirror::Mirror& mirror)
+               mirror::Mirror& mirror, ReadLedger& ledger)
     : settings_(settings),
       client_(client),
       mirror_(mirror),
+      ledger_(ledger),
       poll_context_(Priority::poll, settings.name) {}
 
 boost::asio::awaitable<void> Poller::walk_page(const std::string& page_id, int depth) {
@@ -90,6 +90,16 @@ boost::asio::awaitable<void> Poller::resolve() {
     const auto now = std::chrono::steady_clock::now();
     if (!data_sources_.empty() && now - resolved_at_ < sources_refresh) co_return;
     const auto& source = settings_.source;
+    if (data_sources_.empty() && source.kind != "data_source") {
+        // A recent resolution kept in the mirror (an earlier sync-once) costs no request.
+        const auto age = std::chrono::milliseconds(now_ms() - mirror_.resolved_at(settings_.name));
+        auto known = mirror_.job_sources(settings_.name);
+        if (!known.empty() && age >= 0ms && age < sources_refresh) {
+            data_sources_ = std::move(known);
+            resolved_at_ = now - age;
+            co_return;
+        }
+    }
     RequestContext context(Priority::schema, settings_.name);
     std::vector<std::string> previous = std::move(data_sources_);
     data_sources_.clear();
@@ -120,32 +130,45 @@ boost::asio::awaitable<void> Poller::resolve() {
         }
     }
     resolved_at_ = now;
+    mirror_.set_job_sources(settings_.name, data_sources_, now_ms());
 }
 
-boost::asio::awaitable<PollStats> Poller::poll_once(bool reconcile_now) {
+boost::asio::awaitable<PollStats> Poller::poll_once(
+    bool reconcile_now, std::chrono::steady_clock::time_point fresh_after) {
     PollStats stats;
     progress_at_ = std::chrono::steady_clock::now();
     progress_pages_ = 0;
     co_await resolve();
     stats.data_sources = data_sources_.size();
     for (const auto& ds : data_sources_) {
-        const auto read_at = schema_read_at_.find(ds);
-        if (read_at == schema_read_at_.end() ||
-            std::chrono::steady_clock::now() - read_at->second > schema_refresh) {
+        // The schema is kept in the mirror: read again every `schema_every`, or when a page
+        // shows a property it does not know (below), not on every start.
+        const auto stored = mirror_.source(ds);
+        if (!stored || !stored->schema ||
+            now_ms() - stored->schema_read_at >= settings_.schema_every.count() ||
+            schema_stale_.contains(ds)) {
             co_await refresh_schema(ds, stats);
+        } else if (!schemas_.contains(ds)) {
+            schemas_[ds] = *stored->schema;
         }
-        unknown_property_ = false;
-        const auto before = mirror_.source(ds);
-        const bool first_read =
-            (!before || before->watermark.empty()) && mirror_.live_pages(ds).empty();
-        co_await read_changes(ds, stats);
-        if (first_read) {
-            // A complete first read is as good as a reconciliation: nothing to find missing.
-            mirror::Mirror::Batch batch(mirror_);
-            batch.set_reconciled(ds, now_ms());
-            batch.commit();
+        // A data source another job read completely since `fresh_after` is not read again: the
+        // mirror is one copy, and that read's events reach this job's targets too.
+        const auto read = ledger_.find(ds);
+        const bool fresh = fresh_after != std::chrono::steady_clock::time_point{} &&
+                           read != ledger_.end() && read->second >= fresh_after;
+        if (!fresh) {
+            const auto before = mirror_.source(ds);
+            const bool first_read =
+                (!before || before->watermark.empty()) && mirror_.live_pages(ds).empty();
+            co_await read_changes(ds, stats);
+            ledger_[ds] = std::chrono::steady_clock::now();
+            if (first_read) {
+                // A complete first read is as good as a reconciliation: nothing to find missing.
+                mirror::Mirror::Batch batch(mirror_);
+                batch.set_reconciled(ds, now_ms());
+                batch.commit();
+            }
         }
-        if (unknown_property_) co_await refresh_schema(ds, stats);
         const auto state = mirror_.source(ds);
         const bool due = settings_.reconcile_every &&
                          (!state || state->reconciled_at == 0 ||
@@ -164,7 +187,7 @@ boost::asio::awaitable<void> Poller::refresh_schema(const std::string& ds, PollS
     RequestContext context(Priority::schema, settings_.name);
     json::object raw = co_await client_.retrieve_data_source(ds, context);
     model::Schema schema = model::Schema::from_data_source(raw);
-    schema_read_at_[ds] = std::chrono::steady_clock::now();
+    schema_stale_.erase(ds);
     schemas_[ds] = schema;
     const auto stored = mirror_.source(ds);
     json::array changed;
@@ -184,9 +207,14 @@ boost::asio::awaitable<void> Poller::refresh_schema(const std::string& ds, PollS
         }
     }
     const bool first = !stored || !stored->schema;
-    if (!first && changed.empty() && stored->schema->title == schema.title) co_return;
     mirror::Mirror::Batch batch(mirror_);
+    if (!first && changed.empty() && stored->schema->title == schema.title) {
+        batch.set_schema_read(ds, now_ms());
+        batch.commit();
+        co_return;
+    }
     batch.set_schema(settings_.name, schema);
+    batch.set_schema_read(ds, now_ms());
     if (!first) {
         // Renames are tracked by property id: values and columns stay; only names change.
         model::ChangeEvent event{
@@ -281,6 +309,16 @@ boost::asio::awaitable<void> Poller::ingest(const std::string& ds, json::array& 
         co_await complete(object);
         contents.push_back(co_await read_content(object));
     }
+    // A page that shows a property the schema does not know, knows by another name or type, or
+    // no longer has: the schema is read again first, so its schema_changed event comes before the
+    // pages' events that use the new names (checked on unchanged pages too).
+    for (const auto& result : results) {
+        const auto& object = result.as_object();
+        if (string_at(object, "object") == "page" && schema_differs(ds, object)) {
+            co_await refresh_schema(ds, stats);
+            break;
+        }
+    }
     mirror::Mirror::Batch batch(mirror_);
     for (std::size_t i = 0; i < results.size(); ++i) {
         const auto& object = results[i].as_object();
@@ -304,6 +342,21 @@ boost::asio::awaitable<void> Poller::ingest(const std::string& ds, json::array& 
         progress_at_ = now;
         progress_pages_ = stats.pages_read;
     }
+}
+
+bool Poller::schema_differs(const std::string& ds, const json::object& page) const {
+    const auto known = schemas_.find(ds);
+    const auto* listed = page.if_contains("properties");
+    if (known == schemas_.end() || listed == nullptr || !listed->is_object()) return false;
+    if (known->second.properties.size() != listed->get_object().size()) return true;
+    for (const auto& [name, value] : listed->get_object()) {
+        if (!value.is_object()) continue;
+        const auto& o = value.get_object();
+        const auto* property = known->second.by_id(string_at(o, "id"));
+        if (property == nullptr || property->name != name || property->type != string_at(o, "type"))
+            return true;
+    }
+    return false;
 }
 
 bool Poller::stage(mirror::Mirror::Batch& batch, const json::object& page, PollStats& stats,
@@ -330,16 +383,39 @@ bool Poller::stage(mirror::Mirror::Batch& batch, const json::object& page, PollS
                              .last_edited_time = record.last_edited_time,
                              .url = record.url};
     const auto& properties = page.at("properties").as_object();
-    const auto known = schemas_.find(ds);
     for (const auto& [name, value] : properties) {
         const std::string id = string_at(value.as_object(), "id");
         event.property_ids[name] = id;
         event.properties[name] = record.values.contains(id) ? record.values.at(id) : json::value();
-        if (known != schemas_.end() && !known->second.by_id(id)) unknown_property_ = true;
     }
     mirror::PageState state = mirror::PageState::live;
-    if (!stored) {
-        event.kind = "created";
+    const bool moved = stored && stored->state == mirror::PageState::live &&
+                       !stored->data_source_id.empty() && stored->data_source_id != ds;
+    if (moved) {
+        // Moved to another data source: it leaves the old one (whose jobs' targets remove it,
+        // with its last values) and arrives in the new one (whose jobs' targets create it).
+        model::ChangeEvent gone{.kind = "deleted",
+                                .sync = settings_.name,
+                                .data_source_id = stored->data_source_id,
+                                .page_id = record.page_id,
+                                .last_edited_time = record.last_edited_time,
+                                .url = record.url};
+        std::optional<model::Schema> old_schema;
+        if (const auto source = mirror_.source(stored->data_source_id)) old_schema = source->schema;
+        for (const auto& [id, value] : stored->record.values) {
+            const auto* property = old_schema ? old_schema->by_id(std::string(id)) : nullptr;
+            const std::string name = property ? property->name : std::string(id);
+            gone.properties[name] = value;
+            gone.property_ids[name] = id;
+        }
+        batch.add_event(std::move(gone));
+        ++stats.events;
+        spdlog::info("sync={} page={} moved from data_source={} to data_source={}", settings_.name,
+                     record.page_id, stored->data_source_id, ds);
+    }
+    if (!stored || moved) {
+        event.kind = record.in_trash ? "deleted" : "created";
+        if (record.in_trash) state = mirror::PageState::deleted;
     } else if (record.in_trash) {
         event.kind = "deleted";
         state = mirror::PageState::deleted;
@@ -352,6 +428,12 @@ bool Poller::stage(mirror::Mirror::Batch& batch, const json::object& page, PollS
             const auto* before = stored->record.values.if_contains(id);
             if (before == nullptr || *before != record.values.at(id))
                 event.changed.emplace_back(name);
+        }
+        if (event.changed.empty() && !content_changed) {
+            // Only a property that no longer exists differs (it was deleted from the schema):
+            // no value changed, so no event; the record is stored with its new hash.
+            batch.put_page(settings_.name, record, state);
+            return false;
         }
     }
     if (settings_.content && state == mirror::PageState::live) {
@@ -548,6 +630,12 @@ boost::asio::awaitable<void> Poller::reconcile(const std::string& ds, PollStats&
         batch.commit();
         co_return;
     }
+    std::optional<model::Schema> schema;  // names for the last known values of deleted pages
+    if (const auto known = schemas_.find(ds); known != schemas_.end()) {
+        schema = known->second;
+    } else if (const auto source = mirror_.source(ds)) {
+        schema = source->schema;
+    }
     for (const auto& id : missing) {
         const auto stored = mirror_.page(id);
         if (!stored) continue;
@@ -557,6 +645,13 @@ boost::asio::awaitable<void> Poller::reconcile(const std::string& ds, PollStats&
                                  .page_id = id,
                                  .last_edited_time = record.last_edited_time,
                                  .url = record.url};
+        // The last known values, so a consumer can say what was deleted ("Ship it" was deleted).
+        for (const auto& [property_id, value] : record.values) {
+            const auto* property = schema ? schema->by_id(std::string(property_id)) : nullptr;
+            const std::string name = property ? property->name : std::string(property_id);
+            event.properties[name] = value;
+            event.property_ids[name] = property_id;
+        }
         mirror::PageState state = mirror::PageState::deleted;
         try {
             json::object page = co_await client_.retrieve_page(id, {}, context);

@@ -6,6 +6,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,18 +25,26 @@ struct PollStats {
     bool reconciled = false;
 };
 
+// When each data source was last read completely, shared by the pollers of every job: a data
+// source covered by several jobs is read once (the Daemon owns it; one strand).
+using ReadLedger = std::map<std::string, std::chrono::steady_clock::time_point>;
+
 class Poller {
 public:
     Poller(const config::SyncSettings& settings, notion::NotionClient& client,
-           mirror::Mirror& mirror);
+           mirror::Mirror& mirror, ReadLedger& ledger);
 
-    // One pass over every data source of the job; `reconcile` forces a reconciliation.
-    boost::asio::awaitable<PollStats> poll_once(bool reconcile);
+    // One pass over every data source of the job; `reconcile` forces a reconciliation. A data
+    // source some job read completely at or after `fresh_after` (if set) is not read again.
+    boost::asio::awaitable<PollStats> poll_once(
+        bool reconcile, std::chrono::steady_clock::time_point fresh_after = {});
     const std::vector<std::string>& data_sources() const { return data_sources_; }
     const std::string& name() const { return settings_.name; }
     // The next reconciliation applies its deletes even past max_delete_ratio (the user checked
     // the held deletes and wants them).
     void release_delete_brake() { brake_released_ = true; }
+    // The schema of this data source changed (a webhook): read it at the next poll.
+    void schema_changed(const std::string& data_source_id) { schema_stale_.insert(data_source_id); }
 
 private:
     boost::asio::awaitable<void> resolve();
@@ -59,6 +69,8 @@ private:
     // them in one transaction (no co_await while it is open: other jobs share the mirror).
     boost::asio::awaitable<void> ingest(const std::string& ds, boost::json::array& results,
                                         PollStats& stats, const std::string* watermark);
+    // Whether a page shows properties other than the known schema of its data source.
+    bool schema_differs(const std::string& data_source_id, const boost::json::object& page) const;
     // Diffs one page against the mirror and stages what changed in `batch`; true if it did.
     bool stage(mirror::Mirror::Batch& batch, const boost::json::object& page, PollStats& stats,
                const std::optional<FreshContent>& content);
@@ -66,11 +78,11 @@ private:
     config::SyncSettings settings_;
     notion::NotionClient& client_;
     mirror::Mirror& mirror_;
+    ReadLedger& ledger_;
     std::vector<std::string> data_sources_;
     std::chrono::steady_clock::time_point resolved_at_{};
-    std::map<std::string, std::chrono::steady_clock::time_point> schema_read_at_;
+    std::set<std::string> schema_stale_;            // data sources whose schema must be read again
     std::map<std::string, model::Schema> schemas_;  // as last read, by data source
-    bool unknown_property_ = false;
     bool brake_released_ = false;
     std::chrono::steady_clock::time_point progress_at_{};
     std::size_t progress_pages_ = 0;

@@ -236,6 +236,81 @@ TEST_CASE("property items past 25 are read through the property item endpoint") 
     });
 }
 
+TEST_CASE("429s with Retry-After use up no attempt, until max_rate_limit_wait in all") {
+    test::TempDir dir;
+    test::Emulator emulator(dir);
+    Workspace ws(emulator);
+    // Four 429s in a row, with two attempts allowed: Retry-After is an instruction, not a failure.
+    emulator.control("faults", json::parse(R"({"match":{"path_prefix":"/v1/users/me"},"count":4,
+        "fault":{"status":429,"code":"rate_limited","retry_after":1}})"));
+    Session session(emulator);
+    session.config.retry.max_attempts = 2;
+    const auto start = std::chrono::steady_clock::now();
+    session.with_client([&](NotionClient& client) -> asio::awaitable<void> {
+        co_await client.users_me();
+        CHECK(client.metrics().rate_limited == 4);
+    });
+    CHECK(std::chrono::steady_clock::now() - start >= 4s);
+
+    // Refused for longer than max_rate_limit_wait: it fails, saying so.
+    emulator.control("faults", json::parse(R"({"match":{"path_prefix":"/v1/users/me"},"count":5,
+        "fault":{"status":429,"code":"rate_limited","retry_after":1}})"));
+    session.config.retry.max_rate_limit_wait = 1500ms;
+    std::string error;
+    session.with_client([&](NotionClient& client) -> asio::awaitable<void> {
+        try {
+            co_await client.users_me();
+        } catch (const NotionError& e) {
+            error = e.what();
+            CHECK(e.kind == ErrorKind::retryable);
+            CHECK(e.status == 429);
+        }
+    });
+    CHECK(error.find("Notion kept refusing with 429/529 (rate limited) for ") != std::string::npos);
+    CHECK(error.find("notion.max_rate_limit_wait") != std::string::npos);
+}
+
+TEST_CASE("a query is a read though a POST: a 500 or a lost connection is retried, not ambiguous") {
+    test::TempDir dir;
+    test::Emulator emulator(dir);
+    Workspace ws(emulator);
+    for (const auto* fault :
+         {R"({"status":500,"code":"internal_server_error"})", R"({"reset_connection":true})"}) {
+        CAPTURE(fault);
+        emulator.control(
+            "faults", json::parse(R"({"match":{"method":"POST","path_prefix":"/v1/data_sources/"},
+            "count":1,"fault":)" + std::string(fault) +
+                                  "}"));
+        Session session(emulator);
+        session.with_client([&](NotionClient& client) -> asio::awaitable<void> {
+            co_await client.query_data_source(ws.data_source, {}, {});
+            CHECK(client.metrics().ambiguous_writes == 0);
+            CHECK(client.metrics().retries == 1);
+        });
+    }
+}
+
+TEST_CASE("a kept-alive connection the server closed while idle: the next read goes through") {
+    test::TempDir dir;
+    test::Emulator emulator(dir);
+    Workspace ws(emulator);
+    emulator.control("keep_alive", {{"idle_ms", 100}});
+    Session session(emulator);
+    session.with_client([&](NotionClient& client) -> asio::awaitable<void> {
+        for (int i = 0; i < 3; ++i) {
+            co_await client.query_data_source(ws.data_source, {}, {});
+            co_await client.users_me();
+            // Idle past the server's keep-alive timeout (the scenario itself, not a wait for
+            // something): the server closes the connection the client keeps.
+            asio::steady_timer idle(co_await asio::this_coro::executor, 300ms);
+            co_await idle.async_wait(asio::use_awaitable);
+        }
+        // Not one failure was seen by the caller, and nothing counted as a retry of Notion's.
+        CHECK(client.metrics().ambiguous_writes == 0);
+        CHECK(client.metrics().retries == 0);
+    });
+}
+
 TEST_CASE("a 429 pauses the connection until Retry-After, and 529 and 5xx on reads are retried") {
     test::TempDir dir;
     test::Emulator emulator(dir);

@@ -39,6 +39,9 @@ struct Harness {
     std::string budget = "{ per_minute: 60000, burst: 200 }";
     bool markdown = false;     // also a markdown target writing to dir/md
     std::string variant = {};  // suffix of the state dir and target files (a second, clean sync)
+    std::string extra_connectors = {};  // YAML lines under `connectors:`
+    std::string extra_targets = {};     // YAML lines under the tasks job's `targets:`
+    std::string extra_syncs = {};       // YAML lines under `syncs:`, after the tasks job
 
     explicit Harness(std::vector<std::string> emulator_args = {})
         : emulator(dir, std::move(emulator_args)) {
@@ -77,11 +80,12 @@ struct Harness {
             << "\n  log:\n    type: jsonl\n    path: "
             << path("events" + variant + ".jsonl").string()
             << (markdown ? "\n  md:\n    type: markdown\n    dir: " + path("md").string() : "")
-            << "\nsyncs:\n  - name: tasks\n    source: { " << source
+            << "\n"
+            << extra_connectors << "\nsyncs:\n  - name: tasks\n    source: { " << source
             << " }\n    every: 2s\n    reconcile_every: 1h\n"
             << sync_extra << "    targets:\n      - connector: db\n        table: tasks\n"
             << target_extra << "      - connector: log\n"
-            << (markdown ? "      - connector: md\n" : "");
+            << (markdown ? "      - connector: md\n" : "") << extra_targets << extra_syncs;
     }
 
     std::vector<std::string> argv(std::vector<std::string> args) const {
@@ -254,6 +258,13 @@ TEST_CASE("reconciliation: a trashed page is deleted, a page that answers 404 is
     CHECK(kinds[ids[3]] == "deleted");
     CHECK(kinds[ids[4]] == "access_lost");
     CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "8");
+    // Both carry the page's last known values, by name (a chat template can say what went).
+    for (std::size_t i = 10; i < 12; ++i) {
+        const auto& properties = events[i].at("properties").as_object();
+        const auto& page = events[i].at("page_id").as_string();
+        CHECK(properties.at("Name") == (page == ids[3] ? "Task 3" : "Task 4"));
+        CHECK(properties.contains("Count"));
+    }
 }
 
 TEST_CASE("the delete brake holds a mass delete until it is confirmed") {
@@ -403,6 +414,274 @@ TEST_CASE("a database with two data sources writes one table per data source") {
     REQUIRE(h.syncd({"sync-once", "--job", "tasks"}).status == 0);
     CHECK(h.scalar("SELECT COUNT(*) FROM tasks_archive_2025") == "2");
     CHECK(h.rows("SELECT name FROM sqlite_master WHERE name = 'tasks_old_stuff'").empty());
+}
+
+std::size_t lines_of(const fs::path& path) {
+    std::ifstream in(path);
+    std::size_t n = 0;
+    for (std::string line; std::getline(in, line);) n += line.empty() ? 0 : 1;
+    return n;
+}
+
+std::vector<std::vector<std::string>> rows_of(const fs::path& file, const std::string& sql) {
+    sqlite::Database db(file.string());
+    auto s = db.prepare(sql);
+    std::vector<std::vector<std::string>> out;
+    while (s.step()) {
+        std::vector<std::string> row;
+        for (int i = 0; i < s.column_count(); ++i) row.push_back(s.is_null(i) ? "" : s.text(i));
+        out.push_back(std::move(row));
+    }
+    return out;
+}
+
+TEST_CASE("two jobs over one data source: both targets get every page, for the requests of one") {
+    Harness h;
+    // The Tasks database gets a second data source; job `roadmap` reads the whole database, job
+    // `tasks` only its Tasks data source.
+    h.emulator.api("POST", "/v1/data_sources",
+                   json::parse(R"({"parent":{"database_id":")" + h.tasks_db + R"("},
+        "title":[{"text":{"content":"Roadmap 2026"}}],"properties":{"Title":{"title":{}}}})"));
+    const auto db = h.emulator.api("GET", "/v1/databases/" + h.tasks_db, nullptr);
+    const std::string roadmap_ds = id_of(db.at("data_sources").as_array()[1]);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 15; ++i) ids.push_back(h.task("Idea " + std::to_string(i)));
+    for (int i = 0; i < 15; ++i) {
+        h.emulator.api("POST", "/v1/pages",
+                       json::parse(R"({"parent":{"data_source_id":")" + roadmap_ds + R"("},
+            "properties":{"Title":{"title":[{"text":{"content":"Goal )" +
+                                   std::to_string(i) + R"("}}]}}})"));
+    }
+    h.extra_connectors =
+        "  road:\n    type: sqlite\n    path: " + h.path("road.sqlite").string() + "\n";
+    h.extra_syncs = "  - name: roadmap\n    source: { database: " + h.tasks_db +
+                    " }\n    every: 2s\n    reconcile_every: 1h\n    targets:\n"
+                    "      - connector: road\n        table: roadmap\n";
+    const auto queries = [&] { return h.requests("/v1/data_sources/{id}/query"); };
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "15");
+    CHECK(rows_of(h.path("road.sqlite"), "SELECT COUNT(*) FROM roadmap_tasks")[0][0] == "15");
+    CHECK(rows_of(h.path("road.sqlite"), "SELECT COUNT(*) FROM roadmap_roadmap_2026")[0][0] ==
+          "15");
+    // Two data sources, each read once, though Tasks is covered by both jobs.
+    CHECK(queries() == 2);
+
+    // Later edits reach both jobs' targets, still for one read of each data source.
+    h.update(ids[3], R"({"properties":{"Count":{"number":42}}})");
+    const auto before = queries();
+    REQUIRE(h.syncd().status == 0);
+    CHECK(queries() == before + 2);
+    CHECK(h.scalar("SELECT count FROM tasks WHERE page_id = '" + ids[3] + "'") == "42.0");
+    CHECK(rows_of(h.path("road.sqlite"), "SELECT count FROM roadmap_tasks WHERE page_id = '" +
+                                             ids[3] + "'")[0][0] == "42.0");
+    // Each job's events carry its own name.
+    for (const auto& e : h.events()) CHECK(e.at("sync") == "tasks");
+    // One job alone reads its data sources itself.
+    const auto alone = queries();
+    REQUIRE(h.syncd({"sync-once", "--job", "roadmap"}).status == 0);
+    CHECK(queries() == alone + 2);
+}
+
+TEST_CASE("a target added later gets a snapshot of every page, at no Notion request") {
+    Harness h;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 20; ++i) ids.push_back(h.task("Page " + std::to_string(i)));
+    h.update(ids[0], R"({"in_trash":true})");
+    REQUIRE(h.syncd().status == 0);
+    REQUIRE(h.scalar("SELECT COUNT(*) FROM tasks") == "19");
+
+    // A new sqlite target and a jsonl target on the same job; a chat-like one without snapshot.
+    h.extra_connectors =
+        "  late:\n    type: sqlite\n    path: " + h.path("late.sqlite").string() +
+        "\n  latelog:\n    type: jsonl\n    path: " + h.path("late.jsonl").string() +
+        "\n  chat:\n    type: jsonl\n    path: " + h.path("chat.jsonl").string() + "\n";
+    h.extra_targets =
+        "      - connector: late\n        table: tasks\n      - connector: latelog\n"
+        "      - connector: chat\n        snapshot: false\n";
+    const auto all_requests = [&] {
+        std::size_t n = 0;
+        const json::value all = h.emulator.get("requests");
+        for (const auto& c : all.at("counters").as_array()) {
+            const auto* connection = c.as_object().if_contains("connection");
+            if (connection && *connection == "connection-1")
+                n += c.at("count").to_number<std::size_t>();
+        }
+        return n;
+    };
+    const auto before = all_requests();
+    REQUIRE(h.syncd().status == 0);
+    CHECK(rows_of(h.path("late.sqlite"), "SELECT COUNT(*) FROM tasks")[0][0] == "19");
+    CHECK(rows_of(h.path("late.sqlite"),
+                  "SELECT name FROM tasks WHERE page_id = '" + ids[5] + "'")[0][0] == "Page 5");
+    CHECK(lines_of(h.path("late.jsonl")) == 19);
+    std::ifstream late(h.path("late.jsonl"));
+    for (std::string line; std::getline(late, line);) {
+        const auto e = json::parse(line);
+        CHECK(e.at("event") == "created");
+        CHECK(e.at("snapshot") == true);
+    }
+    CHECK(lines_of(h.path("chat.jsonl")) == 0);
+    // The snapshot came from the mirror: this run cost what an idle run costs (a schema read
+    // and one query), nothing per page.
+    CHECK(all_requests() - before <= 2);
+
+    // Then they follow changes like any target.
+    h.update(ids[7], R"({"properties":{"Count":{"number":7}}})");
+    REQUIRE(h.syncd().status == 0);
+    CHECK(lines_of(h.path("late.jsonl")) == 20);
+    CHECK(lines_of(h.path("chat.jsonl")) == 1);
+    CHECK(rows_of(h.path("late.sqlite"),
+                  "SELECT count FROM tasks WHERE page_id = '" + ids[7] + "'")[0][0] == "7.0");
+
+    // resync --target refills one target, and only that one.
+    const auto log_lines = lines_of(h.path("events.jsonl"));
+    const auto reset = h.syncd({"resync", "--target", "tasks/latelog"});
+    REQUIRE(reset.status == 0);
+    REQUIRE(h.syncd().status == 0);
+    CHECK(lines_of(h.path("late.jsonl")) == 39);
+    CHECK(lines_of(h.path("events.jsonl")) == log_lines);
+    CHECK(lines_of(h.path("chat.jsonl")) == 1);
+    CHECK(h.syncd({"resync", "--target", "tasks/nope"}).status == 64);
+    CHECK(h.syncd({"resync"}).status == 64);
+}
+
+TEST_CASE("dead-letters retry sends the event again to the target that refused it, only") {
+    Harness h;
+    // A program that refuses (for good) any batch holding "Poison" until `fixed` exists.
+    const auto program = h.path("refuser.py");
+    std::ofstream(program) << R"(import json, os, sys
+out, fixed = sys.argv[1], sys.argv[2]
+for line in sys.stdin:
+    m = json.loads(line)
+    if m["type"] != "batch":
+        continue
+    names = [e["properties"].get("Name") for e in m["events"]]
+    if "Poison" in names and not os.path.exists(fixed):
+        print(json.dumps({"type": "nack", "id": m["id"], "error": "no poison", "retryable": False}), flush=True)
+        continue
+    with open(out, "a") as f:
+        for e in m["events"]:
+            f.write(json.dumps(e) + "\n")
+    print(json.dumps({"type": "ack", "id": m["id"]}), flush=True)
+)";
+    h.extra_connectors = "  script:\n    type: exec\n    command: [python3, " + program.string() +
+                         ", " + h.path("script.jsonl").string() + ", " + h.path("fixed").string() +
+                         "]\n";
+    h.extra_targets = "      - connector: script\n";
+    h.task("A");
+    const std::string poison = h.task("Poison");
+    h.task("B");
+    h.syncd();
+    CHECK(lines_of(h.path("script.jsonl")) == 2);
+    CHECK(lines_of(h.path("events.jsonl")) == 3);
+    const auto listed = h.syncd({"dead-letters", "list"});
+    CHECK(test::contains_exactly(listed.out, "1 dead letters"));
+    CHECK(listed.out.find("tasks/script") != std::string::npos);
+
+    std::ofstream(h.path("fixed")) << "yes\n";
+    REQUIRE(h.syncd({"dead-letters", "retry"}).status == 0);
+    REQUIRE(h.syncd().status == 0);
+    // The script got it; the other targets did not get it twice.
+    CHECK(lines_of(h.path("script.jsonl")) == 3);
+    CHECK(read_all(h.path("script.jsonl")).find(poison) != std::string::npos);
+    CHECK(lines_of(h.path("events.jsonl")) == 3);
+    CHECK(test::contains_exactly(h.syncd({"dead-letters", "list"}).out, "0 dead letters"));
+}
+
+TEST_CASE("an idle sync-once costs one request per data source, its schema kept in the mirror") {
+    for (const bool whole_database : {false, true}) {
+        CAPTURE(whole_database);
+        Harness h;
+        for (int i = 0; i < 5; ++i) h.task("Idle " + std::to_string(i));
+        if (whole_database) h.source = "database: " + h.tasks_db;
+        const auto all_requests = [&] {
+            std::size_t n = 0;
+            const json::value all = h.emulator.get("requests");
+            for (const auto& c : all.at("counters").as_array()) {
+                const auto* connection = c.as_object().if_contains("connection");
+                if (connection && *connection == "connection-1")
+                    n += c.at("count").to_number<std::size_t>();
+            }
+            return n;
+        };
+        REQUIRE(h.syncd().status == 0);
+        auto before = all_requests();
+        REQUIRE(h.syncd().status == 0);
+        CHECK(all_requests() - before == 1);
+        CHECK(h.requests("/v1/data_sources/{id}") == 1);  // the first run's schema read only
+
+        // A new property on a page is an unknown property id: the schema is read again, once.
+        h.emulator.api("PATCH", "/v1/data_sources/" + h.tasks_ds,
+                       json::parse(R"({"properties":{"Owner":{"rich_text":{}}}})"));
+        h.task("With owner", R"(,"Owner":{"rich_text":[{"text":{"content":"Ann"}}]})");
+        REQUIRE(h.syncd().status == 0);
+        CHECK(h.requests("/v1/data_sources/{id}") == 2);
+        CHECK(h.scalar("SELECT owner FROM tasks WHERE name = 'With owner'") == "Ann");
+        before = all_requests();
+        REQUIRE(h.syncd().status == 0);
+        CHECK(all_requests() - before == 1);
+    }
+}
+
+TEST_CASE("a page moved to another synced data source ends up once, in its new table") {
+    Harness h;
+    h.emulator.api("POST", "/v1/data_sources",
+                   json::parse(R"({"parent":{"database_id":")" + h.tasks_db + R"("},
+        "title":[{"text":{"content":"Archive"}}],"properties":{"Name":{"title":{}},"Count":{"number":{}}}})"));
+    const auto db = h.emulator.api("GET", "/v1/databases/" + h.tasks_db, nullptr);
+    const std::string archive = id_of(db.at("data_sources").as_array()[1]);
+    h.source = "database: " + h.tasks_db;
+    const std::string page = h.task("Moving", R"(,"Count":{"number":5})");
+    h.task("Staying");
+    REQUIRE(h.syncd().status == 0);
+    REQUIRE(h.scalar("SELECT COUNT(*) FROM tasks_tasks") == "2");
+    h.emulator.api("POST", "/v1/pages/" + page + "/move",
+                   json::parse(R"({"parent":{"type":"data_source_id","data_source_id":")" +
+                               archive + R"("}})"));
+    // The move shows in a reconciliation (the page left the old data source's listing) or in
+    // the new data source's poll, whichever comes first; both end the same way.
+    REQUIRE(h.syncd({"sync-once", "--reconcile"}).status == 0);
+    CHECK(h.rows("SELECT name FROM tasks_tasks") ==
+          std::vector<std::vector<std::string>>{{"Staying"}});
+    CHECK(h.rows("SELECT name, count FROM tasks_archive") ==
+          std::vector<std::vector<std::string>>{{"Moving", "5.0"}});
+    CHECK(h.rows("SELECT name FROM sqlite_master WHERE name LIKE 'tasks_%_2'").empty());
+    // Events: deleted from the old data source (with its last values), created in the new one.
+    const auto events = h.events();
+    REQUIRE(events.size() == 4);
+    CHECK(events[2].at("event") == "deleted");
+    CHECK(events[2].at("data_source_id") == h.tasks_ds.c_str());
+    CHECK(events[2].at("properties").at("Name") == "Moving");
+    CHECK(events[3].at("event") == "created");
+    CHECK(events[3].at("data_source_id") == archive.c_str());
+    // Nothing more on the next cycles.
+    REQUIRE(h.syncd({"sync-once", "--reconcile"}).status == 0);
+    CHECK(h.events().size() == 4);
+}
+
+TEST_CASE("a deleted property: no event for the pages re-read, the column and its data kept") {
+    Harness h;
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i)
+        ids.push_back(h.task("P" + std::to_string(i),
+                             R"(,"Notes":{"rich_text":[{"text":{"content":"n"}}]})"));
+    REQUIRE(h.syncd().status == 0);
+    REQUIRE(h.events().size() == 3);
+    h.emulator.api("PATCH", "/v1/data_sources/" + h.tasks_ds,
+                   json::parse(R"({"properties":{"Notes":null}})"));
+    // The pages are re-read inside the overlap: their hash moved (a value vanished), no value
+    // changed.
+    REQUIRE(h.syncd().status == 0);
+    REQUIRE(h.syncd().status == 0);
+    std::size_t updated = 0;
+    for (const auto& e : h.events()) updated += e.at("event") == "updated" ? 1 : 0;
+    CHECK(updated == 0);
+    CHECK(count_kind(h.events(), "schema_changed") == 1);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks WHERE notes = 'n'") == "3");
+    // A real edit afterwards is an event again.
+    h.update(ids[1], R"({"properties":{"Count":{"number":3}}})");
+    REQUIRE(h.syncd().status == 0);
+    CHECK(count_kind(h.events(), "updated") == 1);
 }
 
 TEST_CASE("12,000 pages edited in one minute: past the 10,000 cap, nothing missed") {

@@ -534,7 +534,9 @@ TEST_CASE("webhook end to end: a 400 moves the events to dead letters, shown by 
     CHECK(retried.out.find("queued again") != std::string::npos);
     REQUIRE(h.syncd().status == 0);
     CHECK(receiver.events_accepted() == 4);
-    CHECK(h.status_of("hook").starts_with("pending events 0, dead letters 0"));
+    const auto after = h.status_of("hook");
+    CAPTURE(after);
+    CHECK(after.starts_with("pending events 0, dead letters 0"));
     CHECK(h.syncd({"dead-letters", "drop", "--id", "12345"}).status == 64);
 }
 
