@@ -5,6 +5,7 @@
 //   cpu       daemon CPU µs per page, new pages and an unchanged re-read (emulator limits off)
 //   rss       peak RSS of the daemon syncing N pages
 //   latency   edit -> event in jsonl with `every: 5s`, p50/p99
+//   targets   idle sync-once, two jobs over one data source, a new target's snapshot: requests
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -56,6 +57,9 @@ struct Bench {
     std::string data_source;
     std::string every = "5s";
     std::string budget = "{ per_minute: 60000, burst: 200 }";
+    std::string extra_connectors = {};  // YAML lines under `connectors:`
+    std::string extra_targets = {};     // YAML lines under the items job's `targets:`
+    std::string extra_syncs = {};       // YAML lines under `syncs:`
 
     Bench() : emulator(dir) {
         emulator.control("rate_limit", {{"requests", 0}, {"window_ms", 60'000}});
@@ -117,10 +121,13 @@ struct Bench {
                 << "\nstate:\n  dir: " << path("state").string() << "\nconnectors:\n"
                 << "  db:\n    type: sqlite\n    path: " << path("out.sqlite").string()
                 << "\n  log:\n    type: jsonl\n    path: " << path("events.jsonl").string()
-                << "\n    fsync: batch\nsyncs:\n  - name: items\n    source: { data_source: "
-                << data_source << " }\n    every: " << every
+                << "\n    fsync: batch\n"
+                << extra_connectors
+                << "syncs:\n  - name: items\n    source: { data_source: " << data_source
+                << " }\n    every: " << every
                 << "\n    reconcile_every: never\n    targets:\n      - connector: db\n"
-                << "      - connector: log\n";
+                << "      - connector: log\n"
+                << extra_targets << extra_syncs;
         }
         std::vector<std::string> out{syncd_binary, "-c", path("config.yaml").string()};
         out.insert(out.end(), args.begin(), args.end());
@@ -190,7 +197,8 @@ void requests_scenario(int pages) {
     json::object out{{"scenario", "requests"}, {"pages", pages}};
     const auto full = static_cast<std::size_t>(std::ceil(pages / 100.0));
     out["full_reread_queries"] = full;
-    // A sync-once process reads the schema once at start (a running daemon: every 5 minutes).
+    // The schema is kept in the mirror (read again every `schema_every`, 1 h): an idle poll is
+    // one query, also in a new sync-once process.
     auto before = b.requests();
     b.syncd();
     auto idle = diff(b.requests(), before);
@@ -209,6 +217,44 @@ void requests_scenario(int pages) {
                            {"goal_at_most", static_cast<int>(std::ceil(k / 100.0)) + 1}});
     }
     out["changed_pages"] = changed;
+    std::cout << json::serialize(out) << std::endl;
+}
+
+// Issue #10's figures: two jobs over one data source cost the requests of one; an idle sync-once
+// costs one request per data source; a new target's snapshot costs no Notion request.
+void targets_scenario(int pages) {
+    Bench b;
+    b.load(pages, 200);
+    b.syncd();
+    json::object out{{"scenario", "targets"}, {"pages", pages}};
+    auto before = b.requests();
+    b.syncd();
+    out["idle_sync_once_requests"] = sum(diff(b.requests(), before));
+    // A second job over the same data source, with its own target.
+    b.extra_connectors =
+        "  second:\n    type: jsonl\n    path: " + b.path("second.jsonl").string() + "\n";
+    b.extra_syncs = "  - name: again\n    source: { data_source: " + b.data_source +
+                    " }\n    reconcile_every: never\n    targets:\n      - connector: second\n";
+    before = b.requests();
+    b.syncd();
+    out["two_jobs_one_data_source_sync_once_requests"] = sum(diff(b.requests(), before));
+    // A new target on the first job: a snapshot of every page from the mirror.
+    b.extra_connectors +=
+        "  late:\n    type: sqlite\n    path: " + b.path("late.sqlite").string() + "\n";
+    b.extra_targets = "      - connector: late\n        table: late\n";
+    before = b.requests();
+    const auto start = std::chrono::steady_clock::now();
+    b.syncd();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    out["snapshot_sync_once_requests"] = sum(diff(b.requests(), before));
+    out["snapshot_sync_once_wall_s"] = wall;
+    std::size_t lines = 0;
+    {
+        std::ifstream second(b.path("second.jsonl"));
+        for (std::string line; std::getline(second, line);) ++lines;
+    }
+    out["second_job_events"] = lines;
     std::cout << json::serialize(out) << std::endl;
 }
 
@@ -350,7 +396,7 @@ int main(int argc, char** argv) {
     int latency_ms = 300;
     int edits = 30;
     app.add_option("--syncd", syncd_binary, "notion-syncd binary")->required();
-    app.add_option("--scenario", scenario, "requests|initial|cpu|rss|latency|all");
+    app.add_option("--scenario", scenario, "requests|initial|cpu|rss|latency|targets|all");
     app.add_option("--pages", pages, "pages (default per scenario)");
     app.add_option("--latency-ms", latency_ms, "emulator latency for `initial`");
     app.add_option("--edits", edits, "edits for `latency`");
@@ -361,6 +407,7 @@ int main(int argc, char** argv) {
         if (all || scenario == "cpu") cpu_scenario(pages ? pages : 5000);
         if (all || scenario == "rss") rss_scenario(pages ? pages : 100'000);
         if (all || scenario == "latency") latency_scenario(edits);
+        if (all || scenario == "targets") targets_scenario(pages ? pages : 20'000);
         if (all || scenario == "initial") initial_scenario(pages ? pages : 20'000, latency_ms);
     } catch (const std::exception& e) {
         std::cerr << "sync_bench: " << e.what() << '\n';

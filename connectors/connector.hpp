@@ -65,6 +65,14 @@ public:
     // Applies `batch` in order, upserting by page id, so a batch delivered twice changes
     // nothing. Throws DeliveryError (or anything else, treated as retryable).
     virtual boost::asio::awaitable<void> deliver(ChangeBatch batch) = 0;
+    // Creates what the target needs for the data sources in `batch` (one `schema_changed` event
+    // per data source, with its properties) before any page arrives, so an empty data source
+    // still has its table. Called again when the schemas change. Default: nothing (targets
+    // that need no structure, like a file of events, a webhook or a program).
+    virtual boost::asio::awaitable<void> apply_schema(ChangeBatch batch) {
+        (void)batch;
+        co_return;
+    }
 };
 
 class Registry {

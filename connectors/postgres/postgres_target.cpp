@@ -111,7 +111,8 @@ public:
     PostgresConnector(Settings settings, ConnectorContext context)
         : settings_(std::move(settings)),
           context_(std::move(context)),
-          bookkeeping_(qualified(settings_.schema, "_notion_syncd_columns")) {}
+          bookkeeping_(qualified(settings_.schema, "_notion_syncd_columns")),
+          table_bindings_(qualified(settings_.schema, "_notion_syncd_tables")) {}
 
     asio::awaitable<void> start() override {
         std::function<void()> job = [this] {
@@ -121,6 +122,11 @@ public:
             });
         };
         co_await worker_.run(std::move(job));
+    }
+
+    // Tables and columns come from schema_changed events: deliver() makes them.
+    asio::awaitable<void> apply_schema(ChangeBatch batch) override {
+        co_await deliver(std::move(batch));
     }
 
     asio::awaitable<void> deliver(ChangeBatch batch) override {
@@ -163,6 +169,12 @@ private:
                             " (table_name text NOT NULL, property_id text NOT NULL, column_name "
                             "text NOT NULL, property_type text NOT NULL DEFAULT '', PRIMARY KEY "
                             "(table_name, property_id))");
+            }
+            const std::vector<const char*> tables = {table_bindings_.c_str()};
+            if (conn_->exec("SELECT to_regclass($1) IS NULL", tables).text(0, 0) == "t") {
+                conn_->exec("CREATE TABLE " + table_bindings_ +
+                            " (base text NOT NULL, data_source_id text NOT NULL, table_name text "
+                            "NOT NULL UNIQUE, PRIMARY KEY (base, data_source_id))");
             }
             conn_->exec("COMMIT");
         } catch (...) {
@@ -207,23 +219,46 @@ private:
             conn_->exec("COMMIT");
         } catch (...) {
             tables_.clear();  // the transaction's DDL is gone with it: read the catalog again
+            bound_.clear();
             rollback();
             throw;
         }
         for (auto& [table, state] : tables_) state.locked = false;
     }
 
-    std::string table_for(const ChangeBatch& batch, const model::ChangeEvent& event) const {
-        std::string base =
+    // The table of a data source, bound to its id on first use (in _notion_syncd_tables):
+    // renaming the data source, or a second one appearing in its database, moves nothing.
+    std::string table_for(const ChangeBatch& batch, const model::ChangeEvent& event) {
+        const std::string base =
             context_.target.table.empty() ? model::snake_case(batch.sync) : context_.target.table;
+        std::string wanted = base;
         if (batch.several_sources) {
             const auto it = batch.schemas.find(event.data_source_id);
             const std::string title = it != batch.schemas.end() && !it->second.title.empty()
                                           ? it->second.title
                                           : event.data_source_id.substr(0, 8);
-            base += "_" + model::snake_case(title);
+            wanted += "_" + model::snake_case(title);
         }
-        return truncate_identifier(base);
+        wanted = truncate_identifier(wanted);
+        if (!settings_.create_table) return wanted;  // the user's tables, named by the config
+        const std::string key = base + "\n" + event.data_source_id;
+        if (const auto it = bound_.find(key); it != bound_.end()) return it->second;
+        lock("tables " + settings_.schema);
+        const std::vector<const char*> parameters = {base.c_str(), event.data_source_id.c_str()};
+        const auto found = conn_->exec("SELECT table_name FROM " + table_bindings_ +
+                                           " WHERE base = $1 AND data_source_id = $2",
+                                       parameters);
+        if (found.rows() > 0) return bound_[key] = found.text(0, 0);
+        std::set<std::string> taken;
+        const auto all = conn_->exec("SELECT table_name FROM " + table_bindings_);
+        for (int r = 0; r < all.rows(); ++r) taken.insert(all.text(r, 0));
+        const std::string name = unique_name(wanted, taken);
+        const std::vector<const char*> row = {base.c_str(), event.data_source_id.c_str(),
+                                              name.c_str()};
+        conn_->exec("INSERT INTO " + table_bindings_ +
+                        " (base, data_source_id, table_name) VALUES ($1, $2, $3)",
+                    row);
+        return bound_[key] = name;
     }
 
     void load(const std::string& table, TableState& state) {
@@ -600,6 +635,8 @@ private:
     Settings settings_;
     ConnectorContext context_;
     std::string bookkeeping_;
+    std::string table_bindings_;
+    std::map<std::string, std::string> bound_;  // base + data source -> table
     std::unique_ptr<Connection> conn_;
     bool prepared_ = false;
     std::map<std::string, TableState> tables_;

@@ -49,6 +49,11 @@ public:
         co_return;
     }
 
+    // Tables and columns come from schema_changed events: deliver() makes them.
+    boost::asio::awaitable<void> apply_schema(ChangeBatch batch) override {
+        co_await deliver(std::move(batch));
+    }
+
     boost::asio::awaitable<void> deliver(ChangeBatch batch) override {
         try {
             syncd::sqlite::Transaction transaction(*db_);

@@ -130,6 +130,10 @@ ControlResponse Routes::webhook(const ControlRequest& request) {
         daemon.schema_changed(event.data_source_id.empty() ? event.entity_id
                                                            : event.data_source_id);
     }
+    if (event.type == "data_source.created" || event.type == "data_source.deleted" ||
+        event.type == "data_source.undeleted" || event.type == "data_source.moved") {
+        daemon.sources_changed(*job);  // its list of data sources is read again at this poll
+    }
     daemon.hint(*job);
     spdlog::debug("webhook {} for {} {}: polling job {}", event.type, event.entity_type,
                   event.entity_id, *job);

@@ -482,6 +482,15 @@ void Mirror::set_cursor(const std::string& target, std::int64_t seq) {
 
 std::size_t Mirror::begin_target(const std::string& target, const std::string& sync,
                                  bool snapshot) {
+    {
+        // The usual case, read only (no write lock on every drain): nothing to add.
+        auto missing = db_.cached(
+            "SELECT COUNT(*) FROM job_sources j WHERE j.sync = ? AND NOT EXISTS (SELECT 1 FROM "
+            "target_sources t WHERE t.target = ? AND t.data_source_id = j.data_source_id)");
+        missing->bind(1, sync).bind(2, target);
+        missing->step();
+        if (missing->integer(0) == 0 && has_cursor(target)) return 0;
+    }
     sqlite::Transaction t(db_);
     if (!has_cursor(target)) {
         if (collected_through() == 0) {
@@ -701,6 +710,10 @@ void Mirror::reset_sync(const std::string& sync) {
     s->bind(2, sync);
     s->bind(1, sync);
     s->run();
+    // And its list of data sources is read again too.
+    auto resolved = db_.cached("UPDATE jobs SET resolved_at = 0 WHERE sync = ?");
+    resolved->bind(1, sync);
+    resolved->run();
 }
 
 }  // namespace syncd::mirror

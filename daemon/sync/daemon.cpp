@@ -234,6 +234,12 @@ bool Daemon::hint(const std::string& name) {
     return false;
 }
 
+void Daemon::sources_changed(const std::string& job) {
+    for (auto& poller : pollers_) {
+        if (poller->name() == job) poller->sources_changed();
+    }
+}
+
 void Daemon::schema_changed(const std::string& data_source_id) {
     for (auto& poller : pollers_) poller->schema_changed(data_source_id);
 }

@@ -53,6 +53,9 @@ public:
     void stop();
     // Polls `job` now (a webhook hint or POST /v1/jobs/{name}/sync); false if there is none.
     bool hint(const std::string& job);
+    // Notion says a data source was added to or removed from what `job` reads (a webhook): its
+    // next poll lists its data sources again.
+    void sources_changed(const std::string& job);
     // Notion says a data source's schema changed (a webhook): the next poll reads it again.
     void schema_changed(const std::string& data_source_id);
     // The job that reads a page or data source, if any (webhook hints).

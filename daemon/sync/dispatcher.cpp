@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
 #include <random>
 
 #include "daemon/model/crash_point.hpp"
@@ -128,6 +129,37 @@ model::ChangeEvent Dispatcher::snapshot_event(const mirror::StoredPage& page,
     return event;
 }
 
+asio::awaitable<bool> Dispatcher::apply_schemas() {
+    connectors::ChangeBatch batch{.target = target_, .sync = sync_};
+    std::string signature;
+    const auto sources = mirror_.sources(sync_);
+    batch.several_sources = sources.size() > 1;
+    for (const auto& source : sources) {
+        if (!source.schema) continue;
+        model::ChangeEvent event{
+            .kind = "schema_changed", .sync = sync_, .data_source_id = source.data_source_id};
+        for (const auto& property : source.schema->properties) {
+            event.property_ids[property.name] = property.id;
+            event.changed.emplace_back(property.name);
+        }
+        filter_properties(event, options_);
+        signature += json::serialize(source.schema->to_json());
+        batch.schemas.emplace(source.data_source_id, *source.schema);
+        batch.events.push_back(std::move(event));
+    }
+    if (batch.events.empty() || signature == applied_schemas_) co_return true;
+    try {
+        co_await connector_->apply_schema(std::move(batch));
+    } catch (const std::exception& e) {
+        last_error_ = e.what();
+        spdlog::warn("target={} cannot prepare for its data sources' schemas: {}", target_,
+                     e.what());
+        co_return false;
+    }
+    applied_schemas_ = std::move(signature);
+    co_return true;
+}
+
 asio::awaitable<bool> Dispatcher::deliver_retries() {
     auto retries = mirror_.retries(target_);
     for (auto& retry : retries) {
@@ -157,11 +189,8 @@ asio::awaitable<bool> Dispatcher::deliver_retries() {
 
 asio::awaitable<bool> Dispatcher::deliver_snapshots() {
     if (const auto added = mirror_.begin_target(target_, sync_, options_.snapshot)) {
-        spdlog::info("target={} {} {} data sources it does not hold yet", target_,
-                     options_.snapshot ? "takes a snapshot of"
-                                       : "starts from now for (snapshot: "
-                                         "false),",
-                     added);
+        spdlog::info("target={} holds {} more data sources ({} to send from the mirror first)",
+                     target_, added, mirror_.snapshots_pending(target_));
     }
     int attempt = 0;
     bool single = false;  // after a refused batch: page by page, so only that page is set aside
@@ -233,6 +262,7 @@ asio::awaitable<bool> Dispatcher::drain() {
         }
     }
     try {
+        if (!co_await apply_schemas()) co_return false;
         if (!co_await deliver_retries()) co_return false;
         if (!co_await deliver_snapshots()) co_return false;
     } catch (const std::exception& e) {

@@ -74,6 +74,9 @@ private:
     boost::asio::awaitable<void> sleep(std::chrono::milliseconds delay);
     // One batch to the connector, as this target sees it (its sync, its properties).
     boost::asio::awaitable<Outcome> send(std::vector<model::ChangeEvent> events);
+    // The schemas of the job's data sources to the connector (tables before any page), when
+    // they changed since last time; false if the target refused.
+    boost::asio::awaitable<bool> apply_schemas();
     // Dead letters of this target marked for retry; false if one is still failing.
     boost::asio::awaitable<bool> deliver_retries();
     // Data sources this target does not hold yet: their live pages from the mirror.
@@ -94,6 +97,7 @@ private:
     bool idle_ = false;
     std::size_t delivered_ = 0;
     std::string last_error_ = {};
+    std::string applied_schemas_ = {};  // the schemas apply_schemas() last gave the connector
     std::chrono::system_clock::time_point last_delivered_{};
     // After a batch failed for good, events are sent one by one up to this seq, so only the
     // event that fails is dead-lettered, not its neighbours.

@@ -43,6 +43,8 @@ public:
     // The next reconciliation applies its deletes even past max_delete_ratio (the user checked
     // the held deletes and wants them).
     void release_delete_brake() { brake_released_ = true; }
+    // The job's data sources changed (a webhook): list them again at the next poll.
+    void sources_changed() { resolved_at_ = {}; }
     // The schema of this data source changed (a webhook): read it at the next poll.
     void schema_changed(const std::string& data_source_id) { schema_stale_.insert(data_source_id); }
 

@@ -70,6 +70,8 @@ constexpr const char* password = "pg-s3cret-pw";
 // The sync_test workspace (Home shared with connection-1, a Tasks database whose Links point
 // into Targets) writing into PostgreSQL and a JSON-lines log.
 struct Harness {
+    // Its own control port: tests run side by side, and `status` asks the daemon listening there.
+    int control_port = test::free_port();
     test::TempDir dir;
     test::Emulator emulator;
     test::PostgresCluster pg;
@@ -119,8 +121,8 @@ struct Harness {
         std::ofstream out(path("config.yaml"));
         out << "notion:\n  token: " << test::Emulator::connection_token
             << "\n  base_url: " << emulator.url()
-            << "\n  budget: { per_minute: 60000, burst: 200 }\nstate:\n  dir: "
-            << path("state").string() << "\nconnectors:\n"
+            << "\n  budget: { per_minute: 60000, burst: 200 }\ncontrol:\n  listen: 127.0.0.1:"
+            << control_port << "\nstate:\n  dir: " << path("state").string() << "\nconnectors:\n"
             << "  pg:\n    type: postgres\n    dsn: ${SYNCD_TEST_PG_DSN}\n"
             << pg_extra << more_connectors
             << "  log:\n    type: jsonl\n    path: " << path("events.jsonl").string()
@@ -369,6 +371,42 @@ TEST_CASE("a database with two data sources writes two tables") {
     CHECK(h.column_type("tasks_archive_2025", "year") == "double precision");
 }
 
+TEST_CASE("an empty data source gets its typed table before any page") {
+    Harness h;
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "0");
+    CHECK(h.column_type("tasks", "count") == "double precision");
+}
+
+TEST_CASE("tables stay bound to their data sources: a rename or a new one moves no row") {
+    Harness h;
+    const std::string first = h.task("One", R"(,"Count":{"number":1})");
+    h.source = "database: " + h.tasks_db;
+    REQUIRE(h.syncd().status == 0);
+    // One data source: the table is `tasks`.
+    REQUIRE(h.rows("SELECT name FROM tasks") == Rows{{"One"}});
+    // A second data source appears in the database (the job now has several), and the first is
+    // renamed: the first keeps `tasks`, the new one gets a table of its own.
+    h.emulator.api("POST", "/v1/data_sources",
+                   json::parse(R"({"parent":{"database_id":")" + h.tasks_db + R"("},
+        "title":[{"text":{"content":"Later"}}],"properties":{"Title":{"title":{}}}})"));
+    h.emulator.api("PATCH", "/v1/data_sources/" + h.tasks_ds,
+                   json::parse(R"({"title":[{"text":{"content":"Work items"}}]})"));
+    const auto db = h.emulator.api("GET", "/v1/databases/" + h.tasks_db, nullptr);
+    const std::string later = id_of(db.at("data_sources").as_array()[1]);
+    h.emulator.api("POST", "/v1/pages",
+                   json::parse(R"({"parent":{"data_source_id":")" + later + R"("},
+        "properties":{"Title":{"title":[{"text":{"content":"New"}}]}}})"));
+    h.count(first, 2);
+    // The job's list of data sources is kept 10 minutes: a resync reads it again now.
+    REQUIRE(h.syncd({"resync", "--job", "tasks"}).status == 0);
+    REQUIRE(h.syncd().status == 0);
+    CHECK(h.rows("SELECT name, count FROM tasks") == Rows{{"One", "2"}});
+    CHECK(h.rows("SELECT title FROM tasks_later") == Rows{{"New"}});
+    CHECK(h.pg.scalar("SELECT COUNT(*) FROM pg_tables WHERE tablename LIKE 'tasks_work%' OR "
+                      "tablename LIKE 'tasks_tasks%'") == "0");
+}
+
 TEST_CASE("redelivering every event changes nothing") {
     Harness h;
     h.more_connectors =
@@ -546,7 +584,7 @@ TEST_CASE("check-config: a bad key and a bad DSN with file:line:column, no passw
     CHECK(bad_key.status == 78);
     const std::string log = read_file(h.path("syncd.log"));
     CHECK_MESSAGE(
-        log.find("config.yaml:11:5: connectors.pg: unknown key `tabel`") != std::string::npos, log);
+        log.find("config.yaml:13:5: connectors.pg: unknown key `tabel`") != std::string::npos, log);
 
     h.pg_extra = "";
     h.write_config();

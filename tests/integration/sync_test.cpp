@@ -39,6 +39,8 @@ struct Harness {
     std::string budget = "{ per_minute: 60000, burst: 200 }";
     bool markdown = false;     // also a markdown target writing to dir/md
     std::string variant = {};  // suffix of the state dir and target files (a second, clean sync)
+    // Its own control port: tests run side by side, and `status` asks the daemon listening there.
+    int control_port = test::free_port();
     std::string extra_connectors = {};  // YAML lines under `connectors:`
     std::string extra_targets = {};     // YAML lines under the tasks job's `targets:`
     std::string extra_syncs = {};       // YAML lines under `syncs:`, after the tasks job
@@ -75,7 +77,8 @@ struct Harness {
         std::ofstream out(path("config.yaml"));
         out << "notion:\n  token: " << test::Emulator::connection_token
             << "\n  base_url: " << emulator.url() << "\n  budget: " << budget
-            << "\nstate:\n  dir: " << path("state" + variant).string() << "\nconnectors:\n"
+            << "\nstate:\n  dir: " << path("state" + variant).string()
+            << "\ncontrol:\n  listen: 127.0.0.1:" << control_port << "\nconnectors:\n"
             << "  db:\n    type: sqlite\n    path: " << path("out" + variant + ".sqlite").string()
             << "\n  log:\n    type: jsonl\n    path: "
             << path("events" + variant + ".jsonl").string()
@@ -682,6 +685,23 @@ TEST_CASE("a deleted property: no event for the pages re-read, the column and it
     h.update(ids[1], R"({"properties":{"Count":{"number":3}}})");
     REQUIRE(h.syncd().status == 0);
     CHECK(count_kind(h.events(), "updated") == 1);
+}
+
+TEST_CASE("an empty data source gets its table and columns before any page") {
+    Harness h;
+    h.emulator.api("POST", "/v1/data_sources",
+                   json::parse(R"({"parent":{"database_id":")" + h.tasks_db + R"("},
+        "title":[{"text":{"content":"Backlog"}}],"properties":{"Title":{"title":{}},"Size":{"number":{}}}})"));
+    h.source = "database: " + h.tasks_db;
+    REQUIRE(h.syncd().status == 0);
+    // Both tables exist, each with a column per property, though neither data source has pages.
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks_backlog") == "0");
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks_tasks") == "0");
+    CHECK(h.rows("SELECT name FROM pragma_table_info('tasks_backlog') WHERE name IN ('title', "
+                 "'size') ORDER BY name") ==
+          std::vector<std::vector<std::string>>{{"size"}, {"title"}});
+    // The events file got no event for it.
+    CHECK(h.events().empty());
 }
 
 TEST_CASE("12,000 pages edited in one minute: past the 10,000 cap, nothing missed") {

@@ -44,6 +44,8 @@ std::size_t count(const std::string& text, const std::string& what) {
 // A Tasks data source shared with connection-1, and notion-syncd configured with `connectors`
 // (YAML under connectors:) and one target per name in `targets`.
 struct Harness {
+    // Its own control port: tests run side by side, and `status` asks the daemon listening there.
+    int control_port = test::free_port();
     test::TempDir dir;
     test::Emulator emulator;
     std::string tasks_ds;
@@ -81,8 +83,8 @@ struct Harness {
         std::ofstream out(path("config.yaml"));
         out << "notion:\n  token: " << test::Emulator::connection_token
             << "\n  base_url: " << emulator.url()
-            << "\n  budget: { per_minute: 60000, burst: 200 }\nstate:\n  dir: "
-            << path("state").string() << "\nconnectors:\n"
+            << "\n  budget: { per_minute: 60000, burst: 200 }\ncontrol:\n  listen: 127.0.0.1:"
+            << control_port << "\nstate:\n  dir: " << path("state").string() << "\nconnectors:\n"
             << connectors << "syncs:\n  - name: tasks\n    source: { data_source: " << tasks_ds
             << " }\n    every: 1s\n    reconcile_every: 1h\n    targets:\n";
         for (const auto& t : targets) out << "      - connector: " << t << "\n";
@@ -453,7 +455,7 @@ TEST_CASE("webhook end to end: every event arrives signed, check-config refuses 
     const auto check = h.syncd({"check-config"});
     CHECK(check.status == 78);
     const auto log = h.log();
-    CHECK(log.find("config.yaml:12:15: connectors.hook.template: unknown name `titel`") !=
+    CHECK(log.find("config.yaml:14:15: connectors.hook.template: unknown name `titel`") !=
           std::string::npos);
     CHECK(log.find("SECRETPATH") == std::string::npos);
     CHECK(log.find(secret) == std::string::npos);
