@@ -237,6 +237,15 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
         } else {
             s.optional_string("reconcile_every");
         }
+        if (s.has("refresh_every")) {
+            if (s.optional_string("refresh_every") == "never") {
+                sync.refresh_every.reset();
+            } else {
+                sync.refresh_every = s.optional_duration("refresh_every");
+            }
+        } else {
+            s.optional_string("refresh_every");
+        }
         sync.overlap = s.duration_or("overlap", sync.overlap);
         if (sync.overlap < std::chrono::minutes(1)) {
             // last_edited_time is rounded down to the minute (notion-api.md §0): a shorter

@@ -56,6 +56,9 @@ struct SyncSettings {
     // How often each data source's schema is read again when no page shows an unknown property
     // and no webhook says it changed.
     std::chrono::milliseconds schema_every = std::chrono::hours(1);
+    // Rollups, formulas and relation back-links can change without the page's last_edited_time
+    // moving: data sources holding them are re-read whole this often (nullopt: never).
+    std::optional<std::chrono::milliseconds> refresh_every = std::chrono::hours(24);
     double max_delete_ratio = 0.2;
     bool content = false;
     std::vector<TargetSettings> targets = {};

@@ -85,6 +85,7 @@ constexpr std::string_view migrations[] = {
         ON substr(c.target, 1, length(s.sync) + 1) = s.sync || '/';
     ALTER TABLE dead_letters ADD COLUMN retry INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sources ADD COLUMN schema_read_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sources ADD COLUMN refreshed_at INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE jobs (sync TEXT PRIMARY KEY, resolved_at INTEGER NOT NULL DEFAULT 0);
     CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO counters (name, value) VALUES ('collected_through', COALESCE(
@@ -266,13 +267,15 @@ SourceState source_from(sqlite::Statement& s) {
     out.reconciled_at = s.integer(4);
     out.read_from = s.text(5);
     out.schema_read_at = s.integer(6);
+    out.refreshed_at = s.integer(7);
     return out;
 }
 }  // namespace
 
 std::optional<SourceState> Mirror::source(const std::string& data_source_id) {
     auto s = db_.cached(
-        "SELECT data_source_id, sync, schema, watermark, reconciled_at, read_from, schema_read_at "
+        "SELECT data_source_id, sync, schema, watermark, reconciled_at, read_from, schema_read_at, "
+        "refreshed_at "
         "FROM sources "
         "WHERE data_source_id = ?");
     s->bind(1, data_source_id);
@@ -282,7 +285,8 @@ std::optional<SourceState> Mirror::source(const std::string& data_source_id) {
 
 std::vector<SourceState> Mirror::sources(const std::string& sync) {
     auto s = db_.cached(
-        "SELECT data_source_id, sync, schema, watermark, reconciled_at, read_from, schema_read_at "
+        "SELECT data_source_id, sync, schema, watermark, reconciled_at, read_from, schema_read_at, "
+        "refreshed_at "
         "FROM sources "
         "WHERE data_source_id IN (SELECT data_source_id FROM job_sources WHERE sync = ?)");
     s->bind(1, sync);
@@ -342,6 +346,12 @@ void Mirror::Batch::set_schema(const std::string& sync, const model::Schema& sch
 
 void Mirror::Batch::set_schema_read(const std::string& data_source_id, std::int64_t at_ms) {
     auto s = mirror_.db_.cached("UPDATE sources SET schema_read_at = ? WHERE data_source_id = ?");
+    s->bind(1, at_ms).bind(2, data_source_id);
+    s->run();
+}
+
+void Mirror::Batch::set_refreshed(const std::string& data_source_id, std::int64_t at_ms) {
+    auto s = mirror_.db_.cached("UPDATE sources SET refreshed_at = ? WHERE data_source_id = ?");
     s->bind(1, at_ms).bind(2, data_source_id);
     s->run();
 }

@@ -38,6 +38,7 @@ struct SourceState {
     // overlap) was seen, so the next read need not go back further.
     std::string read_from = {};
     std::int64_t schema_read_at = 0;  // Unix ms of the last schema read, 0 = never
+    std::int64_t refreshed_at = 0;    // Unix ms of the last whole re-read of values, 0 = never
 };
 
 struct ContentState {
@@ -86,6 +87,7 @@ public:
                          const json::array& blocks);
         void set_read_from(const std::string& data_source_id, const std::string& iso);
         void set_schema_read(const std::string& data_source_id, std::int64_t at_ms);
+        void set_refreshed(const std::string& data_source_id, std::int64_t at_ms);
         void set_watermark(const std::string& sync, const std::string& data_source_id,
                            const std::string& watermark);
         void set_schema(const std::string& sync, const model::Schema& schema);

@@ -108,7 +108,8 @@ void downgrade_to_3(syncd::sqlite::Database& db) {
         "DROP TABLE job_sources; DROP TABLE target_sources; DROP TABLE jobs; DROP TABLE counters; "
         "DROP INDEX outbox_by_source; ALTER TABLE outbox DROP COLUMN data_source_id; "
         "ALTER TABLE dead_letters DROP COLUMN retry; "
-        "ALTER TABLE sources DROP COLUMN schema_read_at; PRAGMA user_version = 3");
+        "ALTER TABLE sources DROP COLUMN schema_read_at; "
+        "ALTER TABLE sources DROP COLUMN refreshed_at; PRAGMA user_version = 3");
 }
 
 }  // namespace

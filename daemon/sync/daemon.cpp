@@ -121,6 +121,7 @@ asio::awaitable<CycleReport> Daemon::sync_once(std::optional<std::string> job, b
             "sync " + poller->name() + ": " + std::to_string(stats.data_sources) +
             " data sources, " + std::to_string(stats.pages_read) + " pages read, " +
             std::to_string(stats.events) + " changes" + (stats.reconciled ? ", reconciled" : "") +
+            (stats.refreshed ? ", values refreshed" : "") +
             (stats.held_deletes ? ", held deletes: " + std::to_string(stats.held_deletes) : "") +
             " (" + std::to_string(ms.count()) + " ms)");
         if (stats.held_deletes) {

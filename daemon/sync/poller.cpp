@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <set>
 
@@ -166,10 +167,20 @@ boost::asio::awaitable<PollStats> Poller::poll_once(
                 // A complete first read is as good as a reconciliation: nothing to find missing.
                 mirror::Mirror::Batch batch(mirror_);
                 batch.set_reconciled(ds, now_ms());
+                batch.set_refreshed(ds, now_ms());
                 batch.commit();
             }
         }
         const auto state = mirror_.source(ds);
+        // Computed values (rollups, formulas, relation back-links) change without moving
+        // last_edited_time: a budgeted whole re-read finds them.
+        const bool refresh_due = settings_.refresh_every && state && state->schema &&
+                                 has_computed(*state->schema) &&
+                                 now_ms() - state->refreshed_at >= settings_.refresh_every->count();
+        if (refresh_due) {
+            co_await refresh_values(ds, stats);
+            stats.refreshed = true;
+        }
         const bool due = settings_.reconcile_every &&
                          (!state || state->reconciled_at == 0 ||
                           now_ms() - state->reconciled_at >= settings_.reconcile_every->count());
@@ -181,6 +192,30 @@ boost::asio::awaitable<PollStats> Poller::poll_once(
     if (stats.reconciled) brake_released_ = false;
     stats.held_deletes = mirror_.held_deletes(settings_.name);
     co_return stats;
+}
+
+bool Poller::has_computed(const model::Schema& schema) {
+    return std::any_of(schema.properties.begin(), schema.properties.end(), [](const auto& p) {
+        return p.type == "rollup" || p.type == "formula" || p.type == "relation";
+    });
+}
+
+boost::asio::awaitable<void> Poller::refresh_values(const std::string& ds, PollStats& stats) {
+    // Every page, at the reconciliation priority; unchanged ones cost a hash comparison and make
+    // no event, a moved rollup makes an `updated`. The watermark does not move.
+    RequestContext context(Priority::reconcile, settings_.name);
+    notion::Pager pager = client_.query_all(ds, json::object{{"page_size", 100}}, {}, context);
+    const auto before = stats.events;
+    for (;;) {
+        std::optional<notion::ListPage> page = co_await pager.next();
+        if (!page) break;
+        co_await ingest(ds, page->results, stats, nullptr);
+    }
+    mirror::Mirror::Batch batch(mirror_);
+    batch.set_refreshed(ds, now_ms());
+    batch.commit();
+    spdlog::info("sync={} data_source={} values refreshed: {} changes", settings_.name, ds,
+                 stats.events - before);
 }
 
 boost::asio::awaitable<void> Poller::refresh_schema(const std::string& ds, PollStats& stats) {

@@ -23,6 +23,7 @@ struct PollStats {
     std::size_t events = 0;
     std::size_t held_deletes = 0;
     bool reconciled = false;
+    bool refreshed = false;  // computed values re-read (refresh_every)
 };
 
 // When each data source was last read completely, shared by the pollers of every job: a data
@@ -55,6 +56,11 @@ private:
                                                 PollStats& stats);
     boost::asio::awaitable<void> read_changes(const std::string& data_source_id, PollStats& stats);
     boost::asio::awaitable<void> reconcile(const std::string& data_source_id, PollStats& stats);
+    // Whether a schema holds values that change without the page's last_edited_time moving.
+    static bool has_computed(const model::Schema& schema);
+    // Re-reads every page of a data source (refresh_every) for rollups and formulas.
+    boost::asio::awaitable<void> refresh_values(const std::string& data_source_id,
+                                                PollStats& stats);
     // Replaces values cut at 25 items with the complete ones from the property item endpoint.
     boost::asio::awaitable<void> complete(boost::json::object& page);
     // With `content: true`, the blocks of a page whose last_edited_time moved since they were

@@ -704,6 +704,45 @@ TEST_CASE("an empty data source gets its table and columns before any page") {
     CHECK(h.events().empty());
 }
 
+TEST_CASE("a rollup that changed without its page being edited: found by refresh_every") {
+    Harness h;
+    h.emulator.control("clock", {{"set", "2026-05-04T10:00:00.000Z"}, {"freeze", true}});
+    h.emulator.api("PATCH", "/v1/data_sources/" + h.targets_ds,
+                   json::parse(R"({"properties":{"Score":{"number":{}}}})"));
+    h.emulator.api("PATCH", "/v1/data_sources/" + h.tasks_ds, json::parse(R"({"properties":{
+        "Total":{"rollup":{"relation_property_name":"Links","rollup_property_name":"Score",
+                           "function":"sum"}}}})"));
+    const std::string target = h.target("T");
+    h.update(target, R"({"properties":{"Score":{"number":1}}})");
+    const std::string task = h.task("R", R"(,"Links":{"relation":[{"id":")" + target + R"("}]})");
+    h.sync_extra = "    refresh_every: never\n";
+    REQUIRE(h.syncd().status == 0);
+    const auto total = [&] {
+        return h.scalar("SELECT total FROM tasks WHERE page_id = '" + task + "'");
+    };
+    CHECK(total() == "1.0");
+    // Later edits move the watermark past R, so incremental reads no longer return it.
+    h.emulator.control("clock", {{"advance_ms", 20 * 60'000}});
+    h.task("Later");
+    REQUIRE(h.syncd().status == 0);
+    h.emulator.control("clock", {{"advance_ms", 10 * 60'000}});
+    h.update(target, R"({"properties":{"Score":{"number":5}}})");  // R's rollup is now 5
+    REQUIRE(h.syncd().status == 0);
+    CHECK(total() == "1.0");  // the documented limitation, without refresh_every
+    // With it, a whole re-read finds the new value (an `updated` naming Total).
+    h.sync_extra = "    refresh_every: 1ms\n";
+    const auto queries = h.requests("/v1/data_sources/{id}/query");
+    const auto finished = h.syncd();
+    REQUIRE(finished.status == 0);
+    CHECK(finished.out.find("values refreshed") != std::string::npos);
+    CHECK(total() == "5.0");
+    CHECK(h.requests("/v1/data_sources/{id}/query") == queries + 2);  // the poll and the refresh
+    const auto events = h.events();
+    REQUIRE(!events.empty());
+    CHECK(events.back().at("event") == "updated");
+    CHECK(events.back().at("changed") == json::array{"Total"});
+}
+
 TEST_CASE("12,000 pages edited in one minute: past the 10,000 cap, nothing missed") {
     Harness h;
     // A bulk import: created over two days, all edited in the same minute.
