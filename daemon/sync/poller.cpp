@@ -81,10 +81,191 @@ boost::asio::awaitable<void> Poller::walk_page(const std::string& page_id, int d
                     data_sources_.push_back(string_at(ds.as_object(), "id"));
                 }
             } else if (type == "child_page") {
+                tree_[string_at(b, "id")] = page_id;
                 co_await walk_page(string_at(b, "id"), depth + 1);
             }
         }
     }
+}
+
+std::string Poller::tree_source() const { return "page:" + settings_.source.id; }
+
+bool Poller::is_tree(const std::string& data_source_id) const {
+    return settings_.source.kind == "page" && data_source_id == tree_source();
+}
+
+void Poller::load_tree() {
+    tree_.clear();
+    tree_[settings_.source.id] = "";
+    for (const auto& id : mirror_.live_pages(tree_source())) {
+        const auto stored = mirror_.page(id);
+        if (!stored) continue;
+        const auto* parent = stored->record.values.if_contains("parent");
+        tree_[id] = parent && parent->is_string() ? std::string(parent->get_string()) : "";
+    }
+}
+
+model::Schema Poller::tree_schema() const {
+    return model::Schema{
+        .data_source_id = tree_source(),
+        .title = "pages",
+        .properties = {{"title", "title", "title"}, {"parent", "parent", "rich_text"}}};
+}
+
+void Poller::as_tree_page(json::object& page) const {
+    // A plain page as a row of the tree's data source: its parent page as a text property.
+    const std::string id = string_at(page, "id");
+    std::string parent;
+    if (const auto* p = page.if_contains("parent"); p && p->is_object())
+        parent = string_at(p->get_object(), "page_id");
+    if (id == settings_.source.id) parent.clear();
+    page["parent"] = json::object{{"type", "data_source_id"}, {"data_source_id", tree_source()}};
+    auto& properties = page["properties"];
+    if (!properties.is_object()) properties = json::object{};
+    auto& props = properties.as_object();
+    json::object title_property = {{"id", "title"}, {"type", "title"}, {"title", json::array()}};
+    for (const auto& [name, value] : props) {
+        if (value.is_object() && string_at(value.get_object(), "type") == "title")
+            title_property = value.get_object();
+    }
+    title_property["id"] = "title";
+    props.clear();
+    props["title"] = std::move(title_property);
+    props["parent"] =
+        json::object{{"id", "parent"},
+                     {"type", "rich_text"},
+                     {"rich_text", json::array{json::object{{"plain_text", parent}}}}};
+}
+
+boost::asio::awaitable<void> Poller::read_tree(const std::string& ds, PollStats& stats) {
+    const auto state = mirror_.source(ds);
+    const std::string watermark = state ? state->watermark : std::string();
+    RequestContext context = poll_context_;
+    json::array found;
+    if (watermark.empty() || mirror_.live_pages(ds).empty()) {
+        // First read: every page the crawl (resolve) found.
+        // No structured bindings in this coroutine: g++ 12 mishandles them across co_await.
+        std::vector<std::string> ids;
+        for (const auto& entry : tree_) ids.push_back(entry.first);
+        for (const auto& id : ids) {
+            json::object page = co_await client_.retrieve_page(id, {}, context);
+            if (!page.at("in_trash").as_bool()) found.push_back(std::move(page));
+        }
+    } else {
+        // Edits deep in a tree do not move their parents' last_edited_time: search pages by
+        // last_edited_time, newest first, down to the watermark (less the overlap); one request
+        // when nothing changed. Search is not exhaustive (notion-api.md §6.1): reconcile_every
+        // crawls the tree.
+        const std::string from = minus(watermark, settings_.overlap);
+        json::object body{
+            {"filter", json::object{{"property", "object"}, {"value", "page"}}},
+            {"sort", json::object{{"timestamp", "last_edited_time"}, {"direction", "descending"}}},
+            {"page_size", 100}};
+        notion::Pager pager = client_.search_all(std::move(body), context);
+        bool done = false;
+        while (!done) {
+            std::optional<notion::ListPage> page = co_await pager.next();
+            if (!page) break;
+            for (auto& result : page->results) {
+                if (string_at(result.as_object(), "last_edited_time") < from) {
+                    done = true;
+                    break;
+                }
+                found.push_back(std::move(result));
+            }
+        }
+        // Only pages of this tree: known ones, and new ones whose parent is in it (to a fixpoint:
+        // a new page may sit under another new page).
+        json::array in_tree;
+        for (bool grew = true; grew;) {
+            grew = false;
+            for (auto& candidate : found) {
+                if (!candidate.is_object()) continue;
+                const auto& o = candidate.as_object();
+                const std::string id = string_at(o, "id");
+                std::string parent;
+                if (const auto* p = o.if_contains("parent"); p && p->is_object())
+                    parent = string_at(p->get_object(), "page_id");
+                if (!tree_.contains(id) && !(parent.size() && tree_.contains(parent))) continue;
+                if (!tree_.contains(id)) tree_[id] = parent;
+                in_tree.push_back(std::move(candidate));
+                candidate = nullptr;
+                grew = true;
+            }
+        }
+        found = std::move(in_tree);
+    }
+    std::string highest = watermark;
+    for (auto& page : found) {
+        auto& o = page.as_object();
+        highest = std::max(highest, string_at(o, "last_edited_time"));
+        as_tree_page(o);
+    }
+    for (std::size_t at = 0; at < found.size(); at += 100) {
+        json::array chunk(
+            found.begin() + static_cast<std::ptrdiff_t>(at),
+            found.begin() + static_cast<std::ptrdiff_t>(std::min(found.size(), at + 100)));
+        const bool last = at + 100 >= found.size();
+        co_await ingest(ds, chunk, stats, last ? &highest : nullptr);
+    }
+    if (found.empty() && highest.empty()) {
+        // An empty tree still has a position, so the next read is incremental.
+        mirror::Mirror::Batch batch(mirror_);
+        batch.set_watermark(settings_.name, ds, "1970-01-01T00:00:00.000Z");
+        batch.commit();
+    }
+}
+
+boost::asio::awaitable<void> Poller::reconcile_tree(const std::string& ds, PollStats& stats) {
+    // Crawl the tree again: pages it no longer holds are deleted (trashed, gone, moved out);
+    // pages the crawl finds that the mirror lacks (search missed them) are read.
+    tree_.clear();
+    tree_[settings_.source.id] = "";
+    co_await walk_page(settings_.source.id, 0);
+    RequestContext context(Priority::reconcile, settings_.name);
+    json::array missing_pages;
+    std::vector<std::string> crawled;
+    for (const auto& entry : tree_) crawled.push_back(entry.first);
+    for (const auto& id : crawled) {
+        if (mirror_.page_digest(id)) continue;
+        json::object page = co_await client_.retrieve_page(id, {}, context);
+        if (page.at("in_trash").as_bool()) continue;
+        as_tree_page(page);
+        missing_pages.push_back(std::move(page));
+    }
+    if (!missing_pages.empty()) co_await ingest(ds, missing_pages, stats, nullptr);
+    for (const auto& id : mirror_.live_pages(ds)) {
+        if (tree_.contains(id)) continue;
+        const auto stored = mirror_.page(id);
+        if (!stored) continue;
+        model::ChangeEvent event{.kind = "deleted",
+                                 .sync = settings_.name,
+                                 .data_source_id = ds,
+                                 .page_id = id,
+                                 .last_edited_time = stored->record.last_edited_time,
+                                 .url = stored->record.url};
+        for (const auto& member : stored->record.values) {
+            event.properties[member.key()] = member.value();
+            event.property_ids[member.key()] = member.key();
+        }
+        mirror::PageState state = mirror::PageState::deleted;
+        try {
+            const json::object page = co_await client_.retrieve_page(id, {}, context);
+            (void)page;  // visible but no longer under the root: it left the tree
+        } catch (const notion::NotionError& e) {
+            if (e.status != 404) throw;
+            event.kind = "access_lost";
+            state = mirror::PageState::access_lost;
+        }
+        mirror::Mirror::Batch batch(mirror_);
+        batch.put_page(settings_.name, stored->record, state);
+        batch.add_event(std::move(event));
+        batch.commit();
+        ++stats.events;
+    }
+    mirror::Mirror::Batch batch(mirror_);
+    batch.set_reconciled(ds, now_ms());
+    batch.commit();
 }
 
 boost::asio::awaitable<void> Poller::resolve() {
@@ -98,6 +279,7 @@ boost::asio::awaitable<void> Poller::resolve() {
         if (!known.empty() && age >= 0ms && age < sources_refresh) {
             data_sources_ = std::move(known);
             resolved_at_ = now - age;
+            if (source.kind == "page") load_tree();
             co_return;
         }
     }
@@ -112,7 +294,12 @@ boost::asio::awaitable<void> Poller::resolve() {
         for (const auto& ds : db.at("data_sources").as_array())
             data_sources_.push_back(string_at(ds.as_object(), "id"));
     } else if (source.kind == "page") {
+        // The tree's plain pages are a data source of their own ("page:<root>"); its child
+        // databases' data sources are read as usual.
+        tree_.clear();
+        tree_[source.id] = "";
         co_await walk_page(source.id, 0);
+        data_sources_.push_back(tree_source());
     } else {
         json::object body{
             {"filter", json::object{{"property", "object"}, {"value", "data_source"}}}};
@@ -161,7 +348,11 @@ boost::asio::awaitable<PollStats> Poller::poll_once(
             const auto before = mirror_.source(ds);
             const bool first_read =
                 (!before || before->watermark.empty()) && mirror_.live_pages(ds).empty();
-            co_await read_changes(ds, stats);
+            if (is_tree(ds)) {
+                co_await read_tree(ds, stats);
+            } else {
+                co_await read_changes(ds, stats);
+            }
             ledger_[ds] = std::chrono::steady_clock::now();
             if (first_read) {
                 // A complete first read is as good as a reconciliation: nothing to find missing.
@@ -185,7 +376,11 @@ boost::asio::awaitable<PollStats> Poller::poll_once(
                          (!state || state->reconciled_at == 0 ||
                           now_ms() - state->reconciled_at >= settings_.reconcile_every->count());
         if (reconcile_now || due) {
-            co_await reconcile(ds, stats);
+            if (is_tree(ds)) {
+                co_await reconcile_tree(ds, stats);
+            } else {
+                co_await reconcile(ds, stats);
+            }
             stats.reconciled = true;
         }
     }
@@ -220,8 +415,13 @@ boost::asio::awaitable<void> Poller::refresh_values(const std::string& ds, PollS
 
 boost::asio::awaitable<void> Poller::refresh_schema(const std::string& ds, PollStats& stats) {
     RequestContext context(Priority::schema, settings_.name);
-    json::object raw = co_await client_.retrieve_data_source(ds, context);
-    model::Schema schema = model::Schema::from_data_source(raw);
+    model::Schema schema;
+    if (is_tree(ds)) {
+        schema = tree_schema();  // a page tree's rows: title and parent, no request
+    } else {
+        json::object raw = co_await client_.retrieve_data_source(ds, context);
+        schema = model::Schema::from_data_source(raw);
+    }
     schema_stale_.erase(ds);
     schemas_[ds] = schema;
     const auto stored = mirror_.source(ds);

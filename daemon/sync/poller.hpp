@@ -51,6 +51,16 @@ public:
 
 private:
     boost::asio::awaitable<void> resolve();
+    // A `page:` source: the tree's plain pages are the rows of a data source "page:<root>",
+    // with `title` and `parent` (the parent page's id).
+    std::string tree_source() const;
+    bool is_tree(const std::string& data_source_id) const;
+    model::Schema tree_schema() const;
+    void load_tree();  // the tree as the mirror holds it (a new process)
+    void as_tree_page(boost::json::object& page) const;
+    boost::asio::awaitable<void> read_tree(const std::string& data_source_id, PollStats& stats);
+    boost::asio::awaitable<void> reconcile_tree(const std::string& data_source_id,
+                                                PollStats& stats);
     boost::asio::awaitable<void> walk_page(const std::string& page_id, int depth);
     boost::asio::awaitable<void> refresh_schema(const std::string& data_source_id,
                                                 PollStats& stats);
@@ -88,6 +98,7 @@ private:
     mirror::Mirror& mirror_;
     ReadLedger& ledger_;
     std::vector<std::string> data_sources_;
+    std::map<std::string, std::string> tree_;  // a page tree: page id -> parent page id
     std::chrono::steady_clock::time_point resolved_at_{};
     std::set<std::string> schema_stale_;            // data sources whose schema must be read again
     std::map<std::string, model::Schema> schemas_;  // as last read, by data source

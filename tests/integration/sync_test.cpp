@@ -743,6 +743,61 @@ TEST_CASE("a rollup that changed without its page being edited: found by refresh
     CHECK(events.back().at("changed") == json::array{"Total"});
 }
 
+TEST_CASE("a page: source exports its pages, recursively, and finds edits deep in the tree") {
+    Harness h;
+    const auto page_under = [&](const std::string& parent, const std::string& title) {
+        return id_of(h.emulator.api(
+            "POST", "/v1/pages",
+            json::parse(R"({"parent":{"page_id":")" + parent +
+                        R"("},"properties":{"title":{"title":[{"text":{"content":")" + title +
+                        R"("}}]}}})")));
+    };
+    const std::string onboarding = page_under(h.home, "Onboarding");
+    const std::string week = page_under(onboarding, "First week");
+    h.source = "page: " + onboarding;
+    REQUIRE(h.syncd().status == 0);
+    using Rows = std::vector<std::vector<std::string>>;
+    const auto rows = [&] {
+        return h.rows("SELECT page_id, title, parent FROM tasks ORDER BY title");
+    };
+    CHECK(rows() == Rows{{week, "First week", onboarding}, {onboarding, "Onboarding", ""}});
+
+    // An idle poll of the tree: one search request.
+    const auto searches = [&] { return h.requests("/v1/search"); };
+    auto before = searches();
+    const auto all = [&] {
+        std::size_t n = 0;
+        const json::value counters = h.emulator.get("requests");
+        for (const auto& c : counters.at("counters").as_array()) {
+            const auto* connection = c.as_object().if_contains("connection");
+            if (connection && *connection == "connection-1")
+                n += c.at("count").to_number<std::size_t>();
+        }
+        return n;
+    };
+    auto total = all();
+    REQUIRE(h.syncd().status == 0);
+    CHECK(searches() == before + 1);
+    CHECK(all() == total + 1);
+
+    // A page added two levels down, and an edit of a deep page (its parents do not change).
+    const std::string day = page_under(week, "Day one");
+    h.update(week, R"({"properties":{"title":{"title":[{"text":{"content":"Week one"}}]}}})");
+    REQUIRE(h.syncd().status == 0);
+    CHECK(rows() == Rows{{day, "Day one", week},
+                         {onboarding, "Onboarding", ""},
+                         {week, "Week one", onboarding}});
+    // A page trashed deep in the tree: the reconciliation's crawl finds it gone.
+    h.update(day, R"({"in_trash":true})");
+    REQUIRE(h.syncd({"sync-once", "--reconcile"}).status == 0);
+    CHECK(rows() == Rows{{onboarding, "Onboarding", ""}, {week, "Week one", onboarding}});
+    CHECK(count_kind(h.events(), "deleted") == 1);
+    // A page outside the tree is never exported.
+    page_under(h.home, "Elsewhere");
+    REQUIRE(h.syncd({"sync-once", "--reconcile"}).status == 0);
+    CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "2");
+}
+
 TEST_CASE("12,000 pages edited in one minute: past the 10,000 cap, nothing missed") {
     Harness h;
     // A bulk import: created over two days, all edited in the same minute.
