@@ -256,13 +256,15 @@ describe("request log, search lag and fixtures", () => {
     });
 
     it("search_lag keeps new objects out of search for a while", async () => {
-        await emu.control("search_lag", { delay_ms: 400 });
+        // A lag long enough that the search right after the create is within it even on a loaded
+        // machine (the emulator's lag runs on the real clock, which the test cannot freeze).
+        await emu.control("search_lag", { delay_ms: 2000 });
         try {
             const page = await conn.pages.create({ parent: { page_id: root.id }, properties: { title: { title: text("Laggy") } } });
             assert.equal((await conn.search({ query: "Laggy" })).results.length, 0);
             assert.equal((await conn.pages.retrieve({ page_id: page.id })).id, page.id, "retrieve sees it at once");
             await waitUntil(async () => (await conn.search({ query: "Laggy" })).results.length === 1, {
-                timeoutMs: 3000,
+                timeoutMs: 10000,
                 intervalMs: 50,
                 what: "search to find the page once the lag has passed",
             });
