@@ -22,6 +22,7 @@
 #include "connectors/connector.hpp"
 #include "daemon/http/control_server.hpp"
 #include "daemon/http/routes.hpp"
+#include "daemon/http/status.hpp"
 #include "daemon/net/http_client.hpp"
 #include "daemon/net/url.hpp"
 #include "daemon/sync/daemon.hpp"
@@ -344,7 +345,7 @@ int run_service(const std::string& path, config::Config config,
         status_timer.expires_after(std::chrono::seconds(15));
         status_timer.async_wait([&](const boost::system::error_code& error) {
             if (error) return;
-            notify("STATUS=" + daemon->summary());
+            notify("STATUS=" + http::render_summary(daemon->snapshot()));
             report();
         });
     };
@@ -443,7 +444,8 @@ int main(int argc, char** argv) {
                 print_status(*remote, "from the running daemon at " + config.control_listen);
             } else {
                 io.restart();
-                print_status(daemon.status(), "from the mirror; the daemon is not running");
+                print_status(http::render_status(daemon.snapshot()),
+                             "from the mirror; the daemon is not running");
             }
             return ex_ok;
         }

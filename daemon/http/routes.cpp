@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "daemon/http/notion_webhook.hpp"
+#include "daemon/http/status.hpp"
 
 namespace syncd::http {
 namespace {
@@ -51,11 +52,11 @@ ControlResponse Routes::operator()(const ControlRequest& request) {
         if (!get) return error(405, "use GET");
         return {.status = 200,
                 .content_type = "text/plain; version=0.0.4",
-                .body = daemon_().metrics(metrics())};
+                .body = render_metrics(daemon_().snapshot(), metrics())};
     }
     if (path == "/v1/status") {
         if (!get) return error(405, "use GET");
-        return json_response(200, daemon_().status());
+        return json_response(200, render_status(daemon_().snapshot()));
     }
     const std::string jobs = "/v1/jobs/";
     if (path.starts_with(jobs) && path.ends_with("/sync")) {

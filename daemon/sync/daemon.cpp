@@ -30,9 +30,12 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
     client_config.http.ca_file = config_.notion.ca_file;
     client_config.retry.max_rate_limit_wait = config_.notion.max_rate_limit_wait;
     client_ = std::make_unique<notion::NotionClient>(executor_, client_config, budget_);
-    jobs_.resize(config_.syncs.size());
     for (const auto& sync : config_.syncs) {
         pollers_.push_back(std::make_unique<Poller>(sync, *client_, *mirror_, ledger_));
+        // Every job subscribed to the data sources a poll changed has new events: wake them all.
+        runners_.push_back(std::make_unique<JobRunner>(*pollers_.back(), sync, [this] {
+            for (auto& d : dispatchers_) d->wake();
+        }));
         for (const auto& target : sync.targets) {
             const auto connector = std::find_if(
                 config_.connectors.begin(), config_.connectors.end(),
@@ -136,54 +139,6 @@ asio::awaitable<CycleReport> Daemon::sync_once(std::optional<std::string> job, b
     co_return report;
 }
 
-asio::awaitable<void> Daemon::run_job(std::size_t index) {
-    Poller& poller = *pollers_[index];
-    const auto& settings = config_.syncs[index];
-    auto& timer = *timers_[index];
-    std::mt19937_64 random(std::random_device{}());
-    auto backoff = 1s;
-    auto& job = jobs_[index];
-    while (!stopping_) {
-        std::chrono::milliseconds delay = settings.every;
-        const bool hinted = job.hinted;  // a hint says something changed now: read everything
-        job.hinted = false;
-        job.last_attempt = std::chrono::system_clock::now();
-        ++job.polls;
-        try {
-            // Another job that read a shared data source within half this job's interval did
-            // this job's read of it too.
-            const PollStats stats = co_await poller.poll_once(
-                false, hinted ? std::chrono::steady_clock::time_point{}
-                              : std::chrono::steady_clock::now() - settings.every / 2);
-            job.last_success = std::chrono::system_clock::now();
-            job.last_error.clear();
-            job.events += stats.events;
-            if (stats.events > 0) {
-                spdlog::info("sync={} {} changes from {} pages read", poller.name(), stats.events,
-                             stats.pages_read);
-                // Every job subscribed to these data sources has new events.
-                for (auto& d : dispatchers_) d->wake();
-            }
-            backoff = 1s;
-        } catch (const std::exception& e) {
-            if (stopping_) break;
-            ++job.failures;
-            job.last_error = e.what();
-            delay = std::chrono::duration_cast<std::chrono::milliseconds>(backoff);
-            backoff = std::min<std::chrono::seconds>(backoff * 2, 5min);
-            spdlog::warn("sync={} poll failed, retrying in {}s: {}", poller.name(),
-                         delay.count() / 1000, e.what());
-        }
-        if (stopping_) break;
-        if (job.hinted) continue;  // a hint arrived during the poll: go again now
-        // A little jitter so jobs with the same interval do not poll in lockstep.
-        const auto jitter = std::chrono::milliseconds(
-            std::uniform_int_distribution<long long>(0, delay.count() / 20)(random));
-        timer.expires_after(delay + jitter);
-        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-}
-
 asio::awaitable<void> Daemon::run() {
     auto track = [this](asio::awaitable<void> task) -> asio::awaitable<void> {
         ++running_;
@@ -194,10 +149,7 @@ asio::awaitable<void> Daemon::run() {
         }
         --running_;
     };
-    for (std::size_t i = 0; i < pollers_.size(); ++i) {
-        timers_.push_back(std::make_unique<asio::steady_timer>(executor_));
-        asio::co_spawn(executor_, track(run_job(i)), asio::detached);
-    }
+    for (auto& runner : runners_) asio::co_spawn(executor_, track(runner->run()), asio::detached);
     for (auto& d : dispatchers_) asio::co_spawn(executor_, track(d->run()), asio::detached);
     asio::steady_timer wait(executor_);
     do {
@@ -228,8 +180,7 @@ void Daemon::release_delete_brake(const std::optional<std::string>& job) {
 bool Daemon::hint(const std::string& name) {
     for (std::size_t i = 0; i < pollers_.size(); ++i) {
         if (pollers_[i]->name() != name) continue;
-        jobs_[i].hinted = true;
-        if (i < timers_.size()) timers_[i]->cancel();
+        runners_[i]->hint();
         return true;
     }
     return false;
@@ -261,171 +212,38 @@ std::optional<std::string> Daemon::job_for(const std::string& entity_id,
     return std::nullopt;
 }
 
-namespace {
-
-std::string iso(std::chrono::system_clock::time_point t) {
-    if (t == std::chrono::system_clock::time_point{}) return {};
-    const auto secs = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char out[32];
-    std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return out;
-}
-
-double seconds_since(std::chrono::system_clock::time_point t) {
-    if (t == std::chrono::system_clock::time_point{}) return -1;
-    return std::chrono::duration<double>(std::chrono::system_clock::now() - t).count();
-}
-
-std::string label(std::string_view value) {
-    std::string out;
-    for (const char c : value) {
-        if (c == '"' || c == '\\') out.push_back('\\');
-        if (c == '\n') {
-            out += "\\n";
-            continue;
-        }
-        out.push_back(c);
-    }
-    return out;
-}
-
-}  // namespace
-
-boost::json::object Daemon::status() {
-    namespace json = boost::json;
-    json::array jobs;
+Snapshot Daemon::snapshot() {
+    Snapshot out{.budget = budget_->metrics(),
+                 .client = client_->metrics(),
+                 .budget_per_minute = config_.notion.budget.per_minute,
+                 .ready = ready()};
     for (std::size_t i = 0; i < pollers_.size(); ++i) {
         const auto& name = pollers_[i]->name();
-        const auto& job = jobs_[i];
-        json::array sources;
+        JobSnapshot job{.name = name,
+                        .every = config_.syncs[i].every,
+                        .state = runners_[i]->state(),
+                        .held_deletes = mirror_->held_deletes(name)};
         for (const auto& s : mirror_->sources(name)) {
-            sources.push_back(
-                json::object{{"data_source_id", s.data_source_id},
-                             {"title", s.schema ? s.schema->title : std::string()},
-                             {"watermark", s.watermark},
-                             {"last_complete_read", s.read_from},
-                             {"pages", mirror_->live_pages(s.data_source_id).size()}});
+            job.sources.push_back({.data_source_id = s.data_source_id,
+                                   .title = s.schema ? s.schema->title : std::string(),
+                                   .watermark = s.watermark,
+                                   .last_complete_read = s.read_from,
+                                   .pages = mirror_->live_pages(s.data_source_id).size()});
         }
-        json::array targets;
         for (const auto& d : dispatchers_) {
             if (d->sync() != name) continue;
-            targets.push_back(
-                json::object{{"target", d->target()},
-                             {"cursor", mirror_->cursor(d->target())},
-                             {"pending", d->pending()},
-                             {"snapshots_pending", mirror_->snapshots_pending(d->target())},
-                             {"delivered", d->delivered()},
-                             {"last_delivered", iso(d->last_delivered())},
-                             {"last_error", d->last_error()},
-                             {"dead_letters", mirror_->dead_letters(d->target()).size()}});
+            job.targets.push_back({.target = d->target(),
+                                   .cursor = mirror_->cursor(d->target()),
+                                   .pending = d->pending(),
+                                   .snapshots_pending = mirror_->snapshots_pending(d->target()),
+                                   .delivered = d->delivered(),
+                                   .last_delivered = d->last_delivered(),
+                                   .last_error = d->last_error(),
+                                   .dead_letters = mirror_->dead_letters(d->target()).size()});
         }
-        jobs.push_back(json::object{{"name", name},
-                                    {"every_s", config_.syncs[i].every.count() / 1000.0},
-                                    {"last_attempt", iso(job.last_attempt)},
-                                    {"last_success", iso(job.last_success)},
-                                    {"lag_s", seconds_since(job.last_success)},
-                                    {"last_error", job.last_error},
-                                    {"polls", job.polls},
-                                    {"failures", job.failures},
-                                    {"events", job.events},
-                                    {"held_deletes", mirror_->held_deletes(name)},
-                                    {"data_sources", sources},
-                                    {"targets", targets}});
+        out.jobs.push_back(std::move(job));
     }
-    const auto budget = budget_->metrics();
-    json::object queue;
-    for (std::size_t p = 0; p < notion::priority_count; ++p)
-        queue[notion::to_string(static_cast<notion::Priority>(p))] = budget.queue_depth[p];
-    return {{"jobs", jobs},
-            {"budget",
-             {{"per_minute", config_.notion.budget.per_minute},
-              {"used_last_minute", budget.granted_last_minute},
-              {"rate_limited", budget.rate_limited},
-              {"rate_factor", budget.rate_factor},
-              {"paused", budget.paused},
-              {"queue_depth", queue}}},
-            {"ready", ready()}};
-}
-
-std::string Daemon::metrics(const std::string& extra) {
-    std::string out;
-    auto line = [&](const std::string& text) {
-        out += text;
-        out += '\n';
-    };
-    auto help = [&](const char* name, const char* type, const char* text) {
-        line(std::string("# HELP ") + name + " " + text);
-        line(std::string("# TYPE ") + name + " " + type);
-    };
-    const auto client = client_->metrics();
-    help("notion_syncd_requests_total", "counter", "Notion API requests by route and status");
-    for (const auto& [key, count] : client.requests) {
-        line("notion_syncd_requests_total{route=\"" + label(key.first) + "\",status=\"" +
-             std::to_string(key.second) + "\"} " + std::to_string(count));
-    }
-    const auto budget = budget_->metrics();
-    help("notion_syncd_rate_limited_total", "counter", "429 and 529 answers from Notion");
-    line("notion_syncd_rate_limited_total " + std::to_string(budget.rate_limited));
-    help("notion_syncd_budget_used", "gauge", "requests granted in the last 60 s");
-    line("notion_syncd_budget_used " + std::to_string(budget.granted_last_minute));
-    help("notion_syncd_budget_per_minute", "gauge", "configured budget per 60 s");
-    line("notion_syncd_budget_per_minute " + std::to_string(config_.notion.budget.per_minute));
-    help("notion_syncd_budget_queue_depth", "gauge", "requests waiting for the budget");
-    for (std::size_t p = 0; p < notion::priority_count; ++p) {
-        line("notion_syncd_budget_queue_depth{priority=\"" +
-             std::string(notion::to_string(static_cast<notion::Priority>(p))) + "\"} " +
-             std::to_string(budget.queue_depth[p]));
-    }
-    help("notion_syncd_poll_lag_seconds", "gauge", "seconds since the job's last successful poll");
-    help("notion_syncd_last_success_timestamp_seconds", "gauge", "Unix time of the last good poll");
-    help("notion_syncd_poll_failures_total", "counter", "failed polls");
-    help("notion_syncd_held_deletes", "gauge", "deletes held by the delete brake");
-    for (std::size_t i = 0; i < pollers_.size(); ++i) {
-        const std::string job = "{job=\"" + label(pollers_[i]->name()) + "\"} ";
-        const auto& state = jobs_[i];
-        line("notion_syncd_poll_lag_seconds" + job +
-             std::to_string(seconds_since(state.last_success)));
-        line("notion_syncd_last_success_timestamp_seconds" + job +
-             std::to_string(state.last_success == std::chrono::system_clock::time_point{}
-                                ? 0
-                                : std::chrono::system_clock::to_time_t(state.last_success)));
-        line("notion_syncd_poll_failures_total" + job + std::to_string(state.failures));
-        line("notion_syncd_held_deletes" + job +
-             std::to_string(mirror_->held_deletes(pollers_[i]->name())));
-    }
-    help("notion_syncd_events_pending", "gauge", "outbox events a target has not acknowledged");
-    help("notion_syncd_events_delivered_total", "counter", "events delivered since start");
-    help("notion_syncd_dead_letters", "gauge", "events set aside after failing");
-    for (const auto& d : dispatchers_) {
-        const std::string target = "{target=\"" + label(d->target()) + "\"} ";
-        line("notion_syncd_events_pending" + target + std::to_string(d->pending()));
-        line("notion_syncd_events_delivered_total" + target + std::to_string(d->delivered()));
-        line("notion_syncd_dead_letters" + target +
-             std::to_string(mirror_->dead_letters(d->target()).size()));
-    }
-    out += extra;
     return out;
-}
-
-std::string Daemon::summary() {
-    double lag = 0;
-    std::size_t failing = 0;
-    for (const auto& job : jobs_) {
-        lag = std::max(lag, seconds_since(job.last_success));
-        if (!job.last_error.empty()) ++failing;
-    }
-    std::size_t pending = 0;
-    std::size_t dead = 0;
-    for (const auto& d : dispatchers_) {
-        pending += d->pending();
-        dead += mirror_->dead_letters(d->target()).size();
-    }
-    return std::to_string(pollers_.size()) + " jobs, oldest poll " +
-           std::to_string(static_cast<long long>(lag)) + " s ago, " + std::to_string(pending) +
-           " events pending, " + std::to_string(dead) + " dead letters" +
-           (failing ? ", " + std::to_string(failing) + " jobs failing" : "");
 }
 
 bool Daemon::ready() const {
@@ -433,8 +251,8 @@ bool Daemon::ready() const {
     // three poll intervals (at least 5 minutes) once polling began.
     bool polled = false;
     std::chrono::milliseconds window = std::chrono::minutes(5);
-    for (std::size_t i = 0; i < jobs_.size(); ++i) {
-        polled = polled || jobs_[i].polls > 0;
+    for (std::size_t i = 0; i < runners_.size(); ++i) {
+        polled = polled || runners_[i]->state().polls > 0;
         window = std::max<std::chrono::milliseconds>(window, config_.syncs[i].every * 3);
     }
     if (!polled) return true;
@@ -445,7 +263,7 @@ bool Daemon::ready() const {
 
 void Daemon::stop() {
     stopping_ = true;
-    for (auto& t : timers_) t->cancel();
+    for (auto& runner : runners_) runner->stop();
     for (auto& d : dispatchers_) d->stop();
     // Requests waiting for the budget or in flight for a poll are abandoned: the poll's batch is
     // not committed, so the next start reads it again.

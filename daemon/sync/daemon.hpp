@@ -1,6 +1,6 @@
 // The Daemon wires the parts of DESIGN §2 together: one NotionClient and RateBudget, the Mirror,
-// a Poller per sync job and a Dispatcher per target; `run` polls on each job's schedule and
-// delivers after every poll, `sync_once` does one full cycle.
+// a Poller and a JobRunner (its schedule) per sync job, a Dispatcher per target; `run` starts
+// them, `sync_once` does one full cycle.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -18,20 +18,11 @@
 #include "daemon/mirror/mirror.hpp"
 #include "daemon/notion/notion_client.hpp"
 #include "daemon/sync/dispatcher.hpp"
+#include "daemon/sync/job_runner.hpp"
 #include "daemon/sync/poller.hpp"
+#include "daemon/sync/snapshot.hpp"
 
 namespace syncd::sync {
-
-// What a job did lately, for status, metrics and readiness.
-struct JobState {
-    std::chrono::system_clock::time_point last_attempt{};
-    std::chrono::system_clock::time_point last_success{};
-    std::string last_error = {};
-    std::size_t polls = 0;
-    std::size_t failures = 0;
-    std::size_t events = 0;
-    bool hinted = false;  // poll again as soon as the current poll ends
-};
 
 struct CycleReport {
     std::vector<std::string> lines;  // one per job and per target, for people
@@ -61,12 +52,8 @@ public:
     // The job that reads a page or data source, if any (webhook hints).
     std::optional<std::string> job_for(const std::string& entity_id,
                                        const std::string& data_source_id);
-    // The same data as `notion-syncd status`, as JSON (GET /v1/status).
-    boost::json::object status();
-    // Prometheus text format (GET /metrics); `extra` is appended (the control server's own).
-    std::string metrics(const std::string& extra);
-    // One line for systemd's STATUS=: jobs, the oldest successful poll, backlog, dead letters.
-    std::string summary();
+    // What status, metrics and systemd's STATUS= show (rendered in daemon/http/status.hpp).
+    Snapshot snapshot();
     // Config loaded and mirror open (true once constructed) and Notion answered recently.
     bool ready() const;
     const config::Config& config() const { return config_; }
@@ -75,7 +62,6 @@ public:
     notion::NotionClient& client() { return *client_; }
 
 private:
-    boost::asio::awaitable<void> run_job(std::size_t index);
     boost::asio::awaitable<bool> deliver(const std::string& sync, CycleReport* report);
     // Drops outbox rows every target has passed (at most every 10 s).
     void collect_garbage();
@@ -88,10 +74,9 @@ private:
     ReadLedger ledger_;
     std::vector<std::unique_ptr<Poller>> pollers_;
     std::vector<std::unique_ptr<Dispatcher>> dispatchers_;
-    std::vector<std::unique_ptr<boost::asio::steady_timer>> timers_;
+    std::vector<std::unique_ptr<JobRunner>> runners_;  // one per poller, same order
     bool stopping_ = false;
     int running_ = 0;
-    std::vector<JobState> jobs_;
     std::chrono::steady_clock::time_point collected_at_{};
 };
 

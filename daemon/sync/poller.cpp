@@ -65,7 +65,8 @@ Poller::Poller(const config::SyncSettings& settings, notion::NotionClient& clien
       ledger_(ledger),
       poll_context_(Priority::poll, settings.name) {}
 
-boost::asio::awaitable<void> Poller::walk_page(const std::string& page_id, int depth) {
+boost::asio::awaitable<void> Poller::walk_page(std::string page_id, int depth,
+                                               std::vector<std::string>& sources) {
     if (depth > 20) co_return;
     RequestContext context(Priority::schema, settings_.name);
     notion::Pager children = client_.block_children_all(page_id, context);
@@ -78,11 +79,11 @@ boost::asio::awaitable<void> Poller::walk_page(const std::string& page_id, int d
             if (type == "child_database") {
                 json::object db = co_await client_.retrieve_database(string_at(b, "id"), context);
                 for (const auto& ds : db.at("data_sources").as_array()) {
-                    data_sources_.push_back(string_at(ds.as_object(), "id"));
+                    sources.push_back(string_at(ds.as_object(), "id"));
                 }
             } else if (type == "child_page") {
                 tree_[string_at(b, "id")] = page_id;
-                co_await walk_page(string_at(b, "id"), depth + 1);
+                co_await walk_page(string_at(b, "id"), depth + 1, sources);
             }
         }
     }
@@ -221,7 +222,10 @@ boost::asio::awaitable<void> Poller::reconcile_tree(const std::string& ds, PollS
     // pages the crawl finds that the mirror lacks (search missed them) are read.
     tree_.clear();
     tree_[settings_.source.id] = "";
-    co_await walk_page(settings_.source.id, 0);
+    // Not into data_sources_: poll_once is iterating it (a database found here is read after
+    // the next resolve).
+    std::vector<std::string> databases;
+    co_await walk_page(settings_.source.id, 0, databases);
     RequestContext context(Priority::reconcile, settings_.name);
     json::array missing_pages;
     std::vector<std::string> crawled;
@@ -298,7 +302,7 @@ boost::asio::awaitable<void> Poller::resolve() {
         // databases' data sources are read as usual.
         tree_.clear();
         tree_[source.id] = "";
-        co_await walk_page(source.id, 0);
+        co_await walk_page(source.id, 0, data_sources_);
         data_sources_.push_back(tree_source());
     } else {
         json::object body{

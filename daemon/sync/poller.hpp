@@ -61,7 +61,10 @@ private:
     boost::asio::awaitable<void> read_tree(const std::string& data_source_id, PollStats& stats);
     boost::asio::awaitable<void> reconcile_tree(const std::string& data_source_id,
                                                 PollStats& stats);
-    boost::asio::awaitable<void> walk_page(const std::string& page_id, int depth);
+    // Collects the tree under `page_id` into tree_, and its databases' data sources into
+    // `sources`.
+    boost::asio::awaitable<void> walk_page(std::string page_id, int depth,
+                                           std::vector<std::string>& sources);
     boost::asio::awaitable<void> refresh_schema(const std::string& data_source_id,
                                                 PollStats& stats);
     boost::asio::awaitable<void> read_changes(const std::string& data_source_id, PollStats& stats);

@@ -102,6 +102,9 @@ struct Harness {
         write_config();
         auto finished = test::run_command(argv(std::move(args)), path("syncd.log"), timeout);
         MESSAGE(finished.out);
+        // What went wrong, when something did (the log goes with the temp dir).
+        if (finished.status != 0)
+            MESSAGE("exit " << finished.status << ", log:\n" << test::read_file(path("syncd.log")));
         return finished;
     }
 

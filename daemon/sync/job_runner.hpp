@@ -1,0 +1,53 @@
+// The JobRunner of one sync job (STYLE §3): polls on the job's schedule (`every` ± jitter), at
+// once on a hint (a Notion webhook, POST /v1/jobs/{name}/sync), later after failures (1 s,
+// doubling up to 5 min), and tells the Daemon when a poll committed changes so targets deliver.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "daemon/sync/poller.hpp"
+
+namespace syncd::sync {
+
+// What a job did lately, for status, metrics and readiness.
+struct JobState {
+    std::chrono::system_clock::time_point last_attempt{};
+    std::chrono::system_clock::time_point last_success{};
+    std::string last_error = {};
+    std::size_t polls = 0;
+    std::size_t failures = 0;
+    std::size_t events = 0;
+    bool hinted = false;  // poll again as soon as the current poll ends
+};
+
+class JobRunner {
+public:
+    // `on_changes` runs after a poll that committed events (the Daemon wakes the targets).
+    JobRunner(Poller& poller, config::SyncSettings settings, std::function<void()> on_changes);
+
+    // Until stop(): polls, then waits for the next interval or a hint. Runs on one strand.
+    boost::asio::awaitable<void> run();
+    // Poll now, or right after the poll in flight. Same strand as run().
+    void hint();
+    // The poll in flight finishes; then run() returns.
+    void stop();
+
+    const JobState& state() const { return state_; }
+    const std::string& name() const { return settings_.name; }
+
+private:
+    Poller& poller_;
+    config::SyncSettings settings_;
+    std::function<void()> on_changes_;
+    std::optional<boost::asio::steady_timer> timer_;
+    JobState state_;
+    bool stopping_ = false;
+};
+
+}  // namespace syncd::sync

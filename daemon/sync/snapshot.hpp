@@ -1,0 +1,52 @@
+// What the daemon is doing, as plain values: the Daemon fills one, daemon/http/status.hpp renders
+// it (GET /v1/status, GET /metrics, `notion-syncd status`, systemd's STATUS=).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "daemon/notion/notion_client.hpp"
+#include "daemon/notion/rate_budget.hpp"
+#include "daemon/sync/job_runner.hpp"
+
+namespace syncd::sync {
+
+struct SourceSnapshot {
+    std::string data_source_id = {};
+    std::string title = {};
+    std::string watermark = {};
+    std::string last_complete_read = {};
+    std::size_t pages = 0;
+};
+
+struct TargetSnapshot {
+    std::string target = {};
+    std::int64_t cursor = 0;
+    std::size_t pending = 0;
+    std::size_t snapshots_pending = 0;
+    std::size_t delivered = 0;
+    std::chrono::system_clock::time_point last_delivered = {};
+    std::string last_error = {};
+    std::size_t dead_letters = 0;
+};
+
+struct JobSnapshot {
+    std::string name = {};
+    std::chrono::milliseconds every{0};
+    JobState state = {};
+    std::size_t held_deletes = 0;
+    std::vector<SourceSnapshot> sources = {};
+    std::vector<TargetSnapshot> targets = {};
+};
+
+struct Snapshot {
+    std::vector<JobSnapshot> jobs = {};
+    notion::BudgetMetrics budget = {};
+    notion::ClientMetrics client = {};
+    double budget_per_minute = 0;
+    bool ready = true;
+};
+
+}  // namespace syncd::sync
