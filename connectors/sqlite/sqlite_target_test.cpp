@@ -4,27 +4,19 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <filesystem>
 #include <memory>
 
 #include "config/settings_reader.hpp"
 #include "daemon/model/sqlite.hpp"
+#include "tests/support/process.hpp"
 
 using namespace syncd;
 namespace fs = std::filesystem;
 
 namespace {
 
-template <typename T>
-T run(boost::asio::awaitable<T> task) {
-    boost::asio::io_context io;
-    auto future = boost::asio::co_spawn(io, std::move(task), boost::asio::use_future);
-    io.run();
-    return future.get();
-}
+using test::run;
 
 struct Target {
     fs::path dir = fs::temp_directory_path() / ("sqlite_target_test_" + std::to_string(getpid()));

@@ -98,6 +98,20 @@ net::Response call(int port, const std::string& method, const std::string& targe
     }());
 }
 
+// The status of GET `target` once the control server listens (10 s at most; 0 if it never did).
+int status_when_listening(int port, const std::string& target) {
+    int status = 0;
+    wait_until(10s, [&] {
+        try {
+            status = call(port, "GET", target).status;
+            return true;
+        } catch (const std::exception&) {
+            return false;  // not listening yet
+        }
+    });
+    return status;
+}
+
 constexpr const char* webhook_secret = "secret_test_webhook_verification_token_0123456789";
 
 struct Service {
@@ -309,16 +323,7 @@ TEST_CASE("a control server off loopback needs a token, and then checks it") {
     test::Process daemon(
         {SYNCD_DAEMON_BINARY, "-c", (s.dir.path() / "config.yaml").string(), "run"},
         s.dir.path() / "run.log");
-    int status = 0;
-    wait_until(10s, [&] {
-        try {
-            status = call(s.port, "GET", "/v1/status").status;
-            return true;
-        } catch (const std::exception&) {
-            return false;  // not listening yet
-        }
-    });
-    CHECK(status == 401);
+    CHECK(status_when_listening(s.port, "/v1/status") == 401);
     CHECK(call(s.port, "GET", "/v1/status", {}, {{"Authorization", "Bearer control-secret"}})
               .status == 200);
     CHECK(call(s.port, "GET", "/metrics", {}, {{"Authorization", "Bearer control-secre"}}).status ==
@@ -340,16 +345,7 @@ TEST_CASE("with control.auth_token the control server wants the bearer token, we
     test::Process daemon(
         {SYNCD_DAEMON_BINARY, "-c", (s.dir.path() / "config.yaml").string(), "run"},
         s.dir.path() / "run.log");
-    int status = 0;
-    wait_until(10s, [&] {
-        try {
-            status = call(s.port, "GET", "/healthz").status;
-            return true;
-        } catch (const std::exception&) {
-            return false;  // not listening yet
-        }
-    });
-    CHECK(status == 401);
+    CHECK(status_when_listening(s.port, "/healthz") == 401);
     CHECK(call(s.port, "GET", "/v1/status", {}, {{"Authorization", "Bearer wrong"}}).status == 401);
     CHECK(call(s.port, "GET", "/v1/status", {}, {{"Authorization", "Bearer control-secret-token"}})
               .status == 200);

@@ -151,6 +151,18 @@ struct Harness {
         return r.empty() || r[0].empty() ? "" : r[0][0];
     }
 
+    // Every request connection-1 sent.
+    std::size_t all_requests() {
+        std::size_t n = 0;
+        const json::value all = emulator.get("requests");  // not a temporary in the range-for
+        for (const auto& c : all.at("counters").as_array()) {
+            const auto* connection = c.as_object().if_contains("connection");
+            if (connection && *connection == "connection-1")
+                n += c.at("count").to_number<std::size_t>();
+        }
+        return n;
+    }
+
     // Requests connection-1 sent for `route` (all methods).
     std::size_t requests(const std::string& route, int status = 0) {
         std::size_t n = 0;
@@ -504,17 +516,7 @@ TEST_CASE("a target added later gets a snapshot of every page, at no Notion requ
     h.extra_targets =
         "      - connector: late\n        table: tasks\n      - connector: latelog\n"
         "      - connector: chat\n        snapshot: false\n";
-    const auto all_requests = [&] {
-        std::size_t n = 0;
-        const json::value all = h.emulator.get("requests");
-        for (const auto& c : all.at("counters").as_array()) {
-            const auto* connection = c.as_object().if_contains("connection");
-            if (connection && *connection == "connection-1")
-                n += c.at("count").to_number<std::size_t>();
-        }
-        return n;
-    };
-    const auto before = all_requests();
+    const auto before = h.all_requests();
     REQUIRE(h.syncd().status == 0);
     CHECK(rows_of(h.path("late.sqlite"), "SELECT COUNT(*) FROM tasks")[0][0] == "19");
     CHECK(rows_of(h.path("late.sqlite"),
@@ -529,7 +531,7 @@ TEST_CASE("a target added later gets a snapshot of every page, at no Notion requ
     CHECK(lines_of(h.path("chat.jsonl")) == 0);
     // The snapshot came from the mirror: this run cost what an idle run costs (a schema read
     // and one query), nothing per page.
-    CHECK(all_requests() - before <= 2);
+    CHECK(h.all_requests() - before <= 2);
 
     // Then they follow changes like any target.
     h.update(ids[7], R"({"properties":{"Count":{"number":7}}})");
@@ -600,20 +602,10 @@ TEST_CASE("an idle sync-once costs one request per data source, its schema kept 
         Harness h;
         for (int i = 0; i < 5; ++i) h.task("Idle " + std::to_string(i));
         if (whole_database) h.source = "database: " + h.tasks_db;
-        const auto all_requests = [&] {
-            std::size_t n = 0;
-            const json::value all = h.emulator.get("requests");
-            for (const auto& c : all.at("counters").as_array()) {
-                const auto* connection = c.as_object().if_contains("connection");
-                if (connection && *connection == "connection-1")
-                    n += c.at("count").to_number<std::size_t>();
-            }
-            return n;
-        };
         REQUIRE(h.syncd().status == 0);
-        auto before = all_requests();
+        auto before = h.all_requests();
         REQUIRE(h.syncd().status == 0);
-        CHECK(all_requests() - before == 1);
+        CHECK(h.all_requests() - before == 1);
         CHECK(h.requests("/v1/data_sources/{id}") == 1);  // the first run's schema read only
 
         // A new property on a page is an unknown property id: the schema is read again, once.
@@ -623,9 +615,9 @@ TEST_CASE("an idle sync-once costs one request per data source, its schema kept 
         REQUIRE(h.syncd().status == 0);
         CHECK(h.requests("/v1/data_sources/{id}") == 2);
         CHECK(h.scalar("SELECT owner FROM tasks WHERE name = 'With owner'") == "Ann");
-        before = all_requests();
+        before = h.all_requests();
         REQUIRE(h.syncd().status == 0);
-        CHECK(all_requests() - before == 1);
+        CHECK(h.all_requests() - before == 1);
     }
 }
 
@@ -768,20 +760,10 @@ TEST_CASE("a page: source exports its pages, recursively, and finds edits deep i
     // An idle poll of the tree: one search request.
     const auto searches = [&] { return h.requests("/v1/search"); };
     auto before = searches();
-    const auto all = [&] {
-        std::size_t n = 0;
-        const json::value counters = h.emulator.get("requests");
-        for (const auto& c : counters.at("counters").as_array()) {
-            const auto* connection = c.as_object().if_contains("connection");
-            if (connection && *connection == "connection-1")
-                n += c.at("count").to_number<std::size_t>();
-        }
-        return n;
-    };
-    auto total = all();
+    auto total = h.all_requests();
     REQUIRE(h.syncd().status == 0);
     CHECK(searches() == before + 1);
-    CHECK(all() == total + 1);
+    CHECK(h.all_requests() == total + 1);
 
     // A page added two levels down, and an edit of a deep page (its parents do not change).
     const std::string day = page_under(week, "Day one");
