@@ -97,29 +97,52 @@ struct ClientMetrics {
     std::size_t ambiguous_writes = 0;
 };
 
-class NotionClient {
+// The reads of the Notion API a Poller makes: a seam, so the Poller's logic (the minute overlap,
+// the 10,000-result cap, the delete brake) is unit-tested with a fake. NotionClient is the real
+// one.
+class NotionReads {
+public:
+    virtual ~NotionReads() = default;
+    virtual Pager search_all(json::object body, RequestContext context) = 0;
+    virtual boost::asio::awaitable<json::object> retrieve_database(std::string id,
+                                                                   RequestContext context) = 0;
+    virtual boost::asio::awaitable<json::object> retrieve_data_source(std::string id,
+                                                                      RequestContext context) = 0;
+    virtual Pager query_all(std::string id, json::object body,
+                            std::vector<std::string> filter_properties, RequestContext context) = 0;
+    virtual boost::asio::awaitable<json::object> retrieve_page(
+        std::string id, std::vector<std::string> filter_properties, RequestContext context) = 0;
+    virtual Pager page_property_all(std::string page_id, std::string property_id,
+                                    RequestContext context) = 0;
+    virtual Pager block_children_all(std::string id, RequestContext context) = 0;
+    // Notion's clock from its latest answer; nullopt before the first.
+    virtual std::optional<std::chrono::system_clock::time_point> server_now() const = 0;
+};
+
+class NotionClient final : public NotionReads {
 public:
     NotionClient(boost::asio::any_io_executor executor, ClientConfig config,
                  std::shared_ptr<RateBudget> budget);
-    ~NotionClient();
+    ~NotionClient() override;
 
     boost::asio::awaitable<json::object> users_me(RequestContext context = {});
     boost::asio::awaitable<ListPage> search(json::object body, RequestContext context = {});
-    Pager search_all(json::object body, RequestContext context = {});
+    Pager search_all(json::object body, RequestContext context = {}) override;
 
     boost::asio::awaitable<json::object> retrieve_database(std::string id,
-                                                           RequestContext context = {});
+                                                           RequestContext context = {}) override;
     boost::asio::awaitable<json::object> retrieve_data_source(std::string id,
-                                                              RequestContext context = {});
+                                                              RequestContext context = {}) override;
     boost::asio::awaitable<ListPage> query_data_source(
         std::string id, json::object body, std::vector<std::string> filter_properties = {},
         RequestContext context = {});
     Pager query_all(std::string id, json::object body,
-                    std::vector<std::string> filter_properties = {}, RequestContext context = {});
+                    std::vector<std::string> filter_properties = {},
+                    RequestContext context = {}) override;
 
     boost::asio::awaitable<json::object> retrieve_page(
         std::string id, std::vector<std::string> filter_properties = {},
-        RequestContext context = {});
+        RequestContext context = {}) override;
     // Creates a page once per `idempotency_key`: a repeated call with a key that succeeded
     // returns that page; after an ambiguous failure the call does not re-send but looks the
     // page up (committed_resource_id, else created_by us with this title since the first try)
@@ -136,13 +159,13 @@ public:
         std::string page_id, std::string property_id, std::optional<std::string> cursor = {},
         RequestContext context = {});
     Pager page_property_all(std::string page_id, std::string property_id,
-                            RequestContext context = {});
+                            RequestContext context = {}) override;
 
     boost::asio::awaitable<ListPage> list_block_children(std::string id,
                                                          std::optional<std::string> cursor = {},
                                                          RequestContext context = {
                                                              Priority::content});
-    Pager block_children_all(std::string id, RequestContext context = {Priority::content});
+    Pager block_children_all(std::string id, RequestContext context = {Priority::content}) override;
     // Appends at the end, or after `after_block` (`position` on 2026-03-11, `after` before).
     boost::asio::awaitable<ListPage> append_block_children(
         std::string id, json::array children, std::optional<std::string> after_block = {},
@@ -157,7 +180,7 @@ public:
     const ClientConfig& config() const { return config_; }
     // Notion's clock (from the Date header of the latest answer), to the second; nullopt before
     // the first answer. Timestamps on pages are in this clock, not ours.
-    std::optional<std::chrono::system_clock::time_point> server_now() const;
+    std::optional<std::chrono::system_clock::time_point> server_now() const override;
     // When Notion last answered at all (any HTTP status), for readiness.
     std::chrono::steady_clock::time_point last_answer() const { return last_answer_; }
     // Aborts requests in flight and refuses new ones (they throw operation_aborted).

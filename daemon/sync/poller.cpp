@@ -57,7 +57,7 @@ std::int64_t now_ms() {
 
 }  // namespace
 
-Poller::Poller(const config::SyncSettings& settings, notion::NotionClient& client,
+Poller::Poller(const config::SyncSettings& settings, notion::NotionReads& client,
                mirror::Mirror& mirror, ReadLedger& ledger)
     : settings_(settings),
       client_(client),

@@ -32,7 +32,7 @@ using ReadLedger = std::map<std::string, std::chrono::steady_clock::time_point>;
 
 class Poller {
 public:
-    Poller(const config::SyncSettings& settings, notion::NotionClient& client,
+    Poller(const config::SyncSettings& settings, notion::NotionReads& client,
            mirror::Mirror& mirror, ReadLedger& ledger);
 
     // One pass over every data source of the job; `reconcile` forces a reconciliation. A data
@@ -97,7 +97,7 @@ private:
                const std::optional<FreshContent>& content);
 
     config::SyncSettings settings_;
-    notion::NotionClient& client_;
+    notion::NotionReads& client_;
     mirror::Mirror& mirror_;
     ReadLedger& ledger_;
     std::vector<std::string> data_sources_;
