@@ -344,28 +344,29 @@ void Mirror::Batch::set_schema(const std::string& sync, const model::Schema& sch
     mirror_.subscribe(sync, schema.data_source_id);
 }
 
-void Mirror::Batch::set_schema_read(const std::string& data_source_id, std::int64_t at_ms) {
-    auto s = mirror_.db_.cached("UPDATE sources SET schema_read_at = ? WHERE data_source_id = ?");
-    s->bind(1, at_ms).bind(2, data_source_id);
+template <typename Value>
+void Mirror::Batch::set_source(std::string_view column, const std::string& data_source_id,
+                               const Value& value) {
+    auto s = mirror_.db_.cached("UPDATE sources SET " + std::string(column) +
+                                " = ? WHERE data_source_id = ?");
+    s->bind(1, value).bind(2, data_source_id);
     s->run();
+}
+
+void Mirror::Batch::set_schema_read(const std::string& data_source_id, std::int64_t at_ms) {
+    set_source("schema_read_at", data_source_id, at_ms);
 }
 
 void Mirror::Batch::set_refreshed(const std::string& data_source_id, std::int64_t at_ms) {
-    auto s = mirror_.db_.cached("UPDATE sources SET refreshed_at = ? WHERE data_source_id = ?");
-    s->bind(1, at_ms).bind(2, data_source_id);
-    s->run();
+    set_source("refreshed_at", data_source_id, at_ms);
 }
 
 void Mirror::Batch::set_read_from(const std::string& data_source_id, const std::string& iso) {
-    auto s = mirror_.db_.cached("UPDATE sources SET read_from = ? WHERE data_source_id = ?");
-    s->bind(1, iso).bind(2, data_source_id);
-    s->run();
+    set_source("read_from", data_source_id, std::string_view(iso));
 }
 
 void Mirror::Batch::set_reconciled(const std::string& data_source_id, std::int64_t at_ms) {
-    auto s = mirror_.db_.cached("UPDATE sources SET reconciled_at = ? WHERE data_source_id = ?");
-    s->bind(1, at_ms).bind(2, data_source_id);
-    s->run();
+    set_source("reconciled_at", data_source_id, at_ms);
 }
 
 void Mirror::Batch::hold_delete(const std::string& sync, const std::string& page_id) {

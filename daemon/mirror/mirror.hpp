@@ -97,6 +97,10 @@ public:
         void commit();
 
     private:
+        // UPDATE sources SET <column> = value for one data source (a column name of ours).
+        template <typename Value>
+        void set_source(std::string_view column, const std::string& data_source_id,
+                        const Value& value);
         Mirror& mirror_;
         sqlite::Transaction transaction_;
     };

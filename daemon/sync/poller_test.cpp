@@ -4,10 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <filesystem>
+
+#include "tests/support/process.hpp"
 
 using namespace syncd;
 namespace fs = std::filesystem;
@@ -15,13 +14,7 @@ namespace json = boost::json;
 
 namespace {
 
-template <typename T>
-T run(boost::asio::awaitable<T> task) {
-    boost::asio::io_context io;
-    auto future = boost::asio::co_spawn(io, std::move(task), boost::asio::use_future);
-    io.run();
-    return future.get();
-}
+using test::run;
 
 constexpr const char* ds = "248104cd-477e-80af-bc30-000bd28de8f9";
 

@@ -24,6 +24,19 @@ namespace {
 
 std::string id_of(const json::value& v) { return std::string(v.at("id").as_string()); }
 
+// Rows of an SQLite file, each column as text ("" for NULL).
+std::vector<std::vector<std::string>> rows_of(const fs::path& file, const std::string& sql) {
+    sqlite::Database db(file.string());
+    auto s = db.prepare(sql);
+    std::vector<std::vector<std::string>> out;
+    while (s.step()) {
+        std::vector<std::string> row;
+        for (int i = 0; i < s.column_count(); ++i) row.push_back(s.is_null(i) ? "" : s.text(i));
+        out.push_back(std::move(row));
+    }
+    return out;
+}
+
 // A workspace built by the owner: Home (shared with connection-1) holding a Tasks database whose
 // Links relation points into a Targets database.
 struct Harness {
@@ -136,15 +149,7 @@ struct Harness {
 
     // Rows of the SQLite target, each column as text ("" for NULL).
     std::vector<std::vector<std::string>> rows(const std::string& sql) const {
-        sqlite::Database db(path("out" + variant + ".sqlite").string());
-        auto s = db.prepare(sql);
-        std::vector<std::vector<std::string>> out;
-        while (s.step()) {
-            std::vector<std::string> row;
-            for (int i = 0; i < s.column_count(); ++i) row.push_back(s.is_null(i) ? "" : s.text(i));
-            out.push_back(std::move(row));
-        }
-        return out;
+        return rows_of(path("out" + variant + ".sqlite"), sql);
     }
     std::string scalar(const std::string& sql) const {
         const auto r = rows(sql);
@@ -439,18 +444,6 @@ std::size_t lines_of(const fs::path& path) {
     std::size_t n = 0;
     for (std::string line; std::getline(in, line);) n += line.empty() ? 0 : 1;
     return n;
-}
-
-std::vector<std::vector<std::string>> rows_of(const fs::path& file, const std::string& sql) {
-    sqlite::Database db(file.string());
-    auto s = db.prepare(sql);
-    std::vector<std::vector<std::string>> out;
-    while (s.step()) {
-        std::vector<std::string> row;
-        for (int i = 0; i < s.column_count(); ++i) row.push_back(s.is_null(i) ? "" : s.text(i));
-        out.push_back(std::move(row));
-    }
-    return out;
 }
 
 TEST_CASE("two jobs over one data source: both targets get every page, for the requests of one") {
