@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "config/environment.hpp"
+
 namespace syncd::config {
 namespace {
 
@@ -23,7 +25,10 @@ std::string read_secret(SettingsReader& block, const std::string& key) {
     const auto file = block.optional_string(key + "_file");
     if (literal && file)
         block.problem("give either " + key + " or " + key + "_file, not both", key + "_file");
-    if (literal) return trim_trailing(*literal);
+    if (literal) {
+        block.secret(key);
+        return trim_trailing(*literal);
+    }
     if (!file) return {};
     std::ifstream in(*file);
     std::stringstream text;
@@ -44,7 +49,19 @@ NotionSettings read_notion(SettingsReader notion) {
     const auto file = notion.optional_string("token_file");
     bool unreadable = false;
     if (literal && file) notion.problem("give either token or token_file, not both", "token_file");
-    if (literal) out.token = trim_trailing(*literal);
+    if (literal) {
+        notion.secret("token");
+        out.token = trim_trailing(*literal);
+        const std::string raw = notion.raw_string("token").value_or("");
+        const auto open = raw.find("${");
+        out.token_source =
+            open == std::string::npos
+                ? "notion.token of the configuration file"
+                : "the environment variable " +
+                      raw.substr(open + 2, raw.find_first_of(":}", open) - open - 2) +
+                      " (notion.token)";
+    }
+    if (file) out.token_source = *file + " (notion.token_file)";
     if (file) {
         std::ifstream in(*file);
         std::stringstream text;
@@ -73,8 +90,15 @@ NotionSettings read_notion(SettingsReader notion) {
     out.base_url = notion.string_or("base_url", out.base_url);
     if (!out.base_url.starts_with("https://") && !out.base_url.starts_with("http://")) {
         notion.problem("expected an http(s):// URL", "base_url");
+    } else if (out.base_url.starts_with("http://") && !is_loopback_host(url_host(out.base_url))) {
+        notion.problem(
+            "plain http:// is only allowed to loopback (such as notion-emulator); use https://",
+            "base_url");
     }
     out.ca_file = notion.string_or("ca_file", "");
+    if (!out.ca_file.empty() && notion.checks_environment()) {
+        if (const auto problem = ca_file_problem(out.ca_file)) notion.problem(*problem, "ca_file");
+    }
     out.max_rate_limit_wait = notion.duration_or("max_rate_limit_wait", out.max_rate_limit_wait);
     auto budget = notion.child("budget");
     out.budget.per_minute = budget.number_or("per_minute", out.budget.per_minute);
@@ -145,9 +169,11 @@ std::optional<std::string> parse_notion_id(const std::string& text) {
            hex.substr(16, 4) + '-' + hex.substr(20);
 }
 
-Config parse(const std::string& text, const std::string& name, const ConnectorValidator& validate) {
+Config parse(const std::string& text, const std::string& name, const ConnectorValidator& validate,
+             Checks checks) {
     auto problems = std::make_shared<Problems>();
     problems->file = name;
+    problems->check_environment = checks == Checks::machine;
     YAML::Node root;
     try {
         root = YAML::Load(text);
@@ -164,12 +190,21 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
     SettingsReader top(root, "", problems);
     if (!root || root.IsNull()) problems->add(YAML::Mark::null_mark(), "the file is empty");
     config.notion = read_notion(top.child("notion"));
-    if (root.IsMap() && root["notion"].IsMap() && root["notion"]["token"].IsScalar()) {
-        config.literal_token = root["notion"]["token"].Scalar().find("${") == std::string::npos;
-    }
     {
         auto state = top.child("state");
         config.state_dir = state.string_or("dir", config.state_dir);
+        if (problems->check_environment) {
+            if (const auto problem = state_dir_problem(config.state_dir)) {
+                if (state.has("dir")) {
+                    state.problem(*problem + "; set state.dir to a directory this user can write",
+                                  "dir");
+                } else {
+                    top.problem(*problem +
+                                " (the default state directory); set state.dir to a directory "
+                                "this user can write");
+                }
+            }
+        }
         state.finish();
     }
     {
@@ -183,8 +218,7 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
                 colon == std::string::npos ? std::string() : config.control_listen.substr(0, colon);
             if (colon == std::string::npos || colon + 1 == config.control_listen.size()) {
                 control.problem("expected HOST:PORT (e.g. 127.0.0.1:9464) or off", "listen");
-            } else if (host != "127.0.0.1" && host != "localhost" && host != "[::1]" &&
-                       host != "::1" && config.control_auth.empty()) {
+            } else if (!is_loopback_host(host) && config.control_auth.empty()) {
                 control.problem(
                     "listening on " + config.control_listen +
                         " (not loopback) needs auth_token_file: the bearer token clients send",
@@ -343,6 +377,7 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
     }
     top.finish();
     problems->throw_if_any();
+    config.literal_secrets = problems->literal_secrets;
     return config;
 }
 
@@ -352,14 +387,17 @@ Config load(const std::string& path, const ConnectorValidator& validate) {
         throw Error(path + ": cannot read the configuration file (does it exist, is it readable?)");
     std::stringstream text;
     text << in.rdbuf();
-    Config config = parse(text.str(), path, validate);
+    Config config = parse(text.str(), path, validate, Checks::machine);
     struct stat info {};
-    if (config.literal_token && ::stat(path.c_str(), &info) == 0 && (info.st_mode & S_IROTH)) {
+    if (!config.literal_secrets.empty() && ::stat(path.c_str(), &info) == 0 &&
+        (info.st_mode & S_IROTH)) {
+        std::string keys;
+        for (const auto& key : config.literal_secrets) keys += (keys.empty() ? "" : ", ") + key;
         throw Error(path +
-                    ": holds a literal Notion token and every user of this machine can read it; "
-                    "run `chmod 640 " +
-                    path +
-                    "` (or 600), or move the token to token_file: or token: ${NOTION_TOKEN}");
+                    ": every user of this machine can read it, and it holds secrets written "
+                    "literally (" +
+                    keys + "); run `chmod 640 " + path +
+                    "` (or 600), or move each secret to its *_file key or to ${ENV}");
     }
     return config;
 }

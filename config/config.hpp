@@ -21,6 +21,8 @@ struct BudgetSettings {
 
 struct NotionSettings {
     std::string token = {};  // resolved from token / token_file / ${ENV}; never printed
+    // Where the token comes from, for errors: "/etc/notion-syncd/notion_token (notion.token_file)".
+    std::string token_source = {};
     std::string version = "2026-03-11";
     std::string base_url = "https://api.notion.com";
     std::string ca_file = {};
@@ -77,7 +79,8 @@ struct Config {
     std::string control_listen = "127.0.0.1:9464";  // or "off"
     std::string control_auth = {};    // bearer token for the control server; never printed
     std::string webhook_secret = {};  // Notion webhook verification token; never printed
-    bool literal_token = false;       // notion.token written in the file, not ${ENV}
+    // Keys whose secret is written literally in the file (a world-readable file is refused).
+    std::vector<std::string> literal_secrets = {};
     std::vector<ConnectorSettings> connectors = {};
     std::vector<SyncSettings> syncs = {};
 };
@@ -86,10 +89,16 @@ struct Config {
 // returns false for an unknown type. Supplied by the connector registry.
 using ConnectorValidator = std::function<bool(const std::string& type, SettingsReader& settings)>;
 
-// Loads and validates `path`. Throws Error listing every problem (file:line:column each).
+// What parse() checks besides the text: `machine` also checks the files, directories and
+// programs the settings name (state.dir writable, CA files load, exec commands executable).
+enum class Checks { text, machine };
+
+// Loads and validates `path`, machine included: `check-config`, `run` and a reload share this
+// one path. Throws Error listing every problem (file:line:column each).
 Config load(const std::string& path, const ConnectorValidator& validate);
 // The same from text (tests).
-Config parse(const std::string& text, const std::string& name, const ConnectorValidator& validate);
+Config parse(const std::string& text, const std::string& name, const ConnectorValidator& validate,
+             Checks checks = Checks::text);
 
 // A Notion id from a dashed or undashed UUID or a Notion URL; nullopt if there is none.
 std::optional<std::string> parse_notion_id(const std::string& text);

@@ -703,13 +703,14 @@ TEST_CASE("an unset environment variable is one problem naming the variable") {
     ScopedEnv unset("SYNCD_TEST_UNSET", nullptr);
     CHECK(problems_of("notion:\n  token: ${SYNCD_TEST_UNSET}\n" + jsonl_connector + one_sync()) ==
           std::vector<std::string>{
-              "name.yaml:2:10: notion.token: environment variable SYNCD_TEST_UNSET is not set"});
+              "name.yaml:2:10: notion.token: environment variable SYNCD_TEST_UNSET is not set "
+              "(export it, or give a fallback: ${SYNCD_TEST_UNSET:-value})"});
     CHECK(problems_of(notion_block +
                       "connectors:\n  out: { type: jsonl, path: \"${SYNCD_TEST_UNSET}/x\" }\n" +
                       one_sync()) ==
           std::vector<std::string>{
               "name.yaml:4:29: connectors.out.path: environment variable SYNCD_TEST_UNSET is not "
-              "set"});
+              "set (export it, or give a fallback: ${SYNCD_TEST_UNSET:-value})"});
 }
 
 TEST_CASE("a literal token has its trailing whitespace trimmed") {
@@ -733,6 +734,37 @@ TEST_CASE("token_file may come from ${CREDENTIALS_DIRECTORY}") {
     CHECK(parse_ok("notion:\n  token_file: ${CREDENTIALS_DIRECTORY}/notion_token\n" +
                    jsonl_connector + one_sync())
               .notion.token == "secret_credential");
+}
+
+TEST_CASE("${NAME:-fallback} falls back when NAME is unset or empty, as the shipped config does") {
+    TempDir dir;
+    dir.write("notion_token", "secret_from_etc\n");
+    const std::string config = "notion:\n  token_file: ${CREDENTIALS_DIRECTORY:-" +
+                               dir.path().string() + "}/notion_token\n" + jsonl_connector +
+                               one_sync();
+    {
+        ScopedEnv unset("CREDENTIALS_DIRECTORY", nullptr);
+        CHECK(parse_ok(config).notion.token == "secret_from_etc");
+    }
+    {
+        ScopedEnv empty("CREDENTIALS_DIRECTORY", "");
+        CHECK(parse_ok(config).notion.token == "secret_from_etc");
+    }
+    TempDir service;
+    service.write("notion_token", "secret_from_systemd\n");
+    ScopedEnv set("CREDENTIALS_DIRECTORY", service.path().c_str());
+    CHECK(parse_ok(config).notion.token == "secret_from_systemd");
+}
+
+TEST_CASE("an unset CREDENTIALS_DIRECTORY without a fallback says how to run from a shell") {
+    ScopedEnv unset("CREDENTIALS_DIRECTORY", nullptr);
+    const auto problems =
+        problems_of("notion:\n  token_file: ${CREDENTIALS_DIRECTORY}/notion_token\n" +
+                    jsonl_connector + one_sync());
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].find("environment variable CREDENTIALS_DIRECTORY is not set") !=
+          std::string::npos);
+    CHECK(problems[0].find("${CREDENTIALS_DIRECTORY:-/etc/notion-syncd}") != std::string::npos);
 }
 
 TEST_CASE("an unreadable token_file is an error with a hint") {
@@ -846,7 +878,7 @@ TEST_CASE("a world-readable file with a literal token is refused, ${ENV} or 0640
     const auto path = (dir / "config.yaml").string();
     const auto write = [&](const std::string& token) {
         std::ofstream(path, std::ios::trunc)
-            << "notion:\n  token: " << token
+            << "notion:\n  token: " << token << "\nstate:\n  dir: " << (dir / "state").string()
             << "\nconnectors:\n  out:\n    type: jsonl\n    path: /tmp/x.jsonl\nsyncs: []\n";
     };
     write("secret_literal_token_value");
@@ -867,5 +899,97 @@ TEST_CASE("a world-readable file with a literal token is refused, ${ENV} or 0640
     write("${CONFIG_TEST_TOKEN}");
     fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
     CHECK(syncd::config::load(path, builtin_validator()).notion.token == "from-env");
+    fs::remove_all(dir);
+}
+
+TEST_CASE("every literal secret makes a world-readable file an error, not only the token") {
+    const auto dir =
+        fs::temp_directory_path() / ("config_test_secrets_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const auto path = (dir / "config.yaml").string();
+    const std::string head =
+        "notion:\n  token: ${CONFIG_TEST_TOKEN}\nstate:\n  dir: " + (dir / "state").string() + "\n";
+    setenv("CONFIG_TEST_TOKEN", "from-env", 1);
+    setenv("CONFIG_TEST_SECRET", "from-env-too", 1);
+    struct Case {
+        std::string yaml;
+        std::string key;
+        std::string secret;
+    };
+    const std::vector<Case> cases = {
+        {"control:\n  auth_token: literal-control-token\n", "control.auth_token",
+         "literal-control-token"},
+        {"control:\n  webhook_secret: literal-webhook-verification\n", "control.webhook_secret",
+         "literal-webhook-verification"},
+        {"connectors:\n  hook: { type: webhook, url: \"https://example.com/h\", secret: "
+         "literal-hmac-secret }\n",
+         "connectors.hook.secret", "literal-hmac-secret"},
+        {"connectors:\n  hook:\n    type: webhook\n    url: https://example.com/h\n    headers: "
+         "{ Authorization: \"Bearer literal-bearer\" }\n",
+         "connectors.hook.headers", "literal-bearer"},
+        {"connectors:\n  pg: { type: postgres, dsn: \"postgresql://u:literal-pg-pass@db/x\" }\n",
+         "connectors.pg.dsn", "literal-pg-pass"},
+        {"connectors:\n  pg: { type: postgres, dsn: \"host=db password=literal-pg-kv dbname=x\" "
+         "}\n",
+         "connectors.pg.dsn", "literal-pg-kv"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.key);
+        std::ofstream(path, std::ios::trunc) << head << c.yaml << "syncs: []\n";
+        fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write |
+                                  fs::perms::group_read | fs::perms::others_read);
+        try {
+            syncd::config::load(path, builtin_validator());
+            FAIL("a world-readable literal secret was accepted");
+        } catch (const syncd::config::Error& e) {
+            const std::string what = e.what();
+            CHECK(what.find(c.key) != std::string::npos);
+            CHECK(what.find("chmod 640 " + path) != std::string::npos);
+            CHECK(what.find(c.secret) == std::string::npos);
+        }
+        fs::permissions(path,
+                        fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+        CHECK_NOTHROW(syncd::config::load(path, builtin_validator()));
+    }
+    // The same secrets from the environment: a world-readable file holds nothing secret.
+    std::ofstream(path, std::ios::trunc)
+        << head
+        << "control:\n  auth_token: ${CONFIG_TEST_SECRET}\nconnectors:\n  hook: { type: webhook, "
+           "url: \"https://example.com/h\", secret: \"${CONFIG_TEST_SECRET}\" }\n  pg: { type: "
+           "postgres, dsn: \"postgresql://u:${CONFIG_TEST_SECRET}@db/x\" }\n  plain: { type: "
+           "webhook, url: \"https://example.com/p\", headers: { X-Team: ops } }\nsyncs: []\n";
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+    CHECK_NOTHROW(syncd::config::load(path, builtin_validator()));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("load checks the machine: a state.dir that cannot be created names the key to set") {
+    const auto dir =
+        fs::temp_directory_path() / ("config_test_state_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const auto path = (dir / "config.yaml").string();
+    const std::string text =
+        "notion:\n  token: ${CONFIG_TEST_TOKEN}\n  base_url: http://10.0.0.1\nstate:\n  dir: "
+        "/proc/version/state\nconnectors:\n  out:\n    type: jsonl\n    path: /tmp/x.jsonl\n"
+        "syncs: []\n";
+    std::ofstream(path) << text;
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+    setenv("CONFIG_TEST_TOKEN", "from-env", 1);
+    try {
+        syncd::config::load(path, builtin_validator());
+        FAIL("accepted");
+    } catch (const syncd::config::Error& e) {
+        const std::string what = e.what();
+        CHECK(
+            what.find(path + ":3:13: notion.base_url: plain http:// is only allowed to loopback") !=
+            std::string::npos);
+        CHECK(what.find(path + ":5:8: state.dir: /proc/version/state does not exist and cannot be "
+                               "created") != std::string::npos);
+        CHECK(what.find("set state.dir to a directory this user can write") != std::string::npos);
+    }
+    // parse() of a text alone does not look at the machine (the loopback rule is not machine).
+    std::string loopback = text;
+    loopback.replace(loopback.find("http://10.0.0.1"), 15, "http://127.0.0.1");
+    CHECK_NOTHROW(syncd::config::parse(loopback, "x.yaml", builtin_validator()));
     fs::remove_all(dir);
 }

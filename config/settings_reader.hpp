@@ -24,6 +24,12 @@ public:
 struct Problems {
     std::string file;
     std::vector<std::string> lines;
+    // Whether to check the machine too (files, directories, programs a setting names): load()
+    // does, parse() of a text alone does not.
+    bool check_environment = false;
+    // Keys holding a secret written literally in the file (not ${ENV} nor a *_file): load()
+    // refuses such a file when every user can read it.
+    std::vector<std::string> literal_secrets;
     void add(const YAML::Mark& mark, const std::string& what);
     // Throws Error listing every problem, if any.
     void throw_if_any() const;
@@ -54,6 +60,14 @@ public:
     std::vector<std::pair<std::string, std::string>> string_map(const std::string& key);
     // The keys of a mapping of mappings (e.g. connectors:), each with its reader.
     std::vector<std::pair<std::string, SettingsReader>> named_children(const std::string& key);
+
+    // The text of `key` as written, before ${ENV} expansion; nullopt when absent or not text.
+    std::optional<std::string> raw_string(const std::string& key) const;
+    // Records that `key` holds a secret; written literally (no ${ENV} in `raw`, default: the
+    // key's own text) it makes a world-readable file an error.
+    void secret(const std::string& key, std::optional<std::string> raw = std::nullopt);
+    // Whether settings naming files, directories or programs are checked on this machine.
+    bool checks_environment() const { return problems_->check_environment; }
 
     // Records a problem at this node (or at `key`).
     void problem(const std::string& what, const std::string& key = {});

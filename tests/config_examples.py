@@ -18,6 +18,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,7 +48,7 @@ def dummy_environment(text, workdir):
     """Dummy values for the ${VARS} of an example: real directories for *_DIR(ECTORY),
     a token file where token_file: points, a URL for *_URL, a token-like string otherwise."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    for name in sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text))):
+    for name in sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}", text))):
         if name.endswith("_DIR") or name.endswith("DIRECTORY"):
             directory = workdir / name.lower()
             directory.mkdir(exist_ok=True)
@@ -58,6 +59,28 @@ def dummy_environment(text, workdir):
         else:
             env[name] = "secret_dummy_" + name.lower()
     return env
+
+
+# Where the examples point on a real machine, and the sandbox directories standing in for them:
+# check-config checks the machine (files load, directories are writable), so each example is
+# checked as a copy whose paths lead into the sandbox, with the files they name made there.
+MACHINE_PATHS = ("/etc/notion-syncd", "/var/lib/notion-syncd", "/usr/share/notion-syncd")
+
+
+def sandboxed(text, workdir):
+    """The example's text with the machine paths moved under workdir/root, and the files it
+    names there: the token, CA files (the system bundle), the state and working directories."""
+    root = workdir / "root"
+    for prefix in MACHINE_PATHS:
+        (root / prefix.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        text = text.replace(prefix, str(root) + prefix)
+    etc = root / "etc/notion-syncd"
+    (etc / "notion_token").write_text("secret_dummy_token_from_file\n")
+    for match in re.findall(re.escape(str(root)) + r"[^\s\"',\]}]*\.pem", text):
+        shutil.copyfile("/etc/ssl/certs/ca-certificates.crt", match)
+    if not re.search(r"^state:", text, re.M):  # the default, /var/lib/notion-syncd, moved too
+        text += f"state:\n  dir: {root}/var/lib/notion-syncd\n"
+    return text
 
 
 def schema_errors(validator, document):
@@ -73,7 +96,11 @@ def check_examples(syncd, validator, examples, workdir):
         for error in schema_errors(validator, document):
             fail(f"{example.name}: schema: /{'/'.join(map(str, error.absolute_path))}: "
                  f"{error.message}")
-        result = check_config(syncd, example, dummy_environment(text, workdir))
+        copy_path = workdir / example.name
+        copy_path.write_text(sandboxed(text, workdir))
+        env = dummy_environment(text, workdir)
+        env.pop("CREDENTIALS_DIRECTORY", None)  # as from a shell: the fallback path is used
+        result = check_config(syncd, copy_path, env)
         if result.returncode != 0:
             fail(f"{example.name}: check-config exited {result.returncode}: "
                  f"{result.stdout}{result.stderr}")
@@ -147,8 +174,76 @@ def broken_variants():
     ]
 
 
+# Configurations the schema cannot judge, refused by check-config because of the machine or of
+# where they point (what `run` would refuse).
+def machine_variants(workdir):
+    not_pem = workdir / "not-a-certificate.pem"
+    not_pem.write_text("hello\n")
+
+    def plain_http_notion(d):
+        d["notion"]["base_url"] = "http://api.example.com"
+
+    def unwritable_state(d):
+        d["state"] = {"dir": "/proc/version/state"}
+
+    def bad_ca(d):
+        d["connectors"]["events"] = {"type": "webhook", "url": "https://example.com/hook",
+                                     "ca_file": str(not_pem)}
+
+    def missing_command(d):
+        d["connectors"]["events"] = {"type": "exec", "command": [str(workdir / "nothing-here")]}
+
+    return [
+        ("notion.base_url over plain http off loopback", plain_http_notion,
+         "plain http:// is only allowed to loopback"),
+        ("a state.dir that cannot be created", unwritable_state,
+         "set state.dir to a directory this user can write"),
+        ("a webhook ca_file that does not load", bad_ca, "holds no PEM certificate"),
+        ("an exec command that does not exist", missing_command, "no such file"),
+    ]
+
+
+def check_machine(syncd, minimal, workdir):
+    base = yaml.safe_load(sandboxed(minimal.read_text(), workdir))
+    env = dummy_environment(minimal.read_text(), workdir)
+    for what, change, message in machine_variants(workdir):
+        document = copy.deepcopy(base)
+        change(document)
+        path = workdir / "machine.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        result = check_config(syncd, path, env)
+        if result.returncode != EX_CONFIG:
+            fail(f"machine ({what}): check-config exited {result.returncode}, expected "
+                 f"{EX_CONFIG}: {result.stdout}{result.stderr}")
+        elif message not in result.stderr:
+            fail(f"machine ({what}): check-config did not say {message!r}: {result.stderr}")
+        elif not re.search(re.escape(str(path)) + r":\d+:\d+: ", result.stderr):
+            fail(f"machine ({what}): no file:line:column in {result.stderr}")
+        else:
+            print(f"ok: machine ({what}) refused with exit {EX_CONFIG}")
+    # A literal secret other than the token in a world-readable file.
+    document = copy.deepcopy(base)
+    document["connectors"]["events"] = {"type": "webhook", "url": "https://example.com/hook",
+                                        "secret": "literal-webhook-secret"}
+    path = workdir / "readable.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    path.chmod(0o644)
+    result = check_config(syncd, path, env)
+    if result.returncode != EX_CONFIG or "connectors.events.secret" not in result.stderr:
+        fail(f"a world-readable literal webhook secret: exit {result.returncode}: {result.stderr}")
+    elif "literal-webhook-secret" in result.stdout + result.stderr:
+        fail("the refusal of a world-readable secret printed the secret")
+    else:
+        path.chmod(0o640)
+        result = check_config(syncd, path, env)
+        if result.returncode != 0:
+            fail(f"the same file at 0640: exit {result.returncode}: {result.stderr}")
+        else:
+            print("ok: a world-readable literal webhook secret refused, accepted at 0640")
+
+
 def check_broken(syncd, validator, minimal, workdir):
-    base = yaml.safe_load(minimal.read_text())
+    base = yaml.safe_load(sandboxed(minimal.read_text(), workdir))
     env = dummy_environment(minimal.read_text(), workdir)
     for what, change, message in broken_variants():
         document = copy.deepcopy(base)
@@ -263,6 +358,7 @@ def main():
         workdir = Path(tmp)
         check_examples(args.syncd, validator, examples, workdir)
         check_broken(args.syncd, validator, config_dir / "examples" / "minimal.yaml", workdir)
+        check_machine(args.syncd, config_dir / "examples" / "minimal.yaml", workdir)
         check_drift(args.syncd, schema, workdir)
     if failures:
         print(f"{len(failures)} failure(s)", file=sys.stderr)

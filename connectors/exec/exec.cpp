@@ -6,12 +6,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/serialize.hpp>
 #include <cstdlib>
 #include <set>
 
 #include "connectors/exec/program.hpp"
 #include "connectors/exec/protocol.hpp"
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::connectors::exec {
 namespace {
@@ -61,7 +61,7 @@ public:
         std::string failure;  // the program must be restarted
         std::optional<Reply> nack;
         try {
-            std::string schemas = boost::json::serialize(schemas_json(batch.schemas));
+            std::string schemas = model::to_json_text(schemas_json(batch.schemas));
             if (!hello_sent_) {
                 co_await program_->write(hello_line(name_, batch), left());
                 hello_sent_ = true;
@@ -237,6 +237,11 @@ Settings parse_settings(config::SettingsReader& read) {
     s.cwd = read.string_or("cwd", "");
     s.ack_timeout = read.duration_or("ack_timeout", s.ack_timeout);
     if (s.ack_timeout < milliseconds(100)) read.problem("expected at least 100ms", "ack_timeout");
+    if (read.checks_environment() && !s.command.empty()) {
+        const ProgramSpec spec{
+            .argv = s.command, .environment = program_environment({}, s.env), .cwd = s.cwd};
+        if (const auto problem = start_problem(spec)) read.problem(*problem, "command");
+    }
     return s;
 }
 

@@ -130,6 +130,24 @@ struct Pipe {
 
 }  // namespace
 
+std::optional<std::string> start_problem(const ProgramSpec& spec) {
+    if (spec.argv.empty()) return "no command to run";
+    if (!spec.cwd.empty() && access(spec.cwd.c_str(), X_OK) != 0)
+        return "cannot enter the working directory " + spec.cwd + ": " + std::strerror(errno);
+    std::string file;
+    try {
+        file = resolve(spec.argv.front(), spec.environment);
+    } catch (const std::runtime_error& e) {
+        return e.what();
+    }
+    // A name with a slash is relative to the program's working directory.
+    if (!file.starts_with('/') && !spec.cwd.empty()) file = spec.cwd + "/" + file;
+    if (access(file.c_str(), F_OK) != 0) return "cannot start `" + file + "`: no such file";
+    if (access(file.c_str(), X_OK) != 0)
+        return "cannot start `" + file + "`: not executable (chmod +x " + file + ")";
+    return std::nullopt;
+}
+
 Program::Program(asio::any_io_executor executor, std::string log_name)
     : log_name_(std::move(log_name)),
       stdin_(executor),

@@ -32,6 +32,10 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// Why `spec` cannot be started (argv[0] not found in its PATH, not executable, no such cwd);
+// nullopt when it can. What Program::start checks, without starting anything.
+std::optional<std::string> start_problem(const ProgramSpec& spec);
+
 class Program : public std::enable_shared_from_this<Program> {
 public:
     // Starts the program and waits until exec succeeded. Throws std::runtime_error saying why it

@@ -1,7 +1,8 @@
 #include "connectors/exec/protocol.hpp"
 
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
+
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::connectors::exec {
 namespace {
@@ -9,7 +10,7 @@ namespace {
 namespace json = boost::json;
 
 std::string line_of(const json::object& message) {
-    std::string line = json::serialize(message);
+    std::string line = model::to_json_text(message);
     line += '\n';
     return line;
 }

@@ -3,9 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <boost/json/serialize.hpp>
 #include <cerrno>
 #include <cstring>
+
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::connectors::jsonl {
 namespace {
@@ -46,7 +47,7 @@ public:
                 line["content_changed"] = e.content_changed;
             }
             if (e.snapshot) line["snapshot"] = true;
-            text += boost::json::serialize(line);
+            model::append_json_text(text, line);
             text += '\n';
             if (settings_.fsync == FsyncPolicy::always) {
                 write_all(text);

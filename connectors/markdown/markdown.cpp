@@ -3,12 +3,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <boost/json/serialize.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::connectors::markdown {
 namespace {
@@ -166,7 +167,7 @@ void render(const json::array& blocks, std::string& out) {
 }
 
 // A JSON scalar or structure is also valid YAML (flow style).
-std::string yaml_key(const std::string& key) { return json::serialize(json::value(key)); }
+std::string yaml_key(const std::string& key) { return model::to_json_text(json::value(key)); }
 
 class MarkdownConnector final : public Connector {
 public:
@@ -331,10 +332,11 @@ std::string render_blocks(const json::array& blocks) {
 std::string render_page(const model::ChangeEvent& event, const std::string& title) {
     std::string out = "---\n";
     out += "notion_id: \"" + event.page_id + "\"\n";
-    if (!event.url.empty()) out += "notion_url: " + json::serialize(json::value(event.url)) + "\n";
+    if (!event.url.empty())
+        out += "notion_url: " + model::to_json_text(json::value(event.url)) + "\n";
     out += "last_edited_time: \"" + event.last_edited_time + "\"\n";
     for (const auto& [name, value] : event.properties)
-        out += yaml_key(std::string(name)) + ": " + json::serialize(value) + "\n";
+        out += yaml_key(std::string(name)) + ": " + model::to_json_text(value) + "\n";
     out += "---\n\n";
     if (!title.empty()) out += "# " + escape(title) + "\n\n";
     if (event.content) out += render_blocks(*event.content);

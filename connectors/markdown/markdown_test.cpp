@@ -209,6 +209,8 @@ TEST_CASE("file names are stable slugs with a short id, front matter is YAML") {
                         {"Tags", json::array{"x", "y"}},
                         {"Due", nullptr},
                         {"Count", 3.5},
+                        {"Total", 1.8e2},
+                        {"Tiny", 1e-7},
                         {"Done", true}};
     event.content =
         blocks(R"([{"type":"paragraph","paragraph":{"rich_text":[{"plain_text":"Hi"}]}}])");
@@ -228,6 +230,11 @@ TEST_CASE("file names are stable slugs with a short id, front matter is YAML") {
     CHECK(front["Tags"][1].as<std::string>() == "y");
     CHECK(front["Due"].IsNull());
     CHECK(front["Count"].as<double>() == 3.5);
+    // Numbers as a person writes them (Boost.JSON alone writes 1.8E2).
+    CHECK(page.find("\n\"Total\": 180\n") != std::string::npos);
+    CHECK(front["Total"].as<int>() == 180);
+    CHECK(page.find("\n\"Tiny\": 1e-7\n") != std::string::npos);
+    CHECK(front["Tiny"].as<double>() == 1e-7);
     CHECK(front["Done"].as<bool>());
     // The body: the title as a heading, then the blocks.
     const auto tree = parse_markdown(page.substr(end + 5));

@@ -655,6 +655,13 @@ Settings parse_settings(config::SettingsReader& read) {
         // libpq's own message may quote the string, password included: ours does not.
         read.problem("not a PostgreSQL connection string (key=value pairs or a postgresql:// URI)",
                      "dsn");
+    } else if (!password.empty()) {
+        // A password in the DSN makes it a secret; written literally (not ${ENV}) the file
+        // must not be world-readable.
+        const std::string raw = read.raw_string("dsn").value_or("");
+        std::string raw_password;
+        read.secret("dsn",
+                    parse_dsn(raw, raw_password) && !raw_password.empty() ? raw_password : raw);
     }
     if (read.has("schema") && settings.schema.empty()) read.problem("must not be empty", "schema");
     return settings;

@@ -1,10 +1,11 @@
 #include "connectors/postgres/sql.hpp"
 
 #include <algorithm>
-#include <boost/json/serialize.hpp>
 #include <cctype>
 #include <charconv>
 #include <cmath>
+
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::connectors::postgres {
 namespace {
@@ -108,11 +109,10 @@ std::string number_text(const json::value& number) {
     if (number.is_int64()) return std::to_string(number.get_int64());
     if (number.is_uint64()) return std::to_string(number.get_uint64());
     const double d = number.to_number<double>();
-    if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.007199254740992e15)
-        return std::to_string(static_cast<long long>(d));
-    char text[32];
+    if (std::isfinite(d)) return model::to_json_text(number);
+    char text[32];  // nan, inf, -inf: numeric and float columns read these
     const auto [end, error] = std::to_chars(text, text + sizeof text, d);
-    return error == std::errc() ? std::string(text, end) : json::serialize(number);
+    return std::string(text, end);
 }
 
 std::string array_literal(const json::array& items) {
@@ -125,7 +125,7 @@ std::string array_literal(const json::array& items) {
         } else if (item.is_number()) {
             out.add(number_text(item));
         } else {
-            out.add(json::serialize(item));
+            out.add(model::to_json_text(item));
         }
     }
     return out.finish();
@@ -133,7 +133,7 @@ std::string array_literal(const json::array& items) {
 
 std::optional<std::string> to_parameter(const json::value& value, std::string_view column_type) {
     if (value.is_null()) return std::nullopt;
-    if (column_type == "jsonb" || column_type == "json") return json::serialize(value);
+    if (column_type == "jsonb" || column_type == "json") return model::to_json_text(value);
     if (column_type == "boolean") {
         if (value.is_bool()) return value.get_bool() ? "t" : "f";
         if (value.is_string()) return std::string(value.get_string());
@@ -162,7 +162,7 @@ std::optional<std::string> to_parameter(const json::value& value, std::string_vi
     if (value.is_string()) return std::string(value.get_string());
     if (value.is_number()) return number_text(value);
     if (value.is_bool()) return value.get_bool() ? "true" : "false";
-    return json::serialize(value);
+    return model::to_json_text(value);
 }
 
 std::size_t upsert_parameters(const MetaColumns& meta, std::size_t columns) {

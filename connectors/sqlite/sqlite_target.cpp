@@ -1,10 +1,10 @@
 #include "connectors/sqlite/sqlite_target.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <set>
 
 #include "daemon/model/crash_point.hpp"
+#include "daemon/model/json_text.hpp"
 #include "daemon/model/sqlite.hpp"
 
 namespace syncd::connectors::sqlite_target {
@@ -249,7 +249,7 @@ private:
             } else if (v->is_string()) {
                 s->bind(index, std::string_view(v->get_string()));
             } else {
-                s->bind(index, json::serialize(*v));
+                s->bind(index, model::to_json_text(*v));
             }
             ++index;
         }

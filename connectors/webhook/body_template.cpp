@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <charconv>
-#include <cmath>
+
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::connectors::webhook {
 namespace {
@@ -35,17 +35,6 @@ const json::value* find(const json::object& context, const std::vector<std::stri
     return at;
 }
 
-void append_number(std::string& out, double d) {
-    char buffer[32];
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15) {
-        const auto r = std::to_chars(buffer, buffer + sizeof buffer, static_cast<long long>(d));
-        out.append(buffer, r.ptr);
-    } else {
-        const auto r = std::to_chars(buffer, buffer + sizeof buffer, d);
-        out.append(buffer, r.ptr);
-    }
-}
-
 // A value as words: lists joined with ", ", a date as "start → end", null as nothing.
 void append_text(std::string& out, const json::value& v) {
     switch (v.kind()) {
@@ -53,13 +42,9 @@ void append_text(std::string& out, const json::value& v) {
             append_json_escaped(out, v.get_string());
             break;
         case json::kind::int64:
-            out += std::to_string(v.get_int64());
-            break;
         case json::kind::uint64:
-            out += std::to_string(v.get_uint64());
-            break;
         case json::kind::double_:
-            append_number(out, v.get_double());
+            model::append_json_text(out, v);
             break;
         case json::kind::bool_:
             out += v.get_bool() ? "true" : "false";
@@ -84,7 +69,7 @@ void append_text(std::string& out, const json::value& v) {
                     append_text(out, *end);
                 }
             } else {
-                append_json_escaped(out, json::serialize(o));
+                append_json_escaped(out, model::to_json_text(o));
             }
             break;
         }
@@ -224,7 +209,11 @@ std::string BodyTemplate::render(const json::object& context) const {
         if (piece.path.empty()) continue;
         const json::value* value = find(context, piece.path);
         if (piece.as_json) {
-            out += value ? json::serialize(*value) : "null";
+            if (value) {
+                model::append_json_text(out, *value);
+            } else {
+                out += "null";
+            }
         } else if (value) {
             append_text(out, *value);
         }

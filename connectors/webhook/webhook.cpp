@@ -3,7 +3,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include <boost/json/serialize.hpp>
 #include <ctime>
 #include <fstream>
 #include <iomanip>
@@ -11,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "config/environment.hpp"
+#include "daemon/model/json_text.hpp"
 #include "daemon/net/http_client.hpp"
 
 namespace syncd::connectors::webhook {
@@ -80,7 +81,7 @@ public:
             body["target"] = batch.target;
             body["sync"] = batch.sync;
             body["events"] = std::move(events);
-            co_await post(json::serialize(body), id);
+            co_await post(model::to_json_text(body), id);
             co_return;
         }
         for (const auto& e : batch.events) {
@@ -156,6 +157,14 @@ private:
     std::set<std::int64_t> posted_;
 };
 
+// Headers that carry credentials by convention: a literal value in the file is a secret.
+bool sensitive_header(const std::string& name) {
+    const std::string n = lower(name);
+    return n == "authorization" || n == "proxy-authorization" || n == "cookie" ||
+           n.find("token") != std::string::npos || n.find("secret") != std::string::npos ||
+           n.find("key") != std::string::npos || n.find("password") != std::string::npos;
+}
+
 void parse_headers(config::SettingsReader& read, Settings& s) {
     static const std::set<std::string> reserved{
         "host",       "content-length",        "transfer-encoding",
@@ -182,6 +191,7 @@ void parse_headers(config::SettingsReader& read, Settings& s) {
             read.problem(key + ": a header value cannot hold a line break", "headers");
             continue;
         }
+        if (sensitive_header(name)) read.secret("headers", value);
         s.headers.emplace_back(name, std::move(expanded));
     }
 }
@@ -256,7 +266,10 @@ Settings parse_settings(config::SettingsReader& read) {
     const auto secret = read.optional_string("secret");
     const auto secret_file = read.optional_string("secret_file");
     if (secret && secret_file) read.problem("give secret or secret_file, not both", "secret_file");
-    if (secret) s.secret = *secret;
+    if (secret) {
+        read.secret("secret");
+        s.secret = *secret;
+    }
     if (secret_file) {
         std::ifstream in(*secret_file);
         if (!in) {
@@ -273,6 +286,10 @@ Settings parse_settings(config::SettingsReader& read) {
     if (s.timeout < std::chrono::milliseconds(100))
         read.problem("expected at least 100ms", "timeout");
     s.ca_file = read.string_or("ca_file", "");
+    if (!s.ca_file.empty() && read.checks_environment()) {
+        if (const auto problem = config::ca_file_problem(s.ca_file))
+            read.problem(*problem, "ca_file");
+    }
     if (const auto text = read.optional_string("template")) {
         try {
             s.body_template = BodyTemplate::parse(*text);

@@ -14,6 +14,8 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 
+#include "config/environment.hpp"
+
 namespace syncd::http {
 
 namespace asio = boost::asio;
@@ -51,9 +53,7 @@ std::pair<std::string, std::string> split(const std::string& listen) {
 
 bool is_loopback(const std::string& listen) {
     try {
-        const auto [host, port] = split(listen);
-        if (host == "localhost") return true;
-        return asio::ip::make_address(host).is_loopback();
+        return config::is_loopback_host(split(listen).first);
     } catch (const std::exception&) {
         return false;
     }
@@ -161,9 +161,10 @@ ControlServer::ControlServer(asio::any_io_executor executor, ServerOptions optio
         state_->acceptor.set_option(asio::socket_base::reuse_address(true));
         state_->acceptor.bind(endpoint);
         state_->acceptor.listen();
-    } catch (const std::exception& e) {
+    } catch (const boost::system::system_error& e) {
+        // code().message(): what() would append Boost's source location.
         throw std::runtime_error("control server: cannot listen on " + state_->options.listen +
-                                 ": " + e.what() +
+                                 ": " + e.code().message() +
                                  " (change control.listen, or stop what holds the port)");
     }
     asio::co_spawn(executor, accept(state_), asio::detached);

@@ -3,12 +3,12 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <boost/json/serialize.hpp>
 #include <filesystem>
 #include <fstream>
 
 #include "daemon/http/notion_webhook.hpp"
 #include "daemon/http/status.hpp"
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::http {
 namespace {
@@ -16,7 +16,8 @@ namespace {
 namespace json = boost::json;
 
 ControlResponse json_response(int status, const json::object& body) {
-    return {.status = status, .content_type = "application/json", .body = json::serialize(body)};
+    return {
+        .status = status, .content_type = "application/json", .body = model::to_json_text(body)};
 }
 
 ControlResponse error(int status, const std::string& message) {
@@ -43,10 +44,11 @@ ControlResponse Routes::operator()(const ControlRequest& request) {
     }
     if (path == "/readyz") {
         if (!get) return error(405, "use GET");
-        const bool ready = daemon_().ready();
+        const auto not_ready = daemon_().not_ready();
+        const bool ready = !not_ready;
         return {.status = ready ? 200 : 503,
                 .content_type = "text/plain",
-                .body = ready ? "ready\n" : "not ready: Notion has not answered lately\n"};
+                .body = ready ? "ready\n" : "not ready: " + *not_ready + "\n"};
     }
     if (path == "/metrics") {
         if (!get) return error(405, "use GET");

@@ -61,6 +61,13 @@ json::object render_status(const sync::Snapshot& snapshot) {
                                            {"last_error", t.last_error},
                                            {"dead_letters", t.dead_letters}});
         }
+        json::array held;
+        for (const auto& h : job.held) {
+            held.push_back(json::object{{"page_id", h.page_id},
+                                        {"title", h.title},
+                                        {"data_source_id", h.data_source_id},
+                                        {"detected_at", h.detected_at}});
+        }
         const auto& state = job.state;
         jobs.push_back(json::object{{"name", job.name},
                                     {"every_s", static_cast<double>(job.every.count()) / 1000.0},
@@ -68,10 +75,12 @@ json::object render_status(const sync::Snapshot& snapshot) {
                                     {"last_success", iso(state.last_success)},
                                     {"lag_s", seconds_since(state.last_success)},
                                     {"last_error", state.last_error},
+                                    {"failure", sync::to_string(state.failure)},
                                     {"polls", state.polls},
                                     {"failures", state.failures},
                                     {"events", state.events},
                                     {"held_deletes", job.held_deletes},
+                                    {"held_delete_pages", held},
                                     {"data_sources", sources},
                                     {"targets", targets}});
     }
@@ -87,7 +96,10 @@ json::object render_status(const sync::Snapshot& snapshot) {
               {"rate_factor", budget.rate_factor},
               {"paused", budget.paused},
               {"queue_depth", queue}}},
-            {"ready", snapshot.ready}};
+            {"auth",
+             {{"rejected", snapshot.auth_rejected}, {"reason", snapshot.auth_reason}}},
+            {"ready", !snapshot.not_ready.has_value()},
+            {"not_ready_reason", snapshot.not_ready.value_or("")}};
 }
 
 std::string render_metrics(const sync::Snapshot& snapshot, const std::string& extra) {
@@ -118,6 +130,9 @@ std::string render_metrics(const sync::Snapshot& snapshot, const std::string& ex
              std::string(notion::to_string(static_cast<notion::Priority>(p))) + "\"} " +
              std::to_string(budget.queue_depth[p]));
     }
+    help("notion_syncd_auth_failed", "gauge",
+         "1 while Notion rejects the token or the connection's access (401, 403)");
+    line(std::string("notion_syncd_auth_failed ") + (snapshot.auth_rejected ? "1" : "0"));
     // One family at a time, all its samples together (the text format requires it).
     const auto per_job = [&](const char* name, const char* type, const char* text, auto value) {
         help(name, type, text);
@@ -170,6 +185,7 @@ std::string render_summary(const sync::Snapshot& snapshot) {
             dead += t.dead_letters;
         }
     }
+    if (snapshot.auth_rejected) return "Notion rejects the token: " + snapshot.auth_reason;
     return std::to_string(snapshot.jobs.size()) + " jobs, oldest poll " +
            std::to_string(static_cast<long long>(lag)) + " s ago, " + std::to_string(pending) +
            " events pending, " + std::to_string(dead) + " dead letters" +

@@ -1,11 +1,12 @@
 #include "daemon/mirror/mirror.hpp"
 
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <chrono>
 #include <filesystem>
 #include <limits>
 #include <map>
+
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::mirror {
 namespace {
@@ -91,6 +92,15 @@ constexpr std::string_view migrations[] = {
     INSERT INTO counters (name, value) VALUES ('collected_through', COALESCE(
         (SELECT MIN(seq) - 1 FROM outbox),
         (SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0));
+    )sql",
+    // v5: each job's last outcome, so `status` shows a failed `sync-once` (a rejected token, an
+    // unshared data source) when no daemon runs.
+    R"sql(
+    ALTER TABLE jobs ADD COLUMN last_attempt INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN last_success INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN failure_kind TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN resolved_source TEXT NOT NULL DEFAULT '';
     )sql",
 };
 
@@ -247,7 +257,7 @@ void Mirror::Batch::put_content(const std::string& page_id, const std::string& l
         "?, ?) ON CONFLICT (page_id) DO UPDATE SET last_edited_time = excluded.last_edited_time, "
         "read_at = excluded.read_at, hash = excluded.hash, blocks = excluded.blocks");
     s->bind(1, page_id).bind(2, last_edited_time).bind(3, read_at).bind(4, hash);
-    s->bind(5, json::serialize(blocks));
+    s->bind(5, model::to_json_text(blocks));
     s->run();
 }
 
@@ -306,7 +316,7 @@ void Mirror::Batch::put_page(const std::string& sync, const model::Record& recor
         "excluded.data_source_id, "
         "hash = excluded.hash, state = excluded.state, record = excluded.record");
     s->bind(1, record.page_id).bind(2, sync).bind(3, record.data_source_id).bind(4, record.hash);
-    s->bind(5, to_string(state)).bind(6, json::serialize(record_json(record)));
+    s->bind(5, to_string(state)).bind(6, model::to_json_text(record_json(record)));
     s->run();
 }
 
@@ -314,7 +324,7 @@ std::int64_t Mirror::Batch::add_event(model::ChangeEvent event) {
     auto s = mirror_.db_.cached(
         "INSERT INTO outbox (sync, data_source_id, event, detected_at) VALUES (?, ?, ?, ?)");
     s->bind(1, event.sync).bind(2, event.data_source_id);
-    s->bind(3, json::serialize(event.to_json())).bind(4, now_iso());
+    s->bind(3, model::to_json_text(event.to_json())).bind(4, now_iso());
     s->run();
     const auto seq = mirror_.db_.last_insert_rowid();
     // The job whose poll found it reads that data source (resolve() keeps the set exact).
@@ -339,7 +349,7 @@ void Mirror::Batch::set_schema(const std::string& sync, const model::Schema& sch
         "INSERT INTO sources (data_source_id, sync, schema) VALUES (?, ?, ?) "
         "ON CONFLICT (data_source_id) DO UPDATE SET schema = excluded.schema, sync = "
         "excluded.sync");
-    s->bind(1, schema.data_source_id).bind(2, sync).bind(3, json::serialize(schema.to_json()));
+    s->bind(1, schema.data_source_id).bind(2, sync).bind(3, model::to_json_text(schema.to_json()));
     s->run();
     mirror_.subscribe(sync, schema.data_source_id);
 }
@@ -393,12 +403,13 @@ void Mirror::subscribe(const std::string& sync, const std::string& data_source_i
 }
 
 void Mirror::set_job_sources(const std::string& sync, const std::vector<std::string>& ids,
-                             std::int64_t resolved_at_ms) {
+                             std::int64_t resolved_at_ms, const std::string& source) {
     sqlite::Transaction t(db_);
     auto resolved = db_.cached(
-        "INSERT INTO jobs (sync, resolved_at) VALUES (?, ?) ON CONFLICT (sync) DO UPDATE SET "
-        "resolved_at = excluded.resolved_at");
-    resolved->bind(1, sync).bind(2, resolved_at_ms);
+        "INSERT INTO jobs (sync, resolved_at, resolved_source) VALUES (?, ?, ?) ON CONFLICT "
+        "(sync) DO UPDATE SET resolved_at = excluded.resolved_at, resolved_source = "
+        "excluded.resolved_source");
+    resolved->bind(1, sync).bind(2, resolved_at_ms).bind(3, source);
     resolved->run();
     if (job_sources(sync) == ids) {
         t.commit();
@@ -413,6 +424,37 @@ void Mirror::set_job_sources(const std::string& sync, const std::vector<std::str
         add->run();
     }
     t.commit();
+}
+
+void Mirror::set_job_outcome(const std::string& sync, const JobOutcome& outcome) {
+    auto s = db_.cached(
+        "INSERT INTO jobs (sync, last_attempt, last_success, failure_kind, last_error) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sync) DO UPDATE SET "
+        "last_attempt = excluded.last_attempt, last_success = excluded.last_success, "
+        "failure_kind = excluded.failure_kind, last_error = excluded.last_error");
+    s->bind(1, sync)
+        .bind(2, outcome.last_attempt_ms)
+        .bind(3, outcome.last_success_ms)
+        .bind(4, outcome.failure_kind)
+        .bind(5, outcome.last_error);
+    s->run();
+}
+
+JobOutcome Mirror::job_outcome(const std::string& sync) {
+    auto s = db_.cached(
+        "SELECT last_attempt, last_success, failure_kind, last_error FROM jobs WHERE sync = ?");
+    s->bind(1, sync);
+    if (!s->step()) return {};
+    return {.last_attempt_ms = s->integer(0),
+            .last_success_ms = s->integer(1),
+            .failure_kind = s->text(2),
+            .last_error = s->text(3)};
+}
+
+std::string Mirror::resolved_source(const std::string& sync) {
+    auto s = db_.cached("SELECT resolved_source FROM jobs WHERE sync = ?");
+    s->bind(1, sync);
+    return s->step() ? s->text(0) : std::string();
 }
 
 std::int64_t Mirror::resolved_at(const std::string& sync) {
@@ -597,7 +639,7 @@ void Mirror::dead_letter(const std::string& target, const model::ChangeEvent& ev
         "INSERT INTO dead_letters (target, seq, event, error, failed_at) VALUES (?, ?, ?, ?, ?)");
     s->bind(1, target)
         .bind(2, event.seq)
-        .bind(3, json::serialize(event.to_json()))
+        .bind(3, model::to_json_text(event.to_json()))
         .bind(4, error)
         .bind(5, now_iso());
     s->run();
@@ -677,6 +719,30 @@ void Mirror::drop_dead_letter(std::int64_t id) {
     auto s = db_.cached("DELETE FROM dead_letters WHERE id = ?");
     s->bind(1, id);
     s->run();
+}
+
+std::vector<HeldDelete> Mirror::held_delete_pages(const std::string& sync) {
+    auto s = db_.cached(
+        "SELECT h.page_id, COALESCE(p.data_source_id, ''), COALESCE(p.record, '{}'), "
+        "h.detected_at FROM held_deletes h LEFT JOIN pages p ON p.page_id = h.page_id "
+        "WHERE h.sync = ? ORDER BY h.page_id");
+    s->bind(1, sync);
+    std::vector<HeldDelete> out;
+    while (s->step()) {
+        HeldDelete held{.page_id = s->text(0), .data_source_id = s->text(1)};
+        // The title property's id is always "title" (notion-api.md).
+        const json::value record = json::parse(s->text(2));
+        if (const auto* values = record.as_object().if_contains("values");
+            values && values->is_object()) {
+            if (const auto* title = values->as_object().if_contains("title");
+                title && title->is_string()) {
+                held.title = title->get_string();
+            }
+        }
+        held.detected_at = s->text(3);
+        out.push_back(std::move(held));
+    }
+    return out;
 }
 
 std::size_t Mirror::held_deletes(const std::string& sync) {

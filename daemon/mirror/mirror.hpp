@@ -48,6 +48,22 @@ struct ContentState {
     json::array blocks = {};
 };
 
+// A job's last poll, kept so `status` shows it when no daemon runs (Unix ms; 0 = never).
+struct JobOutcome {
+    std::int64_t last_attempt_ms = 0;
+    std::int64_t last_success_ms = 0;
+    std::string failure_kind = {};  // empty when the last attempt succeeded
+    std::string last_error = {};
+};
+
+// A page the delete brake holds: missing from a reconciliation, not yet deleted.
+struct HeldDelete {
+    std::string page_id = {};
+    std::string data_source_id = {};
+    std::string title = {};
+    std::string detected_at = {};
+};
+
 struct DeadLetter {
     std::int64_t id = 0;
     std::string target = {};
@@ -108,8 +124,13 @@ public:
     // The data sources job `sync` reads (its subscription): events of these reach its targets,
     // whichever job's poll found them. set_job_sources replaces the set (after a resolve);
     // subscribe adds one (Batch::set_watermark and set_schema do).
+    // `source` names what was resolved ("database:<id>"): a resolution of another source (the
+    // configuration changed) is not reused.
     void set_job_sources(const std::string& sync, const std::vector<std::string>& ids,
-                         std::int64_t resolved_at_ms = 0);
+                         std::int64_t resolved_at_ms = 0, const std::string& source = {});
+    std::string resolved_source(const std::string& sync);
+    void set_job_outcome(const std::string& sync, const JobOutcome& outcome);
+    JobOutcome job_outcome(const std::string& sync);
     // When set_job_sources was last called for `sync` (Unix ms, 0 = never).
     std::int64_t resolved_at(const std::string& sync);
     void subscribe(const std::string& sync, const std::string& data_source_id);
@@ -171,6 +192,7 @@ public:
     void dead_letter_failed_again(std::int64_t id, const std::string& error);
     void drop_dead_letter(std::int64_t id);
     std::size_t held_deletes(const std::string& sync);
+    std::vector<HeldDelete> held_delete_pages(const std::string& sync);
     // Deletes outbox rows that every one of `targets` (all configured targets) has passed.
     void collect_garbage(const std::vector<std::string>& targets);
     // The highest sequence number garbage collection ever removed (0: the outbox is whole).

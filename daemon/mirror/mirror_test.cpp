@@ -48,7 +48,8 @@ private:
 constexpr const char* ds_a = "248104cd-477e-80af-bc30-000bd28de8f9";
 constexpr const char* ds_b = "9a0c11f2-0000-4000-8000-0000000000b2";
 
-Record record(const std::string& page_id, const std::string& data_source_id, double points,
+// `points` is an integer, as in a canonical record (model::canonical_value).
+Record record(const std::string& page_id, const std::string& data_source_id, std::int64_t points,
               bool in_trash = false) {
     Record r{.page_id = page_id,
              .data_source_id = data_source_id,
@@ -227,7 +228,7 @@ TEST_CASE("opening a mirror of schema 2 re-hashes every page and content with th
         db.exec("PRAGMA user_version = 2");
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 4);
+    CHECK(user_version(dir.path()) == 5);
     CHECK(upgraded.page_digest("p1")->hash == syncd::model::hash_of(p1));
     CHECK(upgraded.page_digest("p1")->hash != "8296fb05f6171d9d");
     CHECK(upgraded.content("p1", false)->hash == syncd::model::content_hash(blocks.as_array()));
@@ -251,7 +252,7 @@ TEST_CASE("migration 4: events routed by data source, existing targets keep what
         downgrade_to_3(db);
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 4);
+    CHECK(user_version(dir.path()) == 5);
     CHECK(upgraded.job_sources("tasks") == Names{ds_a});
     CHECK(pages(upgraded.events_after("tasks", 0, 10)) == Names{"p1"});
     // The target that existed holds ds_a already: no snapshot, it goes on from its cursor.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdint>
 
 #include "daemon/model/hash.hpp"
 
@@ -40,6 +42,17 @@ json::value date_of(const json::value& d) {
                         {"time_zone", o.contains("time_zone") ? o.at("time_zone") : json::value()}};
 }
 
+// An integral number as an integer, however the API wrote it (a rollup's 1.8E2 is 180): values are
+// stored as JSON text, which reads 180 back as an integer, and a fresh value must compare equal to
+// its stored self (Boost.JSON's == tells an int64 from a double).
+json::value canonical_number(const json::value& n) {
+    if (!n.is_double()) return n;
+    const double d = n.get_double();
+    constexpr double exact_integers = 9007199254740992.0;  // 2^53
+    if (d == std::trunc(d) && std::fabs(d) < exact_integers) return static_cast<std::int64_t>(d);
+    return n;
+}
+
 // A formula or rollup result {type, <type>: value} as a canonical value.
 json::value computed(const json::value& v) {
     if (!v.is_object()) return nullptr;
@@ -56,6 +69,7 @@ json::value computed(const json::value& v) {
         return out;
     }
     if (type == "unsupported" || type == "incomplete") return nullptr;
+    if (type == "number") return canonical_number(x);
     return x;
 }
 
@@ -68,7 +82,7 @@ json::value canonical_value(const json::object& p) {
     if (type == "title" || type == "rich_text") return json::value(plain_text(v));
     if (type == "url" || type == "email" || type == "phone_number")
         return v.is_string() ? v : json::value();
-    if (type == "number") return v.is_number() ? v : json::value();
+    if (type == "number") return v.is_number() ? canonical_number(v) : json::value();
     if (type == "checkbox") return v.is_bool() ? v : json::value(false);
     if (type == "select" || type == "status") {
         return v.is_object() ? json::value(string_at(v.get_object(), "name")) : json::value();
@@ -115,7 +129,7 @@ json::value canonical_value(const json::object& p) {
             return json::value(std::string(prefix->get_string()) + "-" +
                                std::to_string(number->to_number<std::int64_t>()));
         }
-        return *number;
+        return canonical_number(*number);
     }
     if (type == "verification") {
         return v.is_object() ? json::value(string_at(v.get_object(), "state")) : json::value();

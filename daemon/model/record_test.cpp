@@ -141,6 +141,22 @@ TEST_CASE("numbers keep their value and an empty number is null") {
     CHECK(canonical(R"({ "id": "WPj%5E", "type": "number", "number": null })").is_null());
 }
 
+TEST_CASE("an integral number is an integer however the API wrote it") {
+    const auto number = canonical(R"({ "id": "WPj%5E", "type": "number", "number": 1.8E2 })");
+    CHECK(number.is_int64());
+    CHECK(number == json::value(180));
+    CHECK(canonical(R"({ "id": "WPj%5E", "type": "number", "number": -0.0 })") == json::value(0));
+    CHECK(canonical(R"({ "id": "WPj%5E", "type": "number", "number": 1e300 })") ==
+          json::value(1e300));
+    CHECK(canonical(R"({ "id": "c1", "type": "formula",
+                         "formula": { "type": "number", "number": 5.6E1 } })") == json::value(56));
+    CHECK(canonical(R"({ "id": "r1", "type": "rollup", "rollup": { "type": "array", "array": [
+        { "type": "number", "number": 2.0 }, { "type": "number", "number": 2.5 } ],
+        "function": "show_original" } })") == value_of("[2, 2.5]"));
+    CHECK(canonical(R"({ "id": "u1", "type": "unique_id",
+                         "unique_id": { "prefix": null, "number": 3.0 } })") == json::value(3));
+}
+
 TEST_CASE("checkboxes are booleans") {
     CHECK(canonical(R"({ "id": "ZI%40W", "type": "checkbox", "checkbox": true })") ==
           json::value(true));

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "config/environment.hpp"
+
 namespace syncd::net {
 
 Url Url::parse(std::string_view text) {
@@ -49,12 +51,7 @@ Url Url::parse(std::string_view text) {
     return url;
 }
 
-bool Url::is_loopback() const {
-    if (host == "localhost") return true;
-    boost::system::error_code ec;
-    const auto address = boost::asio::ip::make_address(host, ec);
-    return !ec && address.is_loopback();
-}
+bool Url::is_loopback() const { return config::is_loopback_host(host); }
 
 std::string Url::authority() const {
     const bool default_port = (is_tls() && port == "443") || (!is_tls() && port == "80");

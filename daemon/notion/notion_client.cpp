@@ -15,6 +15,8 @@
 #include <random>
 #include <sstream>
 
+#include "daemon/model/log.hpp"
+
 namespace syncd::notion {
 namespace {
 
@@ -293,6 +295,7 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
                            {"Notion-Version", config_.version}};
         if (!payload.empty()) request.headers.emplace_back("Content-Type", "application/json");
         net::Response response;
+        const auto sent = std::chrono::steady_clock::now();
         try {
             response = co_await http_.send(std::move(request));
         } catch (const net::TransportError& e) {
@@ -312,6 +315,11 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
         }
         ++metrics_.requests[{label, response.status}];
         last_answer_ = std::chrono::steady_clock::now();
+        log::debug({{"route", label},
+                    {"status", response.status},
+                    {"duration_ms", log::ms_since(sent)},
+                    {"job", context.job}},
+                   "{} answered {} in {} ms", label, response.status, log::ms_since(sent));
         note_server_time(response.header("date"));
         boost::system::error_code parse_error;
         json::value parsed = json::parse(response.body, parse_error);

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <random>
 
+#include "daemon/model/log.hpp"
+
 namespace syncd::sync {
 
 namespace asio = boost::asio;
@@ -33,9 +35,12 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
     for (const auto& sync : config_.syncs) {
         pollers_.push_back(std::make_unique<Poller>(sync, *client_, *mirror_, ledger_));
         // Every job subscribed to the data sources a poll changed has new events: wake them all.
-        runners_.push_back(std::make_unique<JobRunner>(*pollers_.back(), sync, [this] {
-            for (auto& d : dispatchers_) d->wake();
-        }));
+        runners_.push_back(std::make_unique<JobRunner>(
+            *pollers_.back(), sync,
+            [this] {
+                for (auto& d : dispatchers_) d->wake();
+            },
+            auth_, *mirror_, config_.notion.token_source));
         for (const auto& target : sync.targets) {
             const auto connector = std::find_if(
                 config_.connectors.begin(), config_.connectors.end(),
@@ -76,16 +81,23 @@ asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* repo
     for (auto& d : dispatchers_) {
         if (d->sync() != sync) continue;
         const auto before = d->delivered();
+        const auto letters_before = mirror_->dead_letters(d->target()).size();
         const bool ok = co_await d->drain();
         all = all && ok;
         if (report) {
+            const auto letters = mirror_->dead_letters(d->target()).size();
+            const auto new_letters = letters > letters_before ? letters - letters_before : 0;
+            report->dead_lettered += new_letters;
             report->lines.push_back(
                 "  target " + d->target() + ": " + std::to_string(d->delivered() - before) +
                 " events delivered" + (ok ? "" : ", NOT caught up") +
-                (mirror_->dead_letters(d->target()).empty()
-                     ? ""
-                     : ", " + std::to_string(mirror_->dead_letters(d->target()).size()) +
-                           " dead letters"));
+                (new_letters ? ", " + std::to_string(new_letters) +
+                                   " events moved to dead letters in this run (see "
+                                   "`notion-syncd dead-letters list`)"
+                             : "") +
+                (letters && letters != new_letters
+                     ? ", " + std::to_string(letters) + " dead letters in all"
+                     : ""));
         }
     }
     collect_garbage();
@@ -97,23 +109,32 @@ asio::awaitable<CycleReport> Daemon::sync_once(std::optional<std::string> job, b
     bool matched = false;
     // A data source read by an earlier job of this cycle is not read again by a later one.
     const auto cycle_start = std::chrono::steady_clock::now();
-    for (auto& poller : pollers_) {
+    for (std::size_t i = 0; i < pollers_.size(); ++i) {
+        auto& poller = pollers_[i];
         if (job && poller->name() != *job) continue;
         matched = true;
         const auto start = std::chrono::steady_clock::now();
         PollStats stats;
-        std::string failure;
-        try {
-            stats = co_await poller->poll_once(reconcile, cycle_start);
-        } catch (const std::exception& e) {
-            failure = e.what();
+        Failure failure;
+        if (auth_.is_rejected()) {
+            // An earlier job of this cycle met a rejected token: the others would too.
+            failure = {FailureKind::auth_rejected, auth_.reason()};
+        } else {
+            try {
+                stats = co_await poller->poll_once(reconcile, cycle_start);
+            } catch (const std::exception& e) {
+                failure = classify(e, config_.notion.token_source);
+            }
+            runners_[i]->attempted(failure);  // kept in the mirror for `status`
         }
-        if (!failure.empty()) {
+        if (failure.kind != FailureKind::none) {
             // One job failing does not stop the others; what it committed stays committed and is
             // delivered.
-            spdlog::error("sync={} poll failed: {}", poller->name(), failure);
-            report.lines.push_back("sync " + poller->name() + ": FAILED: " + failure);
+            log::error({{"job", poller->name()}, {"failure", std::string(to_string(failure.kind))}},
+                       "sync={} poll failed: {}", poller->name(), failure.message);
+            report.lines.push_back("sync " + poller->name() + ": FAILED: " + failure.message);
             report.caught_up = false;
+            report.failure = worse(report.failure, failure.kind);
             const bool delivered = co_await deliver(poller->name(), &report);
             report.caught_up = report.caught_up && delivered;
             continue;
@@ -127,6 +148,13 @@ asio::awaitable<CycleReport> Daemon::sync_once(std::optional<std::string> job, b
             (stats.refreshed ? ", values refreshed" : "") +
             (stats.held_deletes ? ", held deletes: " + std::to_string(stats.held_deletes) : "") +
             " (" + std::to_string(ms.count()) + " ms)");
+        log::info({{"job", poller->name()},
+                   {"data_sources", stats.data_sources},
+                   {"pages_read", stats.pages_read},
+                   {"events", stats.events},
+                   {"duration_ms", ms.count()}},
+                  "sync={} {} changes from {} pages read", poller->name(), stats.events,
+                  stats.pages_read);
         if (stats.held_deletes) {
             spdlog::warn("sync={} held deletes: {} (see `notion-syncd status`)", poller->name(),
                          stats.held_deletes);
@@ -134,8 +162,7 @@ asio::awaitable<CycleReport> Daemon::sync_once(std::optional<std::string> job, b
         const bool delivered = co_await deliver(poller->name(), &report);
         report.caught_up = report.caught_up && delivered;
     }
-    if (job && !matched)
-        throw std::invalid_argument("no sync job named `" + *job + "` in " + config_.path);
+    if (job && !matched) throw UnknownJob("no sync job named `" + *job + "` in " + config_.path);
     co_return report;
 }
 
@@ -160,6 +187,22 @@ asio::awaitable<void> Daemon::run() {
     collect_garbage();
     client_->shutdown();
     budget_->shutdown();
+}
+
+asio::awaitable<std::vector<std::pair<std::string, Failure>>> Daemon::check_online() {
+    std::vector<std::pair<std::string, Failure>> out;
+    for (auto& poller : pollers_) {
+        Failure failure;
+        try {
+            co_await poller->check();
+        } catch (const std::exception& e) {
+            failure = classify(e, config_.notion.token_source);
+        }
+        out.emplace_back(poller->name(), std::move(failure));
+    }
+    client_->shutdown();
+    budget_->shutdown();
+    co_return out;
 }
 
 void Daemon::collect_garbage() {
@@ -216,13 +259,16 @@ Snapshot Daemon::snapshot() {
     Snapshot out{.budget = budget_->metrics(),
                  .client = client_->metrics(),
                  .budget_per_minute = config_.notion.budget.per_minute,
-                 .ready = ready()};
+                 .not_ready = not_ready(),
+                 .auth_rejected = auth_.is_rejected(),
+                 .auth_reason = auth_.reason()};
     for (std::size_t i = 0; i < pollers_.size(); ++i) {
         const auto& name = pollers_[i]->name();
         JobSnapshot job{.name = name,
                         .every = config_.syncs[i].every,
                         .state = runners_[i]->state(),
-                        .held_deletes = mirror_->held_deletes(name)};
+                        .held_deletes = mirror_->held_deletes(name),
+                        .held = mirror_->held_delete_pages(name)};
         for (const auto& s : mirror_->sources(name)) {
             job.sources.push_back({.data_source_id = s.data_source_id,
                                    .title = s.schema ? s.schema->title : std::string(),
@@ -246,19 +292,25 @@ Snapshot Daemon::snapshot() {
     return out;
 }
 
-bool Daemon::ready() const {
-    // Config loaded and mirror open (this object exists), and Notion answered within the last
-    // three poll intervals (at least 5 minutes) once polling began.
+std::optional<std::string> Daemon::not_ready() const {
+    // Config loaded and mirror open (this object exists), Notion accepts the token, and Notion
+    // answered within the last three poll intervals (at least 5 minutes) once polling began.
+    if (auth_.is_rejected()) return auth_.reason();
     bool polled = false;
     std::chrono::milliseconds window = std::chrono::minutes(5);
     for (std::size_t i = 0; i < runners_.size(); ++i) {
         polled = polled || runners_[i]->state().polls > 0;
         window = std::max<std::chrono::milliseconds>(window, config_.syncs[i].every * 3);
     }
-    if (!polled) return true;
+    if (!polled) return std::nullopt;
     const auto last = client_->last_answer();
-    return last != std::chrono::steady_clock::time_point{} &&
-           std::chrono::steady_clock::now() - last <= window;
+    if (last != std::chrono::steady_clock::time_point{} &&
+        std::chrono::steady_clock::now() - last <= window) {
+        return std::nullopt;
+    }
+    return "Notion has not answered for " +
+           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(window).count()) +
+           " s (see the jobs' last errors in /v1/status)";
 }
 
 void Daemon::stop() {

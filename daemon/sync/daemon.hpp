@@ -24,9 +24,17 @@
 
 namespace syncd::sync {
 
+// sync_once(job) for a job the configuration does not have (a usage error).
+class UnknownJob : public std::invalid_argument {
+public:
+    using std::invalid_argument::invalid_argument;
+};
+
 struct CycleReport {
-    std::vector<std::string> lines;  // one per job and per target, for people
-    bool caught_up = true;           // every target has every event
+    std::vector<std::string> lines;           // one per job and per target, for people
+    bool caught_up = true;                    // every target has every event
+    FailureKind failure = FailureKind::none;  // the worst a job met (decides the exit status)
+    std::size_t dead_lettered = 0;            // events moved to dead letters in this cycle
 };
 
 class Daemon {
@@ -36,6 +44,9 @@ public:
 
     // Polls every job (or `job`), reconciling where due or `reconcile`, then delivers.
     boost::asio::awaitable<CycleReport> sync_once(std::optional<std::string> job, bool reconcile);
+    // `check-config --online`: per job, whether its source resolves and its targets' property
+    // names exist (Poller::check); reads no pages.
+    boost::asio::awaitable<std::vector<std::pair<std::string, Failure>>> check_online();
     // The next reconciliation of `job` (or every job) applies deletes past the brake.
     void release_delete_brake(const std::optional<std::string>& job);
     // Until stop(): each job polls every `every` and delivers after each poll.
@@ -54,8 +65,11 @@ public:
                                        const std::string& data_source_id);
     // What status, metrics and systemd's STATUS= show (rendered in daemon/http/status.hpp).
     Snapshot snapshot();
-    // Config loaded and mirror open (true once constructed) and Notion answered recently.
-    bool ready() const;
+    // Why the daemon is not ready (/readyz 503): Notion rejects the token, or has not answered
+    // for three poll intervals (at least 5 minutes) once polling began; nullopt when ready.
+    std::optional<std::string> not_ready() const;
+    bool ready() const { return !not_ready(); }
+    const AuthGate& auth() const { return auth_; }
     const config::Config& config() const { return config_; }
 
     mirror::Mirror& mirror() { return *mirror_; }
@@ -72,6 +86,7 @@ private:
     std::unique_ptr<notion::NotionClient> client_;
     std::unique_ptr<mirror::Mirror> mirror_;
     ReadLedger ledger_;
+    AuthGate auth_;
     std::vector<std::unique_ptr<Poller>> pollers_;
     std::vector<std::unique_ptr<Dispatcher>> dispatchers_;
     std::vector<std::unique_ptr<JobRunner>> runners_;  // one per poller, same order

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "daemon/model/crash_point.hpp"
+#include "daemon/model/log.hpp"
 
 namespace syncd::sync {
 
@@ -94,6 +95,8 @@ asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeE
         if (source.schema) batch.schemas.emplace(source.data_source_id, *source.schema);
     }
     Outcome outcome;
+    const auto started = std::chrono::steady_clock::now();
+    const std::size_t count = batch.events.size();
     try {
         co_await connector_->deliver(std::move(batch));
     } catch (const connectors::DeliveryError& e) {
@@ -102,7 +105,11 @@ asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeE
         outcome = {.error = e.what()};
     }
     last_error_ = outcome.error;
-    if (outcome.ok()) last_delivered_ = std::chrono::system_clock::now();
+    if (outcome.ok()) {
+        last_delivered_ = std::chrono::system_clock::now();
+        log::info({{"target", target_}, {"events", count}, {"duration_ms", log::ms_since(started)}},
+                  "target={} {} events delivered", target_, count);
+    }
     co_return outcome;
 }
 

@@ -1,6 +1,9 @@
 // The JobRunner of one sync job (STYLE §3): polls on the job's schedule (`every` ± jitter), at
 // once on a hint (a Notion webhook, POST /v1/jobs/{name}/sync), later after failures (1 s,
-// doubling up to 5 min), and tells the Daemon when a poll committed changes so targets deliver.
+// doubling up to 5 min; 5 min after a permanent failure — a source not shared, a configuration
+// that does not fit), not while Notion rejects the token (AuthGate: one probe per 5 min), and
+// tells the Daemon when a poll committed changes so targets deliver. Each outcome is kept in the
+// mirror for `status`.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -11,6 +14,8 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "daemon/mirror/mirror.hpp"
+#include "daemon/sync/failure.hpp"
 #include "daemon/sync/poller.hpp"
 
 namespace syncd::sync {
@@ -20,6 +25,7 @@ struct JobState {
     std::chrono::system_clock::time_point last_attempt{};
     std::chrono::system_clock::time_point last_success{};
     std::string last_error = {};
+    FailureKind failure = FailureKind::none;  // of the last attempt
     std::size_t polls = 0;
     std::size_t failures = 0;
     std::size_t events = 0;
@@ -29,7 +35,8 @@ struct JobState {
 class JobRunner {
 public:
     // `on_changes` runs after a poll that committed events (the Daemon wakes the targets).
-    JobRunner(Poller& poller, config::SyncSettings settings, std::function<void()> on_changes);
+    JobRunner(Poller& poller, config::SyncSettings settings, std::function<void()> on_changes,
+              AuthGate& auth, mirror::Mirror& mirror, std::string token_source);
 
     // Until stop(): polls, then waits for the next interval or a hint. Runs on one strand.
     boost::asio::awaitable<void> run();
@@ -38,13 +45,22 @@ public:
     // The poll in flight finishes; then run() returns.
     void stop();
 
+    // Records the outcome of an attempt made outside run() (sync-once): state, AuthGate, mirror.
+    void attempted(const Failure& failure);
+
     const JobState& state() const { return state_; }
     const std::string& name() const { return settings_.name; }
 
 private:
+    // Keeps the outcome of the last attempt (state, AuthGate, mirror).
+    void record(const Failure& failure);
+
     Poller& poller_;
     config::SyncSettings settings_;
     std::function<void()> on_changes_;
+    AuthGate& auth_;
+    mirror::Mirror& mirror_;
+    std::string token_source_;
     std::optional<boost::asio::steady_timer> timer_;
     JobState state_;
     bool stopping_ = false;

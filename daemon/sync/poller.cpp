@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/json/serialize.hpp>
+#include <cctype>
 #include <set>
 
 #include "daemon/model/crash_point.hpp"
@@ -280,7 +281,8 @@ boost::asio::awaitable<void> Poller::resolve() {
         // A recent resolution kept in the mirror (an earlier sync-once) costs no request.
         const auto age = std::chrono::milliseconds(now_ms() - mirror_.resolved_at(settings_.name));
         auto known = mirror_.job_sources(settings_.name);
-        if (!known.empty() && age >= 0ms && age < sources_refresh) {
+        if (!known.empty() && age >= 0ms && age < sources_refresh &&
+            mirror_.resolved_source(settings_.name) == source.kind + ":" + source.id) {
             data_sources_ = std::move(known);
             resolved_at_ = now - age;
             if (source.kind == "page") load_tree();
@@ -299,7 +301,28 @@ boost::asio::awaitable<void> Poller::resolve() {
             data_sources_.push_back(string_at(ds.as_object(), "id"));
     } else if (source.kind == "page") {
         // The tree's plain pages are a data source of their own ("page:<root>"); its child
-        // databases' data sources are read as usual.
+        // databases' data sources are read as usual. The root must be a plain page: a database
+        // row's place is its data source.
+        const json::object root = co_await client_.retrieve_page(source.id, {}, context);
+        std::string parent_type;
+        std::string parent_source;
+        if (const auto* parent = root.if_contains("parent"); parent && parent->is_object()) {
+            parent_type = string_at(parent->get_object(), "type");
+            parent_source = string_at(parent->get_object(), "data_source_id");
+            if (parent_source.empty())
+                parent_source = string_at(parent->get_object(), "database_id");
+        }
+        if (parent_type == "data_source_id" || parent_type == "database_id") {
+            notion::NotionError error(
+                notion::ErrorKind::permanent,
+                "`page: " + source.id + "` (sync `" + settings_.name +
+                    "`): this id is a row of a database (data source " + parent_source +
+                    "), not a plain page; write `data_source: " + parent_source +
+                    "` to sync the rows of that database, or give `page:` a plain page (it "
+                    "syncs that page and the pages under it)");
+            error.code = "wrong_id_kind";
+            throw error;
+        }
         tree_.clear();
         tree_[source.id] = "";
         co_await walk_page(source.id, 0, data_sources_);
@@ -322,27 +345,230 @@ boost::asio::awaitable<void> Poller::resolve() {
         }
     }
     resolved_at_ = now;
-    mirror_.set_job_sources(settings_.name, data_sources_, now_ms());
+    mirror_.set_job_sources(settings_.name, data_sources_, now_ms(),
+                            settings_.source.kind + ":" + settings_.source.id);
 }
 
 boost::asio::awaitable<PollStats> Poller::poll_once(
+    bool reconcile_now, std::chrono::steady_clock::time_point fresh_after) {
+    std::optional<notion::NotionError> missing;
+    PollStats stats;
+    try {
+        stats = co_await poll_sources(reconcile_now, fresh_after);
+    } catch (const notion::NotionError& e) {
+        if (!about_source(e)) throw;
+        missing = e;
+    }
+    if (!missing) co_return stats;
+    notion::NotionError explained = co_await explain_missing(*missing);
+    throw explained;
+}
+
+boost::asio::awaitable<void> Poller::check() {
+    std::optional<notion::NotionError> missing;
+    try {
+        PollStats stats;
+        co_await resolve();
+        for (const auto& ds : data_sources_) co_await ensure_schema(ds, stats);
+        check_property_names();
+    } catch (const notion::NotionError& e) {
+        if (!about_source(e)) throw;
+        missing = e;
+    }
+    if (!missing) co_return;
+    notion::NotionError explained = co_await explain_missing(*missing);
+    throw explained;
+}
+
+boost::asio::awaitable<void> Poller::ensure_schema(const std::string& ds, PollStats& stats) {
+    // The schema is kept in the mirror: read again every `schema_every`, or when a page shows a
+    // property it does not know (read_changes), not on every start.
+    const auto stored = mirror_.source(ds);
+    if (!stored || !stored->schema ||
+        now_ms() - stored->schema_read_at >= settings_.schema_every.count() ||
+        schema_stale_.contains(ds)) {
+        co_await refresh_schema(ds, stats);
+    } else if (!schemas_.contains(ds)) {
+        schemas_[ds] = *stored->schema;
+    }
+}
+
+namespace {
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t up = row[j];
+            const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                              std::tolower(static_cast<unsigned char>(b[j - 1]));
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
+            diagonal = up;
+        }
+    }
+    return row[b.size()];
+}
+
+}  // namespace
+
+void Poller::check_property_names() const {
+    std::vector<const model::Schema*> schemas;
+    for (const auto& ds : data_sources_) {
+        if (const auto it = schemas_.find(ds); it != schemas_.end()) schemas.push_back(&it->second);
+    }
+    if (schemas.empty()) return;  // nothing to check against yet (an empty discover)
+    auto known = [&](const std::string& name) {
+        return std::any_of(schemas.begin(), schemas.end(), [&](const model::Schema* s) {
+            return std::any_of(s->properties.begin(), s->properties.end(),
+                               [&](const auto& p) { return p.name == name || p.id == name; });
+        });
+    };
+    std::string problems;
+    auto report = [&](const config::TargetSettings& target, const char* key,
+                      const std::string& name) {
+        std::string closest;
+        std::size_t best = std::string::npos;
+        std::set<std::string> names;
+        for (const auto* s : schemas) {
+            for (const auto& p : s->properties) {
+                names.insert(p.name);
+                const auto d = edit_distance(name, p.name);
+                if (d < best) {
+                    best = d;
+                    closest = p.name;
+                }
+            }
+        }
+        problems += "\n  sync `" + settings_.name + "`, target `" + target.connector + "`: " + key +
+                    " names the property `" + name + "`, which no data source of this job has";
+        if (!closest.empty() && best <= std::max<std::size_t>(2, name.size() / 3)) {
+            problems += "; did you mean `" + closest + "`?";
+        } else {
+            std::string list;
+            for (const auto& n : names) list += (list.empty() ? "" : ", ") + ("`" + n + "`");
+            problems += " (its properties: " + list + ")";
+        }
+    };
+    for (const auto& target : settings_.targets) {
+        for (const auto& [property, column] : target.mapping) {
+            if (!known(property)) report(target, "mapping", property);
+        }
+        for (const auto& name : target.include) {
+            if (!known(name)) report(target, "include", name);
+        }
+        for (const auto& name : target.exclude) {
+            if (!known(name)) report(target, "exclude", name);
+        }
+    }
+    if (!problems.empty()) {
+        throw config::Error(
+            "the configuration names properties Notion does not have (nothing was synced for "
+            "this job; fix the names, property names are case-sensitive):" +
+            problems);
+    }
+}
+
+bool Poller::about_source(const notion::NotionError& error) const {
+    if (error.status != 404) return false;
+    const auto& kind = settings_.source.kind;
+    if (kind == "data_source") {
+        return error.route == "GET /v1/data_sources/{id}" ||
+               error.route == "POST /v1/data_sources/{id}/query";
+    }
+    if (kind == "database") return error.route == "GET /v1/databases/{id}";
+    if (kind == "page") {
+        return error.route == "GET /v1/pages/{id}" || error.route == "GET /v1/blocks/{id}/children";
+    }
+    return false;
+}
+
+boost::asio::awaitable<notion::NotionError> Poller::explain_missing(notion::NotionError original) {
+    // g++ 12: no conditional-expression temporaries or lambdas in the co_return expressions of
+    // a coroutine; every message is built in plain statements first.
+    const auto& source = settings_.source;
+    const std::string key =
+        "`" + source.kind + ": " + source.id + "` (sync `" + settings_.name + "`)";
+    RequestContext context(Priority::schema, settings_.name);
+    std::string wrong_kind;
+    // Is the id another kind of object? Each probe that fails just means "not that".
+    if (source.kind != "database") {
+        std::optional<json::object> db;
+        try {
+            db = co_await client_.retrieve_database(source.id, context);
+        } catch (const notion::NotionError&) {
+        }
+        if (db) {
+            std::string choices;
+            if (const auto* list = db->if_contains("data_sources"); list && list->is_array()) {
+                for (const auto& ds : list->as_array()) {
+                    const auto& o = ds.as_object();
+                    if (!choices.empty()) choices += ", ";
+                    choices += string_at(o, "id") + " (" + string_at(o, "name") + ")";
+                }
+            }
+            std::string instead = "a data source";
+            if (source.kind == "page") instead = "a page";
+            wrong_kind = key + ": this id is a database, not " + instead +
+                         "; write `database: " + source.id + "` to sync every data source of it";
+            if (!choices.empty()) wrong_kind += ", or `data_source:` with one of: " + choices;
+        }
+    }
+    if (wrong_kind.empty() && source.kind != "data_source") {
+        std::optional<json::object> ds;
+        try {
+            ds = co_await client_.retrieve_data_source(source.id, context);
+        } catch (const notion::NotionError&) {
+        }
+        if (ds) {
+            wrong_kind = key + ": this id is a data source; write `data_source: " + source.id + "`";
+        }
+    }
+    if (wrong_kind.empty() && source.kind != "page") {
+        std::optional<json::object> page;
+        try {
+            page = co_await client_.retrieve_page(source.id, {}, context);
+        } catch (const notion::NotionError&) {
+        }
+        if (page) {
+            wrong_kind = key + ": this id is a page; write `page: " + source.id +
+                         "` to sync it and the pages under it";
+        }
+    }
+    if (!wrong_kind.empty()) {
+        notion::NotionError error(notion::ErrorKind::permanent, wrong_kind);
+        error.code = "wrong_id_kind";
+        co_return error;
+    }
+    std::string what = source.kind;
+    if (what == "data_source") what = "data source";
+    notion::NotionError error(
+        notion::ErrorKind::permanent,
+        key + ": Notion does not show this " + what +
+            " to the connection (404 object_not_found). Share it with the connection in Notion "
+            "(••• → Connections → add the connection; sharing a page shares what is under it), "
+            "or check the id: `notion-syncd discover` lists what the connection sees");
+    error.status = 404;
+    error.code = original.code;
+    error.route = original.route;
+    error.request_id = original.request_id;
+    co_return error;
+}
+
+boost::asio::awaitable<PollStats> Poller::poll_sources(
     bool reconcile_now, std::chrono::steady_clock::time_point fresh_after) {
     PollStats stats;
     progress_at_ = std::chrono::steady_clock::now();
     progress_pages_ = 0;
     co_await resolve();
     stats.data_sources = data_sources_.size();
+    // Every schema first: a property name of the targets that Notion does not have stops the job
+    // before anything is read (a mapping typo would otherwise drop that column silently).
+    for (const auto& ds : data_sources_) co_await ensure_schema(ds, stats);
+    check_property_names();
     for (const auto& ds : data_sources_) {
-        // The schema is kept in the mirror: read again every `schema_every`, or when a page
-        // shows a property it does not know (below), not on every start.
-        const auto stored = mirror_.source(ds);
-        if (!stored || !stored->schema ||
-            now_ms() - stored->schema_read_at >= settings_.schema_every.count() ||
-            schema_stale_.contains(ds)) {
-            co_await refresh_schema(ds, stats);
-        } else if (!schemas_.contains(ds)) {
-            schemas_[ds] = *stored->schema;
-        }
         // A data source another job read completely since `fresh_after` is not read again: the
         // mirror is one copy, and that read's events reach this job's targets too.
         const auto read = ledger_.find(ds);

@@ -39,6 +39,10 @@ public:
     // source some job read completely at or after `fresh_after` (if set) is not read again.
     boost::asio::awaitable<PollStats> poll_once(
         bool reconcile, std::chrono::steady_clock::time_point fresh_after = {});
+    // What `check-config --online` checks, without reading pages: the source resolves (the id is
+    // shared and of the kind its key says) and every property name in the targets' mapping,
+    // include and exclude exists. Throws what poll_once would.
+    boost::asio::awaitable<void> check();
     const std::vector<std::string>& data_sources() const { return data_sources_; }
     const std::string& name() const { return settings_.name; }
     // The next reconciliation applies its deletes even past max_delete_ratio (the user checked
@@ -50,7 +54,18 @@ public:
     void schema_changed(const std::string& data_source_id) { schema_stale_.insert(data_source_id); }
 
 private:
+    boost::asio::awaitable<PollStats> poll_sources(
+        bool reconcile, std::chrono::steady_clock::time_point fresh_after);
     boost::asio::awaitable<void> resolve();
+    // The schema of `data_source_id` in schemas_: from the mirror, or read when due.
+    boost::asio::awaitable<void> ensure_schema(const std::string& data_source_id, PollStats& stats);
+    // Throws config::Error for a property name of the targets that no data source has.
+    void check_property_names() const;
+    // A 404 on the job's own source: what the id is instead (another kind: which key to use) or
+    // that it is not shared. Returns the error to throw.
+    boost::asio::awaitable<notion::NotionError> explain_missing(notion::NotionError original);
+    // Whether a 404 came from reading the job's configured source itself.
+    bool about_source(const notion::NotionError& error) const;
     // A `page:` source: the tree's plain pages are the rows of a data source "page:<root>",
     // with `title` and `parent` (the parent page's id).
     std::string tree_source() const;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,7 @@ struct JobSnapshot {
     std::chrono::milliseconds every{0};
     JobState state = {};
     std::size_t held_deletes = 0;
+    std::vector<mirror::HeldDelete> held = {};  // the pages behind held_deletes
     std::vector<SourceSnapshot> sources = {};
     std::vector<TargetSnapshot> targets = {};
 };
@@ -46,7 +48,9 @@ struct Snapshot {
     notion::BudgetMetrics budget = {};
     notion::ClientMetrics client = {};
     double budget_per_minute = 0;
-    bool ready = true;
+    std::optional<std::string> not_ready = {};  // why /readyz answers 503
+    bool auth_rejected = false;                 // Notion rejects the token (or its access)
+    std::string auth_reason = {};
 };
 
 }  // namespace syncd::sync

@@ -303,6 +303,15 @@ TEST_CASE("the delete brake holds a mass delete until it is confirmed") {
     CHECK(h.events().size() == 10);
     const auto status = h.syncd({"status"});
     CHECK(test::contains_exactly(status.out, "held deletes: 5"));
+    // Which pages, by id and title, so the operator can decide.
+    for (int i = 0; i < 5; ++i) {
+        CHECK(status.out.find("    " + ids[static_cast<std::size_t>(i)] + "  Task " +
+                              std::to_string(i) + "  (missing since ") != std::string::npos);
+    }
+    CHECK(status.out.find(ids[5]) == std::string::npos);
+    CHECK(status.out.find("--apply-held-deletes") != std::string::npos);
+    const json::value held_json = json::parse(h.syncd({"status", "--json"}).out);
+    CHECK(held_json.at("jobs").as_array()[0].at("held_delete_pages").as_array().size() == 5);
     const auto applied = h.syncd({"sync-once", "--apply-held-deletes"});
     REQUIRE(applied.status == 0);
     CHECK(count_kind(h.events(), "deleted") == 5);
@@ -1051,6 +1060,30 @@ TEST_CASE("markdown: a file per page, a rename moves it, a trashed page goes to 
     REQUIRE(h.syncd({"sync-once", "--reconcile"}).status == 0);
     CHECK(!fs::exists(renamed));
     CHECK(fs::exists(h.path("md") / ".trash" / renamed.filename()));
+}
+
+TEST_CASE("numbers reach events and front matter as a person writes them, 180 and 1234.5") {
+    Harness h;
+    h.markdown = true;
+    h.sync_extra = "    content: true\n";
+    // 180.0 is a double, which Boost.JSON alone writes as 1.8E2 (the emulator answers so).
+    const std::string whole = h.task("Whole", R"(,"Count":{"number":180.0})");
+    const std::string half = h.task("Half", R"(,"Count":{"number":1234.5})");
+    REQUIRE(h.syncd().status == 0);
+    const std::string events = read_all(h.path("events.jsonl"));
+    INFO(events);
+    CHECK(test::contains_exactly(events, "\"Count\":180"));
+    CHECK(test::contains_exactly(events, "\"Count\":1234.5"));
+    CHECK(events.find("E2") == std::string::npos);
+    CHECK(events.find("E3") == std::string::npos);
+    const auto front_matter = [&](const std::string& slug, const std::string& page) {
+        std::string id8;
+        for (const char c : page)
+            if (c != '-' && id8.size() < 8) id8.push_back(c);
+        return read_all(h.path("md") / (slug + "-" + id8 + ".md"));
+    };
+    CHECK(front_matter("whole", whole).find("\n\"Count\": 180\n") != std::string::npos);
+    CHECK(front_matter("half", half).find("\n\"Count\": 1234.5\n") != std::string::npos);
 }
 
 TEST_CASE("mapping: named columns, unmapped properties as JSON or left out, include/exclude") {

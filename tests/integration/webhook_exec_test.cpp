@@ -672,17 +672,47 @@ TEST_CASE("exec end to end: a program that stops answering is restarted after ac
     CHECK(log.find("killed by signal 15") != std::string::npos);
 }
 
+TEST_CASE(
+    "exec: a missing or non-executable command is a configuration error, for check-config too") {
+    Harness h;
+    h.tasks(1);
+    h.connectors = exec_block("script", {h.path("missing-program").string()});
+    h.targets = {"script"};
+    for (const auto& command :
+         {std::vector<std::string>{"check-config"}, std::vector<std::string>{"sync-once"}}) {
+        const auto refused = h.syncd(command);
+        CHECK(refused.status == 78);
+        CHECK(h.log().find("connectors.script.command: cannot start `" +
+                           h.path("missing-program").string() + "`: no such file") !=
+              std::string::npos);
+    }
+    std::ofstream(h.path("not-executable")) << "#!/bin/sh\n";
+    h.connectors = exec_block("script", {h.path("not-executable").string()});
+    CHECK(h.syncd({"check-config"}).status == 78);
+    CHECK(h.log().find("not executable (chmod +x " + h.path("not-executable").string() + ")") !=
+          std::string::npos);
+    h.connectors = exec_block("script", {"no-such-program-in-path"});
+    CHECK(h.syncd({"check-config"}).status == 78);
+    CHECK(h.log().find("cannot start `no-such-program-in-path`: not found in PATH") !=
+          std::string::npos);
+}
+
 TEST_CASE("exec end to end: a program that cannot start leaves the events pending") {
     Harness h;
     h.tasks(3);
+    // The file is there and executable (check-config accepts it), but its interpreter is not:
+    // exec fails when the daemon starts it.
+    { std::ofstream(h.path("missing-program")) << "#!/nonexistent/interpreter\n"; }
+    fs::permissions(h.path("missing-program"), fs::perms::owner_all, fs::perm_options::add);
     h.connectors = exec_block("script", {h.path("missing-program").string()});
     h.targets = {"script"};
-    CHECK(h.syncd().status != 0);
+    CHECK(h.syncd().status == 1);
     CHECK(h.status_of("script").starts_with("pending events 3, dead letters 0"));
     CHECK(h.log().find("cannot run " + h.path("missing-program").string() +
                        ": No such file or directory") != std::string::npos);
 
     // Once the program is there, everything arrives.
+    fs::remove(h.path("missing-program"));
     fs::copy_file(examples + "/append_events.py", h.path("missing-program"));
     fs::permissions(h.path("missing-program"), fs::perms::owner_all, fs::perm_options::add);
     h.connectors =

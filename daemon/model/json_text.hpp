@@ -1,0 +1,24 @@
+// JSON text as people and programs downstream read it: events, /v1/status, front matter, target
+// columns and what the mirror stores for replay (issue 11, item 10).
+#pragma once
+
+#include <boost/json/fwd.hpp>
+#include <string>
+
+namespace syncd::model {
+
+// Compact JSON exactly as boost::json::serialize writes it (same member order, same string
+// escapes), except numbers, which are written as JavaScript's JSON.stringify writes them: an
+// integer as digits (180, 0, -3; -0 as 0), any other number as the shortest decimal that reads
+// back to the same double, with an exponent only below 1e-6 or from 1e21 on (1234.5, 0.000001,
+// 1e-7, 1e+21). NaN and infinities, which JSON cannot hold, become null. Boost 1.81 writes 1.8E2.
+std::string to_json_text(const boost::json::value& value);
+std::string to_json_text(const boost::json::object& object);
+std::string to_json_text(const boost::json::array& array);
+
+// to_json_text(…) appended to `out`.
+void append_json_text(std::string& out, const boost::json::value& value);
+void append_json_text(std::string& out, const boost::json::object& object);
+void append_json_text(std::string& out, const boost::json::array& array);
+
+}  // namespace syncd::model
