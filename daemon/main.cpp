@@ -1,7 +1,10 @@
 // notion-syncd: keeps Notion and a team's other tools in sync (README.md, DESIGN.md).
+#include <grp.h>
+#include <pwd.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -13,8 +16,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iostream>
 
@@ -107,6 +112,23 @@ config::Config load_config(const std::string& path, const connectors::Registry& 
     return config::load(path, [&](const std::string& type, config::SettingsReader& settings) {
         return registry.validate(type, settings);
     });
+}
+
+// Run as root from a shell (`sudo notion-syncd sync-once`), a command that touches the state
+// switches to the owner of state.dir (the service's user) once the configuration and the token
+// are read, so every file it creates stays the service's. Returns an error to print, if any.
+std::optional<std::string> adopt_state_owner(const std::string& state_dir) {
+    struct stat info {};
+    if (::geteuid() != 0 || ::stat(state_dir.c_str(), &info) != 0 || info.st_uid == 0)
+        return std::nullopt;
+    if (::setgroups(0, nullptr) != 0 || ::setgid(info.st_gid) != 0 || ::setuid(info.st_uid) != 0) {
+        return "cannot switch to the owner of " + state_dir + " (uid " +
+               std::to_string(info.st_uid) + "): " + std::strerror(errno);
+    }
+    const passwd* user = ::getpwuid(info.st_uid);
+    spdlog::debug("running as {}, the owner of {}",
+                  user ? user->pw_name : std::to_string(info.st_uid), state_dir);
+    return std::nullopt;
 }
 
 void notify(const std::string& state) { sd_notify(0, state.c_str()); }
@@ -341,6 +363,10 @@ int main(int argc, char** argv) {
             return online ? cli::check_online(config, registry) : codes::ok;
         }
         if (find->parsed()) return cli::discover(config, find_json);
+        if (const auto problem = adopt_state_owner(config.state_dir)) {
+            std::cerr << *problem << '\n';
+            return codes::internal;
+        }
         if (show->parsed()) return cli::status(config, registry, show_json);
         // The commands below change the state: one process at a time per state directory.
         const bool writes = !(dead->parsed() && dead_action == "list");
