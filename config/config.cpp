@@ -216,8 +216,17 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
             const auto colon = config.control_listen.rfind(':');
             std::string host =
                 colon == std::string::npos ? std::string() : config.control_listen.substr(0, colon);
-            if (colon == std::string::npos || colon + 1 == config.control_listen.size()) {
-                control.problem("expected HOST:PORT (e.g. 127.0.0.1:9464) or off", "listen");
+            const std::string port = colon == std::string::npos
+                                         ? std::string()
+                                         : config.control_listen.substr(colon + 1);
+            const bool numeric = !port.empty() && port.size() <= 5 &&
+                                 std::all_of(port.begin(), port.end(),
+                                             [](unsigned char c) { return std::isdigit(c); }) &&
+                                 std::stoi(port) <= 65535;
+            if (colon == std::string::npos || !numeric || host.empty()) {
+                control.problem(
+                    "expected HOST:PORT (e.g. 127.0.0.1:9464, a port up to 65535) or off",
+                    "listen");
             } else if (!is_loopback_host(host) && config.control_auth.empty()) {
                 control.problem(
                     "listening on " + config.control_listen +

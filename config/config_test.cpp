@@ -993,3 +993,16 @@ TEST_CASE("load checks the machine: a state.dir that cannot be created names the
     CHECK_NOTHROW(syncd::config::parse(loopback, "x.yaml", builtin_validator()));
     fs::remove_all(dir);
 }
+
+TEST_CASE("control.listen needs a host and a numeric port, as run would") {
+    for (const std::string listen : {"127.0.0.1:http", "127.0.0.1:70000", ":9464", "127.0.0.1:"}) {
+        CAPTURE(listen);
+        const auto problems = problems_of(notion_block + "control: { listen: \"" + listen +
+                                          "\" }\n" + jsonl_connector + one_sync());
+        REQUIRE(problems.size() == 1);
+        CHECK(problems[0].find("control.listen: expected HOST:PORT") != std::string::npos);
+    }
+    CHECK(parse_ok(notion_block + "control: { listen: \"[::1]:9464\" }\n" + jsonl_connector +
+                   one_sync())
+              .control_listen == "[::1]:9464");
+}
