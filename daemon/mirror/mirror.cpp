@@ -143,6 +143,10 @@ model::Record record_from(const json::object& o) {
                     .url = str("url")};
     if (const auto* t = o.if_contains("in_trash"); t && t->is_bool()) r.in_trash = t->get_bool();
     if (const auto* v = o.if_contains("values"); v && v->is_object()) r.values = v->get_object();
+    // Mirrors written before numbers were canonical hold 180 as 1.8E2 (a double).
+    for (auto& [key, value] : r.values) {
+        if (value.is_double()) value = model::canonical_number(value);
+    }
     r.hash = model::hash_of(r);
     return r;
 }

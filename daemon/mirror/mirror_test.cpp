@@ -801,3 +801,27 @@ TEST_CASE("a retried dead letter goes to its own target only, with the page's cu
     CHECK(mirror.dead_letters().empty());
     CHECK(mirror.retries("tasks/out").empty());
 }
+
+TEST_CASE("a number an older version stored as 1.8E2 reads back as the integer 180") {
+    TempMirror dir;
+    {
+        Mirror mirror(dir.path());
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("p1", ds_a, 180), PageState::live);
+        batch.commit();
+    }
+    {
+        // What json::serialize wrote before numbers were canonical.
+        syncd::sqlite::Database db(dir.path());
+        db.exec("UPDATE pages SET record = replace(record, ':180', ':1.8E2')");
+        auto changed = db.prepare("SELECT COUNT(*) FROM pages WHERE record LIKE '%:1.8E2%'");
+        REQUIRE(changed.step());
+        REQUIRE(changed.integer(0) == 1);
+    }
+    Mirror mirror(dir.path());
+    const auto p1 = mirror.page("p1");
+    REQUIRE(p1.has_value());
+    const auto& points = p1->record.values.at("WPj%5E");
+    CHECK(points.is_int64());
+    CHECK(points == record("p1", ds_a, 180).values.at("WPj%5E"));
+}

@@ -42,6 +42,8 @@ json::value date_of(const json::value& d) {
                         {"time_zone", o.contains("time_zone") ? o.at("time_zone") : json::value()}};
 }
 
+}  // namespace
+
 // An integral number as an integer, however the API wrote it (a rollup's 1.8E2 is 180): values are
 // stored as JSON text, which reads 180 back as an integer, and a fresh value must compare equal to
 // its stored self (Boost.JSON's == tells an int64 from a double).
@@ -52,6 +54,8 @@ json::value canonical_number(const json::value& n) {
     if (d == std::trunc(d) && std::fabs(d) < exact_integers) return static_cast<std::int64_t>(d);
     return n;
 }
+
+namespace {
 
 // A formula or rollup result {type, <type>: value} as a canonical value.
 json::value computed(const json::value& v) {

@@ -19,6 +19,10 @@ namespace json = boost::json;
 // {start, end, time_zone}; never signed file URLs or other volatile parts.
 json::value canonical_value(const json::object& property);
 
+// An integral double (|x| < 2^53) as an int64, anything else as it is: the one form of a number in
+// canonical values, so a value compares equal to itself read back from JSON text.
+json::value canonical_number(const json::value& number);
+
 // Whether a page object's value was cut at 25 items and must be read through the property
 // item endpoint (notion-api.md §3.3).
 bool is_truncated(const json::object& property);
