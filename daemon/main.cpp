@@ -30,6 +30,7 @@
 #include "daemon/http/routes.hpp"
 #include "daemon/http/status.hpp"
 #include "daemon/mirror/state_lock.hpp"
+#include "daemon/model/json_text.hpp"
 #include "daemon/model/log.hpp"
 #include "daemon/net/http_client.hpp"
 #include "daemon/net/url.hpp"
@@ -62,9 +63,9 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
 public:
     void format(const spdlog::details::log_msg& message, const std::tm&,
                 spdlog::memory_buf_t& out) override {
-        const std::string_view text(message.payload.data(), message.payload.size());
-        const std::string quoted = json::serialize(json::string(text));
-        out.append(quoted.data() + 1, quoted.data() + quoted.size() - 1);
+        std::string escaped;
+        model::append_json_escaped(escaped, {message.payload.data(), message.payload.size()});
+        out.append(escaped.data(), escaped.data() + escaped.size());
     }
     std::unique_ptr<custom_flag_formatter> clone() const override {
         return std::make_unique<JsonEscapedMessage>();

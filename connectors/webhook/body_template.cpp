@@ -39,7 +39,7 @@ const json::value* find(const json::object& context, const std::vector<std::stri
 void append_text(std::string& out, const json::value& v) {
     switch (v.kind()) {
         case json::kind::string:
-            append_json_escaped(out, v.get_string());
+            model::append_json_escaped(out, v.get_string());
             break;
         case json::kind::int64:
         case json::kind::uint64:
@@ -69,7 +69,7 @@ void append_text(std::string& out, const json::value& v) {
                     append_text(out, *end);
                 }
             } else {
-                append_json_escaped(out, model::to_json_text(o));
+                model::append_json_escaped(out, model::to_json_text(o));
             }
             break;
         }
@@ -107,44 +107,6 @@ const std::vector<std::string>& template_names() {
         "url",    "properties", "changed", "property_ids",   "title",   "data_source",
         "target", "delivery_id"};
     return names;
-}
-
-void append_json_escaped(std::string& out, std::string_view text) {
-    static constexpr char hex[] = "0123456789abcdef";
-    for (const char c : text) {
-        const auto u = static_cast<unsigned char>(c);
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            default:
-                if (u < 0x20) {
-                    out += "\\u00";
-                    out += hex[u >> 4];
-                    out += hex[u & 0xf];
-                } else {
-                    out += c;
-                }
-        }
-    }
 }
 
 BodyTemplate BodyTemplate::parse(std::string_view text) {

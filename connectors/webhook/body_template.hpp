@@ -51,7 +51,4 @@ boost::json::object template_context(const model::ChangeEvent& event,
                                      const std::map<std::string, model::Schema>& schemas,
                                      const std::string& target, const std::string& delivery_id);
 
-// Appends `text` escaped for the inside of a JSON string (no quotes added).
-void append_json_escaped(std::string& out, std::string_view text);
-
 }  // namespace syncd::connectors::webhook

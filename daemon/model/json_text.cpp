@@ -7,15 +7,11 @@
 #include <string_view>
 
 namespace syncd::model {
-namespace {
 
-namespace json = boost::json;
-
-void append_string(std::string& out, std::string_view s) {
+void append_json_escaped(std::string& out, std::string_view s) {
     // The escapes of Boost.JSON's serializer: short forms where JSON has them, \u00xx for the
     // other control characters, every other byte as it is.
     static constexpr char hex[] = "0123456789abcdef";
-    out += '"';
     for (const char c : s) {
         switch (c) {
             case '"':
@@ -51,6 +47,15 @@ void append_string(std::string& out, std::string_view s) {
             }
         }
     }
+}
+
+namespace {
+
+namespace json = boost::json;
+
+void append_string(std::string& out, std::string_view s) {
+    out += '"';
+    append_json_escaped(out, s);
     out += '"';
 }
 

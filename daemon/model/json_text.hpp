@@ -4,6 +4,7 @@
 
 #include <boost/json/fwd.hpp>
 #include <string>
+#include <string_view>
 
 namespace syncd::model {
 
@@ -15,6 +16,9 @@ namespace syncd::model {
 std::string to_json_text(const boost::json::value& value);
 std::string to_json_text(const boost::json::object& object);
 std::string to_json_text(const boost::json::array& array);
+
+// `text` escaped for the inside of a JSON string, as boost::json::serialize escapes (no quotes).
+void append_json_escaped(std::string& out, std::string_view text);
 
 // to_json_text(…) appended to `out`.
 void append_json_text(std::string& out, const boost::json::value& value);

@@ -1,7 +1,6 @@
 #include "daemon/model/log.hpp"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::log {
 namespace {
@@ -12,11 +11,16 @@ Fields current_fields() { return current; }
 
 void append_json_fields(std::string& out) {
     for (const auto& field : current) {
-        out += ',';
-        out += boost::json::serialize(boost::json::string(field.key));
-        out += ':';
-        out += field.is_number ? field.value
-                               : boost::json::serialize(boost::json::string(field.value));
+        out += ",\"";
+        model::append_json_escaped(out, field.key);
+        out += "\":";
+        if (field.is_number) {
+            out += field.value;
+        } else {
+            out += '"';
+            model::append_json_escaped(out, field.value);
+            out += '"';
+        }
     }
 }
 
