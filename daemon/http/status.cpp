@@ -96,8 +96,7 @@ json::object render_status(const sync::Snapshot& snapshot) {
               {"rate_factor", budget.rate_factor},
               {"paused", budget.paused},
               {"queue_depth", queue}}},
-            {"auth",
-             {{"rejected", snapshot.auth_rejected}, {"reason", snapshot.auth_reason}}},
+            {"auth", {{"rejected", snapshot.auth_rejected}, {"reason", snapshot.auth_reason}}},
             {"ready", !snapshot.not_ready.has_value()},
             {"not_ready_reason", snapshot.not_ready.value_or("")}};
 }
