@@ -139,6 +139,47 @@ SourceSettings read_source(SettingsReader source) {
     return out;
 }
 
+TwoWaySettings read_two_way(SettingsReader two_way, const std::string& connector_type) {
+    TwoWaySettings out;
+    if (!connector_type.empty() && connector_type != "sqlite") {
+        two_way.problem("two-way works with sqlite targets in this version (not " + connector_type +
+                        "): their edits are captured by triggers");
+    }
+    out.every = two_way.optional_duration("every");
+    if (out.every && *out.every < 1s) two_way.problem("every must be at least 1s", "every");
+    out.settle = two_way.duration_or("settle", out.settle);
+    if (out.settle < 0ms) two_way.problem("settle must not be negative", "settle");
+    static const std::set<std::string> policies = {"notion-wins", "external-wins", "newest-wins",
+                                                   "manual"};
+    out.policy = two_way.string_or("policy", out.policy);
+    if (!policies.contains(out.policy)) {
+        two_way.problem("expected notion-wins, external-wins, newest-wins or manual", "policy");
+    }
+    out.fields = two_way.string_map("fields");
+    for (const auto& [property, policy] : out.fields) {
+        if (!policies.contains(policy)) {
+            two_way.problem("fields." + property + ": `" + policy +
+                                "` is not a policy (notion-wins, external-wins, newest-wins, "
+                                "manual)",
+                            "fields");
+        }
+    }
+    for (const char* later : {"create", "delete"}) {
+        if (two_way.bool_or(later, false)) {
+            two_way.problem(std::string(later) +
+                                ": true is not in this version yet (rows created or deleted in "
+                                "the target are restored from Notion and reported)",
+                            later);
+        }
+    }
+    out.max_write_ratio = two_way.number_or("max_write_ratio", out.max_write_ratio);
+    if (!(out.max_write_ratio > 0 && out.max_write_ratio <= 1)) {
+        two_way.problem("max_write_ratio must be above 0 and at most 1", "max_write_ratio");
+    }
+    two_way.finish();
+    return out;
+}
+
 }  // namespace
 
 std::optional<std::string> parse_notion_id(const std::string& text) {
@@ -374,8 +415,19 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
             const std::string direction = t.string_or("direction", "one-way");
             if (direction != "one-way") {
                 t.problem(
-                    "only `one-way` is supported by this version (two-way comes with write-back)",
+                    "write `two_way:` with its settings (every, settle, policy, …) for a "
+                    "two-way target; `direction` only takes one-way",
                     "direction");
+            }
+            auto two_way_block = t.child("two_way");  // read, so it is a known key
+            if (t.has("two_way")) {
+                const std::string type = [&] {
+                    for (const auto& c : config.connectors) {
+                        if (c.name == target.connector) return c.type;
+                    }
+                    return std::string();
+                }();
+                target.two_way = read_two_way(two_way_block, type);
             }
             t.finish();
             sync.targets.push_back(std::move(target));

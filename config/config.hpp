@@ -36,6 +36,22 @@ struct SourceSettings {
     std::string id = {};    // dashed UUID; empty for discover
 };
 
+// `two_way:` on a sqlite target (DESIGN §2 two-way): people's edits in the target written back to
+// Notion on a schedule, merged against the last value both sides agreed on.
+struct TwoWaySettings {
+    std::optional<std::chrono::milliseconds> every = {};  // default: the sync's `every`
+    // An edit is written once it is this old (counted from its capture), so a person typing a
+    // few statements in a row makes one write.
+    std::chrono::milliseconds settle = 5s;
+    // When both sides changed a property to different values: notion-wins | external-wins |
+    // newest-wins | manual; per property in `fields` (name or id -> policy).
+    std::string policy = "notion-wins";
+    std::vector<std::pair<std::string, std::string>> fields = {};
+    // If more than this share of a data source's pages have external changes in one cycle,
+    // none is written (they are held) until `sync-once --apply-held-writes`.
+    double max_write_ratio = 0.2;
+};
+
 struct TargetSettings {
     std::string connector = {};
     std::string table = {};
@@ -47,6 +63,7 @@ struct TargetSettings {
     // A new (or reset) target first receives every live page from the mirror; false: only the
     // changes from now on (a chat webhook does not want a message per existing page).
     bool snapshot = true;
+    std::optional<TwoWaySettings> two_way = {};
 };
 
 struct SyncSettings {

@@ -618,12 +618,61 @@ TEST_CASE("a source names exactly one of data_source, database, page or discover
            "ID, page: ID, discover: all"});
 }
 
-TEST_CASE("two-way targets are refused by this version") {
+TEST_CASE("direction: two-way points to the two_way block, which only sqlite targets take") {
     CHECK(problems_of(notion_block + jsonl_connector +
                       one_sync().replace(one_sync().find("[{connector: out}]"), 18,
                                          "[{connector: out, direction: two-way}]")) ==
-          std::vector<std::string>{"name.yaml:10:43: syncs[0].targets[0].direction: only `one-way` "
-                                   "is supported by this version (two-way comes with write-back)"});
+          std::vector<std::string>{
+              "name.yaml:10:43: syncs[0].targets[0].direction: write `two_way:` with its "
+              "settings (every, settle, policy, …) for a two-way target; `direction` only takes "
+              "one-way"});
+    const auto problems =
+        problems_of(notion_block + jsonl_connector +
+                    one_sync().replace(one_sync().find("[{connector: out}]"), 18,
+                                       "[{connector: out, two_way: {policy: notion-wins}}]"));
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].find("two-way works with sqlite targets in this version (not jsonl)") !=
+          std::string::npos);
+}
+
+TEST_CASE("two_way settings: defaults, policies per field, and mistakes named") {
+    const std::string sqlite = "connectors:\n  db: { type: sqlite, path: /tmp/x.sqlite }\n";
+    const auto sync = [](const std::string& two_way) {
+        return "syncs:\n  - name: tasks\n    source: { data_source: "
+               "248104cd-477e-80af-bc30-000bd28de8f9 }\n    every: 10s\n    targets:\n      - "
+               "connector: db\n        two_way: " +
+               two_way + "\n";
+    };
+    const Config c = parse_ok(notion_block + sqlite + sync("{}"));
+    REQUIRE(c.syncs[0].targets[0].two_way.has_value());
+    const auto& d = *c.syncs[0].targets[0].two_way;
+    CHECK_FALSE(d.every.has_value());  // the sync's every
+    CHECK(d.settle == std::chrono::seconds(5));
+    CHECK(d.policy == "notion-wins");
+    CHECK(d.max_write_ratio == 0.2);
+    const Config f = parse_ok(notion_block + sqlite +
+                              sync("{every: 1m, settle: 0s, policy: manual, fields: {Status: "
+                                   "external-wins}, max_write_ratio: 0.5}"));
+    const auto& t = *f.syncs[0].targets[0].two_way;
+    CHECK(t.every == std::chrono::minutes(1));
+    CHECK(t.policy == "manual");
+    CHECK(t.fields ==
+          std::vector<std::pair<std::string, std::string>>{{"Status", "external-wins"}});
+    CHECK(t.max_write_ratio == 0.5);
+    const auto bad = problems_of(notion_block + sqlite +
+                                 sync("{policy: last-wins, fields: {Status: whoever}, "
+                                      "max_write_ratio: 0, create: true, colour: red}"));
+    CHECK(bad.size() == 5);
+    const std::string all = [&] {
+        std::string text;
+        for (const auto& p : bad) text += p + "\n";
+        return text;
+    }();
+    CHECK(all.find("two_way.policy: expected notion-wins") != std::string::npos);
+    CHECK(all.find("`whoever` is not a policy") != std::string::npos);
+    CHECK(all.find("max_write_ratio must be above 0") != std::string::npos);
+    CHECK(all.find("create: true is not in this version yet") != std::string::npos);
+    CHECK(all.find("unknown key `colour`") != std::string::npos);
 }
 
 TEST_CASE("the Notion settings are checked") {

@@ -4,7 +4,9 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -49,6 +51,23 @@ struct TargetOptions {
     // Properties without a mapping entry: their own columns (`columns`, the default), one JSON
     // column `notion_properties` (`json`), or left out (`skip`, applied by the dispatcher).
     std::string unmapped = "columns";
+    // Two-way (`two_way:`): the connector captures the edits other programs make to its rows
+    // (external_changes) and its own writes are not captured.
+    bool two_way = false;
+};
+
+// A row another program changed in a two-way target, as captured (the values at capture time,
+// so a later delivery to the row cannot hide them).
+struct ExternalRow {
+    std::string table = {};
+    std::string page_id = {};
+    std::string data_source_id = {};
+    // Property id -> the column's value as stored (text, number, or JSON text for lists and
+    // dates): the write-back engine reads it by the property's type.
+    boost::json::object values = {};
+    bool deleted = false;         // the row is gone
+    std::int64_t generation = 0;  // acknowledge() removes the capture only at this generation
+    std::chrono::system_clock::time_point captured_at = {};
 };
 
 struct ConnectorContext {
@@ -71,6 +90,17 @@ public:
     // that need no structure, like a file of events, a webhook or a program).
     virtual boost::asio::awaitable<void> apply_schema(ChangeBatch batch) {
         (void)batch;
+        co_return;
+    }
+    // Two-way targets: the rows other programs changed since their last acknowledgement.
+    // Default: none (a target that cannot be edited).
+    virtual boost::asio::awaitable<std::vector<ExternalRow>> external_changes() {
+        co_return std::vector<ExternalRow>{};
+    }
+    // The rows handled: their captures are removed, unless the row changed again since (a newer
+    // generation), which is then returned by the next external_changes().
+    virtual boost::asio::awaitable<void> acknowledge(std::vector<ExternalRow> rows) {
+        (void)rows;
         co_return;
     }
 };

@@ -289,6 +289,20 @@ int main(int argc, char** argv) {
     bool apply_held = false;
     once->add_flag("--apply-held-deletes", apply_held,
                    "Reconcile now and apply deletes the delete brake held (implies --reconcile)");
+    bool apply_held_writes = false;
+    once->add_flag("--apply-held-writes", apply_held_writes,
+                   "Write the edits of two-way targets that max_write_ratio held");
+    auto* conflicts = app.add_subcommand(
+        "conflicts", "Two-way: properties both sides changed (list [--all] [--json])");
+    std::string conflicts_action = "list";
+    bool conflicts_all = false;
+    bool conflicts_json = false;
+    conflicts->add_option("action", conflicts_action, "list")->check(CLI::IsMember({"list"}));
+    conflicts->add_flag("--all", conflicts_all, "Also the decided ones, with the losing value");
+    conflicts->add_flag("--json", conflicts_json, "JSON for scripts");
+    auto* history = app.add_subcommand("history", "Two-way: what was written where for a page");
+    std::string history_page;
+    history->add_option("page", history_page, "The page id (or URL)")->required();
     auto* check = app.add_subcommand("check-config", "Validate the configuration and exit");
     bool online = false;
     check->add_flag("--online", online,
@@ -370,7 +384,8 @@ int main(int argc, char** argv) {
         }
         if (show->parsed()) return cli::status(config, registry, show_json);
         // The commands below change the state: one process at a time per state directory.
-        const bool writes = !(dead->parsed() && dead_action == "list");
+        const bool writes = !(dead->parsed() && dead_action == "list") && !conflicts->parsed() &&
+                            !history->parsed();
         std::unique_ptr<mirror::StateLock> lock;
         if (writes) lock = std::make_unique<mirror::StateLock>(config.state_dir);
         if (run->parsed()) return run_service(config_path, config, registry, std::move(lock));
@@ -409,11 +424,23 @@ int main(int argc, char** argv) {
             std::cout << "sync " << resync_job << " will be read from scratch at its next poll\n";
             return codes::ok;
         }
+        if (conflicts->parsed()) {
+            return cli::conflicts(daemon.mirror(), conflicts_all, conflicts_json);
+        }
+        if (history->parsed()) {
+            const auto id = config::parse_notion_id(history_page);
+            if (!id) {
+                std::cerr << "`" << history_page << "` is not a Notion page id or URL\n";
+                return codes::usage;
+            }
+            return cli::history(daemon.mirror(), *id);
+        }
         if (dead->parsed()) {
             return cli::dead_letters(daemon.mirror(), dead_action, dead_target, dead_id, dead_all);
         }
         if (once->parsed()) {
             if (apply_held) daemon.release_delete_brake(job);
+            if (apply_held_writes) daemon.release_write_brake(job);
             auto future = asio::co_spawn(io, daemon.sync_once(job, reconcile || apply_held),
                                          asio::use_future);
             io.run();

@@ -170,7 +170,7 @@ def broken_variants():
          "plain http:// is only allowed to loopback"),
         ("an exec connector without a command", exec_without_command,
          "missing required key `command`"),
-        ("a two-way target", two_way, "only `one-way` is supported"),
+        ("a two-way direction", two_way, "write `two_way:` with its settings"),
     ]
 
 

@@ -1,6 +1,9 @@
 #include "connectors/sqlite/sqlite_target.hpp"
 
+#include <boost/json/parse.hpp>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <set>
 
 #include "daemon/model/crash_point.hpp"
@@ -33,6 +36,7 @@ public:
 
     boost::asio::awaitable<void> start() override {
         try {
+            if (db_) co_return;  // started before (a two-way target is started early)
             db_ = std::make_unique<syncd::sqlite::Database>(settings_.path);
             db_->exec("PRAGMA journal_mode=WAL");
             db_->exec(
@@ -43,12 +47,135 @@ public:
                 "CREATE TABLE IF NOT EXISTS _notion_syncd_tables (base TEXT NOT NULL, "
                 "data_source_id TEXT NOT NULL, table_name TEXT NOT NULL UNIQUE, PRIMARY KEY "
                 "(base, data_source_id))");
+            if (context_.target.two_way) {
+                // Edits by other programs, captured by triggers with the row's values at that
+                // moment; our own writes set the origin flag inside their transaction, which the
+                // triggers check (other connections never see it set).
+                db_->exec(
+                    "CREATE TABLE IF NOT EXISTS _notion_syncd_dirty (table_name TEXT NOT NULL, "
+                    "page_id TEXT NOT NULL, gen INTEGER NOT NULL, captured_at TEXT NOT NULL, "
+                    "row_json TEXT, PRIMARY KEY (table_name, page_id))");
+                db_->exec("CREATE TABLE IF NOT EXISTS _notion_syncd_origin (writer INTEGER)");
+                db_->exec("DELETE FROM _notion_syncd_origin");  // a crash mid-write left it
+            }
         } catch (const std::exception& e) {
             throw DeliveryError(std::string("sqlite: ") + e.what(), true);
         }
         co_return;
     }
 
+    boost::asio::awaitable<std::vector<ExternalRow>> external_changes() override {
+        std::vector<ExternalRow> out;
+        if (!context_.target.two_way || !db_) co_return out;
+        auto s = db_->prepare(
+            "SELECT d.table_name, d.page_id, d.gen, d.captured_at, d.row_json, "
+            "COALESCE(t.data_source_id, '') FROM _notion_syncd_dirty d LEFT JOIN "
+            "_notion_syncd_tables t ON t.table_name = d.table_name ORDER BY d.captured_at");
+        while (s.step()) {
+            ExternalRow row{.table = s.text(0),
+                            .page_id = s.text(1),
+                            .data_source_id = s.text(5),
+                            .generation = s.integer(2),
+                            .captured_at = parse_time(s.text(3))};
+            const std::string values = s.text(4);
+            if (values.empty()) {
+                row.deleted = true;
+            } else {
+                boost::system::error_code error;
+                auto parsed = json::parse(values, error);
+                if (!error && parsed.is_object()) row.values = std::move(parsed.as_object());
+            }
+            out.push_back(std::move(row));
+        }
+        co_return out;
+    }
+
+    boost::asio::awaitable<void> acknowledge(std::vector<ExternalRow> rows) override {
+        if (!db_) co_return;
+        syncd::sqlite::Transaction transaction(*db_);
+        for (const auto& row : rows) {
+            auto s = db_->cached(
+                "DELETE FROM _notion_syncd_dirty WHERE table_name = ? AND page_id = ? AND gen = ?");
+            s->bind(1, row.table).bind(2, row.page_id).bind(3, row.generation);
+            s->run();
+        }
+        transaction.commit();
+        co_return;
+    }
+
+private:
+    static std::chrono::system_clock::time_point parse_time(const std::string& iso) {
+        std::tm tm{};
+        double seconds = 0;
+        if (std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%lf", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                        &tm.tm_hour, &tm.tm_min, &seconds) != 6) {
+            return std::chrono::system_clock::now();
+        }
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        const auto whole = std::chrono::system_clock::from_time_t(timegm(&tm));
+        return whole + std::chrono::microseconds(static_cast<std::int64_t>(seconds * 1e6));
+    }
+
+    // The capture triggers of a two-way table, made again when its columns change: each holds the
+    // row's values by property id (json_object takes at most 63 pairs: chunks joined by
+    // json_patch).
+    void ensure_triggers(const std::string& table,
+                         const std::map<std::string, std::string>& columns) {
+        std::string values;
+        std::string chunk;
+        int pairs = 0;
+        for (const auto& [id, column] : columns) {
+            if (id.empty()) continue;
+            chunk +=
+                (chunk.empty() ? "" : ", ") + sql_literal(id) + ", NEW." + quote_identifier(column);
+            if (++pairs == 50) {
+                values = values.empty() ? "json_object(" + chunk + ")"
+                                        : "json_patch(" + values + ", json_object(" + chunk + "))";
+                chunk.clear();
+                pairs = 0;
+            }
+        }
+        if (!chunk.empty() || values.empty()) {
+            values = values.empty() ? "json_object(" + chunk + ")"
+                                    : "json_patch(" + values + ", json_object(" + chunk + "))";
+        }
+        const std::string t = sql_literal(table);
+        const std::string guard = " WHEN NOT EXISTS (SELECT 1 FROM _notion_syncd_origin)";
+        auto capture = [&](const std::string& key, const std::string& row) {
+            return "INSERT OR REPLACE INTO _notion_syncd_dirty (table_name, page_id, gen, "
+                   "captured_at, row_json) VALUES (" +
+                   t + ", " + key +
+                   ", COALESCE((SELECT gen "
+                   "FROM _notion_syncd_dirty WHERE table_name = " +
+                   t + " AND page_id = " + key +
+                   "), 0) + 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), " + row + ");";
+        };
+        const std::string prefix = "_notion_syncd_" + table;
+        for (const char* what : {"insert", "update", "delete"}) {
+            db_->exec("DROP TRIGGER IF EXISTS " + quote_identifier(prefix + "_" + what));
+        }
+        db_->exec("CREATE TRIGGER " + quote_identifier(prefix + "_insert") + " AFTER INSERT ON " +
+                  quote_identifier(table) + guard + " AND NEW.page_id IS NOT NULL BEGIN " +
+                  capture("NEW.page_id", values) + " END");
+        db_->exec("CREATE TRIGGER " + quote_identifier(prefix + "_update") + " AFTER UPDATE ON " +
+                  quote_identifier(table) + guard + " AND NEW.page_id IS NOT NULL BEGIN " +
+                  capture("NEW.page_id", values) + " END");
+        db_->exec("CREATE TRIGGER " + quote_identifier(prefix + "_delete") + " AFTER DELETE ON " +
+                  quote_identifier(table) + guard + " AND OLD.page_id IS NOT NULL BEGIN " +
+                  capture("OLD.page_id", "NULL") + " END");
+    }
+
+    static std::string sql_literal(const std::string& text) {
+        std::string out = "'";
+        for (const char c : text) {
+            if (c == '\'') out += '\'';
+            out += c;
+        }
+        return out + "'";
+    }
+
+public:
     // Tables and columns come from schema_changed events: deliver() makes them.
     boost::asio::awaitable<void> apply_schema(ChangeBatch batch) override {
         co_await deliver(std::move(batch));
@@ -57,7 +184,11 @@ public:
     boost::asio::awaitable<void> deliver(ChangeBatch batch) override {
         try {
             syncd::sqlite::Transaction transaction(*db_);
+            // Our own writes are not edits to write back: the flag lives only inside this
+            // transaction.
+            if (context_.target.two_way) db_->exec("INSERT INTO _notion_syncd_origin VALUES (1)");
             for (const auto& event : batch.events) apply(batch, event);
+            if (context_.target.two_way) db_->exec("DELETE FROM _notion_syncd_origin");
             transaction.commit();
         } catch (...) {
             // The rollback undid tables, columns and bindings these caches may already hold:
@@ -66,6 +197,7 @@ public:
             bound_.clear();
             tables_.clear();
             extra_columns_.clear();
+            triggered_.clear();
             throw;
         }
         model::crash_point("target.after_write");
@@ -137,6 +269,7 @@ private:
                                        "synced_at", "notion_content", "notion_properties",
                                        "deleted_at"};
         for (const auto& [id, column] : columns) taken.insert(column);
+        bool added = false;
         const model::Schema* schema = nullptr;
         if (auto it = batch.schemas.find(event.data_source_id); it != batch.schemas.end())
             schema = &it->second;
@@ -161,6 +294,11 @@ private:
             s.run();
             columns[id] = column;
             taken.insert(column);
+            added = true;
+        }
+        if (context_.target.two_way && (added || !triggered_.contains(table))) {
+            ensure_triggers(table, columns);
+            triggered_.insert(table);
         }
         return columns;
     }
@@ -260,6 +398,7 @@ private:
     ConnectorContext context_;
     std::unique_ptr<syncd::sqlite::Database> db_;
     std::set<std::string> extra_columns_;       // "table.column" known to exist
+    std::set<std::string> triggered_;           // two-way tables whose triggers are current
     std::map<std::string, std::string> bound_;  // base + data source -> table
     std::map<std::string, std::map<std::string, std::string>>
         tables_;  // table -> property id -> column

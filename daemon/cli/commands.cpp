@@ -435,6 +435,48 @@ int dead_letters(mirror::Mirror& mirror, const std::string& action, const std::s
     return exit_codes::ok;
 }
 
+int conflicts(mirror::Mirror& mirror, bool all, bool as_json) {
+    const auto list = mirror.conflicts(all);
+    if (as_json) {
+        json::array out;
+        for (const auto& c : list) {
+            out.push_back(json::object{{"id", c.id},
+                                       {"target", c.target},
+                                       {"page_id", c.page_id},
+                                       {"property", c.property},
+                                       {"base", c.base},
+                                       {"notion", c.notion},
+                                       {"external", c.external},
+                                       {"policy", c.policy},
+                                       {"decision", c.decision},
+                                       {"detected_at", c.detected_at},
+                                       {"resolved_at", c.resolved_at}});
+        }
+        std::cout << model::to_json_text(out) << "\n";
+        return exit_codes::ok;
+    }
+    for (const auto& c : list) {
+        std::cout << c.id << "  " << c.target << "  page " << c.page_id << "  `" << c.property
+                  << "`  " << (c.decision == "open" ? "OPEN" : c.decision + " won") << " ("
+                  << c.policy << ", " << c.detected_at
+                  << ")\n    Notion: " << model::to_json_text(c.notion)
+                  << "\n    target: " << model::to_json_text(c.external)
+                  << "\n    before: " << model::to_json_text(c.base) << "\n";
+    }
+    std::cout << list.size() << (all ? " conflicts\n" : " open conflicts\n");
+    return exit_codes::ok;
+}
+
+int history(mirror::Mirror& mirror, const std::string& page_id) {
+    const auto entries = mirror.history(page_id);
+    for (const auto& e : entries) {
+        std::cout << e.at << "  " << e.target << "  " << e.action << "  "
+                  << model::to_json_text(e.detail) << "\n";
+    }
+    std::cout << entries.size() << " entries for page " << page_id << "\n";
+    return exit_codes::ok;
+}
+
 int check_online(const config::Config& config, const connectors::Registry& registry) {
     // A scratch state directory: checking writes schemas and resolutions nobody needs later,
     // and must not touch a running daemon's mirror.

@@ -39,6 +39,12 @@ int status(const config::Config& config, const connectors::Registry& registry, b
 int dead_letters(mirror::Mirror& mirror, const std::string& action, const std::string& target,
                  std::optional<std::int64_t> id, bool all);
 
+// `conflicts list [--all] [--json]`: properties of two-way targets both sides changed.
+int conflicts(mirror::Mirror& mirror, bool all, bool as_json);
+
+// `history PAGE`: what the write-back did for a page, oldest first.
+int history(mirror::Mirror& mirror, const std::string& page_id);
+
 // `check-config --online`: every job resolves its source and knows its property names.
 int check_online(const config::Config& config, const connectors::Registry& registry);
 

@@ -102,6 +102,36 @@ constexpr std::string_view migrations[] = {
     ALTER TABLE jobs ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
     ALTER TABLE jobs ADD COLUMN resolved_source TEXT NOT NULL DEFAULT '';
     )sql",
+    // v6: two-way. The base is the last value of a property both a target and Notion agreed on;
+    // conflicts keep both values; the write-back log says what was written where.
+    R"sql(
+    CREATE TABLE two_way_base (
+        target TEXT NOT NULL,
+        page_id TEXT NOT NULL,
+        property_id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (target, page_id, property_id));
+    CREATE TABLE conflicts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        page_id TEXT NOT NULL,
+        property_id TEXT NOT NULL,
+        property TEXT NOT NULL,
+        base TEXT NOT NULL,
+        notion TEXT NOT NULL,
+        external TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        detected_at TEXT NOT NULL,
+        resolved_at TEXT NOT NULL DEFAULT '');
+    CREATE TABLE writeback_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        target TEXT NOT NULL,
+        page_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL);
+    )sql",
 };
 
 // The migration after which the stored hashes are recomputed (see Mirror::rehash).
@@ -453,6 +483,118 @@ JobOutcome Mirror::job_outcome(const std::string& sync) {
             .last_success_ms = s->integer(1),
             .failure_kind = s->text(2),
             .last_error = s->text(3)};
+}
+
+json::object Mirror::base(const std::string& target, const std::string& page_id) {
+    auto s =
+        db_.cached("SELECT property_id, value FROM two_way_base WHERE target = ? AND page_id = ?");
+    s->bind(1, target).bind(2, page_id);
+    json::object out;
+    while (s->step()) out[s->text(0)] = json::parse(s->text(1));
+    return out;
+}
+
+void Mirror::set_base(const std::string& target, const std::string& page_id,
+                      const json::object& values) {
+    auto s = db_.cached(
+        "INSERT INTO two_way_base (target, page_id, property_id, value) VALUES (?, ?, ?, ?) ON "
+        "CONFLICT (target, page_id, property_id) DO UPDATE SET value = excluded.value");
+    for (const auto& [id, value] : values) {
+        s->bind(1, target)
+            .bind(2, page_id)
+            .bind(3, std::string_view(id))
+            .bind(4, model::to_json_text(value));
+        s->run();
+    }
+}
+
+void Mirror::drop_base(const std::string& target, const std::string& page_id) {
+    auto s = db_.cached("DELETE FROM two_way_base WHERE target = ? AND page_id = ?");
+    s->bind(1, target).bind(2, page_id);
+    s->run();
+}
+
+std::int64_t Mirror::add_conflict(const Conflict& c) {
+    auto s = db_.cached(
+        "INSERT INTO conflicts (target, page_id, property_id, property, base, notion, external, "
+        "policy, decision, detected_at, resolved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    s->bind(1, c.target)
+        .bind(2, c.page_id)
+        .bind(3, c.property_id)
+        .bind(4, c.property)
+        .bind(5, model::to_json_text(c.base))
+        .bind(6, model::to_json_text(c.notion))
+        .bind(7, model::to_json_text(c.external))
+        .bind(8, c.policy)
+        .bind(9, c.decision)
+        .bind(10, now_iso())
+        .bind(11, c.decision == "open" ? std::string() : now_iso());
+    s->run();
+    return db_.last_insert_rowid();
+}
+
+std::vector<Conflict> Mirror::conflicts(bool all) {
+    auto s = db_.cached(
+        std::string("SELECT id, target, page_id, property_id, property, base, notion, external, "
+                    "policy, decision, detected_at, resolved_at FROM conflicts") +
+        (all ? "" : " WHERE decision = 'open'") + " ORDER BY id");
+    std::vector<Conflict> out;
+    while (s->step()) {
+        out.push_back({.id = s->integer(0),
+                       .target = s->text(1),
+                       .page_id = s->text(2),
+                       .property_id = s->text(3),
+                       .property = s->text(4),
+                       .base = json::parse(s->text(5)),
+                       .notion = json::parse(s->text(6)),
+                       .external = json::parse(s->text(7)),
+                       .policy = s->text(8),
+                       .decision = s->text(9),
+                       .detected_at = s->text(10),
+                       .resolved_at = s->text(11)});
+    }
+    return out;
+}
+
+bool Mirror::has_open_conflict(const std::string& target, const std::string& page_id,
+                               const std::string& property_id) {
+    auto s = db_.cached(
+        "SELECT 1 FROM conflicts WHERE target = ? AND page_id = ? AND property_id = ? AND "
+        "decision = 'open'");
+    s->bind(1, target).bind(2, page_id).bind(3, property_id);
+    return s->step();
+}
+
+void Mirror::decide_conflict(std::int64_t id, const std::string& decision) {
+    auto s = db_.cached("UPDATE conflicts SET decision = ?, resolved_at = ? WHERE id = ?");
+    s->bind(1, decision).bind(2, now_iso()).bind(3, id);
+    s->run();
+}
+
+void Mirror::log_write(const std::string& target, const std::string& page_id,
+                       const std::string& action, const json::object& detail) {
+    auto s = db_.cached(
+        "INSERT INTO writeback_log (at, target, page_id, action, detail) VALUES (?, ?, ?, ?, ?)");
+    s->bind(1, now_iso())
+        .bind(2, target)
+        .bind(3, page_id)
+        .bind(4, action)
+        .bind(5, model::to_json_text(detail));
+    s->run();
+}
+
+std::vector<WriteLogEntry> Mirror::history(const std::string& page_id) {
+    auto s = db_.cached(
+        "SELECT at, target, action, detail FROM writeback_log WHERE page_id = ? ORDER BY id");
+    s->bind(1, page_id);
+    std::vector<WriteLogEntry> out;
+    while (s->step()) {
+        out.push_back({.at = s->text(0),
+                       .target = s->text(1),
+                       .action = s->text(2),
+                       .detail = json::parse(s->text(3)).as_object()});
+    }
+    return out;
 }
 
 std::string Mirror::resolved_source(const std::string& sync) {

@@ -64,6 +64,30 @@ struct HeldDelete {
     std::string detected_at = {};
 };
 
+// Both sides changed a property of a page of a two-way target to different values.
+struct Conflict {
+    std::int64_t id = 0;
+    std::string target = {};
+    std::string page_id = {};
+    std::string property_id = {};
+    std::string property = {};  // its name when detected
+    json::value base = {};
+    json::value notion = {};
+    json::value external = {};
+    std::string policy = {};    // notion-wins | external-wins | newest-wins | manual
+    std::string decision = {};  // open | notion | external
+    std::string detected_at = {};
+    std::string resolved_at = {};
+};
+
+// One write-back: what was written where (`notion-syncd history PAGE`).
+struct WriteLogEntry {
+    std::string at = {};
+    std::string target = {};
+    std::string action = {};  // write | conflict | revert | restore
+    json::object detail = {};
+};
+
 struct DeadLetter {
     std::int64_t id = 0;
     std::string target = {};
@@ -129,6 +153,21 @@ public:
     void set_job_sources(const std::string& sync, const std::vector<std::string>& ids,
                          std::int64_t resolved_at_ms = 0, const std::string& source = {});
     std::string resolved_source(const std::string& sync);
+
+    // Two-way: the last value of each property a target and Notion agreed on (property id ->
+    // canonical value); empty when the target has none for the page yet.
+    json::object base(const std::string& target, const std::string& page_id);
+    void set_base(const std::string& target, const std::string& page_id,
+                  const json::object& values);
+    void drop_base(const std::string& target, const std::string& page_id);
+    std::int64_t add_conflict(const Conflict& conflict);
+    std::vector<Conflict> conflicts(bool all);  // open ones, or all
+    bool has_open_conflict(const std::string& target, const std::string& page_id,
+                           const std::string& property_id);
+    void decide_conflict(std::int64_t id, const std::string& decision);
+    void log_write(const std::string& target, const std::string& page_id, const std::string& action,
+                   const json::object& detail);
+    std::vector<WriteLogEntry> history(const std::string& page_id);
     void set_job_outcome(const std::string& sync, const JobOutcome& outcome);
     JobOutcome job_outcome(const std::string& sync);
     // When set_job_sources was last called for `sync` (Unix ms, 0 = never).

@@ -106,6 +106,7 @@ using Names = std::vector<std::string>;
 // Undoes migration 4 (issue #10), as a mirror of schema 3 was.
 void downgrade_to_3(syncd::sqlite::Database& db) {
     db.exec(
+        "DROP TABLE two_way_base; DROP TABLE conflicts; DROP TABLE writeback_log; "
         "DROP TABLE job_sources; DROP TABLE target_sources; DROP TABLE jobs; DROP TABLE counters; "
         "DROP INDEX outbox_by_source; ALTER TABLE outbox DROP COLUMN data_source_id; "
         "ALTER TABLE dead_letters DROP COLUMN retry; "
@@ -228,7 +229,7 @@ TEST_CASE("opening a mirror of schema 2 re-hashes every page and content with th
         db.exec("PRAGMA user_version = 2");
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 5);
+    CHECK(user_version(dir.path()) == 6);
     CHECK(upgraded.page_digest("p1")->hash == syncd::model::hash_of(p1));
     CHECK(upgraded.page_digest("p1")->hash != "8296fb05f6171d9d");
     CHECK(upgraded.content("p1", false)->hash == syncd::model::content_hash(blocks.as_array()));
@@ -252,7 +253,7 @@ TEST_CASE("migration 4: events routed by data source, existing targets keep what
         downgrade_to_3(db);
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 5);
+    CHECK(user_version(dir.path()) == 6);
     CHECK(upgraded.job_sources("tasks") == Names{ds_a});
     CHECK(pages(upgraded.events_after("tasks", 0, 10)) == Names{"p1"});
     // The target that existed holds ds_a already: no snapshot, it goes on from its cursor.

@@ -56,7 +56,8 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
                                                             .table = target.table,
                                                             .mapping = target.mapping,
                                                             .soft_delete = target.soft_delete,
-                                                            .unmapped = target.unmapped}};
+                                                            .unmapped = target.unmapped,
+                                                            .two_way = target.two_way.has_value()}};
             auto instance = registry.create(connector->type, reader, context);
             reader.finish();
             problems->throw_if_any();
@@ -65,13 +66,24 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
             options.exclude = target.exclude;
             options.snapshot = target.snapshot;
             options.content = sync.content;
+            options.two_way = target.two_way.has_value();
             if (target.unmapped == "skip") {
                 for (const auto& [property, column] : target.mapping)
                     options.only.push_back(property);
             }
+            connectors::Connector& raw = *instance;
             dispatchers_.push_back(std::make_unique<Dispatcher>(sync.name + "/" + connector->name,
                                                                 sync.name, std::move(instance),
                                                                 *mirror_, options));
+            if (target.two_way) {
+                write_backs_.push_back(std::make_unique<WriteBack>(
+                    dispatchers_.back()->target(), sync, *target.two_way, raw, *client_,
+                    *pollers_.back(), *mirror_));
+                dispatchers_.back()->set_write_back(write_backs_.back().get(), false);
+                two_way_every_.push_back(target.two_way->every.value_or(sync.every));
+            } else {
+                two_way_every_.push_back(std::chrono::milliseconds(0));
+            }
         }
     }
 }
@@ -82,6 +94,8 @@ asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* repo
         if (d->sync() != sync) continue;
         const auto before = d->delivered();
         const auto letters_before = mirror_->dead_letters(d->target()).size();
+        const WriteBackStats written_before =
+            d->write_back() ? d->write_back()->totals() : WriteBackStats{};
         const bool ok = co_await d->drain();
         all = all && ok;
         if (report) {
@@ -98,6 +112,24 @@ asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* repo
                 (letters && letters != new_letters
                      ? ", " + std::to_string(letters) + " dead letters in all"
                      : ""));
+            if (d->write_back()) {
+                const auto& now = d->write_back()->totals();
+                std::string line =
+                    "  target " + d->target() + " to Notion: " +
+                    std::to_string(now.pages_written - written_before.pages_written) +
+                    " pages written (" +
+                    std::to_string(now.properties_written - written_before.properties_written) +
+                    " properties)";
+                if (const auto n = now.conflicts - written_before.conflicts)
+                    line +=
+                        ", " + std::to_string(n) + " conflicts (see `notion-syncd conflicts list`)";
+                if (const auto n = now.reverted - written_before.reverted)
+                    line += ", " + std::to_string(n) + " read-only or invalid edits reverted";
+                if (const auto n = now.restored - written_before.restored)
+                    line += ", " + std::to_string(n) + " deleted rows restored";
+                if (now.held) line += ", " + std::to_string(now.held) + " edited rows held";
+                report->lines.push_back(std::move(line));
+            }
         }
     }
     collect_garbage();
@@ -106,6 +138,10 @@ asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* repo
 
 asio::awaitable<CycleReport> Daemon::sync_once(std::optional<std::string> job, bool reconcile) {
     CycleReport report;
+    // Edits still settling in two-way targets are waited for and written in this run.
+    for (auto& d : dispatchers_) {
+        if (d->write_back()) d->set_write_back(d->write_back(), true);
+    }
     bool matched = false;
     // A data source read by an earlier job of this cycle is not read again by a later one.
     const auto cycle_start = std::chrono::steady_clock::now();
@@ -178,6 +214,11 @@ asio::awaitable<void> Daemon::run() {
     };
     for (auto& runner : runners_) asio::co_spawn(executor_, track(runner->run()), asio::detached);
     for (auto& d : dispatchers_) asio::co_spawn(executor_, track(d->run()), asio::detached);
+    // Two-way targets write back every two_way.every, changes in Notion or not.
+    for (std::size_t i = 0; i < dispatchers_.size(); ++i) {
+        if (two_way_every_[i] == std::chrono::milliseconds(0)) continue;
+        asio::co_spawn(executor_, track(write_back_ticks(i)), asio::detached);
+    }
     asio::steady_timer wait(executor_);
     do {
         wait.expires_after(100ms);
@@ -212,6 +253,21 @@ void Daemon::collect_garbage() {
     std::vector<std::string> targets;
     for (auto& d : dispatchers_) targets.push_back(d->target());
     mirror_->collect_garbage(targets);
+}
+
+asio::awaitable<void> Daemon::write_back_ticks(std::size_t dispatcher) {
+    asio::steady_timer timer(executor_);
+    while (!stopping_) {
+        timer.expires_after(two_way_every_[dispatcher]);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (!stopping_) dispatchers_[dispatcher]->wake();
+    }
+}
+
+void Daemon::release_write_brake(const std::optional<std::string>& job) {
+    for (auto& w : write_backs_) {
+        if (!job || w->target().starts_with(*job + "/")) w->release_write_brake();
+    }
 }
 
 void Daemon::release_delete_brake(const std::optional<std::string>& job) {

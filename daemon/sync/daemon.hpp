@@ -21,6 +21,7 @@
 #include "daemon/sync/job_runner.hpp"
 #include "daemon/sync/poller.hpp"
 #include "daemon/sync/snapshot.hpp"
+#include "daemon/sync/write_back.hpp"
 
 namespace syncd::sync {
 
@@ -47,6 +48,9 @@ public:
     // `check-config --online`: per job, whether its source resolves and its targets' property
     // names exist (Poller::check); reads no pages.
     boost::asio::awaitable<std::vector<std::pair<std::string, Failure>>> check_online();
+    // The next write-back of `job`'s (or every job's) two-way targets writes past
+    // max_write_ratio.
+    void release_write_brake(const std::optional<std::string>& job);
     // The next reconciliation of `job` (or every job) applies deletes past the brake.
     void release_delete_brake(const std::optional<std::string>& job);
     // Until stop(): each job polls every `every` and delivers after each poll.
@@ -77,6 +81,8 @@ public:
 
 private:
     boost::asio::awaitable<bool> deliver(const std::string& sync, CycleReport* report);
+    // Wakes a two-way target's dispatcher every two_way.every, so its write-back runs.
+    boost::asio::awaitable<void> write_back_ticks(std::size_t dispatcher);
     // Drops outbox rows every target has passed (at most every 10 s).
     void collect_garbage();
 
@@ -89,7 +95,10 @@ private:
     AuthGate auth_;
     std::vector<std::unique_ptr<Poller>> pollers_;
     std::vector<std::unique_ptr<Dispatcher>> dispatchers_;
-    std::vector<std::unique_ptr<JobRunner>> runners_;  // one per poller, same order
+    std::vector<std::unique_ptr<JobRunner>> runners_;      // one per poller, same order
+    std::vector<std::unique_ptr<WriteBack>> write_backs_;  // one per two-way target
+    // Per dispatcher (same order): how often its write-back runs; 0 for one-way targets.
+    std::vector<std::chrono::milliseconds> two_way_every_;
     bool stopping_ = false;
     int running_ = 0;
     std::chrono::steady_clock::time_point collected_at_{};

@@ -97,6 +97,8 @@ asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeE
     Outcome outcome;
     const auto started = std::chrono::steady_clock::now();
     const std::size_t count = batch.events.size();
+    std::vector<model::ChangeEvent> delivered_events;
+    if (options_.two_way) delivered_events = batch.events;
     try {
         co_await connector_->deliver(std::move(batch));
     } catch (const connectors::DeliveryError& e) {
@@ -106,11 +108,62 @@ asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeE
     }
     last_error_ = outcome.error;
     if (outcome.ok()) {
+        if (options_.two_way) record_base(delivered_events);
         last_delivered_ = std::chrono::system_clock::now();
         log::info({{"target", target_}, {"events", count}, {"duration_ms", log::ms_since(started)}},
                   "target={} {} events delivered", target_, count);
     }
     co_return outcome;
+}
+
+void Dispatcher::record_base(const std::vector<model::ChangeEvent>& events) {
+    try {
+        for (const auto& event : events) {
+            if (event.page_id.empty() || event.kind == "schema_changed") continue;
+            if (event.kind == "deleted" || event.kind == "access_lost") {
+                mirror_.drop_base(target_, event.page_id);
+                continue;
+            }
+            json::object values;
+            for (const auto& [name, value] : event.properties) {
+                if (const auto* id = event.property_ids.if_contains(name); id && id->is_string())
+                    values[id->get_string()] = value;
+            }
+            mirror_.set_base(target_, event.page_id, values);
+        }
+    } catch (const std::exception& e) {
+        // Without it the next write-back compares with an older base: a property Notion changed
+        // can look changed in the target too, a conflict decided by the policy.
+        spdlog::warn("target={} cannot record what it holds: {}", target_, e.what());
+    }
+}
+
+asio::awaitable<bool> Dispatcher::run_write_back() {
+    try {
+        const WriteBackStats stats = co_await write_back_->run(wait_for_settle_);
+        (void)stats;
+    } catch (const std::exception& e) {
+        last_error_ = std::string("write-back: ") + e.what();
+        spdlog::warn("target={} write-back failed, the edits stay captured and are tried again: {}",
+                     target_, e.what());
+        co_return false;
+    }
+    const auto pages = write_back_->take_reverts();
+    if (pages.empty()) co_return true;
+    std::vector<model::ChangeEvent> events;
+    for (const auto& id : pages) {
+        const auto page = mirror_.page(id);
+        if (!page || page->state != mirror::PageState::live) continue;
+        const auto source = mirror_.source(page->record.data_source_id);
+        auto event = snapshot_event(*page, source ? source->schema : std::nullopt);
+        event.kind = "updated";
+        event.snapshot = false;
+        filter_properties(event, options_);
+        events.push_back(std::move(event));
+    }
+    if (events.empty()) co_return true;
+    const auto outcome = co_await send(std::move(events));
+    co_return outcome.ok();
 }
 
 model::ChangeEvent Dispatcher::snapshot_event(const mirror::StoredPage& page,
@@ -272,6 +325,7 @@ asio::awaitable<bool> Dispatcher::drain() {
         if (!co_await apply_schemas()) co_return false;
         if (!co_await deliver_retries()) co_return false;
         if (!co_await deliver_snapshots()) co_return false;
+        if (write_back_ && !co_await run_write_back()) co_return false;
     } catch (const std::exception& e) {
         // The mirror itself failed (e.g. busy): the events stay where they are.
         spdlog::warn("target={} cannot read the mirror: {}", target_, e.what());

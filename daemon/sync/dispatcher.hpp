@@ -15,6 +15,7 @@
 
 #include "connectors/connector.hpp"
 #include "daemon/mirror/mirror.hpp"
+#include "daemon/sync/write_back.hpp"
 
 namespace syncd::sync {
 
@@ -35,6 +36,9 @@ struct DispatchOptions {
     // mirror (`created` events with "snapshot": true); false: it starts from now.
     bool snapshot = true;
     bool content = false;  // the sync reads page content: snapshot events carry it
+    // A two-way target: what it receives becomes the base of its pages' properties (the last
+    // value both sides agreed on), and its captured edits are written back before each delivery.
+    bool two_way = false;
 };
 
 // Removes the properties a target does not want from an event (names and ids both match).
@@ -53,6 +57,13 @@ public:
     boost::asio::awaitable<void> run();
     // New events are in the outbox.
     void wake();
+    // Two-way: the write-back that runs before each delivery (owned by the Daemon). `wait`:
+    // young edits are waited for (sync-once).
+    void set_write_back(WriteBack* write_back, bool wait) {
+        write_back_ = write_back;
+        wait_for_settle_ = wait;
+    }
+    WriteBack* write_back() const { return write_back_; }
     // The batch in flight finishes (and is committed); then drain() and run() return.
     void stop();
 
@@ -83,6 +94,11 @@ private:
     boost::asio::awaitable<bool> deliver_snapshots();
     model::ChangeEvent snapshot_event(const mirror::StoredPage& page,
                                       const std::optional<model::Schema>& schema);
+    // Two-way: the captured edits written back, then the pages whose rows must get Notion's
+    // values again delivered to this target alone; false if that failed (retried later).
+    boost::asio::awaitable<bool> run_write_back();
+    // Two-way: what the target acknowledged is the base of those pages.
+    void record_base(const std::vector<model::ChangeEvent>& events);
     std::chrono::milliseconds backoff(int attempt,
                                       std::optional<std::chrono::milliseconds> retry_after);
 
@@ -106,6 +122,8 @@ private:
     std::mt19937_64 random_{std::random_device{}()};
     std::int64_t failing_after_ = -1;  // the cursor the current failures are at
     std::optional<std::chrono::steady_clock::time_point> failing_since_;
+    WriteBack* write_back_ = nullptr;
+    bool wait_for_settle_ = false;
 };
 
 }  // namespace syncd::sync

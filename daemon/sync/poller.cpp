@@ -364,6 +364,15 @@ boost::asio::awaitable<PollStats> Poller::poll_once(
     throw explained;
 }
 
+boost::asio::awaitable<std::size_t> Poller::ingest_written(json::object page) {
+    const std::string ds = notion::PageView{page}.data_source_id();
+    json::array results;
+    results.push_back(std::move(page));
+    PollStats stats;
+    co_await ingest(ds, results, stats, nullptr);
+    co_return stats.events;
+}
+
 boost::asio::awaitable<void> Poller::check() {
     std::optional<notion::NotionError> missing;
     try {

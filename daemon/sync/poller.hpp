@@ -43,6 +43,9 @@ public:
     // shared and of the kind its key says) and every property name in the targets' mapping,
     // include and exclude exists. Throws what poll_once would.
     boost::asio::awaitable<void> check();
+    // A page Notion returned after a write (two-way): diffed and committed like a polled page, so
+    // the other targets receive what was written and the mirror holds it. Returns the events made.
+    boost::asio::awaitable<std::size_t> ingest_written(boost::json::object page);
     const std::vector<std::string>& data_sources() const { return data_sources_; }
     const std::string& name() const { return settings_.name; }
     // The next reconciliation applies its deletes even past max_delete_ratio (the user checked

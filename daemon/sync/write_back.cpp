@@ -1,0 +1,317 @@
+#include "daemon/sync/write_back.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+
+#include "daemon/model/crash_point.hpp"
+#include "daemon/model/json_text.hpp"
+#include "daemon/model/log.hpp"
+#include "daemon/model/record.hpp"
+#include "daemon/model/write_value.hpp"
+
+namespace syncd::sync {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+// Equal as values: 180 and 180.0 are one number; lists and objects member by member.
+bool same(const json::value& a, const json::value& b) {
+    if (a.is_number() && b.is_number()) return a.to_number<double>() == b.to_number<double>();
+    if (a.is_array() && b.is_array()) {
+        const auto& x = a.get_array();
+        const auto& y = b.get_array();
+        if (x.size() != y.size()) return false;
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            if (!same(x[i], y[i])) return false;
+        }
+        return true;
+    }
+    if (a.is_object() && b.is_object()) {
+        const auto& x = a.get_object();
+        const auto& y = b.get_object();
+        if (x.size() != y.size()) return false;
+        for (const auto& [key, value] : x) {
+            const auto* other = y.if_contains(key);
+            if (other == nullptr || !same(value, *other)) return false;
+        }
+        return true;
+    }
+    return a == b;
+}
+
+// Whether a column holds a canonical value as a target stores it: lists and objects as JSON text,
+// booleans as 0/1, numbers maybe as text (a formula's column has no number type).
+bool holds(const json::value& column, const json::value& canonical) {
+    if (canonical.is_bool()) {
+        return column.is_number() && column.to_number<double>() == (canonical.get_bool() ? 1 : 0);
+    }
+    if (canonical.is_array() || canonical.is_object()) {
+        return column.is_string() && column.get_string() == model::to_json_text(canonical);
+    }
+    if (canonical.is_number() && column.is_string()) {
+        const std::string text(column.get_string());
+        char* end = nullptr;
+        const double number = std::strtod(text.c_str(), &end);
+        return !text.empty() && end == text.c_str() + text.size() &&
+               number == canonical.to_number<double>();
+    }
+    return same(column, canonical);
+}
+
+std::chrono::system_clock::time_point parse_iso(const std::string& iso) {
+    std::tm tm{};
+    int seconds = 0;
+    if (std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                    &tm.tm_hour, &tm.tm_min, &seconds) < 5) {
+        return {};
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_sec = seconds;
+    return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+}  // namespace
+
+WriteBack::WriteBack(std::string target, config::SyncSettings sync, config::TwoWaySettings settings,
+                     connectors::Connector& connector, notion::NotionClient& client, Poller& poller,
+                     mirror::Mirror& mirror)
+    : target_(std::move(target)),
+      sync_(std::move(sync)),
+      settings_(std::move(settings)),
+      connector_(connector),
+      client_(client),
+      poller_(poller),
+      mirror_(mirror) {}
+
+std::vector<std::string> WriteBack::take_reverts() { return std::exchange(reverts_, {}); }
+
+std::string WriteBack::policy_for(const std::string& name, const std::string& id) const {
+    for (const auto& [property, policy] : settings_.fields) {
+        if (property == name || property == id) return policy;
+    }
+    return settings_.policy;
+}
+
+asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
+    WriteBackStats stats;
+    std::vector<connectors::ExternalRow> rows = co_await connector_.external_changes();
+    if (rows.empty()) co_return stats;
+    auto now = std::chrono::system_clock::now();
+    if (wait) {
+        // sync-once: edits still settling are waited for (at most `settle`) and written now.
+        std::chrono::system_clock::time_point youngest{};
+        for (const auto& row : rows) youngest = std::max(youngest, row.captured_at);
+        const auto ready_at = youngest + settings_.settle;
+        if (ready_at > now) {
+            asio::steady_timer timer(
+                co_await asio::this_coro::executor,
+                std::min<std::chrono::nanoseconds>(ready_at - now, settings_.settle));
+            co_await timer.async_wait(asio::use_awaitable);
+            rows = co_await connector_.external_changes();
+            now = std::chrono::system_clock::now();
+        }
+    }
+    std::erase_if(rows, [&](const connectors::ExternalRow& row) {
+        return !wait && row.captured_at + settings_.settle > now;
+    });
+    // The write brake: a mass edit (a bad UPDATE without WHERE) is held, not written.
+    std::map<std::string, std::size_t> per_source;
+    for (const auto& row : rows) ++per_source[row.data_source_id];
+    std::vector<connectors::ExternalRow> held;
+    if (!brake_released_) {
+        for (const auto& [ds, count] : per_source) {
+            const auto live = mirror_.live_pages(ds).size();
+            if (live == 0 || static_cast<double>(count) <=
+                                 settings_.max_write_ratio * static_cast<double>(live)) {
+                continue;
+            }
+            spdlog::warn(
+                "target={} data_source={} holding {} edited rows of {} pages (over "
+                "max_write_ratio {}): nothing written; check the table, then run `notion-syncd "
+                "sync-once --job {} --apply-held-writes`",
+                target_, ds, count, live, settings_.max_write_ratio, sync_.name);
+            std::erase_if(rows, [&](const connectors::ExternalRow& row) {
+                if (row.data_source_id != ds) return false;
+                held.push_back(row);
+                return true;
+            });
+            stats.held += count;
+        }
+    }
+    brake_released_ = false;
+    std::vector<connectors::ExternalRow> done;
+    for (const auto& row : rows) {
+        co_await merge(row, stats);
+        done.push_back(row);
+        model::crash_point("writeback.after_page");
+    }
+    if (!done.empty()) co_await connector_.acknowledge(std::move(done));
+    totals_.pages_written += stats.pages_written;
+    totals_.properties_written += stats.properties_written;
+    totals_.converged += stats.converged;
+    totals_.conflicts += stats.conflicts;
+    totals_.reverted += stats.reverted;
+    totals_.restored += stats.restored;
+    totals_.held = stats.held;
+    co_return stats;
+}
+
+asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, WriteBackStats& stats) {
+    const auto stored = mirror_.page(row.page_id);
+    if (!stored || stored->state != mirror::PageState::live) co_return;  // gone in Notion too
+    if (row.deleted) {
+        // Deleting a row does not delete the page (create/delete come later): it is restored.
+        reverts_.push_back(row.page_id);
+        ++stats.restored;
+        mirror_.log_write(target_, row.page_id, "restore",
+                          {{"reason", "the row was deleted in the target; two_way.delete is off"}});
+        spdlog::warn("target={} page={} row deleted in the target: restored from Notion", target_,
+                     row.page_id);
+        co_return;
+    }
+    const auto source = mirror_.source(stored->data_source_id);
+    if (!source || !source->schema) co_return;
+    const model::Schema& schema = *source->schema;
+    json::object base = mirror_.base(target_, row.page_id);
+    const json::object& notion_values = stored->record.values;
+    json::object properties;  // name -> API value, for the PATCH
+    json::object written;     // property id -> canonical value written
+    json::object agreed;      // property id -> value both sides now hold
+    json::object changes;     // name -> {from, to}, for history
+    bool revert = false;
+    for (const auto& [id_key, column_value] : row.values) {
+        const std::string id(id_key);
+        const model::PropertyInfo* info = schema.by_id(id);
+        if (info == nullptr) continue;
+        const json::value notion =
+            notion_values.contains(id) ? notion_values.at(id) : json::value(nullptr);
+        const json::value agreed_before = base.contains(id) ? base.at(id) : notion;
+        if (!model::is_writable(info->type)) {
+            // A formula or rollup edited in the target: Notion's value goes back.
+            if (!holds(column_value, notion)) {
+                revert = true;
+                ++stats.reverted;
+                mirror_.log_write(
+                    target_, row.page_id, "revert",
+                    {{"property", info->name}, {"reason", info->type + " is read-only in Notion"}});
+                spdlog::warn("target={} page={} property `{}` is read-only ({}): reverted", target_,
+                             row.page_id, info->name, info->type);
+            }
+            continue;
+        }
+        const model::ReadBack read = model::canonical_from_column(column_value, info->type);
+        if (!read.error.empty()) {
+            revert = true;
+            ++stats.reverted;
+            mirror_.log_write(target_, row.page_id, "revert",
+                              {{"property", info->name}, {"reason", read.error}});
+            spdlog::warn("target={} page={} property `{}`: {}; reverted", target_, row.page_id,
+                         info->name, read.error);
+            continue;
+        }
+        const json::value& external = read.value;
+        if (same(external, agreed_before)) continue;  // not changed in the target
+        if (same(notion, agreed_before) || same(notion, external)) {
+            if (same(notion, external)) {
+                agreed[id] = external;  // both made the same change
+                ++stats.converged;
+                continue;
+            }
+            const model::Payload payload = model::notion_property(external, info->type);
+            if (!payload.error.empty()) {
+                revert = true;
+                ++stats.reverted;
+                mirror_.log_write(target_, row.page_id, "revert",
+                                  {{"property", info->name}, {"reason", payload.error}});
+                spdlog::warn("target={} page={} property `{}`: {}; reverted", target_, row.page_id,
+                             info->name, payload.error);
+                continue;
+            }
+            properties[info->name] = payload.body;
+            written[id] = external;
+            changes[info->name] = {{"from", notion}, {"to", external}};
+            continue;
+        }
+        // Both sides changed it, to different values.
+        std::string policy = policy_for(info->name, id);
+        std::string decision = policy == "external-wins" ? "external" : "notion";
+        if (policy == "newest-wins") {
+            // Notion's last_edited_time is rounded down to the minute: the target's edit is newer
+            // only when it was captured after that minute ended (a tie goes to Notion).
+            const auto notion_at = parse_iso(stored->record.last_edited_time) + 60s;
+            decision = row.captured_at >= notion_at ? "external" : "notion";
+        }
+        if (policy == "manual") decision = "open";
+        ++stats.conflicts;
+        if (decision != "open" || !mirror_.has_open_conflict(target_, row.page_id, id)) {
+            mirror_.add_conflict({.target = target_,
+                                  .page_id = row.page_id,
+                                  .property_id = id,
+                                  .property = info->name,
+                                  .base = agreed_before,
+                                  .notion = notion,
+                                  .external = external,
+                                  .policy = policy,
+                                  .decision = decision});
+        }
+        mirror_.log_write(target_, row.page_id, "conflict",
+                          {{"property", info->name},
+                           {"notion", notion},
+                           {"target", external},
+                           {"policy", policy},
+                           {"decision", decision}});
+        std::string outcome = decision + " wins";
+        if (decision == "open") outcome = "parked for a person";
+        spdlog::warn("target={} page={} property `{}` changed on both sides: {} ({})", target_,
+                     row.page_id, info->name, outcome, policy);
+        if (decision == "external") {
+            const model::Payload payload = model::notion_property(external, info->type);
+            if (payload.error.empty()) {
+                properties[info->name] = payload.body;
+                written[id] = external;
+                changes[info->name] = {{"from", notion}, {"to", external}};
+            }
+        } else if (decision == "notion") {
+            agreed[id] = notion;
+            revert = true;
+        }
+    }
+    if (!properties.empty()) {
+        const auto started = std::chrono::steady_clock::now();
+        // g++ 12: no braced temporaries as arguments of a coroutine call; locals instead.
+        json::object body;
+        body["properties"] = properties;
+        notion::RequestContext context(notion::Priority::write_back, sync_.name);
+        std::string page_id = row.page_id;
+        json::object page =
+            co_await client_.update_page(std::move(page_id), std::move(body), std::move(context));
+        model::crash_point("writeback.after_patch");
+        // The returned page goes through the differ: the mirror holds what was written and the
+        // other targets receive it (this one too: its own write is not captured again).
+        co_await poller_.ingest_written(std::move(page));
+        for (const auto& [id, value] : written) agreed[id] = value;
+        ++stats.pages_written;
+        stats.properties_written += properties.size();
+        mirror_.log_write(target_, row.page_id, "write", {{"properties", changes}});
+        log::info({{"target", target_},
+                   {"page", row.page_id},
+                   {"properties", properties.size()},
+                   {"duration_ms", log::ms_since(started)}},
+                  "target={} page={} wrote {} properties to Notion", target_, row.page_id,
+                  properties.size());
+    }
+    if (!agreed.empty()) mirror_.set_base(target_, row.page_id, agreed);
+    if (revert) reverts_.push_back(row.page_id);
+}
+
+}  // namespace syncd::sync

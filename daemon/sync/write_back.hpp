@@ -1,0 +1,66 @@
+// The write-back of one two-way target (DESIGN §2 two-way, issue 12): the edits people made in
+// the target, captured by the connector, merged per page and property against the base (the
+// last value both sides agreed on) and Notion's current value in the mirror, then written with
+// one PATCH per page of only the properties that changed. Conflicts (both sides changed a
+// property to different values) are decided by the policy and recorded with both values.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "connectors/connector.hpp"
+#include "daemon/mirror/mirror.hpp"
+#include "daemon/notion/notion_client.hpp"
+#include "daemon/sync/poller.hpp"
+
+namespace syncd::sync {
+
+struct WriteBackStats {
+    std::size_t pages_written = 0;
+    std::size_t properties_written = 0;
+    std::size_t converged = 0;  // both sides made the same change
+    std::size_t conflicts = 0;  // decided or parked
+    std::size_t reverted = 0;   // read-only or unwritable edits set back in the target
+    std::size_t restored = 0;   // rows deleted in the target, restored from Notion
+    std::size_t held = 0;       // pages held by max_write_ratio
+};
+
+class WriteBack {
+public:
+    WriteBack(std::string target, config::SyncSettings sync, config::TwoWaySettings settings,
+              connectors::Connector& connector, notion::NotionClient& client, Poller& poller,
+              mirror::Mirror& mirror);
+
+    // One pass over the captured edits old enough (settle). With `wait` (sync-once) it first
+    // waits for younger ones to settle, at most `settle`. Throws on a retryable failure (the
+    // captures stay and are tried again).
+    boost::asio::awaitable<WriteBackStats> run(bool wait);
+    // Pages whose row in this target must get Notion's values again (a reverted read-only edit,
+    // a conflict Notion won, a restored row): the dispatcher delivers them to this target only.
+    std::vector<std::string> take_reverts();
+    // The next pass writes even past max_write_ratio (`sync-once --apply-held-writes`).
+    void release_write_brake() { brake_released_ = true; }
+    const WriteBackStats& totals() const { return totals_; }
+    const std::string& target() const { return target_; }
+
+private:
+    // The policy for a property (fields: by name or id, else the target's).
+    std::string policy_for(const std::string& name, const std::string& id) const;
+    boost::asio::awaitable<void> merge(const connectors::ExternalRow& row, WriteBackStats& stats);
+
+    std::string target_;
+    config::SyncSettings sync_;
+    config::TwoWaySettings settings_;
+    connectors::Connector& connector_;
+    notion::NotionClient& client_;
+    Poller& poller_;
+    mirror::Mirror& mirror_;
+    std::vector<std::string> reverts_;
+    bool brake_released_ = false;
+    WriteBackStats totals_;
+};
+
+}  // namespace syncd::sync

@@ -1,0 +1,297 @@
+// Two-way sync with a sqlite target (issue 12): edits people make in the table reach Notion, only
+// the properties they changed, with the policies deciding conflicts, read-only and deleted rows
+// set back, a mass edit held, and no write at all once both sides agree.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <thread>
+
+#include "daemon/model/sqlite.hpp"
+#include "tests/support/process.hpp"
+
+using namespace syncd;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using test::read_file;
+using test::wait_until;
+
+namespace {
+
+// Tasks (Name, Status select, Estimate number, Done checkbox, Tags multi-select, Due date,
+// Double formula) with five rows, shared with connection-1; a sqlite target with two_way and a
+// jsonl target beside it.
+struct TwoWay {
+    test::TempDir dir;
+    test::Emulator emulator{dir};
+    std::string data_source;
+    std::vector<std::string> pages;
+    // One edited row in five is over the default max_write_ratio (0.2): the brake has its own test.
+    std::string two_way = "          settle: 0s\n          max_write_ratio: 1\n";
+
+    TwoWay() {
+        emulator.control("rate_limit", {{"requests", 0}, {"window_ms", 60'000}});
+        const auto home =
+            emulator.api("POST", "/v1/pages", json::parse(R"({"parent":{"workspace":true},
+            "properties":{"title":{"title":[{"text":{"content":"Home"}}]}}})"));
+        const std::string home_id(home.at("id").as_string());
+        const auto db = emulator.api("POST", "/v1/databases",
+                                     json::parse(R"({"parent":{"page_id":")" + home_id + R"("},
+            "title":[{"text":{"content":"Tasks"}}],"initial_data_source":{"properties":{
+              "Name":{"title":{}},
+              "Status":{"select":{"options":[{"name":"Todo"},{"name":"Doing"},{"name":"Done"}]}},
+              "Estimate":{"number":{}},"Done":{"checkbox":{}},
+              "Tags":{"multi_select":{"options":[{"name":"a"},{"name":"b"}]}},
+              "Due":{"date":{}},
+              "Double":{"formula":{"expression":"prop(\"Estimate\") * 2"}}}}})"));
+        data_source = std::string(db.at("data_sources").as_array()[0].at("id").as_string());
+        for (int i = 0; i < 5; ++i) {
+            const auto page = emulator.api(
+                "POST", "/v1/pages",
+                json::parse(R"({"parent":{"data_source_id":")" + data_source + R"("},
+                "properties":{"Name":{"title":[{"text":{"content":"Task )" +
+                            std::to_string(i) +
+                            R"("}}]},"Status":{"select":{"name":"Todo"}},"Estimate":{"number":)" +
+                            std::to_string(i + 1) + R"(}}})"));
+            pages.emplace_back(page.at("id").as_string());
+        }
+        emulator.control("share", {{"token", "connection-1"}, {"object_id", home_id}});
+    }
+
+    fs::path path(const std::string& name) const { return dir.path() / name; }
+
+    void write_config() const {
+        std::ofstream out(path("config.yaml"));
+        out << "notion:\n  token: " << test::Emulator::connection_token
+            << "\n  base_url: " << emulator.url() << "\nstate:\n  dir: " << path("state").string()
+            << "\ncontrol:\n  listen: off\nconnectors:\n  db:\n    type: sqlite\n    path: "
+            << path("tasks.sqlite").string()
+            << "\n  log:\n    type: jsonl\n    path: " << path("events.jsonl").string()
+            << "\nsyncs:\n  - name: tasks\n    source: { "
+            << "data_source: " << data_source
+            << " }\n    every: 1s\n    targets:\n      - connector: db\n        table: tasks\n"
+            << "        two_way:\n"
+            << two_way << "      - connector: log\n";
+        out.close();
+        // It holds the token literally: not for every user to read.
+        fs::permissions(path("config.yaml"), fs::perms::owner_read | fs::perms::owner_write);
+    }
+
+    test::Finished syncd(std::vector<std::string> args = {"sync-once"}) const {
+        write_config();
+        std::vector<std::string> argv{SYNCD_DAEMON_BINARY, "-c", path("config.yaml").string()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        const auto log_size = read_file(path("syncd.log")).size();
+        auto finished = test::run_command(argv, path("syncd.log"), 60s);
+        MESSAGE(finished.out);
+        if (finished.status != 0) MESSAGE(read_file(path("syncd.log")).substr(log_size));
+        return finished;
+    }
+
+    // SQL from another connection, as a person with the sqlite3 shell would.
+    void sql(const std::string& statement) const {
+        sqlite::Database db(path("tasks.sqlite").string());
+        db.exec(statement);
+    }
+    std::string scalar(const std::string& query) const {
+        sqlite::Database db(path("tasks.sqlite").string());
+        auto s = db.prepare(query);
+        if (!s.step() || s.is_null(0)) return "";
+        return s.text(0);
+    }
+
+    json::object notion_page(const std::string& id) {
+        return emulator.api("GET", "/v1/pages/" + id, nullptr).as_object();
+    }
+    json::value notion_value(const std::string& id, const std::string& property) {
+        const auto page = notion_page(id);
+        const auto& p = page.at("properties").at(property).as_object();
+        return p.at(std::string(p.at("type").as_string()));
+    }
+    void notion_set(const std::string& id, const std::string& properties) {
+        emulator.api("PATCH", "/v1/pages/" + id,
+                     json::parse(R"({"properties":)" + properties + "}"));
+    }
+
+    // PATCH /v1/pages requests connection-1 made.
+    std::size_t writes() {
+        std::size_t n = 0;
+        const json::value all = emulator.get("requests");
+        for (const auto& c : all.at("counters").as_array()) {
+            if (c.at("connection") == "connection-1" && c.at("method") == "PATCH")
+                n += c.at("count").to_number<std::size_t>();
+        }
+        return n;
+    }
+
+    std::vector<json::object> events() const {
+        std::vector<json::object> out;
+        std::ifstream in(path("events.jsonl"));
+        for (std::string line; std::getline(in, line);) {
+            if (!line.empty()) out.push_back(json::parse(line).as_object());
+        }
+        return out;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("two-way: an edit in sqlite reaches Notion, only what changed, and the other targets") {
+    TwoWay t;
+    REQUIRE(t.syncd().status == 0);
+    REQUIRE(t.scalar("SELECT COUNT(*) FROM tasks") == "5");
+    const auto writes_before = t.writes();
+    t.sql(
+        "UPDATE tasks SET estimate = 8, status = 'Done', tags = '[\"a\",\"b\"]', "
+        "due = '2026-06-01', done = 1 WHERE page_id = '" +
+        t.pages[1] + "'");
+    const auto once = t.syncd();
+    CHECK(once.status == 0);
+    CHECK(once.out.find("target tasks/db to Notion: 1 pages written (5 properties)") !=
+          std::string::npos);
+    CHECK(t.writes() == writes_before + 1);  // one PATCH for the page
+    CHECK(t.notion_value(t.pages[1], "Estimate") == 8);
+    CHECK(t.notion_value(t.pages[1], "Status").at("name") == "Done");
+    CHECK(t.notion_value(t.pages[1], "Done") == true);
+    CHECK(t.notion_value(t.pages[1], "Tags").as_array().size() == 2);
+    // A date-only value stays date-only: not shifted, no time added.
+    CHECK(t.notion_value(t.pages[1], "Due").at("start") == "2026-06-01");
+    // Untouched properties and pages are not written.
+    CHECK(t.notion_value(t.pages[2], "Estimate") == 3);
+    CHECK(t.notion_value(t.pages[1], "Name").as_array()[0].at("plain_text") == "Task 1");
+    // The jsonl target receives the change as an update.
+    const auto events = t.events();
+    REQUIRE_FALSE(events.empty());
+    const auto& last = events.back();
+    CHECK(last.at("event") == "updated");
+    CHECK(last.at("page_id") == t.pages[1].c_str());
+    CHECK(last.at("properties").at("Estimate") == 8);
+    // Our own delivery back into the table is not captured as another edit.
+    CHECK(t.scalar("SELECT COUNT(*) FROM _notion_syncd_dirty") == "0");
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[1] + "'") == "8.0");
+
+    // Converged: an idle cycle makes no write at all.
+    const auto after = t.writes();
+    CHECK(t.syncd().status == 0);
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == after);
+    const auto history = t.syncd({"history", t.pages[1]});
+    CHECK(history.out.find("tasks/db  write") != std::string::npos);
+    CHECK(history.out.find("\"Estimate\":{\"from\":2,\"to\":8}") != std::string::npos);
+}
+
+TEST_CASE("two-way: a property changed on both sides is decided by the policy and recorded") {
+    TwoWay t;
+    REQUIRE(t.syncd().status == 0);
+    // notion-wins (the default): Notion keeps its value and the table gets it back.
+    t.notion_set(t.pages[0], R"({"Estimate":{"number":30}})");
+    t.sql("UPDATE tasks SET estimate = 50 WHERE page_id = '" + t.pages[0] + "'");
+    auto once = t.syncd();
+    CHECK(once.status == 0);  // a decided conflict is not a failure
+    CHECK(once.out.find("1 conflicts") != std::string::npos);
+    CHECK(t.notion_value(t.pages[0], "Estimate") == 30);
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[0] + "'") == "30.0");
+    auto list = json::parse(t.syncd({"conflicts", "list", "--all", "--json"}).out).as_array();
+    REQUIRE(list.size() == 1);
+    CHECK(list[0].at("property") == "Estimate");
+    CHECK(list[0].at("notion") == 30);
+    CHECK(list[0].at("external") == 50);  // the loser, kept so it can be restored
+    CHECK(list[0].at("base") == 1);
+    CHECK(list[0].at("decision") == "notion");
+
+    // external-wins for Estimate (fields): the table's value goes to Notion.
+    t.two_way =
+        "          settle: 0s\n          max_write_ratio: 1\n          fields: { Estimate: "
+        "external-wins }\n";
+    REQUIRE(t.syncd().status == 0);
+    t.notion_set(t.pages[2], R"({"Estimate":{"number":31}})");
+    t.sql("UPDATE tasks SET estimate = 51 WHERE page_id = '" + t.pages[2] + "'");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.notion_value(t.pages[2], "Estimate") == 51);
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[2] + "'") == "51.0");
+
+    // manual: parked, open in `conflicts list`, Notion untouched.
+    t.two_way = "          settle: 0s\n          max_write_ratio: 1\n          policy: manual\n";
+    t.notion_set(t.pages[3], R"({"Status":{"select":{"name":"Doing"}}})");
+    t.sql("UPDATE tasks SET status = 'Done' WHERE page_id = '" + t.pages[3] + "'");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.notion_value(t.pages[3], "Status").at("name") == "Doing");
+    list = json::parse(t.syncd({"conflicts", "list", "--json"}).out).as_array();
+    REQUIRE(list.size() == 1);
+    CHECK(list[0].at("decision") == "open");
+    CHECK(list[0].at("external") == "Done");
+
+    // Both changed to the same value: converged, no write, no conflict.
+    const auto writes = t.writes();
+    t.notion_set(t.pages[4], R"({"Estimate":{"number":9}})");
+    t.sql("UPDATE tasks SET estimate = 9 WHERE page_id = '" + t.pages[4] + "'");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes);
+    CHECK(json::parse(t.syncd({"conflicts", "list", "--all", "--json"}).out).as_array().size() ==
+          3);
+}
+
+TEST_CASE("two-way: read-only edits and deleted rows are set back from Notion") {
+    TwoWay t;
+    REQUIRE(t.syncd().status == 0);
+    const auto writes = t.writes();
+    t.sql("UPDATE tasks SET double = 1000 WHERE page_id = '" + t.pages[0] + "'");
+    t.sql("DELETE FROM tasks WHERE page_id = '" + t.pages[1] + "'");
+    const auto once = t.syncd();
+    CHECK(once.status == 0);
+    CHECK(once.out.find("1 read-only or invalid edits reverted") != std::string::npos);
+    CHECK(once.out.find("1 deleted rows restored") != std::string::npos);
+    CHECK(t.writes() == writes);  // nothing written to Notion
+    CHECK(t.scalar("SELECT double FROM tasks WHERE page_id = '" + t.pages[0] + "'") == "2.0");
+    CHECK(t.scalar("SELECT name FROM tasks WHERE page_id = '" + t.pages[1] + "'") == "Task 1");
+    CHECK(t.notion_page(t.pages[1]).at("in_trash") == false);
+    // A value Notion cannot take (text in a number column) is reverted too, not sent.
+    t.sql("UPDATE tasks SET estimate = 'lots' WHERE page_id = '" + t.pages[2] + "'");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes);
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[2] + "'") == "3.0");
+    CHECK(t.syncd({"history", t.pages[2]}).out.find("expected a number") != std::string::npos);
+}
+
+TEST_CASE("two-way: a mass edit over max_write_ratio is held until applied") {
+    TwoWay t;
+    t.two_way = "          settle: 0s\n";  // the default max_write_ratio, 0.2
+    REQUIRE(t.syncd().status == 0);
+    const auto writes = t.writes();
+    t.sql("UPDATE tasks SET estimate = 0");  // five of five rows: over 0.2
+    auto once = t.syncd();
+    CHECK(once.status == 0);
+    CHECK(once.out.find("5 edited rows held") != std::string::npos);
+    CHECK(t.writes() == writes);
+    CHECK(t.notion_value(t.pages[0], "Estimate") == 1);
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[0] + "'") == "0.0");
+    once = t.syncd({"sync-once", "--apply-held-writes"});
+    CHECK(once.status == 0);
+    CHECK(t.writes() == writes + 5);
+    for (const auto& page : t.pages) CHECK(t.notion_value(page, "Estimate") == 0);
+}
+
+TEST_CASE("two-way in run: an edit in the table arrives in Notion within seconds") {
+    TwoWay t;
+    REQUIRE(t.syncd().status == 0);
+    t.write_config();
+    test::Process daemon({SYNCD_DAEMON_BINARY, "-c", t.path("config.yaml").string(), "run"},
+                         t.path("daemon.log"));
+    std::this_thread::sleep_for(1s);
+    t.sql("UPDATE tasks SET name = 'Renamed in SQL' WHERE page_id = '" + t.pages[4] + "'");
+    CHECK(wait_until(15s, [&] {
+        const auto title = t.notion_value(t.pages[4], "Name");
+        return !title.as_array().empty() &&
+               title.as_array()[0].at("plain_text") == "Renamed in SQL";
+    }));
+    // And a Notion edit still arrives in the table.
+    t.notion_set(t.pages[3], R"({"Estimate":{"number":77}})");
+    CHECK(wait_until(15s, [&] {
+        return t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[3] + "'") ==
+               "77.0";
+    }));
+    kill(daemon.pid(), SIGTERM);
+    CHECK(daemon.wait_exit(30s).has_value());
+}
