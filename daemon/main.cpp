@@ -297,7 +297,15 @@ int main(int argc, char** argv) {
     std::string conflicts_action = "list";
     bool conflicts_all = false;
     bool conflicts_json = false;
-    conflicts->add_option("action", conflicts_action, "list")->check(CLI::IsMember({"list"}));
+    std::optional<std::int64_t> conflict_id;
+    std::string conflict_take;
+    std::string conflict_value;
+    conflicts->add_option("action", conflicts_action, "list, show or resolve")
+        ->check(CLI::IsMember({"list", "show", "resolve"}));
+    conflicts->add_option("id", conflict_id, "The conflict (show, resolve)");
+    conflicts->add_option("--take", conflict_take, "resolve: notion, external or value")
+        ->check(CLI::IsMember({"notion", "external", "value"}));
+    conflicts->add_option("--value", conflict_value, "resolve --take value: the value, as JSON");
     conflicts->add_flag("--all", conflicts_all, "Also the decided ones, with the losing value");
     conflicts->add_flag("--json", conflicts_json, "JSON for scripts");
     auto* history = app.add_subcommand("history", "Two-way: what was written where for a page");
@@ -423,6 +431,10 @@ int main(int argc, char** argv) {
             daemon.mirror().reset_sync(resync_job);
             std::cout << "sync " << resync_job << " will be read from scratch at its next poll\n";
             return codes::ok;
+        }
+        if (conflicts->parsed() && conflicts_action != "list") {
+            return cli::conflict(daemon.mirror(), conflicts_action, conflict_id, conflict_take,
+                                 conflict_value);
         }
         if (conflicts->parsed()) {
             return cli::conflicts(daemon.mirror(), conflicts_all, conflicts_json);

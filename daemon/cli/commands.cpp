@@ -295,6 +295,17 @@ void print_status(const json::object& status, const std::string& source) {
                 std::cout << ", last delivered " << last;
             if (const auto error = string_at(t, "last_error"); !error.empty())
                 std::cout << ", last error: " << error;
+            if (const auto* two_way = t.if_contains("two_way"); two_way && two_way->is_object()) {
+                const auto& w = two_way->as_object();
+                std::cout << "\n    two-way: " << integer(w, "pages_written")
+                          << " pages written to Notion since start, open conflicts "
+                          << integer(w, "conflicts_open");
+                if (const auto held = integer(w, "held_writes"); held > 0) {
+                    std::cout << ", " << held
+                              << " edited rows held by max_write_ratio (sync-once "
+                                 "--apply-held-writes)";
+                }
+            }
             std::cout << "\n";
         }
         std::cout << "  held deletes: " << integer(job, "held_deletes") << "\n";
@@ -464,6 +475,59 @@ int conflicts(mirror::Mirror& mirror, bool all, bool as_json) {
                   << "\n    before: " << model::to_json_text(c.base) << "\n";
     }
     std::cout << list.size() << (all ? " conflicts\n" : " open conflicts\n");
+    return exit_codes::ok;
+}
+
+int conflict(mirror::Mirror& mirror, const std::string& action, std::optional<std::int64_t> id,
+             const std::string& take, const std::string& value) {
+    if (!id) {
+        std::cerr << "conflicts " << action
+                  << " needs the conflict's id (conflicts list shows them)\n";
+        return exit_codes::usage;
+    }
+    const auto all = mirror.conflicts(true);
+    const auto it = std::find_if(all.begin(), all.end(),
+                                 [&](const mirror::Conflict& c) { return c.id == *id; });
+    if (it == all.end()) {
+        std::cerr << "no conflict with id " << *id << "\n";
+        return exit_codes::usage;
+    }
+    if (action == "show") {
+        std::cout << model::to_json_text(json::object{{"id", it->id},
+                                                      {"target", it->target},
+                                                      {"page_id", it->page_id},
+                                                      {"property", it->property},
+                                                      {"base", it->base},
+                                                      {"notion", it->notion},
+                                                      {"external", it->external},
+                                                      {"policy", it->policy},
+                                                      {"decision", it->decision},
+                                                      {"detected_at", it->detected_at},
+                                                      {"resolved_at", it->resolved_at}})
+                  << "\n";
+        return exit_codes::ok;
+    }
+    if (take.empty() || (take == "value") == value.empty()) {
+        std::cerr << "conflicts resolve " << *id
+                  << " needs --take notion, --take external, or --take value --value JSON\n";
+        return exit_codes::usage;
+    }
+    json::value chosen = nullptr;
+    if (take == "value") {
+        boost::system::error_code error;
+        chosen = json::parse(value, error);
+        if (error) {
+            std::cerr << "--value must be JSON (a number, \"text\", [\"a\", \"b\"], …): " << value
+                      << "\n";
+            return exit_codes::usage;
+        }
+    }
+    if (!mirror.resolve_conflict(*id, take, chosen)) {
+        std::cerr << "conflict " << *id << " is not open (decided: " << it->decision << ")\n";
+        return exit_codes::usage;
+    }
+    std::cout << "conflict " << *id << " resolved (" << take
+              << "); the next cycle of its target carries it out\n";
     return exit_codes::ok;
 }
 

@@ -42,6 +42,11 @@ int dead_letters(mirror::Mirror& mirror, const std::string& action, const std::s
 // `conflicts list [--all] [--json]`: properties of two-way targets both sides changed.
 int conflicts(mirror::Mirror& mirror, bool all, bool as_json);
 
+// `conflicts show ID` and `conflicts resolve ID --take notion|external|value [--value JSON]`
+// (carried out by the next cycle: a running daemon's next write-back, or sync-once).
+int conflict(mirror::Mirror& mirror, const std::string& action, std::optional<std::int64_t> id,
+             const std::string& take, const std::string& value);
+
 // `history PAGE`: what the write-back did for a page, oldest first.
 int history(mirror::Mirror& mirror, const std::string& page_id);
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <boost/json/parse.hpp>
 #include <fstream>
 
 #include "daemon/http/notion_webhook.hpp"
@@ -59,6 +60,56 @@ ControlResponse Routes::operator()(const ControlRequest& request) {
     if (path == "/v1/status") {
         if (!get) return error(405, "use GET");
         return json_response(200, render_status(daemon_().snapshot()));
+    }
+    if (path == "/v1/conflicts") {
+        if (!get) return error(405, "use GET");
+        json::array out;
+        for (const auto& c :
+             daemon_().mirror().conflicts(request.target.find("all=1") != std::string::npos)) {
+            out.push_back(json::object{{"id", c.id},
+                                       {"target", c.target},
+                                       {"page_id", c.page_id},
+                                       {"property", c.property},
+                                       {"base", c.base},
+                                       {"notion", c.notion},
+                                       {"external", c.external},
+                                       {"policy", c.policy},
+                                       {"decision", c.decision}});
+        }
+        return json_response(200, {{"conflicts", out}});
+    }
+    const std::string conflicts = "/v1/conflicts/";
+    if (path.starts_with(conflicts) && path.ends_with("/resolve")) {
+        if (request.method != "POST") return error(405, "use POST");
+        std::int64_t id = 0;
+        try {
+            id = std::stoll(path.substr(conflicts.size()));
+        } catch (const std::exception&) {
+            return error(404, "no such conflict");
+        }
+        boost::system::error_code parse_error;
+        const json::value body = json::parse(request.body, parse_error);
+        if (parse_error || !body.is_object() || !body.as_object().contains("take") ||
+            !body.at("take").is_string()) {
+            return error(400,
+                         "expected {\"take\": \"notion\" | \"external\" | \"value\", "
+                         "\"value\": …}");
+        }
+        const std::string take(body.at("take").as_string());
+        if (take != "notion" && take != "external" && take != "value")
+            return error(400, "take is notion, external or value");
+        const json::value value =
+            body.as_object().contains("value") ? body.at("value") : json::value(nullptr);
+        auto& mirror = daemon_().mirror();
+        std::string target;
+        for (const auto& c : mirror.conflicts(true)) {
+            if (c.id == id) target = c.target;
+        }
+        if (target.empty()) return error(404, "no such conflict");
+        if (!mirror.resolve_conflict(id, take, value))
+            return error(409, "the conflict is not open");
+        daemon_().write_back_now(target);  // carried out at once, not at the next tick
+        return json_response(200, {{"resolved", id}, {"take", take}});
     }
     const std::string jobs = "/v1/jobs/";
     if (path.starts_with(jobs) && path.ends_with("/sync")) {

@@ -52,14 +52,22 @@ json::object render_status(const sync::Snapshot& snapshot) {
         }
         json::array targets;
         for (const auto& t : job.targets) {
-            targets.push_back(json::object{{"target", t.target},
-                                           {"cursor", t.cursor},
-                                           {"pending", t.pending},
-                                           {"snapshots_pending", t.snapshots_pending},
-                                           {"delivered", t.delivered},
-                                           {"last_delivered", iso(t.last_delivered)},
-                                           {"last_error", t.last_error},
-                                           {"dead_letters", t.dead_letters}});
+            json::object two_way;
+            if (t.two_way) {
+                two_way = {{"conflicts_open", t.conflicts_open},
+                           {"held_writes", t.held_writes},
+                           {"pages_written", t.pages_written}};
+            }
+            targets.push_back(
+                json::object{{"target", t.target},
+                             {"two_way", t.two_way ? json::value(two_way) : json::value(nullptr)},
+                             {"cursor", t.cursor},
+                             {"pending", t.pending},
+                             {"snapshots_pending", t.snapshots_pending},
+                             {"delivered", t.delivered},
+                             {"last_delivered", iso(t.last_delivered)},
+                             {"last_error", t.last_error},
+                             {"dead_letters", t.dead_letters}});
         }
         json::array held;
         for (const auto& h : job.held) {
@@ -167,6 +175,12 @@ std::string render_metrics(const sync::Snapshot& snapshot, const std::string& ex
                [](const sync::TargetSnapshot& t) { return std::to_string(t.delivered); });
     per_target("notion_syncd_dead_letters", "gauge", "events set aside after failing",
                [](const sync::TargetSnapshot& t) { return std::to_string(t.dead_letters); });
+    per_target("notion_syncd_conflicts_open", "gauge",
+               "two-way conflicts parked for a person (policy manual)",
+               [](const sync::TargetSnapshot& t) { return std::to_string(t.conflicts_open); });
+    per_target("notion_syncd_pages_written_total", "counter",
+               "pages written back to Notion from the target since start",
+               [](const sync::TargetSnapshot& t) { return std::to_string(t.pages_written); });
     out += extra;
     return out;
 }

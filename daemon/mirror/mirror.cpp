@@ -123,7 +123,9 @@ constexpr std::string_view migrations[] = {
         policy TEXT NOT NULL,
         decision TEXT NOT NULL,
         detected_at TEXT NOT NULL,
-        resolved_at TEXT NOT NULL DEFAULT '');
+        resolved_at TEXT NOT NULL DEFAULT '',
+        resolution TEXT NOT NULL DEFAULT 'null',
+        applied INTEGER NOT NULL DEFAULT 1);
     CREATE TABLE writeback_log (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         at TEXT NOT NULL,
@@ -536,7 +538,7 @@ std::int64_t Mirror::add_conflict(const Conflict& c) {
 std::vector<Conflict> Mirror::conflicts(bool all) {
     auto s = db_.cached(
         std::string("SELECT id, target, page_id, property_id, property, base, notion, external, "
-                    "policy, decision, detected_at, resolved_at FROM conflicts") +
+                    "policy, decision, detected_at, resolved_at, resolution, applied FROM conflicts") +
         (all ? "" : " WHERE decision = 'open'") + " ORDER BY id");
     std::vector<Conflict> out;
     while (s->step()) {
@@ -551,9 +553,18 @@ std::vector<Conflict> Mirror::conflicts(bool all) {
                        .policy = s->text(8),
                        .decision = s->text(9),
                        .detected_at = s->text(10),
-                       .resolved_at = s->text(11)});
+                       .resolved_at = s->text(11),
+                       .resolution = json::parse(s->text(12)),
+                       .applied = s->integer(13) != 0});
     }
     return out;
+}
+
+std::size_t Mirror::open_conflicts(const std::string& target) {
+    auto s = db_.cached("SELECT COUNT(*) FROM conflicts WHERE target = ? AND decision = 'open'");
+    s->bind(1, target);
+    s->step();
+    return static_cast<std::size_t>(s->integer(0));
 }
 
 bool Mirror::has_open_conflict(const std::string& target, const std::string& page_id,
@@ -565,9 +576,27 @@ bool Mirror::has_open_conflict(const std::string& target, const std::string& pag
     return s->step();
 }
 
-void Mirror::decide_conflict(std::int64_t id, const std::string& decision) {
-    auto s = db_.cached("UPDATE conflicts SET decision = ?, resolved_at = ? WHERE id = ?");
-    s->bind(1, decision).bind(2, now_iso()).bind(3, id);
+bool Mirror::resolve_conflict(std::int64_t id, const std::string& decision,
+                              const json::value& value) {
+    auto s = db_.cached(
+        "UPDATE conflicts SET decision = ?, resolved_at = ?, resolution = ?, applied = 0 WHERE "
+        "id = ? AND decision = 'open'");
+    s->bind(1, decision).bind(2, now_iso()).bind(3, model::to_json_text(value)).bind(4, id);
+    s->run();
+    return db_.changes() > 0;
+}
+
+std::vector<Conflict> Mirror::unapplied_resolutions(const std::string& target) {
+    std::vector<Conflict> out;
+    for (auto& c : conflicts(true)) {
+        if (c.target == target && !c.applied) out.push_back(std::move(c));
+    }
+    return out;
+}
+
+void Mirror::mark_applied(std::int64_t id) {
+    auto s = db_.cached("UPDATE conflicts SET applied = 1 WHERE id = ?");
+    s->bind(1, id);
     s->run();
 }
 

@@ -78,6 +78,8 @@ struct Conflict {
     std::string decision = {};  // open | notion | external
     std::string detected_at = {};
     std::string resolved_at = {};
+    json::value resolution = {};  // the value a person chose (`resolve --take value`)
+    bool applied = true;          // a person's resolution the write-back has carried out
 };
 
 // One write-back: what was written where (`notion-syncd history PAGE`).
@@ -162,9 +164,14 @@ public:
     void drop_base(const std::string& target, const std::string& page_id);
     std::int64_t add_conflict(const Conflict& conflict);
     std::vector<Conflict> conflicts(bool all);  // open ones, or all
+    std::size_t open_conflicts(const std::string& target);
     bool has_open_conflict(const std::string& target, const std::string& page_id,
                            const std::string& property_id);
-    void decide_conflict(std::int64_t id, const std::string& decision);
+    // A person's decision on an open conflict: notion | external | value (with `value`); false
+    // if it is not open. The next write-back of its target carries it out.
+    bool resolve_conflict(std::int64_t id, const std::string& decision, const json::value& value);
+    std::vector<Conflict> unapplied_resolutions(const std::string& target);
+    void mark_applied(std::int64_t id);
     void log_write(const std::string& target, const std::string& page_id, const std::string& action,
                    const json::object& detail);
     std::vector<WriteLogEntry> history(const std::string& page_id);

@@ -276,6 +276,12 @@ void Daemon::release_delete_brake(const std::optional<std::string>& job) {
     }
 }
 
+void Daemon::write_back_now(const std::string& target) {
+    for (auto& d : dispatchers_) {
+        if (d->target() == target) d->wake();
+    }
+}
+
 bool Daemon::hint(const std::string& name) {
     for (std::size_t i = 0; i < pollers_.size(); ++i) {
         if (pollers_[i]->name() != name) continue;
@@ -342,6 +348,13 @@ Snapshot Daemon::snapshot() {
                                    .last_delivered = d->last_delivered(),
                                    .last_error = d->last_error(),
                                    .dead_letters = mirror_->dead_letters(d->target()).size()});
+            if (const auto* w = d->write_back()) {
+                auto& t = job.targets.back();
+                t.two_way = true;
+                t.conflicts_open = mirror_->open_conflicts(d->target());
+                t.held_writes = w->totals().held;
+                t.pages_written = w->totals().pages_written;
+            }
         }
         out.jobs.push_back(std::move(job));
     }

@@ -57,6 +57,8 @@ public:
     boost::asio::awaitable<void> run();
     // Work already started finishes; then run() returns.
     void stop();
+    // Runs the write-back (and delivery) of a two-way target now.
+    void write_back_now(const std::string& target);
     // Polls `job` now (a webhook hint or POST /v1/jobs/{name}/sync); false if there is none.
     bool hint(const std::string& job);
     // Notion says a data source was added to or removed from what `job` reads (a webhook): its

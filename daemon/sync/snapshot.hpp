@@ -31,6 +31,10 @@ struct TargetSnapshot {
     std::chrono::system_clock::time_point last_delivered = {};
     std::string last_error = {};
     std::size_t dead_letters = 0;
+    bool two_way = false;
+    std::size_t conflicts_open = 0;  // parked for a person (policy manual)
+    std::size_t held_writes = 0;     // edited rows max_write_ratio held in the last pass
+    std::size_t pages_written = 0;   // written back to Notion since start
 };
 
 struct JobSnapshot {

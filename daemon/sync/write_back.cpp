@@ -102,10 +102,71 @@ std::string WriteBack::policy_for(const std::string& name, const std::string& id
     return settings_.policy;
 }
 
+asio::awaitable<void> WriteBack::write(const std::string& page_id, json::object properties) {
+    // g++ 12: no braced temporaries as arguments of a coroutine call; locals instead.
+    json::object body;
+    body["properties"] = std::move(properties);
+    notion::RequestContext context(notion::Priority::write_back, sync_.name);
+    std::string id = page_id;
+    json::object page =
+        co_await client_.update_page(std::move(id), std::move(body), std::move(context));
+    model::crash_point("writeback.after_patch");
+    // The returned page goes through the differ: the mirror holds what was written and the other
+    // targets receive it (this one too: its own write is not captured again).
+    co_await poller_.ingest_written(std::move(page));
+}
+
+asio::awaitable<void> WriteBack::apply_resolutions(WriteBackStats& stats) {
+    for (const auto& c : mirror_.unapplied_resolutions(target_)) {
+        const auto stored = mirror_.page(c.page_id);
+        const auto source = stored ? mirror_.source(stored->data_source_id) : std::nullopt;
+        const model::PropertyInfo* info =
+            source && source->schema ? source->schema->by_id(c.property_id) : nullptr;
+        if (!stored || stored->state != mirror::PageState::live || info == nullptr) {
+            mirror_.mark_applied(c.id);  // the page or property is gone: nothing to carry out
+            continue;
+        }
+        if (c.decision == "notion") {
+            const json::value notion = stored->record.values.contains(c.property_id)
+                                           ? stored->record.values.at(c.property_id)
+                                           : json::value(nullptr);
+            json::object agreed;
+            agreed[c.property_id] = notion;
+            mirror_.set_base(target_, c.page_id, agreed);
+            reverts_.push_back(c.page_id);
+        } else {
+            const json::value value = c.decision == "external" ? c.external : c.resolution;
+            const model::Payload payload = model::notion_property(value, info->type);
+            if (!payload.error.empty()) {
+                spdlog::error("target={} conflict {}: the chosen value cannot be written: {}",
+                              target_, c.id, payload.error);
+                mirror_.mark_applied(c.id);
+                continue;
+            }
+            json::object properties;
+            properties[info->name] = payload.body;
+            co_await write(c.page_id, std::move(properties));
+            json::object agreed;
+            agreed[c.property_id] = value;
+            mirror_.set_base(target_, c.page_id, agreed);
+            ++stats.pages_written;
+            ++stats.properties_written;
+        }
+        mirror_.log_write(target_, c.page_id, "resolve",
+                          {{"conflict", c.id}, {"property", c.property}, {"take", c.decision}});
+        mirror_.mark_applied(c.id);
+    }
+}
+
 asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     WriteBackStats stats;
+    co_await apply_resolutions(stats);
     std::vector<connectors::ExternalRow> rows = co_await connector_.external_changes();
-    if (rows.empty()) co_return stats;
+    if (rows.empty()) {
+        totals_.pages_written += stats.pages_written;
+        totals_.properties_written += stats.properties_written;
+        co_return stats;
+    }
     auto now = std::chrono::system_clock::now();
     if (wait) {
         // sync-once: edits still settling are waited for (at most `settle`) and written now.
@@ -288,17 +349,7 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
     }
     if (!properties.empty()) {
         const auto started = std::chrono::steady_clock::now();
-        // g++ 12: no braced temporaries as arguments of a coroutine call; locals instead.
-        json::object body;
-        body["properties"] = properties;
-        notion::RequestContext context(notion::Priority::write_back, sync_.name);
-        std::string page_id = row.page_id;
-        json::object page =
-            co_await client_.update_page(std::move(page_id), std::move(body), std::move(context));
-        model::crash_point("writeback.after_patch");
-        // The returned page goes through the differ: the mirror holds what was written and the
-        // other targets receive it (this one too: its own write is not captured again).
-        co_await poller_.ingest_written(std::move(page));
+        co_await write(row.page_id, properties);
         for (const auto& [id, value] : written) agreed[id] = value;
         ++stats.pages_written;
         stats.properties_written += properties.size();

@@ -50,6 +50,11 @@ private:
     // The policy for a property (fields: by name or id, else the target's).
     std::string policy_for(const std::string& name, const std::string& id) const;
     boost::asio::awaitable<void> merge(const connectors::ExternalRow& row, WriteBackStats& stats);
+    // Conflicts a person resolved (`conflicts resolve`, POST /v1/conflicts/ID/resolve): the
+    // chosen value written to Notion, or Notion's value back into the target.
+    boost::asio::awaitable<void> apply_resolutions(WriteBackStats& stats);
+    // PATCHes `properties` (name -> API value) of a page and runs the answer through the differ.
+    boost::asio::awaitable<void> write(const std::string& page_id, boost::json::object properties);
 
     std::string target_;
     config::SyncSettings sync_;

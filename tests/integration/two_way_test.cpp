@@ -9,6 +9,8 @@
 #include <thread>
 
 #include "daemon/model/sqlite.hpp"
+#include "daemon/net/http_client.hpp"
+#include "daemon/net/url.hpp"
 #include "tests/support/process.hpp"
 
 using namespace syncd;
@@ -28,6 +30,7 @@ struct TwoWay {
     test::Emulator emulator{dir};
     std::string data_source;
     std::vector<std::string> pages;
+    std::string listen = "off";
     // One edited row in five is over the default max_write_ratio (0.2): the brake has its own test.
     std::string two_way = "          settle: 0s\n          max_write_ratio: 1\n";
 
@@ -66,8 +69,8 @@ struct TwoWay {
         std::ofstream out(path("config.yaml"));
         out << "notion:\n  token: " << test::Emulator::connection_token
             << "\n  base_url: " << emulator.url() << "\nstate:\n  dir: " << path("state").string()
-            << "\ncontrol:\n  listen: off\nconnectors:\n  db:\n    type: sqlite\n    path: "
-            << path("tasks.sqlite").string()
+            << "\ncontrol:\n  listen: " << listen
+            << "\nconnectors:\n  db:\n    type: sqlite\n    path: " << path("tasks.sqlite").string()
             << "\n  log:\n    type: jsonl\n    path: " << path("events.jsonl").string()
             << "\nsyncs:\n  - name: tasks\n    source: { "
             << "data_source: " << data_source
@@ -136,7 +139,84 @@ struct TwoWay {
     }
 };
 
+net::Response call(int port, const std::string& method, const std::string& target,
+                   const std::string& body = {}) {
+    return test::run([&]() -> boost::asio::awaitable<net::Response> {
+        const auto executor = co_await boost::asio::this_coro::executor;
+        net::HttpClient client(executor,
+                               net::Url::parse("http://127.0.0.1:" + std::to_string(port)), {});
+        net::Request request{.method = method, .target = target, .body = body};
+        co_return co_await client.send(std::move(request));
+    }());
+}
+
 }  // namespace
+
+TEST_CASE("two-way: a parked conflict is resolved by a person, from the command line or the API") {
+    TwoWay t;
+    t.two_way = "          settle: 0s\n          max_write_ratio: 1\n          policy: manual\n";
+    REQUIRE(t.syncd().status == 0);
+    const auto conflict_on = [&](std::size_t page, int notion, int external) {
+        t.notion_set(t.pages[page], R"({"Estimate":{"number":)" + std::to_string(notion) + "}}");
+        t.sql("UPDATE tasks SET estimate = " + std::to_string(external) + " WHERE page_id = '" +
+              t.pages[page] + "'");
+        REQUIRE(t.syncd().status == 0);
+    };
+    conflict_on(0, 30, 50);
+    auto status = json::parse(t.syncd({"status", "--json"}).out);
+    CHECK(status.at("jobs").as_array()[0].at("targets").as_array()[0].at("two_way").at(
+              "conflicts_open") == 1);
+    CHECK(t.syncd({"conflicts", "resolve", "1"}).status == 64);  // --take is needed
+    CHECK(t.syncd({"conflicts", "resolve", "1", "--take", "external"}).status == 0);
+    CHECK(t.syncd({"conflicts", "resolve", "1", "--take", "notion"}).status == 64);  // decided
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.notion_value(t.pages[0], "Estimate") == 50);
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[0] + "'") == "50.0");
+    status = json::parse(t.syncd({"status", "--json"}).out);
+    CHECK(status.at("jobs").as_array()[0].at("targets").as_array()[0].at("two_way").at(
+              "conflicts_open") == 0);
+
+    conflict_on(1, 31, 51);
+    CHECK(t.syncd({"conflicts", "resolve", "2", "--take", "value", "--value", "42"}).status == 0);
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.notion_value(t.pages[1], "Estimate") == 42);
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[1] + "'") == "42.0");
+    CHECK(t.syncd({"history", t.pages[1]}).out.find("resolve") != std::string::npos);
+
+    // Through the API of a running daemon: Notion's value back into the table.
+    conflict_on(2, 32, 52);
+    const int port = test::free_port();
+    t.listen = "127.0.0.1:" + std::to_string(port);
+    t.write_config();
+    test::Process daemon({SYNCD_DAEMON_BINARY, "-c", t.path("config.yaml").string(), "run"},
+                         t.path("daemon.log"));
+    REQUIRE(wait_until(10s, [&] {
+        try {
+            return call(port, "GET", "/readyz").status == 200;
+        } catch (const std::exception&) {
+            return false;
+        }
+    }));
+    const auto open = json::parse(call(port, "GET", "/v1/conflicts").body);
+    REQUIRE(open.at("conflicts").as_array().size() == 1);
+    CHECK(open.at("conflicts").as_array()[0].at("external") == 52);
+    CHECK(test::metric_value(call(port, "GET", "/metrics").body,
+                             "notion_syncd_conflicts_open{target=\"tasks/db\"}") == 1.0);
+    CHECK(call(port, "POST", "/v1/conflicts/3/resolve", R"({"take":"maybe"})").status == 400);
+    CHECK(call(port, "POST", "/v1/conflicts/99/resolve", R"({"take":"notion"})").status == 404);
+    CHECK(call(port, "POST", "/v1/conflicts/3/resolve", R"({"take":"notion"})").status == 200);
+    CHECK(wait_until(10s, [&] {
+        return t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[2] + "'") ==
+               "32.0";
+    }));
+    CHECK(t.notion_value(t.pages[2], "Estimate") == 32);
+    CHECK(wait_until(5s, [&] {
+        return test::metric_value(call(port, "GET", "/metrics").body,
+                                  "notion_syncd_conflicts_open{target=\"tasks/db\"}") == 0.0;
+    }));
+    kill(daemon.pid(), SIGTERM);
+    CHECK(daemon.wait_exit(30s).has_value());
+}
 
 TEST_CASE("two-way: an edit in sqlite reaches Notion, only what changed, and the other targets") {
     TwoWay t;
