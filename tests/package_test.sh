@@ -151,6 +151,7 @@ deb=$(ls -t "$build"/notion-syncd_*_amd64.deb | head -n 1)
 contents=$(dpkg-deb -c "$deb")
 info=$(dpkg-deb -I "$deb")
 for path in ./usr/bin/notion-syncd ./usr/lib/systemd/system/notion-syncd.service \
+    ./usr/lib/systemd/system/notion-syncd-sync@.service ./usr/lib/systemd/system/notion-syncd-sync@.timer \
     ./usr/lib/sysusers.d/notion-syncd.conf ./usr/lib/tmpfiles.d/notion-syncd.conf \
     ./etc/notion-syncd/config.yaml ./usr/share/man/man8/notion-syncd.8 \
     ./usr/share/doc/notion-syncd/examples/full.yaml; do
