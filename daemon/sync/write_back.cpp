@@ -103,17 +103,43 @@ std::string WriteBack::policy_for(const std::string& name, const std::string& id
 }
 
 asio::awaitable<void> WriteBack::write(const std::string& page_id, json::object properties) {
-    // g++ 12: no braced temporaries as arguments of a coroutine call; locals instead.
-    json::object body;
-    body["properties"] = std::move(properties);
-    notion::RequestContext context(notion::Priority::write_back, sync_.name);
-    std::string id = page_id;
-    json::object page =
-        co_await client_.update_page(std::move(id), std::move(body), std::move(context));
-    model::crash_point("writeback.after_patch");
-    // The returned page goes through the differ: the mirror holds what was written and the other
-    // targets receive it (this one too: its own write is not captured again).
-    co_await poller_.ingest_written(std::move(page));
+    constexpr int attempts = 3;
+    for (int attempt = 1;; ++attempt) {
+        // g++ 12: no braced temporaries as arguments of a coroutine call; locals instead.
+        json::object body;
+        body["properties"] = properties;
+        notion::RequestContext context(notion::Priority::write_back, sync_.name);
+        std::string id = page_id;
+        std::optional<json::object> page;
+        std::optional<notion::NotionError> failure;
+        try {
+            page = co_await client_.update_page(std::move(id), std::move(body), std::move(context));
+        } catch (const notion::NotionError& e) {
+            if (e.status != 409 && e.kind != notion::ErrorKind::ambiguous_write) throw;
+            failure = e;
+        }
+        if (page) {
+            model::crash_point("writeback.after_patch");
+            // The returned page goes through the differ: the mirror holds what was written and
+            // the other targets receive it (this one too: its own write is not captured again).
+            co_await poller_.ingest_written(std::move(*page));
+            co_return;
+        }
+        // 409 conflict_error (Notion saved something else meanwhile) or an outcome nobody knows:
+        // read the page again first, never re-send blindly. After an ambiguous write the edit
+        // stays captured, and the next cycle merges against what Notion now holds (the same
+        // value: converged; not: written again).
+        notion::RequestContext read_context(notion::Priority::write_back, sync_.name);
+        std::string read_id = page_id;
+        std::vector<std::string> every_property;
+        json::object current = co_await client_.retrieve_page(
+            std::move(read_id), std::move(every_property), std::move(read_context));
+        co_await poller_.ingest_written(std::move(current));
+        // conflict_error: Notion saved nothing (notion-api.md §4): safe to send again.
+        if (failure->status != 409 || attempt == attempts) throw *failure;
+        spdlog::info("target={} page={} 409 conflict_error from Notion: writing again ({} of {})",
+                     target_, page_id, attempt + 1, attempts);
+    }
 }
 
 asio::awaitable<void> WriteBack::apply_resolutions(WriteBackStats& stats) {
@@ -258,8 +284,9 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
             notion_values.contains(id) ? notion_values.at(id) : json::value(nullptr);
         const json::value agreed_before = base.contains(id) ? base.at(id) : notion;
         if (!model::is_writable(info->type)) {
-            // A formula or rollup edited in the target: Notion's value goes back.
-            if (!holds(column_value, notion)) {
+            // A formula or rollup edited in the target: Notion's value goes back. Not edited:
+            // the column holds what was delivered (the base) or Notion's value already.
+            if (!holds(column_value, agreed_before) && !holds(column_value, notion)) {
                 revert = true;
                 ++stats.reverted;
                 mirror_.log_write(

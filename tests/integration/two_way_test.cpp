@@ -375,3 +375,31 @@ TEST_CASE("two-way in run: an edit in the table arrives in Notion within seconds
     kill(daemon.pid(), SIGTERM);
     CHECK(daemon.wait_exit(30s).has_value());
 }
+
+TEST_CASE("two-way: a 409 is written again after a re-read, an unknown outcome is never re-sent") {
+    TwoWay t;
+    REQUIRE(t.syncd().status == 0);
+    auto writes = t.writes();
+    t.emulator.control("faults", {{"match", {{"method", "PATCH"}, {"path_prefix", "/v1/pages"}}},
+                                  {"fault", {{"status", 409}, {"code", "conflict_error"}}},
+                                  {"count", 1}});
+    t.sql("UPDATE tasks SET estimate = 8 WHERE page_id = '" + t.pages[0] + "'");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 2);  // the 409, then the write
+    CHECK(t.notion_value(t.pages[0], "Estimate") == 8);
+
+    // 503 after Notion saved it: the outcome is unknown to the daemon. It reads the page instead
+    // of writing again; the next cycle finds both sides agree and writes nothing.
+    writes = t.writes();
+    t.emulator.control("faults", {{"match", {{"method", "PATCH"}, {"path_prefix", "/v1/pages"}}},
+                                  {"fault", {{"commit_then_status", 503}}},
+                                  {"count", 1}});
+    t.sql("UPDATE tasks SET estimate = 9 WHERE page_id = '" + t.pages[1] + "'");
+    const auto ambiguous = t.syncd();
+    CHECK(ambiguous.status == 1);  // not caught up: the edit stays captured
+    CHECK(t.notion_value(t.pages[1], "Estimate") == 9);
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 1);  // never sent twice
+    CHECK(t.scalar("SELECT COUNT(*) FROM _notion_syncd_dirty") == "0");
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[1] + "'") == "9.0");
+}
