@@ -308,6 +308,12 @@ int main(int argc, char** argv) {
     conflicts->add_option("--value", conflict_value, "resolve --take value: the value, as JSON");
     conflicts->add_flag("--all", conflicts_all, "Also the decided ones, with the losing value");
     conflicts->add_flag("--json", conflicts_json, "JSON for scripts");
+    auto* plan = app.add_subcommand(
+        "plan", "What the next cycle would do, both directions, without doing it");
+    std::optional<std::string> plan_job;
+    bool plan_json = false;
+    plan->add_option("--job", plan_job, "Only this sync job");
+    plan->add_flag("--json", plan_json, "JSON for scripts: a list of actions");
     auto* history = app.add_subcommand("history", "Two-way: what was written where for a page");
     std::string history_page;
     history->add_option("page", history_page, "The page id (or URL)")->required();
@@ -371,6 +377,11 @@ int main(int argc, char** argv) {
         for (const auto& s : config.syncs) names += (names.empty() ? "" : ", ") + s.name;
         return names;
     };
+    if (plan_job && !has_job(*plan_job)) {
+        std::cerr << "no sync job named `" << *plan_job << "` in " << config_path
+                  << " (its jobs: " << job_names() << ")\n";
+        return codes::usage;
+    }
     if (job && !has_job(*job)) {
         std::cerr << "no sync job named `" << *job << "` in " << config_path
                   << " (its jobs: " << job_names() << ")\n";
@@ -392,8 +403,8 @@ int main(int argc, char** argv) {
         }
         if (show->parsed()) return cli::status(config, registry, show_json);
         // The commands below change the state: one process at a time per state directory.
-        const bool writes = !(dead->parsed() && dead_action == "list") && !conflicts->parsed() &&
-                            !history->parsed();
+        const bool writes = !(dead->parsed() && dead_action == "list") && !history->parsed() &&
+                            !(conflicts->parsed() && conflicts_action != "resolve");
         std::unique_ptr<mirror::StateLock> lock;
         if (writes) lock = std::make_unique<mirror::StateLock>(config.state_dir);
         if (run->parsed()) return run_service(config_path, config, registry, std::move(lock));
@@ -431,6 +442,11 @@ int main(int argc, char** argv) {
             daemon.mirror().reset_sync(resync_job);
             std::cout << "sync " << resync_job << " will be read from scratch at its next poll\n";
             return codes::ok;
+        }
+        if (plan->parsed()) {
+            auto future = asio::co_spawn(io, daemon.plan(plan_job), asio::use_future);
+            io.run();
+            return cli::print_plan(future.get(), plan_json);
         }
         if (conflicts->parsed() && conflicts_action != "list") {
             return cli::conflict(daemon.mirror(), conflicts_action, conflict_id, conflict_take,

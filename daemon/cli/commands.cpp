@@ -531,6 +531,29 @@ int conflict(mirror::Mirror& mirror, const std::string& action, std::optional<st
     return exit_codes::ok;
 }
 
+int print_plan(const json::array& actions, bool as_json) {
+    if (as_json) {
+        std::cout << model::to_json_text(actions) << "\n";
+        return exit_codes::ok;
+    }
+    std::size_t to_notion = 0;
+    for (const auto& a : actions) {
+        const auto& o = a.as_object();
+        const bool notion = string_at(o, "direction") == "to_notion";
+        to_notion += notion ? 1 : 0;
+        std::cout << (notion ? string_at(o, "target") + " -> Notion"
+                             : "Notion -> " + string_at(o, "target"))
+                  << "  " << string_at(o, "kind") << "  " << string_at(o, "page_id");
+        for (const auto& [name, change] : o.at("properties").as_object()) {
+            std::cout << "\n    " << name << ": " << model::to_json_text(change);
+        }
+        std::cout << "\n    " << string_at(o, "decision") << "\n";
+    }
+    std::cout << actions.size() << " actions (" << to_notion << " to Notion, "
+              << actions.size() - to_notion << " to targets); nothing was done\n";
+    return exit_codes::ok;
+}
+
 int history(mirror::Mirror& mirror, const std::string& page_id) {
     const auto entries = mirror.history(page_id);
     for (const auto& e : entries) {

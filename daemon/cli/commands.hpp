@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/json/array.hpp>
 #include <cstdint>
 #include <exception>
 #include <optional>
@@ -46,6 +47,9 @@ int conflicts(mirror::Mirror& mirror, bool all, bool as_json);
 // (carried out by the next cycle: a running daemon's next write-back, or sync-once).
 int conflict(mirror::Mirror& mirror, const std::string& action, std::optional<std::int64_t> id,
              const std::string& take, const std::string& value);
+
+// `plan [--json]`: the actions of Daemon::plan, as a table or JSON.
+int print_plan(const boost::json::array& actions, bool as_json);
 
 // `history PAGE`: what the write-back did for a page, oldest first.
 int history(mirror::Mirror& mirror, const std::string& page_id);

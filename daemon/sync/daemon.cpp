@@ -15,6 +15,7 @@
 namespace syncd::sync {
 
 namespace asio = boost::asio;
+namespace json = boost::json;
 using namespace std::chrono_literals;
 
 Daemon::Daemon(asio::any_io_executor executor, config::Config config,
@@ -228,6 +229,79 @@ asio::awaitable<void> Daemon::run() {
     collect_garbage();
     client_->shutdown();
     budget_->shutdown();
+}
+
+asio::awaitable<json::array> Daemon::plan(std::optional<std::string> job) {
+    json::array actions;
+    const auto cycle_start = std::chrono::steady_clock::now();
+    for (auto& poller : pollers_) {
+        if (job && poller->name() != *job) continue;
+        co_await poller->poll_once(false, cycle_start);
+    }
+    for (auto& d : dispatchers_) {
+        if (job && d->sync() != *job) continue;
+        // Notion -> target: what is in the outbox past the target's cursor.
+        const auto cursor = mirror_->cursor(d->target());
+        for (const auto& event : mirror_->events_after(d->sync(), cursor, 100'000)) {
+            json::object properties;
+            for (const auto& name : event.changed) {
+                if (!name.is_string()) continue;
+                const auto* value = event.properties.if_contains(name.as_string());
+                properties[name.as_string()] = {{"to", value ? *value : json::value(nullptr)}};
+            }
+            actions.push_back(json::object{{"direction", "to_target"},
+                                           {"sync", d->sync()},
+                                           {"target", d->target()},
+                                           {"page_id", event.page_id},
+                                           {"kind", event.kind},
+                                           {"properties", std::move(properties)},
+                                           {"decision", "deliver"}});
+        }
+        // Target -> Notion: the captured edits of a two-way target, merged but not written.
+        WriteBack* write_back = d->write_back();
+        if (write_back == nullptr || !co_await d->ensure_started()) continue;
+        const std::vector<RowPlan> rows = co_await write_back->plan();  // g++ 12: not in the for
+        for (const auto& row : rows) {
+            auto action = [&](const std::string& kind, json::object properties,
+                              const std::string& decision) {
+                actions.push_back(json::object{{"direction", "to_notion"},
+                                               {"sync", d->sync()},
+                                               {"target", d->target()},
+                                               {"page_id", row.page_id},
+                                               {"kind", kind},
+                                               {"properties", std::move(properties)},
+                                               {"decision", decision}});
+            };
+            if (row.held) {
+                action("held", {}, "held by max_write_ratio (sync-once --apply-held-writes)");
+                continue;
+            }
+            if (row.restore) {
+                action("restore", {}, "the row was deleted in the target: restored from Notion");
+                continue;
+            }
+            json::object writes;
+            for (const auto& p : row.properties) {
+                if (p.action == "write" || (p.action == "conflict" && p.decision == "external"))
+                    writes[p.name] = {{"from", p.notion}, {"to", p.external}};
+                if (p.action == "conflict") {
+                    json::object conflict;
+                    conflict[p.name] = {
+                        {"base", p.base}, {"notion", p.notion}, {"external", p.external}};
+                    action("conflict", std::move(conflict), p.policy + ": " + p.decision);
+                }
+                if (p.action == "revert") {
+                    json::object revert;
+                    revert[p.name] = {{"from", p.external}, {"to", p.notion}};
+                    action("revert", std::move(revert), p.reason);
+                }
+            }
+            if (!writes.empty()) action("update", std::move(writes), "write");
+        }
+    }
+    client_->shutdown();
+    budget_->shutdown();
+    co_return actions;
 }
 
 asio::awaitable<std::vector<std::pair<std::string, Failure>>> Daemon::check_online() {

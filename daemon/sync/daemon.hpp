@@ -48,6 +48,11 @@ public:
     // `check-config --online`: per job, whether its source resolves and its targets' property
     // names exist (Poller::check); reads no pages.
     boost::asio::awaitable<std::vector<std::pair<std::string, Failure>>> check_online();
+    // `plan`: what the next cycle of every job (or `job`) would do, in both directions, without
+    // doing it — Notion is polled first (the mirror records what changed; nothing is
+    // delivered), then each target's pending events and each two-way target's captured edits
+    // are listed as actions {direction, sync, target, page_id, kind, properties, decision}.
+    boost::asio::awaitable<boost::json::array> plan(std::optional<std::string> job);
     // The next write-back of `job`'s (or every job's) two-way targets writes past
     // max_write_ratio.
     void release_write_brake(const std::optional<std::string>& job);

@@ -310,17 +310,20 @@ asio::awaitable<bool> Dispatcher::deliver_snapshots() {
     co_return false;
 }
 
+asio::awaitable<bool> Dispatcher::ensure_started() {
+    if (started_) co_return true;
+    try {
+        co_await connector_->start();
+        started_ = true;
+    } catch (const std::exception& e) {
+        spdlog::error("target={} cannot start: {}", target_, e.what());
+    }
+    co_return started_;
+}
+
 asio::awaitable<bool> Dispatcher::drain() {
     int attempt = 0;
-    if (!started_) {
-        try {
-            co_await connector_->start();
-            started_ = true;
-        } catch (const std::exception& e) {
-            spdlog::error("target={} cannot start: {}", target_, e.what());
-            co_return false;
-        }
-    }
+    if (!co_await ensure_started()) co_return false;
     try {
         if (!co_await apply_schemas()) co_return false;
         if (!co_await deliver_retries()) co_return false;

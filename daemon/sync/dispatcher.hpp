@@ -50,6 +50,9 @@ public:
                std::unique_ptr<connectors::Connector> connector, mirror::Mirror& mirror,
                DispatchOptions options = {});
 
+    // Starts the connector if it is not yet (plan reads a two-way target's captures); false if it
+    // cannot start.
+    boost::asio::awaitable<bool> ensure_started();
     // Delivers until the target has every event committed so far (or stop() was called); false
     // if the connector could not start or delivery stopped early.
     boost::asio::awaitable<bool> drain();

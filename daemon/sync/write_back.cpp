@@ -253,11 +253,79 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     co_return stats;
 }
 
-asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, WriteBackStats& stats) {
+RowPlan WriteBack::decide(const connectors::ExternalRow& row) const {
+    RowPlan plan{.page_id = row.page_id, .data_source_id = row.data_source_id};
     const auto stored = mirror_.page(row.page_id);
-    if (!stored || stored->state != mirror::PageState::live) co_return;  // gone in Notion too
+    if (!stored || stored->state != mirror::PageState::live) return plan;  // gone in Notion too
     if (row.deleted) {
-        // Deleting a row does not delete the page (create/delete come later): it is restored.
+        plan.restore = true;  // a deleted row does not delete the page (two_way.delete is off)
+        return plan;
+    }
+    const auto source = mirror_.source(stored->data_source_id);
+    if (!source || !source->schema) return plan;
+    const model::Schema& schema = *source->schema;
+    const json::object base = mirror_.base(target_, row.page_id);
+    const json::object& notion_values = stored->record.values;
+    for (const auto& [id_key, column_value] : row.values) {
+        const std::string id(id_key);
+        const model::PropertyInfo* info = schema.by_id(id);
+        if (info == nullptr) continue;
+        PropertyPlan p{.id = id, .name = info->name, .type = info->type};
+        p.notion = notion_values.contains(id) ? notion_values.at(id) : json::value(nullptr);
+        p.base = base.contains(id) ? base.at(id) : p.notion;
+        p.external = column_value;
+        if (!model::is_writable(info->type)) {
+            // A formula or rollup edited in the target: Notion's value goes back. Not edited:
+            // the column holds what was delivered (the base) or Notion's value already.
+            if (holds(column_value, p.base) || holds(column_value, p.notion)) continue;
+            p.action = "revert";
+            p.reason = info->type + " is read-only in Notion";
+            plan.properties.push_back(std::move(p));
+            continue;
+        }
+        const model::ReadBack read = model::canonical_from_column(column_value, info->type);
+        if (!read.error.empty()) {
+            p.action = "revert";
+            p.reason = read.error;
+            plan.properties.push_back(std::move(p));
+            continue;
+        }
+        p.external = read.value;
+        if (same(p.external, p.base)) continue;  // not changed in the target
+        if (same(p.notion, p.external)) {
+            p.action = "converged";  // both made the same change
+        } else if (same(p.notion, p.base)) {
+            p.action = "write";
+        } else {
+            // Both sides changed it, to different values.
+            p.action = "conflict";
+            p.policy = policy_for(info->name, id);
+            p.decision = p.policy == "external-wins" ? "external" : "notion";
+            if (p.policy == "newest-wins") {
+                // Notion's last_edited_time is rounded down to the minute: the target's edit is
+                // newer only when it was captured after that minute ended (a tie goes to Notion).
+                const auto notion_at = parse_iso(stored->record.last_edited_time) + 60s;
+                p.decision = row.captured_at >= notion_at ? "external" : "notion";
+            }
+            if (p.policy == "manual") p.decision = "open";
+        }
+        if (p.action == "write" || (p.action == "conflict" && p.decision == "external")) {
+            const model::Payload payload = model::notion_property(p.external, info->type);
+            if (!payload.error.empty()) {
+                p.action = "revert";
+                p.reason = payload.error;
+            } else {
+                p.payload = payload.body;
+            }
+        }
+        plan.properties.push_back(std::move(p));
+    }
+    return plan;
+}
+
+asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, WriteBackStats& stats) {
+    const RowPlan plan = decide(row);
+    if (plan.restore) {
         reverts_.push_back(row.page_id);
         ++stats.restored;
         mirror_.log_write(target_, row.page_id, "restore",
@@ -266,113 +334,59 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
                      row.page_id);
         co_return;
     }
-    const auto source = mirror_.source(stored->data_source_id);
-    if (!source || !source->schema) co_return;
-    const model::Schema& schema = *source->schema;
-    json::object base = mirror_.base(target_, row.page_id);
-    const json::object& notion_values = stored->record.values;
     json::object properties;  // name -> API value, for the PATCH
     json::object written;     // property id -> canonical value written
     json::object agreed;      // property id -> value both sides now hold
     json::object changes;     // name -> {from, to}, for history
     bool revert = false;
-    for (const auto& [id_key, column_value] : row.values) {
-        const std::string id(id_key);
-        const model::PropertyInfo* info = schema.by_id(id);
-        if (info == nullptr) continue;
-        const json::value notion =
-            notion_values.contains(id) ? notion_values.at(id) : json::value(nullptr);
-        const json::value agreed_before = base.contains(id) ? base.at(id) : notion;
-        if (!model::is_writable(info->type)) {
-            // A formula or rollup edited in the target: Notion's value goes back. Not edited:
-            // the column holds what was delivered (the base) or Notion's value already.
-            if (!holds(column_value, agreed_before) && !holds(column_value, notion)) {
-                revert = true;
-                ++stats.reverted;
-                mirror_.log_write(
-                    target_, row.page_id, "revert",
-                    {{"property", info->name}, {"reason", info->type + " is read-only in Notion"}});
-                spdlog::warn("target={} page={} property `{}` is read-only ({}): reverted", target_,
-                             row.page_id, info->name, info->type);
-            }
-            continue;
-        }
-        const model::ReadBack read = model::canonical_from_column(column_value, info->type);
-        if (!read.error.empty()) {
+    for (const auto& p : plan.properties) {
+        if (p.action == "revert") {
             revert = true;
             ++stats.reverted;
             mirror_.log_write(target_, row.page_id, "revert",
-                              {{"property", info->name}, {"reason", read.error}});
+                              {{"property", p.name}, {"reason", p.reason}});
             spdlog::warn("target={} page={} property `{}`: {}; reverted", target_, row.page_id,
-                         info->name, read.error);
+                         p.name, p.reason);
             continue;
         }
-        const json::value& external = read.value;
-        if (same(external, agreed_before)) continue;  // not changed in the target
-        if (same(notion, agreed_before) || same(notion, external)) {
-            if (same(notion, external)) {
-                agreed[id] = external;  // both made the same change
-                ++stats.converged;
-                continue;
+        if (p.action == "converged") {
+            agreed[p.id] = p.external;
+            ++stats.converged;
+            continue;
+        }
+        if (p.action == "conflict") {
+            ++stats.conflicts;
+            if (p.decision != "open" || !mirror_.has_open_conflict(target_, row.page_id, p.id)) {
+                mirror_.add_conflict({.target = target_,
+                                      .page_id = row.page_id,
+                                      .property_id = p.id,
+                                      .property = p.name,
+                                      .base = p.base,
+                                      .notion = p.notion,
+                                      .external = p.external,
+                                      .policy = p.policy,
+                                      .decision = p.decision});
             }
-            const model::Payload payload = model::notion_property(external, info->type);
-            if (!payload.error.empty()) {
+            mirror_.log_write(target_, row.page_id, "conflict",
+                              {{"property", p.name},
+                               {"notion", p.notion},
+                               {"target", p.external},
+                               {"policy", p.policy},
+                               {"decision", p.decision}});
+            std::string outcome = p.decision + " wins";
+            if (p.decision == "open") outcome = "parked for a person";
+            spdlog::warn("target={} page={} property `{}` changed on both sides: {} ({})", target_,
+                         row.page_id, p.name, outcome, p.policy);
+            if (p.decision == "notion") {
+                agreed[p.id] = p.notion;
                 revert = true;
-                ++stats.reverted;
-                mirror_.log_write(target_, row.page_id, "revert",
-                                  {{"property", info->name}, {"reason", payload.error}});
-                spdlog::warn("target={} page={} property `{}`: {}; reverted", target_, row.page_id,
-                             info->name, payload.error);
-                continue;
             }
-            properties[info->name] = payload.body;
-            written[id] = external;
-            changes[info->name] = {{"from", notion}, {"to", external}};
-            continue;
+            if (p.decision != "external") continue;
         }
-        // Both sides changed it, to different values.
-        std::string policy = policy_for(info->name, id);
-        std::string decision = policy == "external-wins" ? "external" : "notion";
-        if (policy == "newest-wins") {
-            // Notion's last_edited_time is rounded down to the minute: the target's edit is newer
-            // only when it was captured after that minute ended (a tie goes to Notion).
-            const auto notion_at = parse_iso(stored->record.last_edited_time) + 60s;
-            decision = row.captured_at >= notion_at ? "external" : "notion";
-        }
-        if (policy == "manual") decision = "open";
-        ++stats.conflicts;
-        if (decision != "open" || !mirror_.has_open_conflict(target_, row.page_id, id)) {
-            mirror_.add_conflict({.target = target_,
-                                  .page_id = row.page_id,
-                                  .property_id = id,
-                                  .property = info->name,
-                                  .base = agreed_before,
-                                  .notion = notion,
-                                  .external = external,
-                                  .policy = policy,
-                                  .decision = decision});
-        }
-        mirror_.log_write(target_, row.page_id, "conflict",
-                          {{"property", info->name},
-                           {"notion", notion},
-                           {"target", external},
-                           {"policy", policy},
-                           {"decision", decision}});
-        std::string outcome = decision + " wins";
-        if (decision == "open") outcome = "parked for a person";
-        spdlog::warn("target={} page={} property `{}` changed on both sides: {} ({})", target_,
-                     row.page_id, info->name, outcome, policy);
-        if (decision == "external") {
-            const model::Payload payload = model::notion_property(external, info->type);
-            if (payload.error.empty()) {
-                properties[info->name] = payload.body;
-                written[id] = external;
-                changes[info->name] = {{"from", notion}, {"to", external}};
-            }
-        } else if (decision == "notion") {
-            agreed[id] = notion;
-            revert = true;
-        }
+        // write, or a conflict the target's value won
+        properties[p.name] = p.payload;
+        written[p.id] = p.external;
+        changes[p.name] = {{"from", p.notion}, {"to", p.external}};
     }
     if (!properties.empty()) {
         const auto started = std::chrono::steady_clock::now();
@@ -390,6 +404,22 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
     }
     if (!agreed.empty()) mirror_.set_base(target_, row.page_id, agreed);
     if (revert) reverts_.push_back(row.page_id);
+}
+
+asio::awaitable<std::vector<RowPlan>> WriteBack::plan() {
+    std::vector<RowPlan> out;
+    const auto rows = co_await connector_.external_changes();
+    std::map<std::string, std::size_t> per_source;
+    for (const auto& row : rows) ++per_source[row.data_source_id];
+    for (const auto& row : rows) {
+        RowPlan plan = decide(row);
+        const auto live = mirror_.live_pages(row.data_source_id).size();
+        plan.held = !brake_released_ && live > 0 &&
+                    static_cast<double>(per_source[row.data_source_id]) >
+                        settings_.max_write_ratio * static_cast<double>(live);
+        if (plan.restore || plan.held || !plan.properties.empty()) out.push_back(std::move(plan));
+    }
+    co_return out;
 }
 
 }  // namespace syncd::sync

@@ -28,6 +28,29 @@ struct WriteBackStats {
     std::size_t held = 0;       // pages held by max_write_ratio
 };
 
+// What the write-back decides for one property of a captured row.
+struct PropertyPlan {
+    std::string id = {};
+    std::string name = {};
+    std::string type = {};
+    boost::json::value base = {};      // the last value both sides agreed on
+    boost::json::value notion = {};    // Notion's value now (the mirror)
+    boost::json::value external = {};  // the target's value (canonical when readable)
+    std::string action = {};           // write | converged | conflict | revert
+    std::string policy = {};           // conflicts: the policy that decided
+    std::string decision = {};         // conflicts: notion | external | open
+    std::string reason = {};           // reverts: why
+    boost::json::value payload = {};   // writes: the API value
+};
+
+struct RowPlan {
+    std::string page_id = {};
+    std::string data_source_id = {};
+    bool restore = false;  // the row was deleted: it is restored from Notion
+    bool held = false;     // over max_write_ratio: nothing is done until applied
+    std::vector<PropertyPlan> properties = {};
+};
+
 class WriteBack {
 public:
     WriteBack(std::string target, config::SyncSettings sync, config::TwoWaySettings settings,
@@ -38,6 +61,8 @@ public:
     // waits for younger ones to settle, at most `settle`. Throws on a retryable failure (the
     // captures stay and are tried again).
     boost::asio::awaitable<WriteBackStats> run(bool wait);
+    // What the next pass would do with the edits captured now, doing nothing (`plan`).
+    boost::asio::awaitable<std::vector<RowPlan>> plan();
     // Pages whose row in this target must get Notion's values again (a reverted read-only edit,
     // a conflict Notion won, a restored row): the dispatcher delivers them to this target only.
     std::vector<std::string> take_reverts();
@@ -49,6 +74,9 @@ public:
 private:
     // The policy for a property (fields: by name or id, else the target's).
     std::string policy_for(const std::string& name, const std::string& id) const;
+    // The merge of one captured row, deciding only (reads the mirror).
+    RowPlan decide(const connectors::ExternalRow& row) const;
+    // decide() carried out: writes, conflicts recorded, reverts queued, bases advanced.
     boost::asio::awaitable<void> merge(const connectors::ExternalRow& row, WriteBackStats& stats);
     // Conflicts a person resolved (`conflicts resolve`, POST /v1/conflicts/ID/resolve): the
     // chosen value written to Notion, or Notion's value back into the target.

@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "daemon/model/sqlite.hpp"
@@ -402,4 +403,52 @@ TEST_CASE("two-way: a 409 is written again after a re-read, an unknown outcome i
     CHECK(t.writes() == writes + 1);  // never sent twice
     CHECK(t.scalar("SELECT COUNT(*) FROM _notion_syncd_dirty") == "0");
     CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[1] + "'") == "9.0");
+}
+
+TEST_CASE("two-way: plan lists what the next cycle does in both directions, and it does that") {
+    TwoWay t;
+    t.two_way = "          settle: 0s\n          max_write_ratio: 1\n";
+    REQUIRE(t.syncd().status == 0);
+    t.sql("UPDATE tasks SET estimate = 8 WHERE page_id = '" + t.pages[0] + "'");
+    t.sql("UPDATE tasks SET double = 99 WHERE page_id = '" + t.pages[3] + "'");
+    t.notion_set(t.pages[1], R"({"Estimate":{"number":20}})");                     // Notion only
+    t.notion_set(t.pages[2], R"({"Estimate":{"number":30}})");                     // both sides:
+    t.sql("UPDATE tasks SET estimate = 50 WHERE page_id = '" + t.pages[2] + "'");  // a conflict
+    const auto writes = t.writes();
+    const json::array actions = json::parse(t.syncd({"plan", "--json"}).out).as_array();
+    CHECK(t.writes() == writes);  // plan writes nothing
+    std::map<std::string, std::vector<json::object>> by_kind;
+    for (const auto& a : actions)
+        by_kind[std::string(a.at("kind").as_string())].push_back(a.as_object());
+    REQUIRE(by_kind["update"].size() == 1);
+    CHECK(by_kind["update"][0].at("direction") == "to_notion");
+    CHECK(by_kind["update"][0].at("page_id") == t.pages[0].c_str());
+    CHECK(by_kind["update"][0].at("properties").at("Estimate").at("from") == 1);
+    CHECK(by_kind["update"][0].at("properties").at("Estimate").at("to") == 8);
+    REQUIRE(by_kind["conflict"].size() == 1);
+    CHECK(by_kind["conflict"][0].at("decision") == "notion-wins: notion");
+    REQUIRE(by_kind["revert"].size() == 1);
+    CHECK(by_kind["revert"][0].at("page_id") == t.pages[3].c_str());
+    // Notion's two changes go to both targets.
+    std::size_t deliveries = 0;
+    for (const auto& a : by_kind["updated"]) {
+        CHECK(a.at("direction") == "to_target");
+        ++deliveries;
+    }
+    CHECK(deliveries == 4);
+    CHECK(actions.size() == 7);
+
+    // The next sync-once does exactly that: one page written, the conflict decided for Notion,
+    // the formula set back, Notion's changes delivered.
+    const auto once = t.syncd();
+    CHECK(once.status == 0);
+    CHECK(t.writes() == writes + 1);
+    CHECK(once.out.find("1 pages written (1 properties), 1 conflicts") != std::string::npos);
+    CHECK(t.notion_value(t.pages[0], "Estimate") == 8);
+    CHECK(t.notion_value(t.pages[2], "Estimate") == 30);
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[2] + "'") == "30.0");
+    CHECK(t.scalar("SELECT double FROM tasks WHERE page_id = '" + t.pages[3] + "'") == "8.0");
+    // Then there is nothing left to do, in either direction.
+    const json::array after = json::parse(t.syncd({"plan", "--json"}).out).as_array();
+    CHECK(after.empty());
 }
