@@ -425,7 +425,7 @@ syncs:
               "data_source, database, discover, page)",
               "name.yaml:15:9: syncs[0].targets[0]: unknown key `colour` (expected one of: "
               "connector, direction, exclude, include, mapping, snapshot, soft_delete, table, "
-              "unmapped)",
+              "two_way, unmapped)",
               "name.yaml:12:5: syncs[0]: unknown key `evry` (expected one of: content, every, "
               "max_delete_ratio, name, overlap, reconcile_every, refresh_every, schema_every, "
               "source, "
