@@ -172,6 +172,7 @@ TwoWaySettings read_two_way(SettingsReader two_way, const std::string& connector
                             later);
         }
     }
+    out.create_options = two_way.bool_or("create_options", false);
     out.max_write_ratio = two_way.number_or("max_write_ratio", out.max_write_ratio);
     if (!(out.max_write_ratio > 0 && out.max_write_ratio <= 1)) {
         two_way.problem("max_write_ratio must be above 0 and at most 1", "max_write_ratio");

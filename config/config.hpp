@@ -50,6 +50,10 @@ struct TwoWaySettings {
     // If more than this share of a data source's pages have external changes in one cycle,
     // none is written (they are held) until `sync-once --apply-held-writes`.
     double max_write_ratio = 0.2;
+    // A select or multi-select value Notion does not have as an option: written (Notion adds the
+    // option) with true; by default reverted and reported, as options silently added are a
+    // typo's way into a shared workspace. Status options must always exist.
+    bool create_options = false;
 };
 
 struct TargetSettings {

@@ -201,8 +201,15 @@ const PropertyInfo* Schema::by_id(const std::string& id) const {
 
 json::object Schema::to_json() const {
     json::array props;
-    for (const auto& p : properties)
-        props.push_back(json::object{{"id", p.id}, {"name", p.name}, {"type", p.type}});
+    for (const auto& p : properties) {
+        json::object property{{"id", p.id}, {"name", p.name}, {"type", p.type}};
+        if (!p.options.empty()) {
+            json::array options;
+            for (const auto& o : p.options) options.emplace_back(o);
+            property["options"] = std::move(options);
+        }
+        props.push_back(std::move(property));
+    }
     return {{"data_source_id", data_source_id}, {"title", title}, {"properties", props}};
 }
 
@@ -211,8 +218,13 @@ Schema Schema::from_json(const json::object& o) {
     if (const auto* props = o.if_contains("properties"); props && props->is_array()) {
         for (const auto& p : props->get_array()) {
             const auto& po = p.as_object();
-            s.properties.push_back(
-                {string_at(po, "id"), string_at(po, "name"), string_at(po, "type")});
+            PropertyInfo info{string_at(po, "id"), string_at(po, "name"), string_at(po, "type")};
+            if (const auto* options = po.if_contains("options"); options && options->is_array()) {
+                for (const auto& option : options->get_array()) {
+                    if (option.is_string()) info.options.emplace_back(option.get_string());
+                }
+            }
+            s.properties.push_back(std::move(info));
         }
     }
     return s;
@@ -224,7 +236,18 @@ Schema Schema::from_data_source(const json::object& ds) {
     if (const auto* props = ds.if_contains("properties"); props && props->is_object()) {
         for (const auto& [name, p] : props->get_object()) {
             const auto& po = p.as_object();
-            s.properties.push_back({string_at(po, "id"), std::string(name), string_at(po, "type")});
+            PropertyInfo info{string_at(po, "id"), std::string(name), string_at(po, "type")};
+            // {"select": {"options": [{"name": …}, …]}}; status also has groups.
+            if (const auto* config = po.if_contains(info.type); config && config->is_object()) {
+                if (const auto* options = config->get_object().if_contains("options");
+                    options && options->is_array()) {
+                    for (const auto& o : options->get_array()) {
+                        if (o.is_object())
+                            info.options.push_back(string_at(o.get_object(), "name"));
+                    }
+                }
+            }
+            s.properties.push_back(std::move(info));
         }
     }
     return s;

@@ -46,6 +46,8 @@ struct PropertyInfo {
     std::string id;
     std::string name;
     std::string type;
+    // select, multi_select, status: the option names (two-way writes only these).
+    std::vector<std::string> options = {};
 };
 
 // A data source's schema as the daemon tracks it: property ids are the identity.

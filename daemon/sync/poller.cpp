@@ -8,6 +8,7 @@
 #include <set>
 
 #include "daemon/model/crash_point.hpp"
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::sync {
 namespace {
@@ -683,6 +684,10 @@ boost::asio::awaitable<void> Poller::refresh_schema(const std::string& ds, PollS
     const bool first = !stored || !stored->schema;
     mirror::Mirror::Batch batch(mirror_);
     if (!first && changed.empty() && stored->schema->title == schema.title) {
+        // Options of selects (two-way checks writes against them) may have changed: kept without
+        // an event (targets do not hold options).
+        if (model::to_json_text(stored->schema->to_json()) != model::to_json_text(schema.to_json()))
+            batch.set_schema(settings_.name, schema);
         batch.set_schema_read(ds, now_ms());
         batch.commit();
         co_return;

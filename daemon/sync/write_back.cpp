@@ -253,6 +253,30 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     co_return stats;
 }
 
+std::optional<std::string> WriteBack::unknown_option(const model::PropertyInfo& info,
+                                                     const json::value& value) const {
+    if (info.type != "select" && info.type != "status" && info.type != "multi_select")
+        return std::nullopt;
+    if (info.type != "status" && settings_.create_options) return std::nullopt;
+    std::vector<std::string> names;
+    if (value.is_string()) names.emplace_back(value.get_string());
+    if (value.is_array()) {
+        for (const auto& v : value.get_array()) {
+            if (v.is_string()) names.emplace_back(v.get_string());
+        }
+    }
+    for (const auto& name : names) {
+        if (std::find(info.options.begin(), info.options.end(), name) != info.options.end())
+            continue;
+        std::string known;
+        for (const auto& o : info.options) known += (known.empty() ? "" : ", ") + o;
+        return "`" + name + "` is not an option of " + info.name + " (" + known + ")" +
+               (info.type == "status" ? "; add it in Notion"
+                                      : "; add it in Notion, or set two_way.create_options: true");
+    }
+    return std::nullopt;
+}
+
 RowPlan WriteBack::decide(const connectors::ExternalRow& row) const {
     RowPlan plan{.page_id = row.page_id, .data_source_id = row.data_source_id};
     const auto stored = mirror_.page(row.page_id);
@@ -292,6 +316,12 @@ RowPlan WriteBack::decide(const connectors::ExternalRow& row) const {
         }
         p.external = read.value;
         if (same(p.external, p.base)) continue;  // not changed in the target
+        if (const auto unknown = unknown_option(*info, p.external)) {
+            p.action = "revert";
+            p.reason = *unknown;
+            plan.properties.push_back(std::move(p));
+            continue;
+        }
         if (same(p.notion, p.external)) {
             p.action = "converged";  // both made the same change
         } else if (same(p.notion, p.base)) {

@@ -74,6 +74,9 @@ public:
 private:
     // The policy for a property (fields: by name or id, else the target's).
     std::string policy_for(const std::string& name, const std::string& id) const;
+    // Why a select, multi-select or status value cannot be written (not an option), if so.
+    std::optional<std::string> unknown_option(const model::PropertyInfo& info,
+                                              const boost::json::value& value) const;
     // The merge of one captured row, deciding only (reads the mirror).
     RowPlan decide(const connectors::ExternalRow& row) const;
     // decide() carried out: writes, conflicts recorded, reverts queued, bases advanced.

@@ -452,3 +452,29 @@ TEST_CASE("two-way: plan lists what the next cycle does in both directions, and 
     const json::array after = json::parse(t.syncd({"plan", "--json"}).out).as_array();
     CHECK(after.empty());
 }
+
+TEST_CASE("two-way: a select value Notion has no option for is reported, not silently added") {
+    TwoWay t;
+    REQUIRE(t.syncd().status == 0);
+    const auto writes = t.writes();
+    t.sql("UPDATE tasks SET status = 'Blocked' WHERE page_id = '" + t.pages[0] + "'");
+    t.sql("UPDATE tasks SET tags = '[\"a\",\"zzz\"]' WHERE page_id = '" + t.pages[1] + "'");
+    const auto once = t.syncd();
+    CHECK(once.status == 0);
+    CHECK(once.out.find("2 read-only or invalid edits reverted") != std::string::npos);
+    CHECK(t.writes() == writes);
+    CHECK(t.scalar("SELECT status FROM tasks WHERE page_id = '" + t.pages[0] + "'") == "Todo");
+    CHECK(t.syncd({"history", t.pages[0]})
+              .out.find(
+                  "`Blocked` is not an option of Status (Todo, Doing, Done); add it in Notion, or "
+                  "set two_way.create_options: true") != std::string::npos);
+    // With create_options, Notion adds it.
+    t.two_way =
+        "          settle: 0s\n          max_write_ratio: 1\n          create_options: true\n";
+    t.sql("UPDATE tasks SET tags = '[\"a\",\"zzz\"]' WHERE page_id = '" + t.pages[1] + "'");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 1);
+    const auto tags = t.notion_value(t.pages[1], "Tags").as_array();
+    REQUIRE(tags.size() == 2);
+    CHECK(tags[1].at("name") == "zzz");
+}
