@@ -496,12 +496,14 @@ TEST_CASE("a schema survives a JSON round trip") {
       "data_source_id": "248104cd-477e-80af-bc30-000bd28de8f9", "title": "Tasks 2026",
       "properties": [ {"id": "title", "name": "Name", "type": "title"},
                       {"id": "fk%5EY", "name": "Done", "type": "checkbox"},
-                      {"id": "Z%3ClH", "name": "Stage", "type": "status"},
+                      {"id": "Z%3ClH", "name": "Stage", "type": "status",
+                       "options": ["Not started"]},
                       {"id": "tqqd", "name": "Ticket", "type": "unique_id"} ]})"));
     const Schema back = Schema::from_json(json::parse(json::serialize(stored)).as_object());
     CHECK(back.data_source_id == s.data_source_id);
     CHECK(back.title == s.title);
     REQUIRE(back.properties.size() == s.properties.size());
+    CHECK(back.by_id("Z%3ClH")->options == std::vector<std::string>{"Not started"});
     for (std::size_t i = 0; i < s.properties.size(); ++i) {
         CHECK(back.properties[i].id == s.properties[i].id);
         CHECK(back.properties[i].name == s.properties[i].name);
