@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <filesystem>
 #include <boost/json/parse.hpp>
+#include <filesystem>
 #include <fstream>
 
 #include "daemon/http/notion_webhook.hpp"

@@ -537,8 +537,9 @@ std::int64_t Mirror::add_conflict(const Conflict& c) {
 
 std::vector<Conflict> Mirror::conflicts(bool all) {
     auto s = db_.cached(
-        std::string("SELECT id, target, page_id, property_id, property, base, notion, external, "
-                    "policy, decision, detected_at, resolved_at, resolution, applied FROM conflicts") +
+        std::string(
+            "SELECT id, target, page_id, property_id, property, base, notion, external, "
+            "policy, decision, detected_at, resolved_at, resolution, applied FROM conflicts") +
         (all ? "" : " WHERE decision = 'open'") + " ORDER BY id");
     std::vector<Conflict> out;
     while (s->step()) {
