@@ -164,14 +164,13 @@ TwoWaySettings read_two_way(SettingsReader two_way, const std::string& connector
                             "fields");
         }
     }
-    for (const char* later : {"create", "delete"}) {
-        if (two_way.bool_or(later, false)) {
-            two_way.problem(std::string(later) +
-                                ": true is not in this version yet (rows created or deleted in "
-                                "the target are restored from Notion and reported)",
-                            later);
-        }
+    if (two_way.bool_or("create", false)) {
+        two_way.problem(
+            "create: true is not in this version yet (a row inserted without a page_id stays in "
+            "the table and is reported)",
+            "create");
     }
+    out.trash = two_way.bool_or("delete", false);
     out.create_options = two_way.bool_or("create_options", false);
     out.max_write_ratio = two_way.number_or("max_write_ratio", out.max_write_ratio);
     if (!(out.max_write_ratio > 0 && out.max_write_ratio <= 1)) {

@@ -54,6 +54,9 @@ struct TwoWaySettings {
     // option) with true; by default reverted and reported, as options silently added are a
     // typo's way into a shared workspace. Status options must always exist.
     bool create_options = false;
+    // A row deleted in the target moves its page to Notion's trash (within the sync's
+    // max_delete_ratio); false: the row is restored from Notion.
+    bool trash = false;
 };
 
 struct TargetSettings {

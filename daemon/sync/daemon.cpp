@@ -128,6 +128,8 @@ asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* repo
                     line += ", " + std::to_string(n) + " read-only or invalid edits reverted";
                 if (const auto n = now.restored - written_before.restored)
                     line += ", " + std::to_string(n) + " deleted rows restored";
+                if (const auto n = now.trashed - written_before.trashed)
+                    line += ", " + std::to_string(n) + " pages moved to the trash";
                 if (now.held) line += ", " + std::to_string(now.held) + " edited rows held";
                 report->lines.push_back(std::move(line));
             }
@@ -274,6 +276,11 @@ asio::awaitable<json::array> Daemon::plan(std::optional<std::string> job) {
             };
             if (row.held) {
                 action("held", {}, "held by max_write_ratio (sync-once --apply-held-writes)");
+                continue;
+            }
+            if (row.restore && write_back->trashes()) {
+                action("trash", {},
+                       "the row was deleted in the target: the page goes to the trash");
                 continue;
             }
             if (row.restore) {

@@ -213,8 +213,34 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     });
     // The write brake: a mass edit (a bad UPDATE without WHERE) is held, not written.
     std::map<std::string, std::size_t> per_source;
-    for (const auto& row : rows) ++per_source[row.data_source_id];
+    std::map<std::string, std::size_t> deletes;
+    for (const auto& row : rows) {
+        ++per_source[row.data_source_id];
+        if (row.deleted) ++deletes[row.data_source_id];
+    }
     std::vector<connectors::ExternalRow> held;
+    if (!brake_released_ && settings_.trash) {
+        // The delete brake, as for deletes in Notion: many rows gone at once is more likely a
+        // DELETE without WHERE than a decision.
+        for (const auto& [ds, count] : deletes) {
+            const auto live = mirror_.live_pages(ds).size();
+            if (live == 0 ||
+                static_cast<double>(count) <= sync_.max_delete_ratio * static_cast<double>(live))
+                continue;
+            spdlog::warn(
+                "target={} data_source={} holding {} deleted rows of {} pages (over "
+                "max_delete_ratio {}): nothing trashed; run `notion-syncd sync-once --job {} "
+                "--apply-held-writes` to trash them",
+                target_, ds, count, live, sync_.max_delete_ratio, sync_.name);
+            std::erase_if(rows, [&](const connectors::ExternalRow& row) {
+                if (row.data_source_id != ds || !row.deleted) return false;
+                held.push_back(row);
+                return true;
+            });
+            stats.held += count;
+            per_source[ds] -= count;
+        }
+    }
     if (!brake_released_) {
         for (const auto& [ds, count] : per_source) {
             const auto live = mirror_.live_pages(ds).size();
@@ -249,6 +275,7 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     totals_.conflicts += stats.conflicts;
     totals_.reverted += stats.reverted;
     totals_.restored += stats.restored;
+    totals_.trashed += stats.trashed;
     totals_.held = stats.held;
     co_return stats;
 }
@@ -355,6 +382,23 @@ RowPlan WriteBack::decide(const connectors::ExternalRow& row) const {
 
 asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, WriteBackStats& stats) {
     const RowPlan plan = decide(row);
+    if (plan.restore && settings_.trash) {
+        // `delete: true`: the page goes to Notion's trash (a restore there brings it back).
+        json::object body;
+        body["in_trash"] = true;
+        notion::RequestContext context(notion::Priority::write_back, sync_.name);
+        std::string id = row.page_id;
+        json::object page =
+            co_await client_.update_page(std::move(id), std::move(body), std::move(context));
+        co_await poller_.ingest_written(std::move(page));
+        mirror_.drop_base(target_, row.page_id);
+        ++stats.trashed;
+        mirror_.log_write(target_, row.page_id, "trash",
+                          {{"reason", "the row was deleted in the target (two_way.delete)"}});
+        spdlog::info("target={} page={} row deleted in the target: page moved to Notion's trash",
+                     target_, row.page_id);
+        co_return;
+    }
     if (plan.restore) {
         reverts_.push_back(row.page_id);
         ++stats.restored;

@@ -25,6 +25,7 @@ struct WriteBackStats {
     std::size_t conflicts = 0;  // decided or parked
     std::size_t reverted = 0;   // read-only or unwritable edits set back in the target
     std::size_t restored = 0;   // rows deleted in the target, restored from Notion
+    std::size_t trashed = 0;    // rows deleted in the target whose page went to the trash
     std::size_t held = 0;       // pages held by max_write_ratio
 };
 
@@ -69,6 +70,8 @@ public:
     // The next pass writes even past max_write_ratio (`sync-once --apply-held-writes`).
     void release_write_brake() { brake_released_ = true; }
     const WriteBackStats& totals() const { return totals_; }
+    // `delete: true`: a deleted row trashes its page (else the row is restored).
+    bool trashes() const { return settings_.trash; }
     const std::string& target() const { return target_; }
 
 private:

@@ -478,3 +478,28 @@ TEST_CASE("two-way: a select value Notion has no option for is reported, not sil
     REQUIRE(tags.size() == 2);
     CHECK(tags[1].at("name") == "zzz");
 }
+
+TEST_CASE("two-way with delete: true: a deleted row trashes its page, a mass delete is held") {
+    TwoWay t;
+    t.two_way = "          settle: 0s\n          max_write_ratio: 1\n          delete: true\n";
+    REQUIRE(t.syncd().status == 0);
+    t.sql("DELETE FROM tasks WHERE page_id = '" + t.pages[0] + "'");
+    const auto plan = json::parse(t.syncd({"plan", "--json"}).out).as_array();
+    REQUIRE(plan.size() == 1);
+    CHECK(plan[0].at("kind") == "trash");
+    const auto once = t.syncd();
+    CHECK(once.status == 0);
+    CHECK(once.out.find("1 pages moved to the trash") != std::string::npos);
+    CHECK(t.notion_page(t.pages[0]).at("in_trash") == true);
+    CHECK(t.events().back().at("event") == "deleted");  // the other targets hear of it
+    CHECK(t.scalar("SELECT COUNT(*) FROM tasks") == "4");
+    // Three of the four left at once: over max_delete_ratio (0.2), held.
+    t.sql("DELETE FROM tasks WHERE page_id IN ('" + t.pages[1] + "', '" + t.pages[2] + "', '" +
+          t.pages[3] + "')");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.notion_page(t.pages[1]).at("in_trash") == false);
+    CHECK(t.syncd({"sync-once", "--apply-held-writes"}).status == 0);
+    CHECK(t.notion_page(t.pages[1]).at("in_trash") == true);
+    CHECK(t.notion_page(t.pages[3]).at("in_trash") == true);
+    CHECK(t.notion_page(t.pages[4]).at("in_trash") == false);
+}
