@@ -164,12 +164,7 @@ TwoWaySettings read_two_way(SettingsReader two_way, const std::string& connector
                             "fields");
         }
     }
-    if (two_way.bool_or("create", false)) {
-        two_way.problem(
-            "create: true is not in this version yet (a row inserted without a page_id stays in "
-            "the table and is reported)",
-            "create");
-    }
+    out.create = two_way.bool_or("create", false);
     out.trash = two_way.bool_or("delete", false);
     out.create_options = two_way.bool_or("create_options", false);
     out.max_write_ratio = two_way.number_or("max_write_ratio", out.max_write_ratio);

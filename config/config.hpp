@@ -57,6 +57,9 @@ struct TwoWaySettings {
     // A row deleted in the target moves its page to Notion's trash (within the sync's
     // max_delete_ratio); false: the row is restored from Notion.
     bool trash = false;
+    // A row inserted in the target without a page_id becomes a page of the table's data source;
+    // false: it stays in the table, reported.
+    bool create = false;
 };
 
 struct TargetSettings {

@@ -661,7 +661,7 @@ TEST_CASE("two_way settings: defaults, policies per field, and mistakes named") 
     CHECK(t.max_write_ratio == 0.5);
     const auto bad = problems_of(notion_block + sqlite +
                                  sync("{policy: last-wins, fields: {Status: whoever}, "
-                                      "max_write_ratio: 0, create: true, colour: red}"));
+                                      "max_write_ratio: 0, create: maybe, colour: red}"));
     CHECK(bad.size() == 5);
     const std::string all = [&] {
         std::string text;
@@ -671,7 +671,7 @@ TEST_CASE("two_way settings: defaults, policies per field, and mistakes named") 
     CHECK(all.find("two_way.policy: expected notion-wins") != std::string::npos);
     CHECK(all.find("`whoever` is not a policy") != std::string::npos);
     CHECK(all.find("max_write_ratio must be above 0") != std::string::npos);
-    CHECK(all.find("create: true is not in this version yet") != std::string::npos);
+    CHECK(all.find("two_way.create: expected true or false") != std::string::npos);
     CHECK(all.find("unknown key `colour`") != std::string::npos);
 }
 

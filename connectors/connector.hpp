@@ -60,7 +60,9 @@ struct TargetOptions {
 // so a later delivery to the row cannot hide them).
 struct ExternalRow {
     std::string table = {};
-    std::string page_id = {};
+    std::string page_id = {};  // empty for a row inserted without one (row_key says which)
+    std::string row_key = {};  // the target's own key of a row without a page (sqlite: rowid)
+    std::string capture = {};  // the connector's key of the capture (acknowledge)
     std::string data_source_id = {};
     // Property id -> the column's value as stored (text, number, or JSON text for lists and
     // dates): the write-back engine reads it by the property's type.
@@ -101,6 +103,14 @@ public:
     // generation), which is then returned by the next external_changes().
     virtual boost::asio::awaitable<void> acknowledge(std::vector<ExternalRow> rows) {
         (void)rows;
+        co_return;
+    }
+    // Two-way creates: writes the page made for a row inserted without one into that row (as
+    // the connector's own write, not captured).
+    virtual boost::asio::awaitable<void> assign_page_id(ExternalRow row, std::string page_id) {
+        (void)row;
+        (void)page_id;
+        throw DeliveryError("this target cannot take the ids of pages created for its rows", false);
         co_return;
     }
 };

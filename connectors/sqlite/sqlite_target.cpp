@@ -74,9 +74,14 @@ public:
         while (s.step()) {
             ExternalRow row{.table = s.text(0),
                             .page_id = s.text(1),
+                            .capture = s.text(1),
                             .data_source_id = s.text(5),
                             .generation = s.integer(2),
                             .captured_at = parse_time(s.text(3))};
+            if (row.page_id.starts_with("row:")) {  // inserted without a page_id
+                row.row_key = row.page_id.substr(4);
+                row.page_id.clear();
+            }
             const std::string values = s.text(4);
             if (values.empty()) {
                 row.deleted = true;
@@ -90,13 +95,25 @@ public:
         co_return out;
     }
 
+    boost::asio::awaitable<void> assign_page_id(ExternalRow row, std::string page_id) override {
+        syncd::sqlite::Transaction transaction(*db_);
+        db_->exec("INSERT INTO _notion_syncd_origin VALUES (1)");
+        auto s = db_->prepare("UPDATE " + quote_identifier(row.table) +
+                              " SET page_id = ? WHERE rowid = ? AND page_id IS NULL");
+        s.bind(1, page_id).bind(2, static_cast<std::int64_t>(std::stoll(row.row_key)));
+        s.run();
+        db_->exec("DELETE FROM _notion_syncd_origin");
+        transaction.commit();
+        co_return;
+    }
+
     boost::asio::awaitable<void> acknowledge(std::vector<ExternalRow> rows) override {
         if (!db_) co_return;
         syncd::sqlite::Transaction transaction(*db_);
         for (const auto& row : rows) {
             auto s = db_->cached(
                 "DELETE FROM _notion_syncd_dirty WHERE table_name = ? AND page_id = ? AND gen = ?");
-            s->bind(1, row.table).bind(2, row.page_id).bind(3, row.generation);
+            s->bind(1, row.table).bind(2, row.capture).bind(3, row.generation);
             s->run();
         }
         transaction.commit();
@@ -141,6 +158,9 @@ private:
                                     : "json_patch(" + values + ", json_object(" + chunk + "))";
         }
         const std::string t = sql_literal(table);
+        // A row without a page_id (inserted by a person, for two_way.create) is known by rowid.
+        const std::string new_key = "COALESCE(NEW.page_id, 'row:' || NEW.rowid)";
+        const std::string old_key = "COALESCE(OLD.page_id, 'row:' || OLD.rowid)";
         const std::string guard = " WHEN NOT EXISTS (SELECT 1 FROM _notion_syncd_origin)";
         auto capture = [&](const std::string& key, const std::string& row) {
             return "INSERT OR REPLACE INTO _notion_syncd_dirty (table_name, page_id, gen, "
@@ -156,14 +176,11 @@ private:
             db_->exec("DROP TRIGGER IF EXISTS " + quote_identifier(prefix + "_" + what));
         }
         db_->exec("CREATE TRIGGER " + quote_identifier(prefix + "_insert") + " AFTER INSERT ON " +
-                  quote_identifier(table) + guard + " AND NEW.page_id IS NOT NULL BEGIN " +
-                  capture("NEW.page_id", values) + " END");
+                  quote_identifier(table) + guard + " BEGIN " + capture(new_key, values) + " END");
         db_->exec("CREATE TRIGGER " + quote_identifier(prefix + "_update") + " AFTER UPDATE ON " +
-                  quote_identifier(table) + guard + " AND NEW.page_id IS NOT NULL BEGIN " +
-                  capture("NEW.page_id", values) + " END");
+                  quote_identifier(table) + guard + " BEGIN " + capture(new_key, values) + " END");
         db_->exec("CREATE TRIGGER " + quote_identifier(prefix + "_delete") + " AFTER DELETE ON " +
-                  quote_identifier(table) + guard + " AND OLD.page_id IS NOT NULL BEGIN " +
-                  capture("OLD.page_id", "NULL") + " END");
+                  quote_identifier(table) + guard + " BEGIN " + capture(old_key, "NULL") + " END");
     }
 
     static std::string sql_literal(const std::string& text) {

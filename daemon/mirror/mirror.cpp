@@ -126,6 +126,14 @@ constexpr std::string_view migrations[] = {
         resolved_at TEXT NOT NULL DEFAULT '',
         resolution TEXT NOT NULL DEFAULT 'null',
         applied INTEGER NOT NULL DEFAULT 1);
+    CREATE TABLE create_intents (
+        target TEXT NOT NULL,
+        row_key TEXT NOT NULL,
+        data_source_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        first_try INTEGER NOT NULL,
+        page_id TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (target, row_key));
     CREATE TABLE writeback_log (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         at TEXT NOT NULL,
@@ -625,6 +633,41 @@ std::vector<WriteLogEntry> Mirror::history(const std::string& page_id) {
                        .detail = json::parse(s->text(3)).as_object()});
     }
     return out;
+}
+
+std::optional<CreateIntent> Mirror::create_intent(const std::string& target,
+                                                  const std::string& row_key) {
+    auto s = db_.cached(
+        "SELECT data_source_id, title, first_try, page_id FROM create_intents WHERE target = ? "
+        "AND row_key = ?");
+    s->bind(1, target).bind(2, row_key);
+    if (!s->step()) return std::nullopt;
+    return CreateIntent{.target = target,
+                        .row_key = row_key,
+                        .data_source_id = s->text(0),
+                        .title = s->text(1),
+                        .first_try_ms = s->integer(2),
+                        .page_id = s->text(3)};
+}
+
+void Mirror::put_create_intent(const CreateIntent& intent) {
+    auto s = db_.cached(
+        "INSERT INTO create_intents (target, row_key, data_source_id, title, first_try, page_id) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, row_key) DO UPDATE SET page_id = "
+        "excluded.page_id");
+    s->bind(1, intent.target)
+        .bind(2, intent.row_key)
+        .bind(3, intent.data_source_id)
+        .bind(4, intent.title)
+        .bind(5, intent.first_try_ms)
+        .bind(6, intent.page_id);
+    s->run();
+}
+
+void Mirror::drop_create_intent(const std::string& target, const std::string& row_key) {
+    auto s = db_.cached("DELETE FROM create_intents WHERE target = ? AND row_key = ?");
+    s->bind(1, target).bind(2, row_key);
+    s->run();
 }
 
 std::string Mirror::resolved_source(const std::string& sync) {

@@ -82,6 +82,17 @@ struct Conflict {
     bool applied = true;          // a person's resolution the write-back has carried out
 };
 
+// A page the write-back is creating for a row (recorded before the POST, so a crash or an
+// ambiguous answer never makes a second page).
+struct CreateIntent {
+    std::string target = {};
+    std::string row_key = {};
+    std::string data_source_id = {};
+    std::string title = {};
+    std::int64_t first_try_ms = 0;
+    std::string page_id = {};  // once known
+};
+
 // One write-back: what was written where (`notion-syncd history PAGE`).
 struct WriteLogEntry {
     std::string at = {};
@@ -175,6 +186,10 @@ public:
     void log_write(const std::string& target, const std::string& page_id, const std::string& action,
                    const json::object& detail);
     std::vector<WriteLogEntry> history(const std::string& page_id);
+    std::optional<CreateIntent> create_intent(const std::string& target,
+                                              const std::string& row_key);
+    void put_create_intent(const CreateIntent& intent);
+    void drop_create_intent(const std::string& target, const std::string& row_key);
     void set_job_outcome(const std::string& sync, const JobOutcome& outcome);
     JobOutcome job_outcome(const std::string& sync);
     // When set_job_sources was last called for `sync` (Unix ms, 0 = never).

@@ -107,6 +107,7 @@ using Names = std::vector<std::string>;
 void downgrade_to_3(syncd::sqlite::Database& db) {
     db.exec(
         "DROP TABLE two_way_base; DROP TABLE conflicts; DROP TABLE writeback_log; "
+        "DROP TABLE create_intents; "
         "DROP TABLE job_sources; DROP TABLE target_sources; DROP TABLE jobs; DROP TABLE counters; "
         "DROP INDEX outbox_by_source; ALTER TABLE outbox DROP COLUMN data_source_id; "
         "ALTER TABLE dead_letters DROP COLUMN retry; "

@@ -517,6 +517,14 @@ asio::awaitable<std::optional<json::object>> NotionClient::find_created(const Cr
     co_return std::nullopt;
 }
 
+asio::awaitable<std::optional<json::object>> NotionClient::find_created_page(
+    std::string data_source_id, std::string title, std::chrono::system_clock::time_point since,
+    RequestContext context) {
+    const Created created{
+        .data_source_id = std::move(data_source_id), .title = std::move(title), .first_try = since};
+    co_return co_await find_created(created, std::move(context));
+}
+
 asio::awaitable<json::object> NotionClient::create_page(json::object body,
                                                         std::string idempotency_key,
                                                         RequestContext context) {

@@ -150,6 +150,11 @@ public:
     boost::asio::awaitable<json::object> create_page(json::object body, std::string idempotency_key,
                                                      RequestContext context = {
                                                          Priority::write_back});
+    // A page this connection created in `data_source_id` with `title` since `since` (the lookup
+    // after an ambiguous creation, also from another process); nullopt if none is found.
+    boost::asio::awaitable<std::optional<json::object>> find_created_page(
+        std::string data_source_id, std::string title, std::chrono::system_clock::time_point since,
+        RequestContext context = {Priority::write_back});
     boost::asio::awaitable<json::object> update_page(std::string id, json::object body,
                                                      RequestContext context = {
                                                          Priority::write_back});

@@ -130,6 +130,10 @@ asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* repo
                     line += ", " + std::to_string(n) + " deleted rows restored";
                 if (const auto n = now.trashed - written_before.trashed)
                     line += ", " + std::to_string(n) + " pages moved to the trash";
+                if (const auto n = now.created - written_before.created)
+                    line += ", " + std::to_string(n) + " new rows created as pages";
+                if (const auto n = now.not_created - written_before.not_created)
+                    line += ", " + std::to_string(n) + " new rows without a page (create is off)";
                 if (now.held) line += ", " + std::to_string(now.held) + " edited rows held";
                 report->lines.push_back(std::move(line));
             }

@@ -276,6 +276,8 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     totals_.reverted += stats.reverted;
     totals_.restored += stats.restored;
     totals_.trashed += stats.trashed;
+    totals_.created += stats.created;
+    totals_.not_created += stats.not_created;
     totals_.held = stats.held;
     co_return stats;
 }
@@ -380,7 +382,100 @@ RowPlan WriteBack::decide(const connectors::ExternalRow& row) const {
     return plan;
 }
 
+asio::awaitable<void> WriteBack::create(const connectors::ExternalRow& row, WriteBackStats& stats) {
+    if (row.deleted) co_return;  // inserted and deleted before it became a page
+    if (!settings_.create) {
+        ++stats.not_created;
+        spdlog::warn(
+            "target={} table={} row {} has no page_id and two_way.create is off: it "
+            "stays in the table only",
+            target_, row.table, row.row_key);
+        co_return;
+    }
+    const auto source = mirror_.source(row.data_source_id);
+    if (row.data_source_id.empty() || !source || !source->schema) co_return;
+    const std::string key = row.table + ":" + row.row_key;
+    std::optional<mirror::CreateIntent> intent = mirror_.create_intent(target_, key);
+    std::optional<json::object> page;
+    json::object written;  // property id -> canonical value
+    if (intent && !intent->page_id.empty()) {
+        std::vector<std::string> every_property;
+        notion::RequestContext context(notion::Priority::write_back, sync_.name);
+        std::string id = intent->page_id;
+        page = co_await client_.retrieve_page(std::move(id), std::move(every_property),
+                                              std::move(context));
+    } else if (intent) {
+        // An earlier attempt's outcome is unknown (a crash, a timeout): look for the page
+        // instead of creating a second one.
+        std::string ds = intent->data_source_id;
+        std::string title = intent->title;
+        const auto since =
+            std::chrono::system_clock::time_point(std::chrono::milliseconds(intent->first_try_ms));
+        page = co_await client_.find_created_page(std::move(ds), std::move(title), since);
+        if (!page) {
+            notion::NotionError error(notion::ErrorKind::ambiguous_write,
+                                      "the page for row " + row.row_key + " of " + row.table +
+                                          " may have been created; looking for it again next "
+                                          "cycle (never created twice)");
+            throw error;
+        }
+    } else {
+        json::object properties;
+        std::string title;
+        for (const auto& [id_key, column_value] : row.values) {
+            const model::PropertyInfo* info = source->schema->by_id(std::string(id_key));
+            if (info == nullptr || !model::is_writable(info->type) || column_value.is_null())
+                continue;
+            const model::ReadBack read = model::canonical_from_column(column_value, info->type);
+            const auto unknown =
+                read.error.empty() ? unknown_option(*info, read.value) : std::nullopt;
+            if (!read.error.empty() || unknown) {
+                spdlog::warn("target={} new row {} of {}: `{}` left out: {}", target_, row.row_key,
+                             row.table, info->name, read.error.empty() ? *unknown : read.error);
+                continue;
+            }
+            const model::Payload payload = model::notion_property(read.value, info->type);
+            if (!payload.error.empty()) continue;
+            properties[info->name] = payload.body;
+            written[std::string(id_key)] = read.value;
+            if (info->type == "title" && read.value.is_string()) title = read.value.get_string();
+        }
+        intent = mirror::CreateIntent{
+            .target = target_,
+            .row_key = key,
+            .data_source_id = row.data_source_id,
+            .title = title,
+            .first_try_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count()};
+        mirror_.put_create_intent(*intent);  // before the POST
+        model::crash_point("writeback.before_create");
+        json::object body;
+        body["parent"] = json::object{{"data_source_id", row.data_source_id}};
+        body["properties"] = std::move(properties);
+        std::string idempotency = "notion-syncd:" + target_ + ":" + key;
+        notion::RequestContext context(notion::Priority::write_back, sync_.name);
+        page = co_await client_.create_page(std::move(body), std::move(idempotency),
+                                            std::move(context));
+        model::crash_point("writeback.after_create");
+    }
+    const std::string page_id = notion::PageView{*page}.id();
+    intent->page_id = page_id;
+    mirror_.put_create_intent(*intent);
+    co_await connector_.assign_page_id(row, page_id);
+    co_await poller_.ingest_written(std::move(*page));
+    if (!written.empty()) mirror_.set_base(target_, page_id, written);
+    mirror_.drop_create_intent(target_, key);
+    mirror_.log_write(target_, page_id, "create", {{"table", row.table}, {"row", row.row_key}});
+    ++stats.created;
+    spdlog::info("target={} row {} of {} is now page {}", target_, row.row_key, row.table, page_id);
+}
+
 asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, WriteBackStats& stats) {
+    if (row.page_id.empty()) {
+        co_await create(row, stats);
+        co_return;
+    }
     const RowPlan plan = decide(row);
     if (plan.restore && settings_.trash) {
         // `delete: true`: the page goes to Notion's trash (a restore there brings it back).

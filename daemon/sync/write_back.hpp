@@ -21,12 +21,14 @@ namespace syncd::sync {
 struct WriteBackStats {
     std::size_t pages_written = 0;
     std::size_t properties_written = 0;
-    std::size_t converged = 0;  // both sides made the same change
-    std::size_t conflicts = 0;  // decided or parked
-    std::size_t reverted = 0;   // read-only or unwritable edits set back in the target
-    std::size_t restored = 0;   // rows deleted in the target, restored from Notion
-    std::size_t trashed = 0;    // rows deleted in the target whose page went to the trash
-    std::size_t held = 0;       // pages held by max_write_ratio
+    std::size_t converged = 0;    // both sides made the same change
+    std::size_t conflicts = 0;    // decided or parked
+    std::size_t reverted = 0;     // read-only or unwritable edits set back in the target
+    std::size_t restored = 0;     // rows deleted in the target, restored from Notion
+    std::size_t trashed = 0;      // rows deleted in the target whose page went to the trash
+    std::size_t created = 0;      // rows inserted in the target that became pages
+    std::size_t not_created = 0;  // rows inserted without a page_id while create is off
+    std::size_t held = 0;         // pages held by max_write_ratio
 };
 
 // What the write-back decides for one property of a captured row.
@@ -82,6 +84,9 @@ private:
                                               const boost::json::value& value) const;
     // The merge of one captured row, deciding only (reads the mirror).
     RowPlan decide(const connectors::ExternalRow& row) const;
+    // A row inserted without a page_id: a page in the table's data source (create: true), made
+    // once whatever happens (the intent is recorded before the POST).
+    boost::asio::awaitable<void> create(const connectors::ExternalRow& row, WriteBackStats& stats);
     // decide() carried out: writes, conflicts recorded, reverts queued, bases advanced.
     boost::asio::awaitable<void> merge(const connectors::ExternalRow& row, WriteBackStats& stats);
     // Conflicts a person resolved (`conflicts resolve`, POST /v1/conflicts/ID/resolve): the

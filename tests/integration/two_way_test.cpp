@@ -503,3 +503,46 @@ TEST_CASE("two-way with delete: true: a deleted row trashes its page, a mass del
     CHECK(t.notion_page(t.pages[3]).at("in_trash") == true);
     CHECK(t.notion_page(t.pages[4]).at("in_trash") == false);
 }
+
+TEST_CASE(
+    "two-way with create: true: a row inserted in sqlite becomes one page, even after a crash") {
+    TwoWay t;
+    t.two_way = "          settle: 0s\n          max_write_ratio: 1\n          create: true\n";
+    REQUIRE(t.syncd().status == 0);
+    t.sql("INSERT INTO tasks (name, estimate, status) VALUES ('New from SQL', 4, 'Doing')");
+    const auto once = t.syncd();
+    CHECK(once.status == 0);
+    CHECK(once.out.find("1 new rows created as pages") != std::string::npos);
+    const std::string page_id = t.scalar("SELECT page_id FROM tasks WHERE name = 'New from SQL'");
+    REQUIRE(page_id.size() == 36);
+    CHECK(t.notion_value(page_id, "Estimate") == 4);
+    CHECK(t.notion_value(page_id, "Status").at("name") == "Doing");
+    CHECK(t.events().back().at("event") == "created");
+    CHECK(t.events().back().at("page_id") == page_id.c_str());
+    CHECK(t.scalar("SELECT COUNT(*) FROM tasks") == "6");
+    CHECK(t.scalar("SELECT COUNT(*) FROM _notion_syncd_dirty") == "0");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.scalar("SELECT COUNT(*) FROM tasks") == "6");
+
+    // Killed right after Notion created the page, before the daemon recorded it: the next run
+    // finds that page instead of creating a second one.
+    t.sql("INSERT INTO tasks (name, estimate) VALUES ('Crash test', 5)");
+    t.write_config();
+    const auto crashed = test::run_command(
+        {SYNCD_DAEMON_BINARY, "-c", t.path("config.yaml").string(), "sync-once"},
+        t.path("syncd.log"), 60s, {{"NOTION_SYNCD_CRASH_AT", "writeback.after_create"}});
+    CHECK(crashed.status != 0);
+    CHECK(t.scalar("SELECT page_id FROM tasks WHERE name = 'Crash test'").empty());
+    CHECK(t.syncd().status == 0);
+    const std::string crash_page = t.scalar("SELECT page_id FROM tasks WHERE name = 'Crash test'");
+    CHECK(crash_page.size() == 36);
+    const auto listed = t.emulator.api("POST", "/v1/data_sources/" + t.data_source + "/query",
+                                       json::parse(R"({"page_size":100})"));
+    std::size_t named = 0;
+    for (const auto& p : listed.at("results").as_array()) {
+        const auto& title = p.at("properties").at("Name").at("title").as_array();
+        if (!title.empty() && title[0].at("plain_text") == "Crash test") ++named;
+    }
+    CHECK(named == 1);  // one page, not two
+    CHECK(t.scalar("SELECT COUNT(*) FROM tasks") == "7");
+}
