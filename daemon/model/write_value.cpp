@@ -124,21 +124,25 @@ Payload notion_property(const json::value& v, const std::string& type) {
         if (v.is_null()) return {json::object{{type, nullptr}}};
         return {json::object{{type, {{"name", v}}}}};
     }
+    const json::array none;
+    const json::array& list = v.is_array() ? v.get_array() : none;  // null: an empty list
     if (type == "multi_select") {
         json::array options;
-        for (const auto& name : v.as_array()) options.push_back(json::object{{"name", name}});
+        for (const auto& name : list) options.push_back(json::object{{"name", name}});
         return {json::object{{type, std::move(options)}}};
     }
     if (type == "people" || type == "relation") {
         json::array ids;
-        for (const auto& id : v.as_array()) ids.push_back(json::object{{"id", id}});
+        for (const auto& id : list) ids.push_back(json::object{{"id", id}});
         if (type == "relation" && ids.size() > 100)
             return {{}, "more than 100 related pages: Notion takes at most 100 in one write"};
         return {json::object{{type, std::move(ids)}}};
     }
     if (type == "date") {
-        const auto& o = v.as_object();
-        if (o.at("start").is_null()) return {json::object{{"date", nullptr}}};
+        if (!v.is_object() || !v.get_object().contains("start") ||
+            v.get_object().at("start").is_null())
+            return {json::object{{"date", nullptr}}};  // no date
+        const auto& o = v.get_object();
         json::object date{{"start", o.at("start")}};
         if (const auto* end = o.if_contains("end"); end && !end->is_null()) date["end"] = *end;
         if (const auto* zone = o.if_contains("time_zone"); zone && !zone->is_null())
@@ -147,8 +151,9 @@ Payload notion_property(const json::value& v, const std::string& type) {
     }
     // files: external URLs only (Notion-hosted files cannot be written by URL).
     json::array files;
-    for (const auto& f : v.as_array()) {
-        const auto& o = f.as_object();
+    for (const auto& f : list) {
+        if (!f.is_object()) return {{}, "expected files as {\"name\", \"url\"} objects"};
+        const auto& o = f.get_object();
         const auto* url = o.if_contains("url");
         if (url == nullptr || !url->is_string())
             return {{}, "only external files (with a url) can be written"};
