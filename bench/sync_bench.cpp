@@ -22,6 +22,8 @@
 #include <random>
 #include <thread>
 
+#include "daemon/model/json_text.hpp"
+#include "daemon/model/sqlite.hpp"
 #include "tests/support/process.hpp"
 
 using namespace syncd;
@@ -60,6 +62,7 @@ struct Bench {
     std::string extra_connectors = {};  // YAML lines under `connectors:`
     std::string extra_targets = {};     // YAML lines under the items job's `targets:`
     std::string extra_syncs = {};       // YAML lines under `syncs:`
+    std::string db_settings = {};       // YAML lines under the db target (two_way:)
 
     Bench() : emulator(dir) {
         emulator.control("rate_limit", {{"requests", 0}, {"window_ms", 60'000}});
@@ -126,7 +129,7 @@ struct Bench {
                 << "syncs:\n  - name: items\n    source: { data_source: " << data_source
                 << " }\n    every: " << every
                 << "\n    reconcile_every: never\n    targets:\n      - connector: db\n"
-                << "      - connector: log\n"
+                << db_settings << "      - connector: log\n"
                 << extra_targets << extra_syncs;
         }
         std::vector<std::string> out{syncd_binary, "-c", path("config.yaml").string()};
@@ -217,7 +220,7 @@ void requests_scenario(int pages) {
                            {"goal_at_most", static_cast<int>(std::ceil(k / 100.0)) + 1}});
     }
     out["changed_pages"] = changed;
-    std::cout << json::serialize(out) << std::endl;
+    std::cout << syncd::model::to_json_text(out) << std::endl;
 }
 
 // Issue #10's figures: two jobs over one data source cost the requests of one; an idle sync-once
@@ -255,7 +258,7 @@ void targets_scenario(int pages) {
         for (std::string line; std::getline(second, line);) ++lines;
     }
     out["second_job_events"] = lines;
-    std::cout << json::serialize(out) << std::endl;
+    std::cout << syncd::model::to_json_text(out) << std::endl;
 }
 
 void initial_scenario(int pages, int latency_ms) {
@@ -275,7 +278,7 @@ void initial_scenario(int pages, int latency_ms) {
     // ceil(N/100) queries and one schema read, at 3 per second after the burst of 5.
     const auto needed = static_cast<std::size_t>(std::ceil(pages / 100.0)) + 1;
     const double floor = std::max(0.0, static_cast<double>(needed) - 5) / 3.0;
-    std::cout << json::serialize(json::object{
+    std::cout << syncd::model::to_json_text(json::object{
                      {"scenario", "initial"},
                      {"pages", pages},
                      {"latency_ms", latency_ms},
@@ -305,7 +308,7 @@ void cpu_scenario(int pages) {
     cpu = cpu_seconds_of_children();
     b.syncd();
     const double unchanged = cpu_seconds_of_children() - cpu;
-    std::cout << json::serialize(json::object{
+    std::cout << syncd::model::to_json_text(json::object{
                      {"scenario", "cpu"},
                      {"pages", pages},
                      {"bytes_per_page", bytes_per_page},
@@ -335,12 +338,13 @@ void rss_scenario(int pages) {
         throw std::runtime_error("notion-syncd failed in the rss scenario");
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::cout << json::serialize(json::object{{"scenario", "rss"},
-                                              {"pages", pages},
-                                              {"daemon_peak_rss_mb", peak_kb / 1024.0},
-                                              {"measured", "VmHWM of the daemon process"},
-                                              {"samples", samples},
-                                              {"wall_s", wall}})
+    std::cout << syncd::model::to_json_text(
+                     json::object{{"scenario", "rss"},
+                                  {"pages", pages},
+                                  {"daemon_peak_rss_mb", peak_kb / 1024.0},
+                                  {"measured", "VmHWM of the daemon process"},
+                                  {"samples", samples},
+                                  {"wall_s", wall}})
               << std::endl;
 }
 
@@ -377,16 +381,56 @@ void latency_scenario(int edits) {
             latencies.size() - 1,
             static_cast<std::size_t>(q * static_cast<double>(latencies.size())))];
     };
-    std::cout << json::serialize(json::object{{"scenario", "latency"},
-                                              {"every_s", 5},
-                                              {"edits", edits},
-                                              {"p50_s", at(0.5)},
-                                              {"p99_s", at(0.99)},
-                                              {"max_s", latencies.back()}})
+    std::cout << syncd::model::to_json_text(json::object{{"scenario", "latency"},
+                                                         {"every_s", 5},
+                                                         {"edits", edits},
+                                                         {"p50_s", at(0.5)},
+                                                         {"p99_s", at(0.99)},
+                                                         {"max_s", latencies.back()}})
               << std::endl;
 }
 
 }  // namespace
+
+// Two-way: `edits` rows changed in the sqlite target, written back at 180 requests a minute.
+// Requests per written page (goal 1.05 or less: one PATCH each, plus the cycle's poll) and wall
+// time against the budget's floor (goal 1.10 or less), CPU per written page.
+void two_way_scenario(int pages, int edits) {
+    Bench b;
+    b.load(pages);
+    b.db_settings = "        two_way: { settle: 0s, max_write_ratio: 1 }\n";
+    b.syncd();  // the table, at the unlimited budget
+    b.budget = "{ per_minute: 180, burst: 5 }";
+    b.emulator.control("rate_limit", {{"requests", 180}, {"window_ms", 60'000}});
+    {
+        syncd::sqlite::Database db(b.path("out.sqlite").string());
+        db.exec("UPDATE items SET count = count + 100000 WHERE rowid <= " + std::to_string(edits));
+    }
+    const auto before = b.requests();
+    const double cpu = cpu_seconds_of_children();
+    const auto start = std::chrono::steady_clock::now();
+    const auto once = b.syncd();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double used_cpu = cpu_seconds_of_children() - cpu;
+    const auto d = diff(b.requests(), before);
+    const auto used = sum(d);
+    const std::size_t needed = static_cast<std::size_t>(edits) + 1;  // a PATCH each, one poll
+    const double floor = std::max(0.0, static_cast<double>(needed) - 5) / 3.0;
+    std::cout << syncd::model::to_json_text(json::object{
+                     {"scenario", "two-way"},
+                     {"pages", pages},
+                     {"edits", edits},
+                     {"requests_used", used},
+                     {"requests_per_written_page", static_cast<double>(used) / edits},
+                     {"rate_limited_429", d.contains("429") ? d.at("429") : json::value(0)},
+                     {"wall_s", wall},
+                     {"budget_floor_s", floor},
+                     {"wall_over_floor", wall / floor},
+                     {"cpu_us_per_written_page", used_cpu * 1e6 / edits},
+                     {"routes", d}})
+              << std::endl;
+}
 
 int main(int argc, char** argv) {
     umask(077);  // the configurations written hold a (test) token
@@ -396,10 +440,10 @@ int main(int argc, char** argv) {
     int latency_ms = 300;
     int edits = 30;
     app.add_option("--syncd", syncd_binary, "notion-syncd binary")->required();
-    app.add_option("--scenario", scenario, "requests|initial|cpu|rss|latency|targets|all");
+    app.add_option("--scenario", scenario, "requests|initial|cpu|rss|latency|targets|two-way|all");
     app.add_option("--pages", pages, "pages (default per scenario)");
     app.add_option("--latency-ms", latency_ms, "emulator latency for `initial`");
-    app.add_option("--edits", edits, "edits for `latency`");
+    app.add_option("--edits", edits, "edits for `latency` (default 30) and `two-way` (1000)");
     CLI11_PARSE(app, argc, argv);
     try {
         const bool all = scenario == "all";
@@ -409,6 +453,9 @@ int main(int argc, char** argv) {
         if (all || scenario == "latency") latency_scenario(edits);
         if (all || scenario == "targets") targets_scenario(pages ? pages : 20'000);
         if (all || scenario == "initial") initial_scenario(pages ? pages : 20'000, latency_ms);
+        if (all || scenario == "two-way") {
+            two_way_scenario(pages ? pages : 2000, app.count("--edits") ? edits : 1000);
+        }
     } catch (const std::exception& e) {
         std::cerr << "sync_bench: " << e.what() << '\n';
         return 1;
