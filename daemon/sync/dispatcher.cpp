@@ -88,6 +88,7 @@ asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeE
         event.sync =
             sync_;  // found by whichever job polled the data source; delivered for this one
         filter_properties(event, options_);
+        if (options_.two_way) keep_parked(event);
     }
     const auto sources = mirror_.sources(sync_);
     batch.several_sources = sources.size() > 1;
@@ -114,6 +115,21 @@ asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeE
                   "target={} {} events delivered", target_, count);
     }
     co_return outcome;
+}
+
+void Dispatcher::keep_parked(model::ChangeEvent& event) {
+    if (event.page_id.empty() || event.kind == "deleted" || event.kind == "access_lost") return;
+    for (auto it = event.properties.begin(); it != event.properties.end();) {
+        const auto* id = event.property_ids.if_contains(it->key());
+        if (id && id->is_string() &&
+            mirror_.has_open_conflict(target_, event.page_id, std::string(id->get_string()))) {
+            // A conflict parked for a person: the target keeps its value until it is resolved.
+            event.property_ids.erase(it->key());
+            it = event.properties.erase(it);
+        } else {
+            ++it;
+        }
+    }
 }
 
 void Dispatcher::record_base(const std::vector<model::ChangeEvent>& events) {

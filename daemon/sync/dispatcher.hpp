@@ -100,6 +100,9 @@ private:
     // Two-way: the captured edits written back, then the pages whose rows must get Notion's
     // values again delivered to this target alone; false if that failed (retried later).
     boost::asio::awaitable<bool> run_write_back();
+    // Two-way: the properties with a conflict parked for a person (policy manual) are left out,
+    // so the target keeps its value until someone decides.
+    void keep_parked(model::ChangeEvent& event);
     // Two-way: what the target acknowledged is the base of those pages.
     void record_base(const std::vector<model::ChangeEvent>& events);
     std::chrono::milliseconds backoff(int attempt,

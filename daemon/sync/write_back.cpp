@@ -143,7 +143,8 @@ asio::awaitable<void> WriteBack::write(const std::string& page_id, json::object 
 }
 
 asio::awaitable<void> WriteBack::apply_resolutions(WriteBackStats& stats) {
-    for (const auto& c : mirror_.unapplied_resolutions(target_)) {
+    const std::vector<mirror::Conflict> resolved = mirror_.unapplied_resolutions(target_);
+    for (const auto& c : resolved) {  // a local: g++ 12 and temporaries across co_await
         const auto stored = mirror_.page(c.page_id);
         const auto source = stored ? mirror_.source(stored->data_source_id) : std::nullopt;
         const model::PropertyInfo* info =

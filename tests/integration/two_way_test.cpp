@@ -166,6 +166,14 @@ TEST_CASE("two-way: a parked conflict is resolved by a person, from the command 
         REQUIRE(t.syncd().status == 0);
     };
     conflict_on(0, 30, 50);
+    // Parked: the table keeps the person's value, also when Notion changes the page again.
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[0] + "'") == "50.0");
+    t.notion_set(t.pages[0], R"({"Name":{"title":[{"text":{"content":"Renamed in Notion"}}]}})");
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.scalar("SELECT name FROM tasks WHERE page_id = '" + t.pages[0] + "'") ==
+          "Renamed in Notion");
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[0] + "'") == "50.0");
+    CHECK(t.notion_value(t.pages[0], "Estimate") == 30);
     auto status = json::parse(t.syncd({"status", "--json"}).out);
     CHECK(status.at("jobs").as_array()[0].at("targets").as_array()[0].at("two_way").at(
               "conflicts_open") == 1);
