@@ -451,17 +451,7 @@ int conflicts(mirror::Mirror& mirror, bool all, bool as_json) {
     if (as_json) {
         json::array out;
         for (const auto& c : list) {
-            out.push_back(json::object{{"id", c.id},
-                                       {"target", c.target},
-                                       {"page_id", c.page_id},
-                                       {"property", c.property},
-                                       {"base", c.base},
-                                       {"notion", c.notion},
-                                       {"external", c.external},
-                                       {"policy", c.policy},
-                                       {"decision", c.decision},
-                                       {"detected_at", c.detected_at},
-                                       {"resolved_at", c.resolved_at}});
+            out.push_back(c.to_json());
         }
         std::cout << model::to_json_text(out) << "\n";
         return exit_codes::ok;
@@ -493,18 +483,7 @@ int conflict(mirror::Mirror& mirror, const std::string& action, std::optional<st
         return exit_codes::usage;
     }
     if (action == "show") {
-        std::cout << model::to_json_text(json::object{{"id", it->id},
-                                                      {"target", it->target},
-                                                      {"page_id", it->page_id},
-                                                      {"property", it->property},
-                                                      {"base", it->base},
-                                                      {"notion", it->notion},
-                                                      {"external", it->external},
-                                                      {"policy", it->policy},
-                                                      {"decision", it->decision},
-                                                      {"detected_at", it->detected_at},
-                                                      {"resolved_at", it->resolved_at}})
-                  << "\n";
+        std::cout << model::to_json_text(it->to_json()) << "\n";
         return exit_codes::ok;
     }
     if (take.empty() || (take == "value") == value.empty()) {

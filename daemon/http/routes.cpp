@@ -66,15 +66,7 @@ ControlResponse Routes::operator()(const ControlRequest& request) {
         json::array out;
         for (const auto& c :
              daemon_().mirror().conflicts(request.target.find("all=1") != std::string::npos)) {
-            out.push_back(json::object{{"id", c.id},
-                                       {"target", c.target},
-                                       {"page_id", c.page_id},
-                                       {"property", c.property},
-                                       {"base", c.base},
-                                       {"notion", c.notion},
-                                       {"external", c.external},
-                                       {"policy", c.policy},
-                                       {"decision", c.decision}});
+            out.push_back(c.to_json());
         }
         return json_response(200, {{"conflicts", out}});
     }

@@ -543,6 +543,20 @@ std::int64_t Mirror::add_conflict(const Conflict& c) {
     return db_.last_insert_rowid();
 }
 
+json::object Conflict::to_json() const {
+    return {{"id", id},
+            {"target", target},
+            {"page_id", page_id},
+            {"property", property},
+            {"base", base},
+            {"notion", notion},
+            {"external", external},
+            {"policy", policy},
+            {"decision", decision},
+            {"detected_at", detected_at},
+            {"resolved_at", resolved_at}};
+}
+
 std::vector<Conflict> Mirror::conflicts(bool all) {
     auto s = db_.cached(
         std::string(

@@ -80,6 +80,8 @@ struct Conflict {
     std::string resolved_at = {};
     json::value resolution = {};  // the value a person chose (`resolve --take value`)
     bool applied = true;          // a person's resolution the write-back has carried out
+    // As `conflicts list --json`, `conflicts show` and GET /v1/conflicts show it.
+    json::object to_json() const;
 };
 
 // A page the write-back is creating for a row (recorded before the POST, so a crash or an

@@ -219,7 +219,6 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
         ++per_source[row.data_source_id];
         if (row.deleted) ++deletes[row.data_source_id];
     }
-    std::vector<connectors::ExternalRow> held;
     if (!brake_released_ && settings_.trash) {
         // The delete brake, as for deletes in Notion: many rows gone at once is more likely a
         // DELETE without WHERE than a decision.
@@ -234,9 +233,7 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
                 "--apply-held-writes` to trash them",
                 target_, ds, count, live, sync_.max_delete_ratio, sync_.name);
             std::erase_if(rows, [&](const connectors::ExternalRow& row) {
-                if (row.data_source_id != ds || !row.deleted) return false;
-                held.push_back(row);
-                return true;
+                return row.data_source_id == ds && row.deleted;  // left captured: held
             });
             stats.held += count;
             per_source[ds] -= count;
@@ -255,9 +252,7 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
                 "sync-once --job {} --apply-held-writes`",
                 target_, ds, count, live, settings_.max_write_ratio, sync_.name);
             std::erase_if(rows, [&](const connectors::ExternalRow& row) {
-                if (row.data_source_id != ds) return false;
-                held.push_back(row);
-                return true;
+                return row.data_source_id == ds;  // left captured: held
             });
             stats.held += count;
         }
