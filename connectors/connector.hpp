@@ -105,6 +105,13 @@ public:
         (void)rows;
         co_return;
     }
+    // Two-way targets: every row the target holds for two-way, in external_changes()'s form
+    // (capture empty, generation 0), for the periodic full comparison with the base
+    // (`verify_every`) that finds edits made while the capture was off (triggers disabled).
+    // Default: none.
+    virtual boost::asio::awaitable<std::vector<ExternalRow>> all_rows() {
+        co_return std::vector<ExternalRow>{};
+    }
     // Two-way creates: writes the page made for a row inserted without one into that row (as
     // the connector's own write, not captured).
     virtual boost::asio::awaitable<void> assign_page_id(ExternalRow row, std::string page_id) {
