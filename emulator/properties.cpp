@@ -92,9 +92,10 @@ std::string require_string(const json::value& v, const std::string& path,
                            std::size_t limit = max_text) {
     if (!v.is_string()) fail(path, "a string", v);
     const auto& s = v.get_string();
-    // Notion counts UTF-16 code units; counting code points is close enough for limits.
-    std::size_t length = 0;
-    for (const char c : s) length += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    // Notion counts JavaScript string length, UTF-16 code units: a character outside the BMP
+    // (most emoji) is two, so 1,001 emoji are 2,002 (notion-api.md §3.2; tests/conformance/
+    // FINDINGS.md).
+    const std::size_t length = utf16_length(s);
     if (length > limit) {
         throw validation_error("body failed validation: " + path + ".length should be ≤ `" +
                                std::to_string(limit) + "`, instead was `" + std::to_string(length) +
@@ -143,23 +144,51 @@ std::string require_uuid(const json::value& v, const std::string& path) {
     return *id;
 }
 
+// Whether a parsed ISO 8601 date-time names its offset ("Z", "+02:00", "-0400").
+bool has_offset(std::string_view text) {
+    const auto time = text.find_first_of("Tt ");
+    return time != std::string_view::npos &&
+           text.find_first_of("Zz+-", time) != std::string_view::npos;
+}
+
+// An IANA zone name as Notion takes them ("Europe/Berlin", "America/Argentina/Buenos_Aires",
+// "UTC", "Etc/GMT+5"): only the shape is checked, the emulator has no zone database.
+bool is_zone_name(std::string_view zone) {
+    if (zone.empty() || !std::isalpha(static_cast<unsigned char>(zone.front()))) return false;
+    if (zone.back() == '/' || zone.find("//") != std::string_view::npos) return false;
+    return std::all_of(zone.begin(), zone.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '_' || c == '-' ||
+               c == '+';
+    });
+}
+
+// A date value {start, end, time_zone} (notion-api.md §7.2): start and end are dates or
+// date-times kept as sent, so a date stays a date and a time keeps its offset. With a time_zone
+// they are local times, which must have a time and no offset. An end before its start is taken
+// as sent (Notion's answer is UNCONFIRMED).
 json::object date_value(const json::value& v, const std::string& path) {
     const auto& d = require_object(v, path);
-    const auto* start = d.if_contains("start");
-    if (start == nullptr || !start->is_string() || !parse_time(start->get_string())) {
-        fail(path + ".start", "a valid ISO 8601 date string", start ? *start : json::value());
-    }
-    json::object out{{"start", *start}, {"end", nullptr}, {"time_zone", nullptr}};
-    if (const auto* end = d.if_contains("end"); end && !end->is_null()) {
-        if (!end->is_string() || !parse_time(end->get_string())) {
-            fail(path + ".end", "a valid ISO 8601 date string or `null`", *end);
-        }
-        out["end"] = *end;
-    }
+    json::value zone = nullptr;
     if (const auto* tz = d.if_contains("time_zone"); tz && !tz->is_null()) {
-        const std::string zone = require_string(*tz, path + ".time_zone", 100);
-        if (zone.empty()) fail(path + ".time_zone", "a valid IANA time zone", *tz);
-        out["time_zone"] = zone;
+        const std::string name = require_string(*tz, path + ".time_zone", 100);
+        if (!is_zone_name(name)) fail(path + ".time_zone", "a valid IANA time zone", *tz);
+        zone = name;
+    }
+    auto moment = [&](const json::value& value, const std::string& at, bool may_be_null) {
+        const std::string expected =
+            std::string("a valid ISO 8601 date string") + (may_be_null ? " or `null`" : "");
+        if (!value.is_string() || !parse_time(value.get_string())) fail(at, expected, value);
+        const auto text = std::string_view(value.get_string());
+        if (zone.is_string() && (is_date_only(text) || has_offset(text))) {
+            fail(at, "a date-time without a UTC offset when time_zone is given", value);
+        }
+    };
+    const json::value& start = field(d, "start");
+    moment(start, path + ".start", false);
+    json::object out{{"start", start}, {"end", nullptr}, {"time_zone", zone}};
+    if (const auto* end = d.if_contains("end"); end && !end->is_null()) {
+        moment(*end, path + ".end", true);
+        out["end"] = *end;
     }
     return out;
 }
@@ -191,10 +220,10 @@ json::object resolve_option(Workspace& ws, PropertyDef& def, const json::value& 
         throw validation_error("Invalid status option. Status option \"" + name +
                                "\" does not exist for property \"" + def.name + "\".");
     }
-    json::object option{{"id", ws.ids().option_id()},
-                        {"name", name},
-                        {"color", optional_string(r, "color").value_or("default")},
-                        {"description", nullptr}};
+    const std::string color = optional_string(r, "color").value_or("default");
+    if (!colors.contains(color)) fail(path + ".color", "a valid color", r.at("color"));
+    json::object option{
+        {"id", ws.ids().option_id()}, {"name", name}, {"color", color}, {"description", nullptr}};
     options.push_back(option);
     return option;
 }

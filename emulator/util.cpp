@@ -243,6 +243,16 @@ std::string url_decode(std::string_view text, bool plus_is_space) {
     return out;
 }
 
+std::size_t utf16_length(std::string_view text) {
+    std::size_t length = 0;
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if ((byte & 0xC0) == 0x80) continue;      // a continuation byte
+        length += (byte & 0xF8) == 0xF0 ? 2 : 1;  // a four-byte sequence is a surrogate pair
+    }
+    return length;
+}
+
 std::string url_encode(std::string_view text) {
     std::string out;
     for (const char c : text) {

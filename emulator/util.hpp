@@ -52,6 +52,10 @@ private:
 std::string encode_cursor(std::size_t offset, std::uint64_t secret);
 std::optional<std::size_t> decode_cursor(std::string_view cursor, std::uint64_t secret);
 
+// The length of UTF-8 `text` in UTF-16 code units, as JavaScript's String.length counts it
+// (Notion's size limits do): characters outside the BMP count twice.
+std::size_t utf16_length(std::string_view text);
+
 // Percent-decoding; '+' becomes a space only in query strings.
 std::string url_decode(std::string_view text, bool plus_is_space = false);
 std::string url_encode(std::string_view text);

@@ -86,3 +86,11 @@ TEST_CASE("HMAC-SHA256 matches RFC 4231 test case 2") {
     CHECK(hmac_sha256_hex("Jefe", "what do ya want for nothing?") ==
           "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
+
+TEST_CASE("text length counts UTF-16 code units, as Notion's limits do") {
+    CHECK(utf16_length("") == 0);
+    CHECK(utf16_length("abc") == 3);
+    CHECK(utf16_length("é€") == 2);          // two and three UTF-8 bytes: one unit each
+    CHECK(utf16_length("\U0001F600") == 2);  // an emoji outside the BMP: a surrogate pair
+    CHECK(utf16_length("a\U0001F600b") == 4);
+}

@@ -5,6 +5,7 @@
 
 #include "emulator/api_error.hpp"
 #include "emulator/model.hpp"
+#include "emulator/properties.hpp"
 
 using namespace emulator;
 
@@ -541,4 +542,326 @@ TEST_CASE("relation values the reader cannot see are left out everywhere, and ke
     f.ws.unshare(f.bot, rows[27]);
     f.ws.unshare(f.bot, rows[3]);
     check_bot_sees(0);
+}
+
+namespace {
+
+// A data source with every property type, and one it relates to; returns {all, projects}.
+std::pair<std::string, std::string> every_type(Fixture& f, const std::string& parent) {
+    const auto projects_db =
+        f.ws.create_database(f.as_owner, f.body(R"({"parent":{"page_id":")" + parent + R"("},
+            "title":[{"text":{"content":"Projects"}}],
+            "initial_data_source":{"properties":{"Name":{"title":{}},"Hours":{"number":{}}}}})"));
+    const std::string projects(projects_db.at("data_sources").as_array()[0].at("id").as_string());
+    const auto db =
+        f.ws.create_database(f.as_owner, f.body(R"({"parent":{"page_id":")" + parent + R"("},
+            "title":[{"text":{"content":"All"}}],
+            "initial_data_source":{"properties":{
+              "Name":{"title":{}},"Notes":{"rich_text":{}},"Estimate":{"number":{}},
+              "Done":{"checkbox":{}},"Area":{"select":{"options":[{"name":"Backend"}]}},
+              "Tags":{"multi_select":{"options":[{"name":"A"},{"name":"B"}]}},
+              "Stage":{"status":{}},"Due":{"date":{}},"Site":{"url":{}},"Mail":{"email":{}},
+              "Phone":{"phone_number":{}},"Owner":{"people":{}},"Spec":{"files":{}},
+              "Project":{"relation":{"data_source_id":")" +
+                                                projects + R"(","single_property":{}}},
+              "Total":{"rollup":{"relation_property_name":"Project",
+                                 "rollup_property_name":"Hours","function":"sum"}},
+              "Calc":{"formula":{"expression":"prop(\"Estimate\") * 2"}},
+              "Created":{"created_time":{}},"Creator":{"created_by":{}},
+              "Edited":{"last_edited_time":{}},"Editor":{"last_edited_by":{}},
+              "Ticket":{"unique_id":{"prefix":"T"}},"Go":{"button":{}}}}})"));
+    return {std::string(db.at("data_sources").as_array()[0].at("id").as_string()), projects};
+}
+
+std::string repeat(std::string_view piece, std::size_t times) {
+    std::string out;
+    for (std::size_t i = 0; i < times; ++i) out += piece;
+    return out;
+}
+
+// {"text":{"content":…}} items, `count` of them, as a JSON array.
+std::string text_items(std::size_t count, const std::string& content = "x") {
+    std::string out = "[";
+    for (std::size_t i = 0; i < count; ++i)
+        out += std::string(i ? "," : "") + R"({"text":{"content":")" + content + R"("}})";
+    return out + "]";
+}
+
+std::string id_items(const std::vector<std::string>& ids) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < ids.size(); ++i)
+        out += std::string(i ? "," : "") + R"({"id":")" + ids[i] + R"("})";
+    return out + "]";
+}
+
+}  // namespace
+
+TEST_CASE(
+    "every writable type reads back as written: a date stays a date, a time keeps its offset") {
+    Fixture f;
+    const std::string home = f.home();
+    f.ws.share(f.bot, home);
+    const auto [all, projects] = every_type(f, home);
+    const std::string project = f.task(projects, R"({"Hours":{"number":3}})");
+    const std::string page = f.task(all, "{}");
+    const std::string owner_id(f.ws.users_me(f.as_owner).at("id").as_string());
+    const std::string long_text = repeat("0123456789", 450);
+    const auto written = f.ws.update_page(f.as_bot, page,
+                                          f.body(R"({"properties":{
+        "Name":{"title":[{"text":{"content":"Renamed"}}]},
+        "Notes":{"rich_text":[{"text":{"content":")" +
+                                                 long_text.substr(0, 2000) + R"("}},
+                              {"text":{"content":")" +
+                                                 long_text.substr(2000, 2000) + R"("}},
+                              {"text":{"content":")" +
+                                                 long_text.substr(4000) + R"("}}]},
+        "Estimate":{"number":3.5},"Done":{"checkbox":true},"Area":{"select":{"name":"Backend"}},
+        "Tags":{"multi_select":[{"name":"B"},{"name":"A"}]},"Stage":{"status":{"name":"Done"}},
+        "Due":{"date":{"start":"2026-06-01T09:00:00.000-04:00"}},
+        "Site":{"url":"https://example.com/a"},"Mail":{"email":"a@example.com"},
+        "Phone":{"phone_number":"+1 415 555 0100"},"Owner":{"people":[{"id":")" +
+                                                 owner_id + R"("}]},
+        "Spec":{"files":[{"name":"spec","external":{"url":"https://example.com/spec.pdf"}}]},
+        "Project":{"relation":[{"id":")" + project +
+                                                 R"("}]}}})"),
+                                          {});
+    const auto read = f.ws.get_page(f.as_bot, page, {});
+    CHECK(written.at("properties") == read.at("properties"));
+    const auto& p = read.at("properties");
+    CHECK(plain_text(p.at("Name").at("title").as_array()) == "Renamed");
+    CHECK(p.at("Notes").at("rich_text").as_array().size() == 3);
+    CHECK(plain_text(p.at("Notes").at("rich_text").as_array()) == long_text);
+    CHECK(p.at("Estimate").at("number") == 3.5);
+    CHECK(p.at("Done").at("checkbox") == true);
+    CHECK(p.at("Area").at("select").at("name") == "Backend");
+    CHECK(p.at("Tags").at("multi_select").as_array()[0].at("name") == "B");
+    CHECK(p.at("Tags").at("multi_select").as_array()[1].at("name") == "A");
+    CHECK(p.at("Stage").at("status").at("name") == "Done");
+    CHECK(p.at("Due").at("date") == json::parse(R"({"start":"2026-06-01T09:00:00.000-04:00",
+                                                     "end":null,"time_zone":null})"));
+    CHECK(p.at("Site").at("url") == "https://example.com/a");
+    CHECK(p.at("Mail").at("email") == "a@example.com");
+    CHECK(p.at("Phone").at("phone_number") == "+1 415 555 0100");
+    CHECK(p.at("Owner").at("people").as_array()[0].at("id").as_string() == owner_id);
+    CHECK(p.at("Spec").at("files") == json::parse(R"([{"name":"spec","type":"external",
+                                            "external":{"url":"https://example.com/spec.pdf"}}])"));
+    CHECK(p.at("Project").at("relation") == json::parse(R"([{"id":")" + project + R"("}])"));
+    CHECK(p.at("Total").at("rollup").at("number") == 3.0);
+    CHECK(p.at("Calc").at("formula").at("number") == 7);
+
+    auto date_after = [&](const std::string& date) {
+        f.ws.update_page(f.as_bot, page, f.body(R"({"properties":{"Due":{"date":)" + date + "}}}"),
+                         {});
+        return f.ws.get_page(f.as_bot, page, {}).at("properties").at("Due").at("date");
+    };
+    CHECK(date_after(R"({"start":"2026-06-01"})") ==
+          json::parse(R"({"start":"2026-06-01","end":null,"time_zone":null})"));
+    CHECK(date_after(R"({"start":"2026-06-01","end":"2026-06-03"})") ==
+          json::parse(R"({"start":"2026-06-01","end":"2026-06-03","time_zone":null})"));
+    const auto zoned = json::parse(R"({"start":"2026-06-01T09:00:00.000",
+        "end":"2026-06-01T10:00:00.000","time_zone":"America/New_York"})");
+    CHECK(date_after(json::serialize(zoned)) == zoned);
+    CHECK(date_after("null").is_null());
+
+    // null clears what may be empty
+    f.ws.update_page(f.as_bot, page, f.body(R"({"properties":{"Estimate":{"number":null},
+        "Area":{"select":null},"Stage":{"status":null},"Site":{"url":null},"Mail":{"email":null},
+        "Phone":{"phone_number":null},"Tags":{"multi_select":[]},"Project":{"relation":[]}}})"),
+                     {});
+    const auto cleared = f.ws.get_page(f.as_bot, page, {}).at("properties");
+    for (const char* name : {"Estimate", "Area", "Stage", "Site", "Mail", "Phone"}) {
+        CAPTURE(name);
+        const auto& v = cleared.at(name).as_object();
+        CHECK(v.at(v.at("type").as_string()).is_null());
+    }
+    CHECK(cleared.at("Tags").at("multi_select").as_array().empty());
+    CHECK(cleared.at("Project").at("relation").as_array().empty());
+}
+
+TEST_CASE("writes are refused as Notion refuses them: limits, options, dates, read-only types") {
+    Fixture f;
+    const std::string home = f.home();
+    f.ws.share(f.bot, home);
+    const auto [all, projects] = every_type(f, home);
+    const std::string page = f.task(all, R"({"Estimate":{"number":1}})");
+    const auto before = f.ws.get_page(f.as_owner, page, {}).at("properties");
+    auto update = [&](const std::string& properties) {
+        return f.code_of([&] {
+            f.ws.update_page(f.as_bot, page, f.body(R"({"properties":)" + properties + "}"), {});
+        });
+    };
+    auto message = [&](const std::string& properties) {
+        try {
+            f.ws.update_page(f.as_bot, page, f.body(R"({"properties":)" + properties + "}"), {});
+        } catch (const ApiError& e) {
+            return std::string(e.what());
+        }
+        return std::string("ok");
+    };
+
+    SUBCASE("rich text: 2,000 UTF-16 code units per item, 100 items") {
+        CHECK(update(R"({"Notes":{"rich_text":)" + text_items(1, std::string(2001, 'x')) + "}}") ==
+              "validation_error");
+        CHECK(message(R"({"Notes":{"rich_text":)" + text_items(1, std::string(2001, 'x')) + "}}") ==
+              "body failed validation: body.properties.Notes.rich_text[0].text.content.length "
+              "should be ≤ `2000`, instead was `2001`.");
+        // an emoji is two UTF-16 code units: 1,000 fit, 1,001 do not
+        CHECK(update(R"({"Notes":{"rich_text":)" + text_items(1, repeat("\U0001F600", 1000)) +
+                     "}}") == "ok");
+        CHECK(
+            message(R"({"Notes":{"rich_text":)" + text_items(1, repeat("\U0001F600", 1001)) + "}}")
+                .ends_with("should be ≤ `2000`, instead was `2002`."));
+        CHECK(update(R"({"Notes":{"rich_text":)" + text_items(100) + "}}") == "ok");
+        CHECK(update(R"({"Notes":{"rich_text":)" + text_items(101) + "}}") == "validation_error");
+        CHECK(update(R"({"Name":{"title":)" + text_items(101) + "}}") == "validation_error");
+        CHECK(update(R"({"Notes":{"rich_text":[{"text":{"content":"x","link":{"url":")" +
+                     std::string(2001, 'u') + R"("}}}]}})") == "validation_error");
+    }
+    SUBCASE("scalars: types, empty strings, URL 2,000 and email/phone 200 characters") {
+        CHECK(update(R"({"Estimate":{"number":"7"}})") == "validation_error");
+        CHECK(update(R"({"Done":{"checkbox":"true"}})") == "validation_error");
+        CHECK(update(R"({"Done":{"checkbox":null}})") == "validation_error");
+        CHECK(update(R"({"Site":{"url":"https://x/)" + std::string(1990, 'a') + R"("}})") == "ok");
+        CHECK(update(R"({"Site":{"url":"https://x/)" + std::string(1991, 'a') + R"("}})") ==
+              "validation_error");
+        CHECK(update(R"({"Site":{"url":""}})") == "validation_error");
+        CHECK(update(R"({"Mail":{"email":")" + std::string(188, 'a') + R"(@example.com"}})") ==
+              "ok");
+        CHECK(update(R"({"Mail":{"email":")" + std::string(189, 'a') + R"(@example.com"}})") ==
+              "validation_error");
+        CHECK(update(R"({"Phone":{"phone_number":")" + std::string(201, '1') + R"("}})") ==
+              "validation_error");
+        CHECK(update(R"({"Estimate":{"rich_text":[]}})") == "validation_error");
+        CHECK(message(R"({"Estimate":{"rich_text":[]}})") == "Estimate is expected to be number.");
+        CHECK(update(R"({"Nope":{"number":1}})") == "validation_error");
+    }
+    SUBCASE("select, multi-select and status options") {
+        CHECK(update(R"({"Area":{"select":{"name":"a,b"}}})") == "validation_error");
+        CHECK(update(R"({"Tags":{"multi_select":[{"name":"a,b"}]}})") == "validation_error");
+        CHECK(update(R"({"Area":{"select":{"name":")" + std::string(101, 'n') + R"("}}})") ==
+              "validation_error");
+        CHECK(update(R"({"Area":{"select":{"name":"New","color":"chartreuse"}}})") ==
+              "validation_error");
+        CHECK(update(R"({"Area":{"select":{"id":"nope"}}})") == "validation_error");
+        CHECK(update(R"({"Stage":{"status":{"name":"Blocked"}}})") == "validation_error");
+        CHECK(message(R"({"Stage":{"status":{"name":"Blocked"}}})").find("Blocked") !=
+              std::string::npos);
+        std::string many = "[";
+        for (int i = 0; i < 101; ++i)
+            many += std::string(i ? "," : "") + R"({"name":"o)" + std::to_string(i) + R"("})";
+        CHECK(update(R"({"Tags":{"multi_select":)" + many + "]}}") == "validation_error");
+        // refused writes added no option
+        const auto schema = f.ws.get_data_source(f.as_owner, all).at("properties");
+        CHECK(schema.at("Area").at("select").at("options").as_array().size() == 1);
+        CHECK(schema.at("Tags").at("multi_select").at("options").as_array().size() == 2);
+        // an unknown select name becomes an option (notion-api.md §7.2)
+        CHECK(update(R"({"Area":{"select":{"name":"Frontend","color":"blue"}}})") == "ok");
+        const auto grown = f.ws.get_data_source(f.as_owner, all).at("properties");
+        CHECK(grown.at("Area").at("select").at("options").as_array()[1].at("color") == "blue");
+    }
+    SUBCASE("dates: ISO 8601, and local times with a time zone") {
+        CHECK(update(R"({"Due":{"date":{"start":"June 1st"}}})") == "validation_error");
+        CHECK(update(R"({"Due":{"date":{"end":"2026-06-01"}}})") == "validation_error");
+        CHECK(update(R"({"Due":{"date":{"start":"2026-06-01","end":"soon"}}})") ==
+              "validation_error");
+        CHECK(update(R"({"Due":{"date":{"start":"2026-06-01T09:00:00.000-04:00",
+                         "time_zone":"America/New_York"}}})") == "validation_error");
+        CHECK(update(R"({"Due":{"date":{"start":"2026-06-01","time_zone":"Europe/Berlin"}}})") ==
+              "validation_error");
+        CHECK(
+            update(R"({"Due":{"date":{"start":"2026-06-01T09:00","time_zone":"Berlin time"}}})") ==
+            "validation_error");
+        CHECK(update(R"({"Due":{"date":{"start":"2026-06-01T09:00","time_zone":"Etc/GMT+5"}}})") ==
+              "ok");
+        // an end before its start is taken as sent (Notion's answer is UNCONFIRMED)
+        CHECK(update(R"({"Due":{"date":{"start":"2026-06-03","end":"2026-06-01"}}})") == "ok");
+    }
+    SUBCASE("people, relations and files") {
+        CHECK(update(R"({"Owner":{"people":[{"id":"11111111-2222-4333-8444-555555555555"}]}})") ==
+              "validation_error");
+        CHECK(update(R"({"Owner":{"people":[{"id":"not-a-uuid"}]}})") == "validation_error");
+        std::vector<std::string> targets;
+        for (int i = 0; i < 101; ++i) targets.push_back(f.task(projects, "{}"));
+        CHECK(update(R"({"Project":{"relation":)" + id_items(targets) + "}}") ==
+              "validation_error");
+        targets.pop_back();
+        CHECK(update(R"({"Project":{"relation":)" + id_items(targets) + "}}") == "ok");
+        const auto linked = f.ws.get_page(f.as_bot, page, {}).at("properties").at("Project");
+        CHECK(linked.at("relation").as_array().size() == 25);  // 25 in page objects
+        CHECK(linked.at("has_more") == true);
+        CHECK(update(R"({"Spec":{"files":[{"external":{"url":"https://x.y/a"}}]}})") ==
+              "validation_error");
+        CHECK(update(R"({"Spec":{"files":[{"name":"a","external":{"url":"https://x.y/)" +
+                     std::string(1995, 'a') + R"("}}]}})") == "validation_error");
+        CHECK(update(R"({"Spec":{"files":[{"name":"a","file":{"url":"https://x.y/a"}}]}})") ==
+              "validation_error");  // Notion-hosted files cannot be written
+    }
+    SUBCASE("read-only types") {
+        for (const char* property :
+             {R"({"Calc":{"formula":{"number":1}}})", R"({"Total":{"rollup":{"number":1}}})",
+              R"({"Created":{"created_time":"2026-01-01T00:00:00.000Z"}})",
+              R"({"Creator":{"created_by":{"id":"11111111-2222-4333-8444-555555555555"}}})",
+              R"({"Edited":{"last_edited_time":"2026-01-01T00:00:00.000Z"}})",
+              R"({"Editor":{"last_edited_by":{"id":"11111111-2222-4333-8444-555555555555"}}})",
+              R"({"Ticket":{"unique_id":{"number":9}}})", R"({"Go":{"button":{}}})"}) {
+            CAPTURE(property);
+            CHECK(update(property) == "validation_error");
+            CHECK(message(property).find("read-only") != std::string::npos);
+        }
+    }
+    // nothing refused changed the page
+    CHECK(f.ws.get_page(f.as_owner, page, {}).at("properties").at("Estimate") ==
+          before.at("Estimate"));
+    CHECK(f.ws.get_page(f.as_owner, page, {}).at("properties").at("Stage") == before.at("Stage"));
+}
+
+TEST_CASE("a connection's writes carry its bot user, and last_edited_time moves by the minute") {
+    Fixture f;
+    const std::string home = f.home();
+    f.ws.share(f.bot, home);
+    const std::string ds = f.tasks(home);
+    const std::string owner_id(f.ws.users_me(f.as_owner).at("id").as_string());
+    const std::string bot_id(f.ws.users_me(f.as_bot).at("id").as_string());
+    REQUIRE(owner_id != bot_id);
+    CHECK(f.ws.users_me(f.as_bot).at("type") == "bot");
+    const std::string page = f.task(ds, R"({"Estimate":{"number":1}})");  // owner, 10:15:42
+    auto stamps = [&] {
+        const auto p = f.ws.get_page(f.as_owner, page, {});
+        return std::tuple{std::string(p.at("created_by").at("id").as_string()),
+                          std::string(p.at("last_edited_by").at("id").as_string()),
+                          std::string(p.at("last_edited_time").as_string())};
+    };
+    CHECK(stamps() == std::tuple{owner_id, owner_id, std::string("2026-05-01T10:15:00.000Z")});
+
+    f.clock.set(*parse_time("2026-05-01T10:17:59.999Z"), true);
+    f.ws.update_page(f.as_bot, page, f.body(R"({"properties":{"Estimate":{"number":2}}})"), {});
+    CHECK(stamps() == std::tuple{owner_id, bot_id, std::string("2026-05-01T10:17:00.000Z")});
+
+    f.clock.set(*parse_time("2026-05-01T10:18:00.000Z"), true);
+    f.ws.update_page(f.as_owner, page, f.body(R"({"properties":{"Done":{"checkbox":true}}})"), {});
+    CHECK(stamps() == std::tuple{owner_id, owner_id, std::string("2026-05-01T10:18:00.000Z")});
+
+    f.clock.set(*parse_time("2026-05-01T10:19:30.000Z"), true);
+    f.ws.update_page(f.as_bot, page, f.body(R"({"in_trash":true})"), {});
+    CHECK(stamps() == std::tuple{owner_id, bot_id, std::string("2026-05-01T10:19:00.000Z")});
+    f.clock.set(*parse_time("2026-05-01T10:20:01.000Z"), true);
+    f.ws.update_page(f.as_owner, page, f.body(R"({"in_trash":false})"), {});
+    CHECK(stamps() == std::tuple{owner_id, owner_id, std::string("2026-05-01T10:20:00.000Z")});
+    f.clock.set(*parse_time("2026-05-01T10:21:01.000Z"), true);
+    f.ws.delete_block(f.as_bot, page);  // trashing a page as a block
+    CHECK(stamps() == std::tuple{owner_id, bot_id, std::string("2026-05-01T10:21:00.000Z")});
+
+    // a create by the connection: it is the creator and the last editor, as are the
+    // created_by / last_edited_by properties
+    const auto [all, projects] = every_type(f, home);
+    const auto created = f.ws.create_page(
+        f.as_bot, f.body(R"({"parent":{"data_source_id":")" + all + R"("},"properties":{}})"), {});
+    CHECK(created.at("created_by").at("id").as_string() == bot_id);
+    CHECK(created.at("last_edited_by").at("id").as_string() == bot_id);
+    CHECK(created.at("created_time") == "2026-05-01T10:21:00.000Z");
+    CHECK(created.at("properties").at("Creator").at("created_by").at("id").as_string() == bot_id);
+    CHECK(created.at("properties").at("Editor").at("last_edited_by").at("id").as_string() ==
+          bot_id);
+    CHECK(created.at("properties").at("Edited").at("last_edited_time") ==
+          "2026-05-01T10:21:00.000Z");
 }
