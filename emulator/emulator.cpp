@@ -28,6 +28,46 @@ Millis steady_ms() {
         .count();
 }
 
+// The code Notion gives an error of this status when a fault names none (notion-api.md §4.2).
+std::string default_code(int status) {
+    switch (status) {
+        case 400:
+            return "validation_error";
+        case 401:
+            return "unauthorized";
+        case 403:
+            return "restricted_resource";
+        case 404:
+            return "object_not_found";
+        case 409:
+            return "conflict_error";
+        case 429:
+            return "rate_limited";
+        case 502:
+            return "bad_gateway";
+        case 503:
+            return "service_unavailable";
+        case 504:
+            return "gateway_timeout";
+        case 529:
+            return "service_overload";
+        default:
+            return "internal_server_error";
+    }
+}
+
+// Notion's message for a code where notion-api.md §4.2 (or the emulator's own answer) gives one,
+// so an injected fault reads like the real thing.
+std::string default_message(std::string_view code) {
+    if (code == "conflict_error") return "Conflict occurred while saving. Please try again.";
+    if (code == "rate_limited")
+        return "You have been rate limited. Please try again in a few minutes.";
+    if (code == "unauthorized") return "API token is invalid.";
+    if (code == "invalid_json") return "Error parsing JSON body.";
+    if (code == "invalid_request_url") return "Invalid request URL.";
+    return "Injected fault.";
+}
+
 std::vector<std::string> split_path(std::string_view path) {
     std::vector<std::string> out;
     while (!path.empty()) {
@@ -293,9 +333,10 @@ HttpResponse Emulator::answer(const HttpRequest& request) {
             additional["rate_limit_reason"] = applied.rate_limit_reason.empty()
                                                   ? std::string("public_api_request_rate_limit")
                                                   : applied.rate_limit_reason;
+        const std::string code = applied.code.empty() ? default_code(applied.status) : applied.code;
         response =
-            error(applied.status, applied.code.empty() ? "internal_server_error" : applied.code,
-                  "Injected fault.", additional);
+            error(applied.status, code,
+                  applied.message.empty() ? default_message(code) : applied.message, additional);
         if (applied.retry_after)
             response.headers.emplace_back("Retry-After", std::to_string(*applied.retry_after));
     } else if (auto limited = rate_limit(*connection)) {
@@ -526,6 +567,7 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
         if (fo.contains("status")) {
             f.status = static_cast<int>(int_field(fo, "status", 500));
             f.code = fo.contains("code") ? string_field(fo, "code") : "";
+            if (fo.contains("message")) f.message = string_field(fo, "message");
             if (fo.contains("rate_limit_reason")) {
                 f.rate_limit_reason = string_field(fo, "rate_limit_reason");
             }

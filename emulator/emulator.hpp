@@ -75,7 +75,8 @@ private:
         std::string token = {};  // a token or a connection name
         int count = 0;
         int status = 0;
-        std::string code = {};
+        std::string code = {};     // empty: Notion's code for `status`
+        std::string message = {};  // empty: Notion's message for `code`
         std::optional<int> retry_after = {};
         std::string rate_limit_reason = {};
         bool reset_connection = false;
