@@ -141,9 +141,9 @@ SourceSettings read_source(SettingsReader source) {
 
 TwoWaySettings read_two_way(SettingsReader two_way, const std::string& connector_type) {
     TwoWaySettings out;
-    if (!connector_type.empty() && connector_type != "sqlite") {
-        two_way.problem("two-way works with sqlite targets in this version (not " + connector_type +
-                        "): their edits are captured by triggers");
+    if (!connector_type.empty() && connector_type != "sqlite" && connector_type != "postgres") {
+        two_way.problem("two-way works with sqlite and postgres targets in this version (not " +
+                        connector_type + "): their edits are captured by triggers");
     }
     out.every = two_way.optional_duration("every");
     if (out.every && *out.every < 1s) two_way.problem("every must be at least 1s", "every");

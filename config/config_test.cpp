@@ -618,7 +618,8 @@ TEST_CASE("a source names exactly one of data_source, database, page or discover
            "ID, page: ID, discover: all"});
 }
 
-TEST_CASE("direction: two-way points to the two_way block, which only sqlite targets take") {
+TEST_CASE(
+    "direction: two-way points to the two_way block, which only sqlite and postgres targets take") {
     CHECK(problems_of(notion_block + jsonl_connector +
                       one_sync().replace(one_sync().find("[{connector: out}]"), 18,
                                          "[{connector: out, direction: two-way}]")) ==
@@ -631,7 +632,8 @@ TEST_CASE("direction: two-way points to the two_way block, which only sqlite tar
                     one_sync().replace(one_sync().find("[{connector: out}]"), 18,
                                        "[{connector: out, two_way: {policy: notion-wins}}]"));
     REQUIRE(problems.size() == 1);
-    CHECK(problems[0].find("two-way works with sqlite targets in this version (not jsonl)") !=
+    CHECK(problems[0].find(
+              "two-way works with sqlite and postgres targets in this version (not jsonl)") !=
           std::string::npos);
 }
 

@@ -39,8 +39,16 @@ TEST_CASE("column types follow the Notion property type, or the value when it is
     CHECK(column_type_for("checkbox", nullptr) == "boolean");
     CHECK(column_type_for("created_time", nullptr) == "timestamp with time zone");
     CHECK(column_type_for("multi_select", nullptr) == "text[]");
-    CHECK(column_type_for("relation", nullptr) == "text[]");
-    CHECK(column_type_for("date", nullptr) == "jsonb");
+    CHECK(column_type_for("relation", nullptr) == "uuid[]");
+    CHECK(column_type_for("people", nullptr) == "uuid[]");
+    CHECK(column_type_for("date", nullptr) == "date");
+    CHECK(column_fits("date", "date"));
+    CHECK(column_fits("date", "timestamp with time zone"));
+    CHECK_FALSE(column_fits("date", "jsonb"));
+    CHECK_FALSE(column_fits("people", "text[]"));
+    CHECK(column_fits("people", "uuid[]"));
+    CHECK(has_time(boost::json::parse(R"({"start":"2026-06-01","end":"2026-06-02T10:00:00Z"})")));
+    CHECK_FALSE(has_time(boost::json::parse(R"({"start":"2026-06-01","end":null})")));
     CHECK(column_type_for("formula", nullptr) == "jsonb");
     CHECK(column_type_for("files", nullptr) == "jsonb");
     const json::value text = "x", number = 2.5, flag = true;

@@ -63,8 +63,11 @@ std::string column_type_for(std::string_view property_type, const json::value* s
     if (property_type == "checkbox") return "boolean";
     if (property_type == "created_time" || property_type == "last_edited_time")
         return "timestamp with time zone";
-    if (property_type == "multi_select" || property_type == "people" || property_type == "relation")
-        return "text[]";
+    if (property_type == "multi_select") return "text[]";
+    if (property_type == "people" || property_type == "relation") return "uuid[]";
+    // The start; the end goes to <column>_end when a range arrives. Widened to timestamptz in
+    // place when a value with a time arrives (date_column_fits()).
+    if (property_type == "date") return "date";
     if (!property_type.empty() || sample == nullptr) return "jsonb";
     // A property the schema does not describe (yet): its value decides.
     if (sample->is_string()) return "text";
@@ -78,12 +81,30 @@ std::string column_type_for(std::string_view property_type, const json::value* s
     return "jsonb";
 }
 
+bool column_fits(std::string_view property_type, std::string_view column_type) {
+    if (property_type == "date")
+        return column_type == "date" || column_type == "timestamp with time zone";
+    return column_type == column_type_for(property_type, nullptr);
+}
+
+bool has_time(const json::value& date) {
+    const auto time_in = [](const json::value* v) {
+        return v && v->is_string() && v->get_string().find('T') != json::string::npos;
+    };
+    if (date.is_string()) return time_in(&date);
+    if (!date.is_object()) return false;
+    return time_in(date.get_object().if_contains("start")) ||
+           time_in(date.get_object().if_contains("end"));
+}
+
 std::string type_suffix(std::string_view column_type) {
     if (column_type == "text") return "text";
     if (column_type == "double precision") return "number";
     if (column_type == "boolean") return "bool";
     if (column_type == "timestamp with time zone") return "time";
     if (column_type == "text[]") return "list";
+    if (column_type == "uuid[]") return "ids";
+    if (column_type == "date") return "date";
     if (column_type == "jsonb") return "json";
     std::string out;
     for (const char c : column_type) {

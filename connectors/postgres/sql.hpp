@@ -29,9 +29,20 @@ std::string qualified(std::string_view schema, std::string_view table);
 //   number                                -> double precision
 //   checkbox                              -> boolean
 //   created_time last_edited_time         -> timestamp with time zone
-//   multi_select people relation          -> text[]
-//   date files formula rollup, and others -> jsonb (a date keeps its end and time zone)
+//   multi_select                          -> text[]
+//   people relation                       -> uuid[]
+//   date                                  -> date (the start; timestamptz once a value has a
+//                                            time; the end in a <column>_end column)
+//   files formula rollup, and others      -> jsonb
 std::string column_type_for(std::string_view property_type, const boost::json::value* sample);
+
+// Whether a column of `column_type` is the right one for a property of `property_type` (a date
+// fits a date or a timestamptz column).
+bool column_fits(std::string_view property_type, std::string_view column_type);
+
+// Whether a canonical date (or one of its strings) holds a time of day, which a `date` column
+// cannot keep.
+bool has_time(const boost::json::value& date);
 
 // The suffix of the new column a type change creates: `<column>_<suffix>` (count -> count_text).
 std::string type_suffix(std::string_view column_type);

@@ -18,7 +18,12 @@ struct ReadBack {
     boost::json::value value = {};
     std::string error = {};
 };
-ReadBack canonical_from_column(const boost::json::value& stored, const std::string& type);
+// `reference` (the stored base, for dates): a date that means the same moment comes back exactly
+// as the reference is written (a timestamptz column gives the instant in UTC; midnight UTC
+// stands for a date without a time), and a changed time is written in the reference's offset or
+// time zone.
+ReadBack canonical_from_column(const boost::json::value& stored, const std::string& type,
+                               const boost::json::value& reference = nullptr);
 
 // The API value of a property: {"title": [...]}, {"number": 8}, {"select": {"name": "High"}}…
 // Rich text is split into items of at most 2,000 UTF-16 code units (never inside a surrogate

@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "daemon/model/time_zone.hpp"
+
 using namespace syncd::model;
 namespace json = boost::json;
 
@@ -92,4 +94,46 @@ TEST_CASE("more than 100 related pages is a clear error, not a truncated write")
           "more than 100 related pages: Notion takes at most 100 in one write");
     ids.pop_back();
     CHECK(notion_property(ids, "relation").error.empty());
+}
+
+TEST_CASE("dates read back from typed columns keep the stored form, time zone and day") {
+    const auto read = [](const char* stored, const char* reference) {
+        const auto r = canonical_from_column(json::value(stored), "date",
+                                             reference ? json::parse(reference) : json::value());
+        REQUIRE(r.error.empty());
+        return json::serialize(r.value);
+    };
+    // A date-only value in a date column, and in a timestamptz column (midnight UTC).
+    const char* day = R"({"start":"2026-06-01","end":null,"time_zone":null})";
+    CHECK(read("2026-06-01", day) == json::serialize(json::parse(day)));
+    CHECK(read("2026-06-01T00:00:00+00:00", day) == json::serialize(json::parse(day)));
+    CHECK(read("2026-06-03", day) == R"({"start":"2026-06-03","end":null,"time_zone":null})");
+    CHECK(read("2026-06-03T00:00:00Z", day) ==
+          R"({"start":"2026-06-03","end":null,"time_zone":null})");
+    // An instant with an offset: the same instant in UTC is no change; a new one keeps -04:00.
+    const char* offset = R"({"start":"2026-06-01T09:00:00.000-04:00","end":null,"time_zone":null})";
+    CHECK(read("2026-06-01T13:00:00+00:00", offset) == json::serialize(json::parse(offset)));
+    CHECK(read("2026-06-01T14:30:00+00:00", offset) ==
+          R"({"start":"2026-06-01T10:30:00.000-04:00","end":null,"time_zone":null})");
+    // A local time with a time zone: compared and written in that zone (summer and winter).
+    const char* zoned =
+        R"({"start":"2026-06-01T09:00:00.000","end":null,"time_zone":"America/New_York"})";
+    CHECK(read("2026-06-01T13:00:00+00:00", zoned) == json::serialize(json::parse(zoned)));
+    CHECK(read("2026-12-01T14:00:00+00:00", zoned) ==
+          R"({"start":"2026-12-01T09:00:00.000","end":null,"time_zone":"America/New_York"})");
+    // A text column (sqlite) holds the local time as delivered: unchanged is unchanged.
+    CHECK(read("2026-06-01T09:00:00.000", zoned) == json::serialize(json::parse(zoned)));
+    // No reference (a new row): as written.
+    CHECK(read("2026-06-01", nullptr) == R"({"start":"2026-06-01","end":null,"time_zone":null})");
+}
+
+TEST_CASE("time zone offsets come from the system's zoneinfo") {
+    // 2026-06-01T12:00:00Z and 2026-12-01T12:00:00Z.
+    CHECK(utc_offset("America/New_York", 1780315200) == -4 * 3600);
+    CHECK(utc_offset("America/New_York", 1796126400) == -5 * 3600);
+    CHECK(utc_offset("Europe/Berlin", 1780315200) == 2 * 3600);
+    CHECK_FALSE(utc_offset("Not/A_Zone", 0).has_value());
+    CHECK_FALSE(utc_offset("../../etc/passwd", 0).has_value());
+    // 09:00 local in New York in June is 13:00 UTC.
+    CHECK(local_to_utc("America/New_York", 1780304400) == 1780304400 + 4 * 3600);
 }

@@ -332,7 +332,7 @@ RowPlan WriteBack::decide(const connectors::ExternalRow& row) const {
             plan.properties.push_back(std::move(p));
             continue;
         }
-        const model::ReadBack read = model::canonical_from_column(column_value, info->type);
+        const model::ReadBack read = model::canonical_from_column(column_value, info->type, p.base);
         if (!read.error.empty()) {
             p.action = "revert";
             p.reason = read.error;

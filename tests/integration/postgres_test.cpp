@@ -243,7 +243,7 @@ TEST_CASE("initial sync, edits, a trashed and a restored page land in typed Post
     CHECK(first.out.find("30 pages read, 30 changes") != std::string::npos);
     CHECK(first.out.find("target tasks/pg: 30 events delivered") != std::string::npos);
     CHECK(h.scalar("SELECT COUNT(*) FROM tasks") == "30");
-    CHECK(h.rows("SELECT name, count, stage, notes, done, tags, due->>'start', due->>'end', "
+    CHECK(h.rows("SELECT name, count, stage, notes, done, tags, due, due_end, "
                  "links[1] = '" +
                  linked + "' FROM tasks WHERE page_id = '" + ids[0] + "'") ==
           Rows{{"Task 0", "4.5", "Doing", "first 'quoted' \"text\"", "t", "{a,\"b c\"}",
@@ -255,15 +255,18 @@ TEST_CASE("initial sync, edits, a trashed and a restored page land in typed Post
     CHECK(h.column_type("tasks", "done") == "boolean");
     CHECK(h.column_type("tasks", "stage") == "text");
     CHECK(h.column_type("tasks", "tags") == "text[]");
-    CHECK(h.column_type("tasks", "links") == "text[]");
-    CHECK(h.column_type("tasks", "due") == "jsonb");
+    CHECK(h.column_type("tasks", "links") == "uuid[]");
+    CHECK(h.column_type("tasks", "due") == "date");  // the start; a range's end in due_end
+    CHECK(h.column_type("tasks", "due_end") == "date");
     CHECK(h.column_type("tasks", "edited") == "timestamp with time zone");
     CHECK(h.column_type("tasks", "last_edited_time") == "timestamp with time zone");
     CHECK(h.column_type("tasks", "synced_at") == "timestamp with time zone");
     CHECK(h.column_type("tasks", "deleted_at") == "timestamp with time zone");
     CHECK(h.scalar("SELECT COUNT(*) FROM tasks WHERE notion_url IS NULL OR last_edited_time IS "
                    "NULL OR synced_at IS NULL OR edited IS NULL OR deleted_at IS NOT NULL") == "0");
-    CHECK(h.scalar("SELECT COUNT(*) FROM _notion_syncd_columns WHERE table_name = 'tasks'") == "9");
+    // Nine properties and the end of the date range.
+    CHECK(h.scalar("SELECT COUNT(*) FROM _notion_syncd_columns WHERE table_name = 'tasks'") ==
+          "10");
     CHECK(h.scalar("SELECT done FROM tasks WHERE page_id = '" + ids[1] + "'") == "f");
 
     // Unchanged: nothing delivered.
