@@ -43,6 +43,16 @@ public:
                 "CREATE TABLE IF NOT EXISTS _notion_syncd_columns (table_name TEXT NOT NULL, "
                 "property_id TEXT NOT NULL, column_name TEXT NOT NULL, PRIMARY KEY (table_name, "
                 "property_id))");
+            // property_type (since two-way): "date" marks a date held as ISO-8601 text, its end in
+            // the binding "<id>/end"; empty for bindings made by earlier versions.
+            auto typed = db_->prepare(
+                "SELECT 1 FROM pragma_table_info('_notion_syncd_columns') WHERE name = "
+                "'property_type'");
+            if (!typed.step()) {
+                db_->exec(
+                    "ALTER TABLE _notion_syncd_columns ADD COLUMN property_type TEXT NOT NULL "
+                    "DEFAULT ''");
+            }
             db_->exec(
                 "CREATE TABLE IF NOT EXISTS _notion_syncd_tables (base TEXT NOT NULL, "
                 "data_source_id TEXT NOT NULL, table_name TEXT NOT NULL UNIQUE, PRIMARY KEY "
@@ -67,10 +77,12 @@ public:
     boost::asio::awaitable<std::vector<ExternalRow>> external_changes() override {
         std::vector<ExternalRow> out;
         if (!context_.target.two_way || !db_) co_return out;
+        // Only this target's tables: another sync's target in the same file has its own.
         auto s = db_->prepare(
-            "SELECT d.table_name, d.page_id, d.gen, d.captured_at, d.row_json, "
-            "COALESCE(t.data_source_id, '') FROM _notion_syncd_dirty d LEFT JOIN "
-            "_notion_syncd_tables t ON t.table_name = d.table_name ORDER BY d.captured_at");
+            "SELECT d.table_name, d.page_id, d.gen, d.captured_at, d.row_json, t.data_source_id "
+            "FROM _notion_syncd_dirty d JOIN _notion_syncd_tables t ON t.table_name = "
+            "d.table_name WHERE t.base = ? ORDER BY d.captured_at");
+        s.bind(1, base_name());
         while (s.step()) {
             ExternalRow row{.table = s.text(0),
                             .page_id = s.text(1),
@@ -88,7 +100,7 @@ public:
             } else {
                 boost::system::error_code error;
                 auto parsed = json::parse(values, error);
-                if (!error && parsed.is_object()) row.values = std::move(parsed.as_object());
+                if (!error && parsed.is_object()) row.values = with_dates(parsed.as_object());
             }
             out.push_back(std::move(row));
         }
@@ -121,6 +133,28 @@ public:
     }
 
 private:
+    std::string base_name() const {
+        return context_.target.table.empty() ? model::snake_case(context_.target.sync)
+                                             : context_.target.table;
+    }
+
+    // A date's start and end columns (captured as "<id>" and "<id>/end") as one date value.
+    static json::object with_dates(json::object values) {
+        std::vector<std::string> ends;
+        for (const auto& [key, value] : values) {
+            if (key.ends_with("/end")) ends.emplace_back(key);
+        }
+        for (const auto& key : ends) {
+            const std::string id = key.substr(0, key.size() - 4);
+            json::value end = values.at(key);
+            values.erase(key);
+            auto* start = values.if_contains(id);
+            if (start == nullptr || start->is_null()) continue;
+            *start = json::object{{"start", *start}, {"end", end}, {"time_zone", nullptr}};
+        }
+        return values;
+    }
+
     static std::chrono::system_clock::time_point parse_time(const std::string& iso) {
         std::tm tm{};
         double seconds = 0;
@@ -213,6 +247,7 @@ public:
             // do not exist.
             bound_.clear();
             tables_.clear();
+            dates_.clear();
             extra_columns_.clear();
             triggered_.clear();
             throw;
@@ -281,6 +316,11 @@ private:
             s.bind(1, table);
             while (s.step()) columns[s.text(0)] = s.text(1);
             columns[""] = "page_id";  // marks the table as loaded
+            auto d = db_->prepare(
+                "SELECT property_id FROM _notion_syncd_columns WHERE table_name = ? AND "
+                "property_type = 'date'");
+            d.bind(1, table);
+            while (d.step()) dates_[table].insert(d.text(0));
         }
         std::set<std::string> taken = {"page_id",   "notion_url",     "last_edited_time",
                                        "synced_at", "notion_content", "notion_properties",
@@ -292,7 +332,14 @@ private:
             schema = &it->second;
         for (const auto& [name, id_value] : event.property_ids) {
             const std::string id(id_value.as_string());
-            if (columns.contains(id)) continue;
+            if (columns.contains(id)) {
+                const model::PropertyInfo* info = schema ? schema->by_id(id) : nullptr;
+                if (info && info->type == "date" && !dates_[table].contains(id)) {
+                    migrate_date(table, id, columns);
+                    added = true;
+                }
+                continue;
+            }
             std::string column;
             for (const auto& [key, mapped] : context_.target.mapping) {
                 if (key == name || key == id) column = mapped;
@@ -305,11 +352,12 @@ private:
             db_->exec("ALTER TABLE " + quote_identifier(table) + " ADD COLUMN " +
                       quote_identifier(column) + " " + column_type(info ? info->type : ""));
             auto s = db_->prepare(
-                "INSERT INTO _notion_syncd_columns (table_name, property_id, column_name) VALUES "
-                "(?, ?, ?)");
-            s.bind(1, table).bind(2, id).bind(3, column);
+                "INSERT INTO _notion_syncd_columns (table_name, property_id, column_name, "
+                "property_type) VALUES (?, ?, ?, ?)");
+            s.bind(1, table).bind(2, id).bind(3, column).bind(4, info ? info->type : "");
             s.run();
             columns[id] = column;
+            if (info && info->type == "date") dates_[table].insert(id);
             taken.insert(column);
             added = true;
         }
@@ -318,6 +366,54 @@ private:
             triggered_.insert(table);
         }
         return columns;
+    }
+
+    // The column of a date range's end, <column>_end, added when the first range arrives.
+    void ensure_end_column(const std::string& table, const std::string& id,
+                           std::map<std::string, std::string>& columns) {
+        const std::string key = id + "/end";
+        if (columns.contains(key)) return;
+        std::set<std::string> taken;
+        auto names = db_->prepare("SELECT name FROM pragma_table_info(?)");
+        names.bind(1, table);
+        while (names.step()) taken.insert(names.text(0));
+        const std::string wanted = columns.at(id) + "_end";
+        std::string column = wanted;
+        for (int n = 2; taken.contains(column); ++n) column = wanted + "_" + std::to_string(n);
+        db_->exec("ALTER TABLE " + quote_identifier(table) + " ADD COLUMN " +
+                  quote_identifier(column) + " TEXT");
+        auto s = db_->prepare(
+            "INSERT INTO _notion_syncd_columns (table_name, property_id, column_name, "
+            "property_type) VALUES (?, ?, ?, 'date_end')");
+        s.bind(1, table).bind(2, key).bind(3, column);
+        s.run();
+        columns[key] = column;
+        if (context_.target.two_way) ensure_triggers(table, columns);
+    }
+
+    // The one-time migration of a date column of earlier versions (JSON text of {start, end,
+    // time_zone}) to ISO-8601 text: the start in the column, a range's end in <column>_end.
+    void migrate_date(const std::string& table, const std::string& id,
+                      std::map<std::string, std::string>& columns) {
+        const std::string t = quote_identifier(table);
+        const std::string c = quote_identifier(columns.at(id));
+        const std::string object =
+            "CASE WHEN json_valid(" + c + ") THEN json_type(" + c + ") = 'object' ELSE 0 END";
+        auto ends = db_->prepare("SELECT 1 FROM " + t + " WHERE " + object + " AND json_extract(" +
+                                 c + ", '$.end') IS NOT NULL LIMIT 1");
+        if (ends.step()) {
+            ensure_end_column(table, id, columns);
+            db_->exec("UPDATE " + t + " SET " + quote_identifier(columns.at(id + "/end")) +
+                      " = json_extract(" + c + ", '$.end') WHERE " + object);
+        }
+        db_->exec("UPDATE " + t + " SET " + c + " = json_extract(" + c + ", '$.start') WHERE " +
+                  object);
+        auto s = db_->prepare(
+            "UPDATE _notion_syncd_columns SET property_type = 'date' WHERE table_name = ? AND "
+            "property_id = ?");
+        s.bind(1, table).bind(2, id);
+        s.run();
+        dates_[table].insert(id);
     }
 
     void apply(const ChangeBatch& batch, const model::ChangeEvent& event) {
@@ -377,6 +473,28 @@ private:
             if (id == nullptr) continue;
             const auto column = columns.find(std::string(id->as_string()));
             if (column == columns.end()) continue;
+            if (dates_[table].contains(column->first)) {
+                // A date: ISO-8601 text a person can edit, the start here and a range's end in
+                // <column>_end.
+                static const json::value none;
+                const json::object* date = value.is_object() ? &value.get_object() : nullptr;
+                const json::value* start = date ? date->if_contains("start") : nullptr;
+                const json::value* end = date ? date->if_contains("end") : nullptr;
+                if (end && !end->is_null()) ensure_end_column(table, column->first, columns);
+                const std::string q = quote_identifier(column->second);
+                names += ", " + q;
+                marks += ", ?";
+                updates += ", " + q + " = excluded." + q;
+                values.push_back(start ? start : &none);
+                if (const auto e = columns.find(column->first + "/end"); e != columns.end()) {
+                    const std::string qe = quote_identifier(e->second);
+                    names += ", " + qe;
+                    marks += ", ?";
+                    updates += ", " + qe + " = excluded." + qe;
+                    values.push_back(end ? end : &none);
+                }
+                continue;
+            }
             const std::string q = quote_identifier(column->second);
             names += ", " + q;
             marks += ", ?";
@@ -414,9 +532,10 @@ private:
     Settings settings_;
     ConnectorContext context_;
     std::unique_ptr<syncd::sqlite::Database> db_;
-    std::set<std::string> extra_columns_;       // "table.column" known to exist
-    std::set<std::string> triggered_;           // two-way tables whose triggers are current
-    std::map<std::string, std::string> bound_;  // base + data source -> table
+    std::set<std::string> extra_columns_;  // "table.column" known to exist
+    std::set<std::string> triggered_;      // two-way tables whose triggers are current
+    std::map<std::string, std::set<std::string>> dates_;  // table -> date property ids
+    std::map<std::string, std::string> bound_;            // base + data source -> table
     std::map<std::string, std::map<std::string, std::string>>
         tables_;  // table -> property id -> column
 };

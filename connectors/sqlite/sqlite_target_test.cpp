@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <boost/json/parse.hpp>
 #include <filesystem>
 #include <memory>
 
@@ -87,4 +88,58 @@ TEST_CASE("a batch rolled back after creating a table: the retry creates it agai
     run(t.connector->deliver(batch));
     CHECK(t.scalar("SELECT COUNT(*) FROM tasks") == "2");
     CHECK(t.scalar("SELECT name FROM tasks WHERE page_id = 'p2'") == "Page p2");
+}
+
+TEST_CASE("dates are ISO-8601 text with a range's end in <column>_end, migrated from JSON") {
+    Target t;
+    const auto dated = [](const std::string& page, const char* date) {
+        model::ChangeEvent e = Target::created(page, "cnt");
+        e.properties = {{"Name", "Page " + page}, {"Due", boost::json::parse(date)}};
+        e.property_ids = {{"Name", "title"}, {"Due", "due-id"}};
+        return e;
+    };
+    auto batch = t.batch({dated("p1", R"({"start":"2026-06-01","end":null,"time_zone":null})")});
+    model::Schema schema{.data_source_id = "ds-1"};
+    schema.properties = {{.id = "title", .name = "Name", .type = "title"},
+                         {.id = "due-id", .name = "Due", .type = "date"}};
+    batch.schemas["ds-1"] = schema;
+    run(t.connector->deliver(batch));
+    CHECK(t.scalar("SELECT due FROM tasks WHERE page_id = 'p1'") == "2026-06-01");
+    CHECK(t.scalar("SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'due_end'") ==
+          "0");  // no range yet: no end column
+    batch.events = {dated(
+        "p2",
+        R"({"start":"2026-06-01T09:00:00.000-04:00","end":"2026-06-01T10:00:00.000-04:00","time_zone":null})")};
+    run(t.connector->deliver(batch));
+    CHECK(t.scalar("SELECT due FROM tasks WHERE page_id = 'p2'") ==
+          "2026-06-01T09:00:00.000-04:00");
+    CHECK(t.scalar("SELECT due_end FROM tasks WHERE page_id = 'p2'") ==
+          "2026-06-01T10:00:00.000-04:00");
+    CHECK(t.scalar("SELECT due_end FROM tasks WHERE page_id = 'p1'").empty());
+
+    // A table of an earlier version: the date as JSON text, no property types recorded.
+    {
+        sqlite::Database db(t.file.string());
+        db.exec(
+            "ALTER TABLE tasks DROP COLUMN due_end; UPDATE _notion_syncd_columns SET "
+            "property_type = ''; DELETE FROM _notion_syncd_columns WHERE property_id = "
+            "'due-id/end'; UPDATE tasks SET due = json_object('start', '2026-07-01', 'end', "
+            "'2026-07-03', 'time_zone', NULL) WHERE page_id = 'p1'; UPDATE tasks SET due = "
+            "json_object('start', '2026-07-09', 'end', NULL, 'time_zone', NULL) WHERE page_id = "
+            "'p2'");
+    }
+    // The new version starts on that file.
+    auto problems = std::make_shared<config::Problems>();
+    config::SettingsReader reader(YAML::Load("path: " + t.file.string()), "connectors.db",
+                                  problems);
+    t.connector = connectors::sqlite_target::make_connector(
+        reader, {.name = "db", .target = {.sync = "tasks", .table = "tasks"}});
+    reader.finish();
+    run(t.connector->start());
+    batch.events = {dated("p3", R"({"start":"2026-08-01","end":null,"time_zone":null})")};
+    run(t.connector->deliver(batch));
+    CHECK(t.scalar("SELECT due FROM tasks WHERE page_id = 'p1'") == "2026-07-01");
+    CHECK(t.scalar("SELECT due_end FROM tasks WHERE page_id = 'p1'") == "2026-07-03");
+    CHECK(t.scalar("SELECT due FROM tasks WHERE page_id = 'p2'") == "2026-07-09");
+    CHECK(t.scalar("SELECT due FROM tasks WHERE page_id = 'p3'") == "2026-08-01");
 }
