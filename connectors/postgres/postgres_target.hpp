@@ -15,7 +15,19 @@
 // the sync reads several data sources. Columns: page_id uuid primary key, notion_url text,
 // last_edited_time timestamptz, synced_at timestamptz, deleted_at timestamptz, then one column
 // per Notion property, typed as column_type_for() in sql.hpp says (text, double precision,
-// boolean, timestamptz, text[], jsonb; a date is jsonb so it keeps its end and time zone).
+// boolean, date or timestamptz, text[], uuid[], jsonb). A date is its start in `<column>` (date,
+// widened in place to timestamptz when a value with a time arrives) and a range's end in
+// `<column>_end` (bound as "<property id>/end"). Columns of earlier versions (a date as jsonb,
+// ids as text[]) are migrated in place once (migrate()).
+//
+// Two-way (`two_way:` on the target; needs create_table): the table is keyed by row_key uuid
+// (gen_random_uuid()) with page_id unique and nullable; capture triggers (one trigger function
+// per schema, SECURITY DEFINER) record other sessions' inserts, updates, deletes and TRUNCATEs
+// into `<schema>._notion_syncd_dirty (table_name, row_key, gen, captured_at, row_json)`; our own
+// transactions SET LOCAL notion_syncd.origin = 'notion-syncd', which the triggers skip. The
+// dirty set is read with FOR UPDATE SKIP LOCKED under a lock_timeout and acknowledged per
+// generation.
+//
 // `<schema>._notion_syncd_columns (table_name, property_id, column_name, property_type)` binds
 // each column to a property id: a rename keeps the column; a new property adds a column
 // (ALTER TABLE … ADD COLUMN); a mapping entry names the column (and moves the property to it
