@@ -4,11 +4,17 @@
 // open transaction holds nothing up; TRUNCATE and DELETE are external deletes; rows inserted
 // without a page become one page each, even after a 503 after commit; dates are `date` or
 // `timestamptz` columns a person can write, with their time zone kept; tables made by earlier
-// versions migrate in place.
+// versions migrate in place. Then the scenarios of the merge table under each policy, read-only
+// and invalid edits, deletes and the brakes, 409 and 503 on a write, plan, and `run`.
 #include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
 
 #include <boost/json.hpp>
+#include <ctime>
 #include <fstream>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "connectors/postgres/pg.hpp"
@@ -19,11 +25,21 @@ using namespace syncd;
 using namespace std::chrono_literals;
 namespace json = boost::json;
 namespace fs = std::filesystem;
+using test::contains_exactly;
 using test::read_file;
+using test::wait_until;
 
 namespace {
 
 std::string id_of(const json::value& v) { return std::string(v.at("id").as_string()); }
+
+struct PgTwoWayOptions {
+    // How far the emulator's clock is from ours (negative: behind), set before the first page is
+    // made, so that every Notion timestamp the daemon sees is in that clock.
+    std::chrono::minutes notion_clock = {};
+    // More properties of Tasks: JSON members, each with a leading comma.
+    std::string properties = {};
+};
 
 // Tasks (Name, Status select, Estimate number, Tags multi-select, Due date, Links relation to
 // Targets, Double formula) with five rows; a postgres target in schema `app` owned by the role
@@ -37,9 +53,21 @@ struct PgTwoWay {
     std::vector<std::string> pages;
     std::string two_way = "          settle: 0s\n          max_write_ratio: 1\n";
     std::string target_extra = {};
+    // The DSN written into the file instead of ${SYNCD_TEST_PG_DSN} (for `run` as a Process,
+    // which passes no environment of its own; it holds no password).
+    bool dsn_in_file = false;
 
-    PgTwoWay() {
+    explicit PgTwoWay(const PgTwoWayOptions& options = {}) {
         emulator.control("rate_limit", {{"requests", 0}, {"window_ms", 60'000}});
+        if (options.notion_clock != std::chrono::minutes(0)) {
+            const auto at = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() +
+                                                                 options.notion_clock);
+            std::tm tm{};
+            gmtime_r(&at, &tm);
+            char text[32];
+            std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+            emulator.control("clock", {{"set", text}});
+        }
         const std::string home =
             id_of(emulator.api("POST", "/v1/pages", json::parse(R"({"parent":{"workspace":true},
             "properties":{"title":{"title":[{"text":{"content":"Home"}}]}}})")));
@@ -64,7 +92,8 @@ struct PgTwoWay {
               "Links":{"relation":{"data_source_id":")" +
                                      targets_ds +
                                      R"(","type":"single_property","single_property":{}}},
-              "Double":{"formula":{"expression":"prop(\"Estimate\") * 2"}}}}})"));
+              "Double":{"formula":{"expression":"prop(\"Estimate\") * 2"}})" +
+                                     options.properties + "}}}"));
         data_source = id_of(db.at("data_sources").as_array()[0]);
         for (int i = 0; i < 5; ++i) {
             pages.push_back(id_of(emulator.api(
@@ -91,7 +120,8 @@ struct PgTwoWay {
         out << "notion:\n  token: " << test::Emulator::connection_token
             << "\n  base_url: " << emulator.url() << "\nstate:\n  dir: " << path("state").string()
             << "\ncontrol:\n  listen: off\nconnectors:\n  pg:\n    type: postgres\n    dsn: "
-               "${SYNCD_TEST_PG_DSN}\n    schema: app\n"
+            << (dsn_in_file ? "'" + pg.dsn("syncd") + "'" : "${SYNCD_TEST_PG_DSN}")
+            << "\n    schema: app\n"
             << "  log:\n    type: jsonl\n    path: " << path("events.jsonl").string()
             << "\nsyncs:\n  - name: tasks\n    source: { data_source: " << data_source
             << " }\n    every: 1s\n    targets:\n      - connector: pg\n        table: tasks\n"
@@ -141,6 +171,31 @@ struct PgTwoWay {
                 n += c.at("count").to_number<std::size_t>();
         }
         return n;
+    }
+    // A page's row: one column, or an assignment by alice.
+    std::string cell(std::size_t page, const std::string& column) const {
+        return scalar("SELECT " + column + " FROM app.tasks WHERE page_id = '" + pages[page] + "'");
+    }
+    void sql_set(std::size_t page, const std::string& assignments) const {
+        sql("UPDATE app.tasks SET " + assignments + " WHERE page_id = '" + pages[page] + "'");
+    }
+    // `conflicts list --json` (open ones), or with `--all` decided ones too.
+    json::array conflicts(bool all = true) const {
+        std::vector<std::string> args = {"conflicts", "list", "--json"};
+        if (all) args.emplace_back("--all");
+        return json::parse(syncd(args).out).as_array();
+    }
+    std::string history(std::size_t page) const { return syncd({"history", pages[page]}).out; }
+    bool in_trash(std::size_t page) {
+        return emulator.api("GET", "/v1/pages/" + pages[page], nullptr).at("in_trash").as_bool();
+    }
+    std::vector<json::object> events() const {
+        std::vector<json::object> out;
+        std::ifstream in(path("events.jsonl"));
+        for (std::string line; std::getline(in, line);) {
+            if (!line.empty()) out.push_back(json::parse(line).as_object());
+        }
+        return out;
     }
     std::string column_type(const std::string& column) const {
         return pg.scalar(
@@ -249,10 +304,11 @@ TEST_CASE("postgres two-way: TRUNCATE and DELETE are external deletes, set back 
         CHECK_FALSE(p.at("in_trash").as_bool());
     }
     t.sql("DELETE FROM app.tasks WHERE name = 'Task 2'");
-    CHECK(t.syncd().status == 0);
+    const auto restored = t.syncd();
+    CHECK(restored.status == 0);
+    CHECK(contains_exactly(restored.out, "1 deleted rows restored"));
     CHECK(t.scalar("SELECT count(*) FROM app.tasks WHERE name = 'Task 2'") == "1");
-    CHECK(read_file(t.path("syncd.log")).find("row deleted in the target: restored from Notion") !=
-          std::string::npos);
+    CHECK(read_file(t.path("syncd.log")).find("restored from Notion") != std::string::npos);
 }
 
 TEST_CASE("postgres two-way with create: true: an inserted row becomes one page, even after 503") {
@@ -312,4 +368,627 @@ TEST_CASE("postgres: tables of earlier versions migrate in place when two-way is
     t.sql("UPDATE app.tasks SET estimate = 9 WHERE name = 'Task 3'");
     CHECK(t.syncd().status == 0);
     CHECK(t.notion_value(t.pages[3], "Estimate") == 9);
+}
+
+namespace {
+
+std::string number(int n) { return R"({"Estimate":{"number":)" + std::to_string(n) + "}}"; }
+double notion_estimate(PgTwoWay& t, std::size_t page) {
+    return t.notion_value(t.pages[page], "Estimate").to_number<double>();
+}
+std::string conflict_id(const json::value& conflict) {
+    return std::to_string(conflict.at("id").to_number<long long>());
+}
+
+}  // namespace
+
+// The merge table of issue 12 for Estimate, every cell in one cycle: page 0 changed only in
+// Notion, page 1 only in the table, page 2 on both sides to the same value, pages 3 and 4 on both
+// sides to different values (the conflicts the policy decides). After the cycle both sides hold
+// what the policy says, the conflicts are recorded with both values, and a second cycle writes
+// nothing.
+TEST_CASE("postgres two-way: each cell of the merge table under each policy, then an idle cycle") {
+    // The emulator's clock starts ten minutes behind ours, so Notion's edits are minutes older
+    // than alice's (newest-wins), until it is moved twenty minutes on.
+    PgTwoWay t({.notion_clock = std::chrono::minutes(-10)});
+    REQUIRE(t.syncd().status == 0);
+    struct Round {
+        const char* policy;
+        const char* decision;  // of the conflicts on pages 3 and 4
+        bool notion_ahead;     // the emulator's clock ten minutes ahead of ours (else behind)
+    };
+    const Round rounds[] = {
+        {"notion-wins", "notion", false},   {"external-wins", "external", false},
+        {"newest-wins", "external", false},  // Notion's edits are the older ones
+        {"newest-wins", "notion", true},     // Notion's edits are the newer ones
+        {"manual", "open", true},
+    };
+    std::vector<int> agreed = {1, 2, 3, 4, 5};
+    std::size_t recorded = 0;
+    bool ahead = false;
+    int r = 0;
+    for (const Round& round : rounds) {
+        ++r;
+        CAPTURE(round.policy);
+        CAPTURE(round.decision);
+        if (round.notion_ahead && !ahead) {
+            t.emulator.control("clock", {{"advance_ms", 20 * 60'000}});
+            ahead = true;
+        }
+        t.two_way = std::string("          settle: 0s\n          max_write_ratio: 1\n") +
+                    "          policy: " + round.policy + "\n";
+        // 1: Notion's value, 2: the table's, 3: both. Notion's edits come after alice's in
+        // real time: only Notion's timestamps, in its clock, decide newest-wins.
+        const auto value = [&](std::size_t page, int side) {
+            return 100 * r + 10 * static_cast<int>(page) + side;
+        };
+        t.sql_set(1, "estimate = " + std::to_string(value(1, 2)));
+        t.sql_set(2, "estimate = " + std::to_string(value(2, 3)));
+        t.sql_set(3, "estimate = " + std::to_string(value(3, 2)));
+        t.sql_set(4, "estimate = " + std::to_string(value(4, 2)));
+        t.notion_set(t.pages[0], number(value(0, 1)));
+        t.notion_set(t.pages[2], number(value(2, 3)));
+        t.notion_set(t.pages[3], number(value(3, 1)));
+        t.notion_set(t.pages[4], number(value(4, 1)));
+
+        const std::string decision = round.decision;
+        const int conflict_side = decision == "external" ? 2 : 1;
+        std::vector<int> notion = {value(0, 1), value(1, 2), value(2, 3), value(3, conflict_side),
+                                   value(4, conflict_side)};
+        std::vector<int> table = notion;
+        if (decision == "open") {  // parked: the table keeps alice's values
+            table[3] = value(3, 2);
+            table[4] = value(4, 2);
+        }
+        const auto both_sides_hold = [&] {
+            for (std::size_t p = 0; p < 5; ++p) {
+                CAPTURE(p);
+                CHECK(notion_estimate(t, p) == notion[p]);
+                CHECK(t.cell(p, "estimate") == std::to_string(table[p]));
+            }
+        };
+
+        const auto writes = t.writes();
+        const auto once = t.syncd();
+        REQUIRE(once.status == 0);  // a decided or parked conflict is no failure
+        const std::size_t written = decision == "external" ? 3 : 1;
+        CHECK(contains_exactly(once.out, "target tasks/pg to Notion: " + std::to_string(written) +
+                                             " pages written (" + std::to_string(written) +
+                                             " properties), 2 conflicts"));
+        CHECK(t.writes() == writes + written);  // one PATCH per page written
+        both_sides_hold();
+        const json::array all = t.conflicts();
+        REQUIRE(all.size() == recorded + 2);
+        for (std::size_t p = 3; p <= 4; ++p) {
+            CAPTURE(p);
+            const auto& c = all[recorded + p - 3].as_object();
+            CHECK(c.at("page_id") == t.pages[p].c_str());
+            CHECK(c.at("property") == "Estimate");
+            CHECK(c.at("base").to_number<double>() == agreed[p]);
+            CHECK(c.at("notion").to_number<double>() == value(p, 1));
+            CHECK(c.at("external").to_number<double>() == value(p, 2));  // the loser is kept too
+            CHECK(c.at("policy") == round.policy);
+            CHECK(c.at("decision") == round.decision);
+        }
+        recorded += 2;
+        CHECK(t.conflicts(false).size() == (decision == "open" ? 2 : 0));
+
+        // Nothing left to do: the next cycle writes nothing and decides nothing again.
+        const auto settled = t.writes();
+        const auto idle = t.syncd();
+        CHECK(idle.status == 0);
+        CHECK(contains_exactly(idle.out,
+                               "target tasks/pg to Notion: 0 pages written (0 properties)\n"));
+        CHECK(t.writes() == settled);
+        both_sides_hold();
+        CHECK(t.conflicts().size() == recorded);
+        CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+
+        if (decision == "open") {
+            // Parked: a later Notion change to the page arrives, the person's value stays.
+            t.notion_set(t.pages[3], R"({"Name":{"title":[{"text":{"content":"Renamed"}}]}})");
+            REQUIRE(t.syncd().status == 0);
+            CHECK(t.cell(3, "name") == "Renamed");
+            both_sides_hold();
+            const json::array open = t.conflicts(false);
+            REQUIRE(open.size() == 2);
+            std::map<std::string, std::string> ids;  // page -> conflict id
+            for (const auto& c : open)
+                ids[std::string(c.at("page_id").as_string())] = conflict_id(c);
+            // A person decides: the table's value for page 3, Notion's for page 4. Nothing
+            // happens until the next cycle.
+            CHECK(t.syncd({"conflicts", "resolve", ids[t.pages[3]], "--take", "external"}).status ==
+                  0);
+            CHECK(t.syncd({"conflicts", "resolve", ids[t.pages[4]], "--take", "notion"}).status ==
+                  0);
+            CHECK(t.conflicts(false).empty());
+            both_sides_hold();
+            REQUIRE(t.syncd().status == 0);
+            CHECK(t.writes() == settled + 1);
+            notion[3] = table[3] = value(3, 2);
+            notion[4] = table[4] = value(4, 1);
+            both_sides_hold();
+            CHECK(t.syncd().status == 0);
+            CHECK(t.writes() == settled + 1);
+            both_sides_hold();
+        }
+        agreed = notion;
+    }
+
+    // Per property: Estimate external-wins, Status under the target's policy (notion-wins).
+    t.two_way =
+        "          settle: 0s\n          max_write_ratio: 1\n          fields: { Estimate: "
+        "external-wins }\n";
+    t.sql_set(3, "estimate = 702");
+    t.sql_set(4, "status = 'Done'");
+    t.notion_set(t.pages[3], number(701));
+    t.notion_set(t.pages[4], R"({"Status":{"select":{"name":"Doing"}}})");
+    const auto writes = t.writes();
+    const auto once = t.syncd();
+    REQUIRE(once.status == 0);
+    CHECK(contains_exactly(once.out, "1 pages written (1 properties), 2 conflicts"));
+    CHECK(t.writes() == writes + 1);
+    CHECK(notion_estimate(t, 3) == 702);
+    CHECK(t.cell(3, "estimate") == "702");
+    CHECK(t.notion_value(t.pages[4], "Status").at("name") == "Doing");
+    CHECK(t.cell(4, "status") == "Doing");
+    const json::array all = t.conflicts();
+    REQUIRE(all.size() == recorded + 2);
+    std::map<std::string, json::object> by_property;
+    for (std::size_t i = recorded; i < all.size(); ++i)
+        by_property[std::string(all[i].at("property").as_string())] = all[i].as_object();
+    CHECK(by_property["Estimate"].at("policy") == "external-wins");
+    CHECK(by_property["Estimate"].at("decision") == "external");
+    CHECK(by_property["Estimate"].at("notion").to_number<double>() == 701);
+    CHECK(by_property["Status"].at("policy") == "notion-wins");
+    CHECK(by_property["Status"].at("decision") == "notion");
+    CHECK(by_property["Status"].at("external") == "Done");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 1);
+}
+
+// The same cells for the columns postgres types itself: date and timestamptz, text[] and uuid[].
+// Equal values in another form (an instant in another offset, the same options) converge without
+// a write; NULL clears the property in Notion, and NULL for an empty list is no edit.
+TEST_CASE("postgres two-way: typed columns through the merge table, NULLs included") {
+    PgTwoWay t;
+    t.two_way += "          policy: external-wins\n";
+    REQUIRE(t.syncd().status == 0);
+    auto writes = t.writes();
+    // Both sides, the same values: converged.
+    t.sql_set(0,
+              "due = '2026-08-01', tags = '{b,a}', status = 'Done', name = 'Same', links = "
+              "ARRAY['" +
+                  t.target_page + "']::uuid[]");
+    t.notion_set(t.pages[0], R"({"Due":{"date":{"start":"2026-08-01"}},
+        "Tags":{"multi_select":[{"name":"b"},{"name":"a"}]},"Status":{"select":{"name":"Done"}},
+        "Name":{"title":[{"text":{"content":"Same"}}]},"Links":{"relation":[{"id":")" +
+                                 t.target_page + R"("}]}})");
+    // Both sides, different values: the table's (external-wins), in one PATCH.
+    t.sql_set(1, "due = '2026-08-02', tags = '{a}', status = 'Done', name = 'Table'");
+    t.notion_set(t.pages[1], R"({"Due":{"date":{"start":"2026-08-03"}},
+        "Tags":{"multi_select":[{"name":"b"}]},"Status":{"select":{"name":"Doing"}},
+        "Name":{"title":[{"text":{"content":"Notion"}}]}})");
+    auto once = t.syncd();
+    CHECK(once.status == 0);
+    CHECK(contains_exactly(once.out, "1 pages written (4 properties), 4 conflicts"));
+    CHECK(t.writes() == writes + 1);
+    CHECK(t.notion_value(t.pages[1], "Due").at("start") == "2026-08-02");
+    CHECK(t.notion_value(t.pages[1], "Status").at("name") == "Done");
+    CHECK(t.notion_value(t.pages[1], "Tags").as_array().size() == 1);
+    CHECK(t.notion_value(t.pages[1], "Name").as_array()[0].at("plain_text") == "Table");
+    CHECK(t.cell(1, "due") == "2026-08-02");
+    CHECK(t.cell(1, "tags") == "{a}");
+    CHECK(t.cell(0, "links") == "{" + t.target_page + "}");
+    CHECK(t.conflicts().size() == 4);
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 1);
+
+    // A time: the same instant written in UTC where Notion holds -04:00 converges.
+    t.notion_set(t.pages[2], R"({"Due":{"date":{"start":"2026-06-01T09:00:00.000-04:00"}}})");
+    REQUIRE(t.syncd().status == 0);
+    writes = t.writes();
+    t.notion_set(t.pages[2], R"({"Due":{"date":{"start":"2026-06-01T10:00:00.000-04:00"}}})");
+    t.sql_set(2, "due = '2026-06-01 14:00:00+00'");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes);
+    CHECK(t.conflicts().size() == 4);
+    CHECK(t.notion_value(t.pages[2], "Due").at("start") == "2026-06-01T10:00:00.000-04:00");
+
+    // NULLs: for an empty list no edit; for a number, a date or a select the value cleared.
+    CHECK(t.cell(3, "tags") == "{}");
+    t.sql_set(3, "tags = NULL, links = NULL");
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.writes() == writes);
+    t.sql_set(4, "estimate = NULL, due = NULL, status = NULL");
+    once = t.syncd();
+    CHECK(once.status == 0);
+    CHECK(contains_exactly(once.out, "1 pages written (3 properties)"));
+    CHECK(t.notion_value(t.pages[4], "Estimate").is_null());
+    CHECK(t.notion_value(t.pages[4], "Due").is_null());
+    CHECK(t.notion_value(t.pages[4], "Status").is_null());
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 1);
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+}
+
+TEST_CASE("postgres two-way: read-only and invalid edits are set back and reported") {
+    PgTwoWay t({.properties = R"(,"Stage":{"status":{}})"});
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.column_type("stage") == "text");
+    const std::string stage = t.cell(2, "stage");
+    const std::string tags = t.cell(3, "tags");
+    const auto writes = t.writes();
+    t.sql_set(0, "double = '1000'");     // a formula
+    t.sql_set(1, "status = 'Blocked'");  // a select option Notion does not have
+    t.sql_set(2, "stage = 'Shipped'");   // a status option Notion does not have
+    t.sql_set(3, "tags = '{a,zzz}'");    // a multi-select option Notion does not have
+    const auto once = t.syncd();
+    CHECK(once.status == 0);  // reported, not a failure
+    CHECK(contains_exactly(once.out,
+                           "0 pages written (0 properties), 4 read-only or invalid "
+                           "edits reverted"));
+    CHECK(t.writes() == writes);
+    CHECK(t.cell(0, "double") == "2");
+    CHECK(t.cell(1, "status") == "Todo");
+    CHECK(t.cell(2, "stage") == stage);
+    CHECK(t.cell(3, "tags") == tags);
+    CHECK(t.history(0).find("formula is read-only in Notion") != std::string::npos);
+    CHECK(t.history(1).find("`Blocked` is not an option of Status (Todo, Doing, Done); add it in "
+                            "Notion, or set two_way.create_options: true") != std::string::npos);
+    CHECK(t.history(2).find("`Shipped` is not an option of Stage (Not started, In progress, "
+                            "Done); add it in Notion") != std::string::npos);
+    CHECK(t.history(3).find("`zzz` is not an option of Tags (a, b)") != std::string::npos);
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes);
+
+    // create_options: Notion adds select and multi-select options; a status must still exist.
+    t.two_way += "          create_options: true\n";
+    t.sql_set(1, "status = 'Blocked'");
+    t.sql_set(2, "stage = 'Shipped'");
+    t.sql_set(3, "tags = '{a,zzz}'");
+    t.sql_set(4, "stage = 'In progress'");
+    const auto with_options = t.syncd();
+    CHECK(with_options.status == 0);
+    CHECK(contains_exactly(with_options.out,
+                           "3 pages written (3 properties), 1 read-only or "
+                           "invalid edits reverted"));
+    CHECK(t.writes() == writes + 3);
+    CHECK(t.notion_value(t.pages[1], "Status").at("name") == "Blocked");
+    CHECK(t.cell(1, "status") == "Blocked");
+    const auto written_tags = t.notion_value(t.pages[3], "Tags").as_array();
+    REQUIRE(written_tags.size() == 2);
+    CHECK(written_tags[1].at("name") == "zzz");
+    CHECK(t.notion_value(t.pages[4], "Stage").at("name") == "In progress");
+    CHECK(t.cell(2, "stage") == stage);
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 3);
+}
+
+TEST_CASE("postgres two-way with delete: true: a DELETE trashes its page, a mass DELETE is held") {
+    PgTwoWay t;
+    t.two_way += "          delete: true\n";
+    REQUIRE(t.syncd().status == 0);
+    t.sql("DELETE FROM app.tasks WHERE page_id = '" + t.pages[0] + "'");
+    const auto plan = json::parse(t.syncd({"plan", "--json"}).out).as_array();
+    REQUIRE(plan.size() == 1);
+    CHECK(plan[0].at("kind") == "trash");
+    CHECK(plan[0].at("page_id") == t.pages[0].c_str());
+    auto writes = t.writes();
+    const auto once = t.syncd();
+    CHECK(once.status == 0);
+    CHECK(contains_exactly(once.out, "1 pages moved to the trash"));
+    CHECK(t.writes() == writes + 1);
+    CHECK(t.in_trash(0));
+    CHECK(t.events().back().at("event") == "deleted");  // the other targets hear of it
+    CHECK(t.events().back().at("page_id") == t.pages[0].c_str());
+    CHECK(t.scalar("SELECT count(*) FROM app.tasks") == "4");
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+
+    // Three of the four left at once: over the sync's max_delete_ratio (0.2), held: nothing
+    // trashed, and the rows are not restored either.
+    t.sql("DELETE FROM app.tasks WHERE page_id IN ('" + t.pages[1] + "', '" + t.pages[2] + "', '" +
+          t.pages[3] + "')");
+    writes = t.writes();
+    for (int run = 0; run < 2; ++run) {
+        const auto held = t.syncd();
+        CHECK(held.status == 0);
+        CHECK(contains_exactly(held.out, "0 pages written (0 properties), 3 edited rows held"));
+        CHECK(t.writes() == writes);
+        for (std::size_t p = 1; p <= 3; ++p) CHECK_FALSE(t.in_trash(p));
+        CHECK(t.scalar("SELECT count(*) FROM app.tasks") == "1");
+        CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "3");
+    }
+    CHECK(read_file(t.path("syncd.log"))
+              .find("holding 3 deleted rows of 4 pages (over max_delete_ratio 0.2)") !=
+          std::string::npos);
+    const auto applied = t.syncd({"sync-once", "--apply-held-writes"});
+    CHECK(applied.status == 0);
+    CHECK(contains_exactly(applied.out, "3 pages moved to the trash"));
+    CHECK(t.writes() == writes + 3);
+    for (std::size_t p = 1; p <= 3; ++p) CHECK(t.in_trash(p));
+    CHECK_FALSE(t.in_trash(4));
+    CHECK(t.scalar("SELECT count(*) FROM app.tasks") == "1");
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 3);
+}
+
+TEST_CASE("postgres two-way: an UPDATE without WHERE over max_write_ratio is held until applied") {
+    PgTwoWay t;
+    t.two_way = "          settle: 0s\n";  // the default max_write_ratio, 0.2
+    REQUIRE(t.syncd().status == 0);
+    const auto writes = t.writes();
+    t.sql("UPDATE app.tasks SET estimate = 0");  // five of five rows
+    const auto plan = json::parse(t.syncd({"plan", "--json"}).out).as_array();
+    CHECK(plan.size() == 5);
+    for (const auto& action : plan) CHECK(action.at("kind") == "held");
+    for (int run = 0; run < 2; ++run) {
+        const auto held = t.syncd();
+        CHECK(held.status == 0);
+        CHECK(contains_exactly(held.out, "0 pages written (0 properties), 5 edited rows held"));
+        CHECK(t.writes() == writes);
+        for (std::size_t p = 0; p < 5; ++p) {
+            CHECK(notion_estimate(t, p) == static_cast<double>(p + 1));
+            CHECK(t.cell(p, "estimate") == "0");  // left as it is, not reverted
+        }
+        CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "5");
+    }
+    const auto applied = t.syncd({"sync-once", "--apply-held-writes"});
+    CHECK(applied.status == 0);
+    CHECK(contains_exactly(applied.out, "5 pages written (5 properties)"));
+    CHECK(t.writes() == writes + 5);
+    for (std::size_t p = 0; p < 5; ++p) {
+        CHECK(notion_estimate(t, p) == 0);
+        CHECK(t.cell(p, "estimate") == "0");
+    }
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 5);
+}
+
+// While a mass edit is held, a person renames one of its pages in Notion: the rename reaches the
+// row, the held value stays in it, and applying the held writes keeps the rename in Notion.
+// may_fail: at e66db11 the engine fails it (the delivery of the rename overwrites the held
+// estimate 0 with Notion's 1, and --apply-held-writes then writes the capture's stale Name "Task
+// 0" over the rename in Notion); it passes with the pending-edit handling in progress in
+// daemon/sync (dispatcher keep_pending, base_over_capture). Drop may_fail once that is committed.
+TEST_CASE("postgres two-way: a held row takes Notion's other changes and keeps its held value" *
+          doctest::may_fail()) {
+    PgTwoWay t;
+    t.two_way = "          settle: 0s\n";  // the default max_write_ratio, 0.2
+    REQUIRE(t.syncd().status == 0);
+    const auto writes = t.writes();
+    t.sql("UPDATE app.tasks SET estimate = 0");
+    REQUIRE(t.syncd().status == 0);
+    t.notion_set(t.pages[0], R"({"Name":{"title":[{"text":{"content":"Renamed"}}]}})");
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.cell(0, "name") == "Renamed");
+    CHECK(t.cell(0, "estimate") == "0");
+    CHECK(t.writes() == writes);
+    const auto applied = t.syncd({"sync-once", "--apply-held-writes"});
+    CHECK(applied.status == 0);
+    CHECK(contains_exactly(applied.out, "5 pages written (5 properties)"));
+    CHECK(t.writes() == writes + 5);
+    for (std::size_t p = 0; p < 5; ++p) CHECK(notion_estimate(t, p) == 0);
+    CHECK(t.notion_value(t.pages[0], "Name").as_array()[0].at("plain_text") == "Renamed");
+    CHECK(t.cell(0, "name") == "Renamed");
+    CHECK(t.cell(0, "estimate") == "0");
+}
+
+TEST_CASE("postgres two-way: a 409 is written again after a re-read, a 503 after commit is not") {
+    PgTwoWay t;
+    REQUIRE(t.syncd().status == 0);
+    auto writes = t.writes();
+    t.emulator.control("faults", {{"match", {{"method", "PATCH"}, {"path_prefix", "/v1/pages"}}},
+                                  {"fault", {{"status", 409}, {"code", "conflict_error"}}},
+                                  {"count", 1}});
+    t.sql_set(0, "estimate = 8");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 2);  // the 409, then the write
+    CHECK(notion_estimate(t, 0) == 8);
+    CHECK(t.cell(0, "estimate") == "8");
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+
+    // 503 after Notion saved it: the daemon cannot know. It reads the page instead of writing
+    // again; the next cycle finds both sides agree and writes nothing.
+    writes = t.writes();
+    t.emulator.control("faults", {{"match", {{"method", "PATCH"}, {"path_prefix", "/v1/pages"}}},
+                                  {"fault", {{"commit_then_status", 503}}},
+                                  {"count", 1}});
+    t.sql_set(1, "estimate = 9");
+    const auto ambiguous = t.syncd();
+    CHECK(ambiguous.status == 1);  // not caught up: the edit stays captured
+    CHECK(notion_estimate(t, 1) == 9);
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "1");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 1);  // never sent twice
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+    CHECK(t.cell(1, "estimate") == "9");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 1);
+
+    // Three 409s in a row: the cycle gives up (bounded), the edit stays captured for the next.
+    writes = t.writes();
+    t.emulator.control("faults", {{"match", {{"method", "PATCH"}, {"path_prefix", "/v1/pages"}}},
+                                  {"fault", {{"status", 409}, {"code", "conflict_error"}}},
+                                  {"count", 3}});
+    t.sql_set(2, "estimate = 10");
+    CHECK(t.syncd().status == 1);
+    CHECK(t.writes() == writes + 3);
+    CHECK(notion_estimate(t, 2) == 3);
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "1");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 4);
+    CHECK(notion_estimate(t, 2) == 10);
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+}
+
+TEST_CASE("postgres two-way: plan lists what the next sync-once does in both directions") {
+    PgTwoWay t;
+    REQUIRE(t.syncd().status == 0);
+    t.sql_set(0, "estimate = 8");
+    t.sql_set(3, "double = '99'");
+    t.notion_set(t.pages[1], number(20));  // Notion only
+    t.notion_set(t.pages[2], number(30));  // both sides: a conflict
+    t.sql_set(2, "estimate = 50");
+    const auto writes = t.writes();
+    const json::array actions = json::parse(t.syncd({"plan", "--json"}).out).as_array();
+    CHECK(t.writes() == writes);  // plan writes nothing
+    std::map<std::string, std::vector<json::object>> by_kind;
+    for (const auto& a : actions)
+        by_kind[std::string(a.at("kind").as_string())].push_back(a.as_object());
+    REQUIRE(by_kind["update"].size() == 1);
+    CHECK(by_kind["update"][0].at("direction") == "to_notion");
+    CHECK(by_kind["update"][0].at("target") == "tasks/pg");
+    CHECK(by_kind["update"][0].at("page_id") == t.pages[0].c_str());
+    CHECK(by_kind["update"][0].at("properties").at("Estimate").at("from") == 1);
+    CHECK(by_kind["update"][0].at("properties").at("Estimate").at("to").to_number<double>() == 8);
+    REQUIRE(by_kind["conflict"].size() == 1);
+    CHECK(by_kind["conflict"][0].at("page_id") == t.pages[2].c_str());
+    CHECK(by_kind["conflict"][0].at("decision") == "notion-wins: notion");
+    REQUIRE(by_kind["revert"].size() == 1);
+    CHECK(by_kind["revert"][0].at("page_id") == t.pages[3].c_str());
+    // Notion's two changes go to both targets.
+    std::set<std::string> deliveries;
+    for (const auto& a : by_kind["updated"]) {
+        CHECK(a.at("direction") == "to_target");
+        deliveries.insert(std::string(a.at("target").as_string()) + " " +
+                          std::string(a.at("page_id").as_string()));
+    }
+    CHECK(deliveries == std::set<std::string>{"tasks/pg " + t.pages[1], "tasks/pg " + t.pages[2],
+                                              "tasks/log " + t.pages[1],
+                                              "tasks/log " + t.pages[2]});
+    CHECK(actions.size() == 7);
+
+    // The next sync-once does exactly that: one page written, the conflict decided for Notion,
+    // the formula set back, Notion's changes delivered.
+    const auto once = t.syncd();
+    CHECK(once.status == 0);
+    CHECK(t.writes() == writes + 1);
+    CHECK(contains_exactly(once.out,
+                           "target tasks/pg to Notion: 1 pages written (1 properties), "
+                           "1 conflicts"));
+    CHECK(contains_exactly(once.out, "1 read-only or invalid edits reverted"));
+    CHECK(notion_estimate(t, 0) == 8);
+    CHECK(notion_estimate(t, 1) == 20);
+    CHECK(t.cell(1, "estimate") == "20");
+    CHECK(notion_estimate(t, 2) == 30);
+    CHECK(t.cell(2, "estimate") == "30");
+    CHECK(t.cell(3, "double") == "8");
+    // Then there is nothing left to do, in either direction.
+    CHECK(json::parse(t.syncd({"plan", "--json"}).out).as_array().empty());
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes() == writes + 1);
+}
+
+TEST_CASE("postgres two-way in run: alice's UPDATE reaches Notion in seconds, SIGTERM is clean") {
+    PgTwoWay t;
+    t.two_way += "          every: 1s\n";
+    t.dsn_in_file = true;  // test::Process passes no environment of its own
+    REQUIRE(t.syncd().status == 0);
+    const auto writes = t.writes();
+    t.write_config();
+    test::Process daemon({SYNCD_DAEMON_BINARY, "-c", t.path("config.yaml").string(), "run"},
+                         t.path("daemon.log"));
+    REQUIRE(wait_until(10s, [&] {
+        return t.scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = 'syncd'") != "0";
+    }));
+    const auto edited = std::chrono::steady_clock::now();
+    t.sql_set(4, "name = 'Renamed in SQL', estimate = 99");
+    CHECK(wait_until(5s, [&] {
+        const auto title = t.notion_value(t.pages[4], "Name").as_array();
+        return !title.empty() && title[0].at("plain_text") == "Renamed in SQL" &&
+               notion_estimate(t, 4) == 99;
+    }));
+    MESSAGE("in Notion after " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::steady_clock::now() - edited)
+                                      .count()
+                               << " ms");
+    // And Notion's edits still arrive in the table.
+    t.notion_set(t.pages[3], number(77));
+    CHECK(wait_until(5s, [&] { return t.cell(3, "estimate") == "77"; }));
+    std::this_thread::sleep_for(1500ms);  // more write-back ticks: they write nothing
+    CHECK(t.writes() == writes + 1);
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+
+    kill(daemon.pid(), SIGTERM);
+    const auto status = daemon.wait_exit(30s);
+    REQUIRE(status.has_value());
+    CHECK(WIFEXITED(*status));
+    CHECK(WEXITSTATUS(*status) == 0);
+    CHECK(wait_until(5s, [&] {
+        return t.scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = 'syncd'") == "0";
+    }));
+    // An edit made while it is stopped is captured and written by the next run.
+    t.sql_set(2, "estimate = 33");
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "1");
+    CHECK(t.syncd().status == 0);
+    CHECK(notion_estimate(t, 2) == 33);
+    CHECK(t.writes() == writes + 2);
+}
+
+// Engine bugs found with these scenarios (daemon/sync/write_back.cpp, not fixed here): each case
+// below states what issue 12 asks; they are skipped until the engine does it.
+
+// plan --json must list what the next sync-once does. WriteBack::plan() applies only
+// max_write_ratio, not the sync's max_delete_ratio: it lists three `trash` actions while the
+// next sync-once holds all three ("3 edited rows held") and trashes nothing.
+TEST_CASE("postgres two-way plan: deletes the delete brake holds are listed as held" *
+          doctest::skip()) {
+    PgTwoWay t;
+    t.two_way += "          delete: true\n";
+    REQUIRE(t.syncd().status == 0);
+    t.sql("DELETE FROM app.tasks WHERE page_id IN ('" + t.pages[1] + "', '" + t.pages[2] + "', '" +
+          t.pages[3] + "')");
+    const auto plan = json::parse(t.syncd({"plan", "--json"}).out).as_array();
+    CHECK(plan.size() == 3);
+    for (const auto& action : plan) CHECK(action.at("kind") == "held");  // today: "trash"
+    const auto once = t.syncd();
+    CHECK(contains_exactly(once.out, "3 edited rows held"));
+    for (std::size_t p = 1; p <= 3; ++p) CHECK_FALSE(t.in_trash(p));
+}
+
+// plan --json must list creates (issue 12: "writes to Notion (creates, updates …, deletes …)").
+// A row without a page_id is left out by WriteBack::decide() (no stored page) and plan() has no
+// create action: plan prints [] while the next sync-once POSTs a page.
+TEST_CASE("postgres two-way plan with create: true: an inserted row is listed as a create" *
+          doctest::skip()) {
+    PgTwoWay t;
+    t.two_way += "          create: true\n";
+    REQUIRE(t.syncd().status == 0);
+    t.sql("INSERT INTO app.tasks (name, estimate, status) VALUES ('From SQL', 4, 'Doing')");
+    const auto plan = json::parse(t.syncd({"plan", "--json"}).out).as_array();
+    REQUIRE(plan.size() == 1);  // today: 0
+    CHECK(plan[0].at("direction") == "to_notion");
+    CHECK(plan[0].at("kind") == "create");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.writes("POST") == 1);
+}
+
+// A parked (manual) conflict keeps the table's value of when it was parked: when the person
+// edits the property again (50, then 60), WriteBack::merge() sees the open conflict and records
+// nothing new (only the history has 60), so `resolve --take external` writes the stale 50 to
+// Notion and the delivery of that write overwrites the 60 in the table: an edit lost, in neither
+// the final state nor a recorded conflict.
+TEST_CASE("postgres two-way manual: resolve --take external takes the person's latest value" *
+          doctest::skip()) {
+    PgTwoWay t;
+    t.two_way += "          policy: manual\n";
+    REQUIRE(t.syncd().status == 0);
+    t.sql_set(0, "estimate = 50");
+    t.notion_set(t.pages[0], number(30));
+    REQUIRE(t.syncd().status == 0);
+    t.sql_set(0, "estimate = 60");  // the person changes their mind while it is parked
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.cell(0, "estimate") == "60");
+    const json::array open = t.conflicts(false);
+    REQUIRE(open.size() == 1);
+    CHECK(open[0].at("external").to_number<double>() == 60);  // today: 50
+    CHECK(t.syncd({"conflicts", "resolve", conflict_id(open[0]), "--take", "external"}).status ==
+          0);
+    REQUIRE(t.syncd().status == 0);
+    CHECK(notion_estimate(t, 0) == 60);    // today: 50
+    CHECK(t.cell(0, "estimate") == "60");  // today: 50
 }
