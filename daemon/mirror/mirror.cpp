@@ -142,6 +142,23 @@ constexpr std::string_view migrations[] = {
         action TEXT NOT NULL,
         detail TEXT NOT NULL);
     )sql",
+    // v7: two-way. A base value delivered while an edit of that row was still captured (and had
+    // not changed the property) names that capture, so its stale value is not taken for an edit;
+    // pages whose row must get Notion's values again survive a restart; when each target's rows
+    // were last compared with the base in full (verify_every), and what that found.
+    R"sql(
+    ALTER TABLE two_way_base ADD COLUMN over_capture TEXT NOT NULL DEFAULT '';
+    CREATE TABLE two_way_reverts (
+        target TEXT NOT NULL,
+        page_id TEXT NOT NULL,
+        PRIMARY KEY (target, page_id));
+    CREATE TABLE two_way_verify (
+        target TEXT PRIMARY KEY,
+        verified_at INTEGER NOT NULL,
+        compared INTEGER NOT NULL DEFAULT 0,
+        differed INTEGER NOT NULL DEFAULT 0,
+        gone INTEGER NOT NULL DEFAULT 0);
+    )sql",
 };
 
 // The migration after which the stored hashes are recomputed (see Mirror::rehash).
@@ -505,17 +522,91 @@ json::object Mirror::base(const std::string& target, const std::string& page_id)
 }
 
 void Mirror::set_base(const std::string& target, const std::string& page_id,
-                      const json::object& values) {
+                      const json::object& values, const std::string& over_capture) {
     auto s = db_.cached(
-        "INSERT INTO two_way_base (target, page_id, property_id, value) VALUES (?, ?, ?, ?) ON "
-        "CONFLICT (target, page_id, property_id) DO UPDATE SET value = excluded.value");
+        "INSERT INTO two_way_base (target, page_id, property_id, value, over_capture) VALUES (?, "
+        "?, ?, ?, ?) ON CONFLICT (target, page_id, property_id) DO UPDATE SET value = "
+        "excluded.value, over_capture = excluded.over_capture");
     for (const auto& [id, value] : values) {
         s->bind(1, target)
             .bind(2, page_id)
             .bind(3, std::string_view(id))
-            .bind(4, model::to_json_text(value));
+            .bind(4, model::to_json_text(value))
+            .bind(5, over_capture);
         s->run();
     }
+}
+
+std::map<std::string, std::string> Mirror::base_over_capture(const std::string& target,
+                                                             const std::string& page_id) {
+    auto s = db_.cached(
+        "SELECT property_id, over_capture FROM two_way_base WHERE target = ? AND page_id = ? AND "
+        "over_capture != ''");
+    s->bind(1, target).bind(2, page_id);
+    std::map<std::string, std::string> out;
+    while (s->step()) out[s->text(0)] = s->text(1);
+    return out;
+}
+
+std::vector<std::string> Mirror::based_pages(const std::string& target) {
+    auto s =
+        db_.cached("SELECT DISTINCT page_id FROM two_way_base WHERE target = ? ORDER BY page_id");
+    s->bind(1, target);
+    std::vector<std::string> out;
+    while (s->step()) out.push_back(s->text(0));
+    return out;
+}
+
+void Mirror::add_reverts(const std::string& target, const std::vector<std::string>& pages) {
+    sqlite::Transaction transaction(db_);
+    auto s = db_.cached("INSERT OR IGNORE INTO two_way_reverts (target, page_id) VALUES (?, ?)");
+    for (const auto& page : pages) {
+        s->bind(1, target).bind(2, page);
+        s->run();
+    }
+    transaction.commit();
+}
+
+std::vector<std::string> Mirror::reverts(const std::string& target) {
+    auto s = db_.cached("SELECT page_id FROM two_way_reverts WHERE target = ? ORDER BY rowid");
+    s->bind(1, target);
+    std::vector<std::string> out;
+    while (s->step()) out.push_back(s->text(0));
+    return out;
+}
+
+void Mirror::drop_reverts(const std::string& target, const std::vector<std::string>& pages) {
+    sqlite::Transaction transaction(db_);
+    auto s = db_.cached("DELETE FROM two_way_reverts WHERE target = ? AND page_id = ?");
+    for (const auto& page : pages) {
+        s->bind(1, target).bind(2, page);
+        s->run();
+    }
+    transaction.commit();
+}
+
+std::optional<Verification> Mirror::verification(const std::string& target) {
+    auto s = db_.cached(
+        "SELECT verified_at, compared, differed, gone FROM two_way_verify WHERE target = ?");
+    s->bind(1, target);
+    if (!s->step()) return std::nullopt;
+    return Verification{.verified_at_ms = s->integer(0),
+                        .compared = static_cast<std::size_t>(s->integer(1)),
+                        .differed = static_cast<std::size_t>(s->integer(2)),
+                        .gone = static_cast<std::size_t>(s->integer(3))};
+}
+
+void Mirror::set_verification(const std::string& target, const Verification& v) {
+    auto s = db_.cached(
+        "INSERT INTO two_way_verify (target, verified_at, compared, differed, gone) VALUES (?, ?, "
+        "?, ?, ?) ON CONFLICT (target) DO UPDATE SET verified_at = excluded.verified_at, "
+        "compared = excluded.compared, differed = excluded.differed, gone = excluded.gone");
+    s->bind(1, target)
+        .bind(2, v.verified_at_ms)
+        .bind(3, static_cast<std::int64_t>(v.compared))
+        .bind(4, static_cast<std::int64_t>(v.differed))
+        .bind(5, static_cast<std::int64_t>(v.gone));
+    s->run();
 }
 
 void Mirror::drop_base(const std::string& target, const std::string& page_id) {

@@ -7,6 +7,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -95,6 +96,14 @@ struct CreateIntent {
     std::string page_id = {};  // once known
 };
 
+// The last full comparison of a two-way target's rows with the base (verify_every).
+struct Verification {
+    std::int64_t verified_at_ms = 0;  // Unix ms
+    std::size_t compared = 0;         // rows compared
+    std::size_t differed = 0;         // rows that differed from the base without a capture
+    std::size_t gone = 0;             // pages with a base but no row
+};
+
 // One write-back: what was written where (`notion-syncd history PAGE`).
 struct WriteLogEntry {
     std::string at = {};
@@ -172,9 +181,25 @@ public:
     // Two-way: the last value of each property a target and Notion agreed on (property id ->
     // canonical value); empty when the target has none for the page yet.
     json::object base(const std::string& target, const std::string& page_id);
-    void set_base(const std::string& target, const std::string& page_id,
-                  const json::object& values);
+    // `over_capture`: the values were delivered while the capture so named (see
+    // connectors::ExternalRow; the write-back's capture identity) was pending and had not changed
+    // them, so that capture's values for them are stale, not edits. Empty otherwise.
+    void set_base(const std::string& target, const std::string& page_id, const json::object& values,
+                  const std::string& over_capture = {});
+    // The properties of a page whose base was delivered over a capture: property id -> capture.
+    std::map<std::string, std::string> base_over_capture(const std::string& target,
+                                                         const std::string& page_id);
+    // The pages a target has a base for.
+    std::vector<std::string> based_pages(const std::string& target);
     void drop_base(const std::string& target, const std::string& page_id);
+    // Pages whose row in `target` must get Notion's values again (a conflict Notion won, a
+    // reverted read-only edit, a restored row), kept until that delivery succeeded.
+    void add_reverts(const std::string& target, const std::vector<std::string>& pages);
+    std::vector<std::string> reverts(const std::string& target);
+    void drop_reverts(const std::string& target, const std::vector<std::string>& pages);
+    // When `target`'s rows were last compared with the base in full, and what that found.
+    std::optional<Verification> verification(const std::string& target);
+    void set_verification(const std::string& target, const Verification& verification);
     std::int64_t add_conflict(const Conflict& conflict);
     std::vector<Conflict> conflicts(bool all);  // open ones, or all
     std::size_t open_conflicts(const std::string& target);

@@ -107,7 +107,7 @@ using Names = std::vector<std::string>;
 void downgrade_to_3(syncd::sqlite::Database& db) {
     db.exec(
         "DROP TABLE two_way_base; DROP TABLE conflicts; DROP TABLE writeback_log; "
-        "DROP TABLE create_intents; "
+        "DROP TABLE create_intents; DROP TABLE two_way_reverts; DROP TABLE two_way_verify; "
         "DROP TABLE job_sources; DROP TABLE target_sources; DROP TABLE jobs; DROP TABLE counters; "
         "DROP INDEX outbox_by_source; ALTER TABLE outbox DROP COLUMN data_source_id; "
         "ALTER TABLE dead_letters DROP COLUMN retry; "
@@ -230,7 +230,7 @@ TEST_CASE("opening a mirror of schema 2 re-hashes every page and content with th
         db.exec("PRAGMA user_version = 2");
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 6);
+    CHECK(user_version(dir.path()) == 7);
     CHECK(upgraded.page_digest("p1")->hash == syncd::model::hash_of(p1));
     CHECK(upgraded.page_digest("p1")->hash != "8296fb05f6171d9d");
     CHECK(upgraded.content("p1", false)->hash == syncd::model::content_hash(blocks.as_array()));
@@ -254,7 +254,7 @@ TEST_CASE("migration 4: events routed by data source, existing targets keep what
         downgrade_to_3(db);
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 6);
+    CHECK(user_version(dir.path()) == 7);
     CHECK(upgraded.job_sources("tasks") == Names{ds_a});
     CHECK(pages(upgraded.events_after("tasks", 0, 10)) == Names{"p1"});
     // The target that existed holds ds_a already: no snapshot, it goes on from its cursor.
@@ -826,4 +826,38 @@ TEST_CASE("a number an older version stored as 1.8E2 reads back as the integer 1
     const auto& points = p1->record.values.at("WPj%5E");
     CHECK(points.is_int64());
     CHECK(points == record("p1", ds_a, 180).values.at("WPj%5E"));
+}
+
+TEST_CASE("two-way: a base delivered over a capture names it, reverts and verifications persist") {
+    TempMirror dir;
+    {
+        Mirror mirror(dir.path());
+        mirror.set_base("tasks/db", "p1", {{"a", 1}, {"b", "x"}});
+        mirror.set_base("tasks/db", "p1", {{"b", "y"}}, "3@1700000000000");
+        mirror.set_base("tasks/db", "p2", {{"a", 2}});
+        mirror.add_reverts("tasks/db", {"p1", "p2"});
+        mirror.add_reverts("tasks/db", {"p1"});  // once is enough
+        mirror.set_verification("tasks/db",
+                                {.verified_at_ms = 42, .compared = 5, .differed = 1, .gone = 2});
+    }
+    Mirror mirror(dir.path());
+    CHECK(mirror.base("tasks/db", "p1") == json::object{{"a", 1}, {"b", "y"}});
+    const auto over = mirror.base_over_capture("tasks/db", "p1");
+    REQUIRE(over.size() == 1);
+    CHECK(over.at("b") == "3@1700000000000");
+    // A later base without a capture clears the name.
+    mirror.set_base("tasks/db", "p1", {{"b", "z"}});
+    CHECK(mirror.base_over_capture("tasks/db", "p1").empty());
+    CHECK(mirror.based_pages("tasks/db") == Names{"p1", "p2"});
+    CHECK(mirror.based_pages("other/db").empty());
+    CHECK(mirror.reverts("tasks/db") == Names{"p1", "p2"});
+    mirror.drop_reverts("tasks/db", {"p1"});
+    CHECK(mirror.reverts("tasks/db") == Names{"p2"});
+    const auto verified = mirror.verification("tasks/db");
+    REQUIRE(verified.has_value());
+    CHECK(verified->verified_at_ms == 42);
+    CHECK(verified->compared == 5);
+    CHECK(verified->differed == 1);
+    CHECK(verified->gone == 2);
+    CHECK_FALSE(mirror.verification("other/db").has_value());
 }

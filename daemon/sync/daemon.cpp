@@ -80,6 +80,11 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
                 write_backs_.push_back(std::make_unique<WriteBack>(
                     dispatchers_.back()->target(), sync, *target.two_way, raw, *client_,
                     *pollers_.back(), *mirror_));
+                const std::size_t job = pollers_.size() - 1;
+                const std::size_t dispatcher = dispatchers_.size() - 1;
+                write_backs_.back()->set_freshness(
+                    [this, job] { return polled_at(job); },
+                    [this, job, dispatcher] { request_poll(job, dispatcher); });
                 dispatchers_.back()->set_write_back(write_backs_.back().get(), false);
                 two_way_every_.push_back(target.two_way->every.value_or(sync.every));
             } else {
@@ -87,6 +92,36 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
             }
         }
     }
+    polled_at_.resize(pollers_.size());
+    awaiting_poll_.resize(dispatchers_.size());
+}
+
+std::chrono::system_clock::time_point Daemon::polled_at(std::size_t job) {
+    // Only polls of this process count: what an earlier one read may be long out of date.
+    const JobState& state = runners_[job]->state();
+    if (state.polls > 0 && state.last_success >= state.last_attempt)
+        polled_at_[job] = std::max(polled_at_[job], state.last_attempt);
+    return polled_at_[job];
+}
+
+void Daemon::request_poll(std::size_t job, std::size_t dispatcher) {
+    runners_[job]->hint();
+    if (awaiting_poll_[dispatcher] || stopping_) return;
+    awaiting_poll_[dispatcher] = true;
+    asio::co_spawn(executor_, wake_after_poll(job, dispatcher, std::chrono::system_clock::now()),
+                   asio::detached);
+}
+
+asio::awaitable<void> Daemon::wake_after_poll(std::size_t job, std::size_t dispatcher,
+                                              std::chrono::system_clock::time_point asked) {
+    asio::steady_timer timer(executor_);
+    const auto give_up = std::chrono::steady_clock::now() + 5min;
+    while (!stopping_ && polled_at(job) <= asked && std::chrono::steady_clock::now() < give_up) {
+        timer.expires_after(100ms);
+        co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    awaiting_poll_[dispatcher] = false;
+    if (!stopping_) dispatchers_[dispatcher]->wake();
 }
 
 asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* report) {
@@ -282,13 +317,19 @@ asio::awaitable<json::array> Daemon::plan(std::optional<std::string> job) {
                 action("held", {}, "held by max_write_ratio (sync-once --apply-held-writes)");
                 continue;
             }
-            if (row.restore && write_back->trashes()) {
+            if (row.trash) {
                 action("trash", {},
                        "the row was deleted in the target: the page goes to the trash");
                 continue;
             }
             if (row.restore) {
-                action("restore", {}, "the row was deleted in the target: restored from Notion");
+                std::string why = "the row was deleted in the target: restored from Notion";
+                if (write_back->trashes()) {
+                    why =
+                        "the row was deleted in the target after the page changed in Notion (an "
+                        "edit beats a delete): restored from Notion";
+                }
+                action("restore", {}, why);
                 continue;
             }
             json::object writes;

@@ -90,6 +90,13 @@ private:
     boost::asio::awaitable<bool> deliver(const std::string& sync, CycleReport* report);
     // Wakes a two-way target's dispatcher every two_way.every, so its write-back runs.
     boost::asio::awaitable<void> write_back_ticks(std::size_t dispatcher);
+    // When the last successful poll of `job` in this process began (the epoch before the first).
+    std::chrono::system_clock::time_point polled_at(std::size_t job);
+    // A write-back waits for a poll that began after its edits were captured: the job polls now,
+    // and the target's dispatcher is woken once that poll is done.
+    void request_poll(std::size_t job, std::size_t dispatcher);
+    boost::asio::awaitable<void> wake_after_poll(std::size_t job, std::size_t dispatcher,
+                                                 std::chrono::system_clock::time_point asked);
     // Drops outbox rows every target has passed (at most every 10 s).
     void collect_garbage();
 
@@ -106,6 +113,8 @@ private:
     std::vector<std::unique_ptr<WriteBack>> write_backs_;  // one per two-way target
     // Per dispatcher (same order): how often its write-back runs; 0 for one-way targets.
     std::vector<std::chrono::milliseconds> two_way_every_;
+    std::vector<std::chrono::system_clock::time_point> polled_at_;  // per poller (polled_at())
+    std::vector<bool> awaiting_poll_;                               // per dispatcher
     bool stopping_ = false;
     int running_ = 0;
     std::chrono::steady_clock::time_point collected_at_{};

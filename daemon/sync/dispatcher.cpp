@@ -84,11 +84,30 @@ std::chrono::milliseconds Dispatcher::backoff(
 
 asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeEvent> events) {
     connectors::ChangeBatch batch{.target = target_, .sync = sync_, .events = std::move(events)};
+    // Two-way: edits captured in the target and not merged yet (young, held) stay in their rows.
+    std::map<std::string, PendingEdit> pending;
+    if (options_.two_way && write_back_) {
+        std::optional<std::string> failure;
+        try {
+            pending = co_await write_back_->pending_edits();
+        } catch (const std::exception& e) {
+            failure = e.what();
+        }
+        if (failure) {
+            last_error_ = "cannot read the captured edits: " + *failure;
+            Outcome failed;
+            failed.error = last_error_;
+            co_return failed;
+        }
+    }
     for (auto& event : batch.events) {
         event.sync =
             sync_;  // found by whichever job polled the data source; delivered for this one
         filter_properties(event, options_);
-        if (options_.two_way) keep_parked(event);
+        if (options_.two_way) {
+            keep_parked(event);
+            keep_pending(event, pending);
+        }
     }
     const auto sources = mirror_.sources(sync_);
     batch.several_sources = sources.size() > 1;
@@ -108,8 +127,22 @@ asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeE
         outcome = {.error = e.what()};
     }
     last_error_ = outcome.error;
+    if (outcome.ok() && options_.two_way) {
+        const auto delivered_at = std::chrono::system_clock::now();
+        std::map<std::string, PendingEdit> after;
+        bool known = true;
+        if (write_back_) {
+            try {
+                after = co_await write_back_->pending_edits();
+            } catch (const std::exception& e) {
+                known = false;
+                spdlog::warn("target={} cannot read the captured edits, the base stays: {}",
+                             target_, e.what());
+            }
+        }
+        if (known) record_base(delivered_events, pending, after, delivered_at);
+    }
     if (outcome.ok()) {
-        if (options_.two_way) record_base(delivered_events);
         last_delivered_ = std::chrono::system_clock::now();
         log::info({{"target", target_}, {"events", count}, {"duration_ms", log::ms_since(started)}},
                   "target={} {} events delivered", target_, count);
@@ -132,7 +165,27 @@ void Dispatcher::keep_parked(model::ChangeEvent& event) {
     }
 }
 
-void Dispatcher::record_base(const std::vector<model::ChangeEvent>& events) {
+void Dispatcher::keep_pending(model::ChangeEvent& event,
+                              const std::map<std::string, PendingEdit>& pending) {
+    if (event.page_id.empty() || event.kind == "deleted" || event.kind == "access_lost") return;
+    const auto edit = pending.find(event.page_id);
+    if (edit == pending.end()) return;
+    for (auto it = event.properties.begin(); it != event.properties.end();) {
+        const auto* id = event.property_ids.if_contains(it->key());
+        if (id && id->is_string() &&
+            edit->second.properties.contains(std::string(id->get_string()))) {
+            event.property_ids.erase(it->key());
+            it = event.properties.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void Dispatcher::record_base(const std::vector<model::ChangeEvent>& events,
+                             const std::map<std::string, PendingEdit>& before,
+                             const std::map<std::string, PendingEdit>& after,
+                             std::chrono::system_clock::time_point delivered_at) {
     try {
         for (const auto& event : events) {
             if (event.page_id.empty() || event.kind == "schema_changed") continue;
@@ -140,12 +193,27 @@ void Dispatcher::record_base(const std::vector<model::ChangeEvent>& events) {
                 mirror_.drop_base(target_, event.page_id);
                 continue;
             }
+            const auto was = before.find(event.page_id);
+            const auto is = after.find(event.page_id);
+            const bool captured_before = was != before.end();
+            const bool same_capture =
+                captured_before && is != after.end() && is->second.capture == was->second.capture;
+            // An edit captured while this delivery waited for the table or ran (a transaction
+            // that committed late): the delivery may have covered it, and its merge must compare
+            // it with the base it was made against.
+            if (is != after.end() && !same_capture && is->second.captured_at < delivered_at)
+                continue;
+            // A deleted row: a change from Notion must still beat that delete.
+            if (captured_before && was->second.deleted) continue;
             json::object values;
             for (const auto& [name, value] : event.properties) {
                 if (const auto* id = event.property_ids.if_contains(name); id && id->is_string())
                     values[id->get_string()] = value;
             }
-            mirror_.set_base(target_, event.page_id, values);
+            // Delivered over a pending capture (which had not changed these): that capture's
+            // values for them are stale, and the write-back knows by its name.
+            mirror_.set_base(target_, event.page_id, values,
+                             same_capture ? was->second.capture : std::string());
         }
     } catch (const std::exception& e) {
         // Without it the next write-back compares with an older base: a property Notion changed
@@ -164,7 +232,7 @@ asio::awaitable<bool> Dispatcher::run_write_back() {
                      target_, e.what());
         co_return false;
     }
-    const auto pages = write_back_->take_reverts();
+    const std::vector<std::string> pages = write_back_->take_reverts();
     if (pages.empty()) co_return true;
     std::vector<model::ChangeEvent> events;
     for (const auto& id : pages) {
@@ -177,9 +245,12 @@ asio::awaitable<bool> Dispatcher::run_write_back() {
         filter_properties(event, options_);
         events.push_back(std::move(event));
     }
-    if (events.empty()) co_return true;
-    const auto outcome = co_await send(std::move(events));
-    co_return outcome.ok();
+    if (!events.empty()) {
+        const auto outcome = co_await send(std::move(events));
+        if (!outcome.ok()) co_return false;
+    }
+    write_back_->reverted(pages);
+    co_return true;
 }
 
 model::ChangeEvent Dispatcher::snapshot_event(const mirror::StoredPage& page,

@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -103,8 +104,16 @@ private:
     // Two-way: the properties with a conflict parked for a person (policy manual) are left out,
     // so the target keeps its value until someone decides.
     void keep_parked(model::ChangeEvent& event);
-    // Two-way: what the target acknowledged is the base of those pages.
-    void record_base(const std::vector<model::ChangeEvent>& events);
+    // Two-way: the properties a captured edit not merged yet changed are left out, so the row
+    // keeps the person's value until the write-back merges it.
+    void keep_pending(model::ChangeEvent& event, const std::map<std::string, PendingEdit>& pending);
+    // Two-way: what the target acknowledged is the base of those pages — not of a page whose row
+    // was captured while the delivery ran, nor of a deleted row (`before`/`after`: the captures
+    // pending before and after the delivery, done at `delivered_at`).
+    void record_base(const std::vector<model::ChangeEvent>& events,
+                     const std::map<std::string, PendingEdit>& before,
+                     const std::map<std::string, PendingEdit>& after,
+                     std::chrono::system_clock::time_point delivered_at);
     std::chrono::milliseconds backoff(int attempt,
                                       std::optional<std::chrono::milliseconds> retry_after);
 

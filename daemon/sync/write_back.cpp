@@ -93,7 +93,37 @@ WriteBack::WriteBack(std::string target, config::SyncSettings sync, config::TwoW
       poller_(poller),
       mirror_(mirror) {}
 
-std::vector<std::string> WriteBack::take_reverts() { return std::exchange(reverts_, {}); }
+std::vector<std::string> WriteBack::take_reverts() { return mirror_.reverts(target_); }
+
+void WriteBack::reverted(const std::vector<std::string>& pages) {
+    mirror_.drop_reverts(target_, pages);
+}
+
+std::string WriteBack::capture_identity(const connectors::ExternalRow& row) {
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(row.captured_at.time_since_epoch());
+    return std::to_string(row.generation) + "@" + std::to_string(ms.count());
+}
+
+std::string WriteBack::seen_key(const connectors::ExternalRow& row) {
+    return row.table + "\n" + row.capture + "\n" + capture_identity(row);
+}
+
+asio::awaitable<std::map<std::string, PendingEdit>> WriteBack::pending_edits() {
+    std::map<std::string, PendingEdit> out;
+    const std::vector<connectors::ExternalRow> rows = co_await connector_.external_changes();
+    for (const auto& row : rows) {
+        if (row.page_id.empty()) continue;
+        PendingEdit edit{.capture = capture_identity(row),
+                         .captured_at = row.captured_at,
+                         .deleted = row.deleted};
+        if (!row.deleted) {
+            for (const auto& p : decide(row).properties) edit.properties.insert(p.id);
+        }
+        out[row.page_id] = std::move(edit);
+    }
+    co_return out;
+}
 
 std::string WriteBack::policy_for(const std::string& name, const std::string& id) const {
     for (const auto& [property, policy] : settings_.fields) {
@@ -160,7 +190,7 @@ asio::awaitable<void> WriteBack::apply_resolutions(WriteBackStats& stats) {
             json::object agreed;
             agreed[c.property_id] = notion;
             mirror_.set_base(target_, c.page_id, agreed);
-            reverts_.push_back(c.page_id);
+            mirror_.add_reverts(target_, {c.page_id});
         } else {
             const json::value value = c.decision == "external" ? c.external : c.resolution;
             const model::Payload payload = model::notion_property(value, info->type);
@@ -190,6 +220,7 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     co_await apply_resolutions(stats);
     std::vector<connectors::ExternalRow> rows = co_await connector_.external_changes();
     if (rows.empty()) {
+        first_seen_.clear();
         totals_.pages_written += stats.pages_written;
         totals_.properties_written += stats.properties_written;
         co_return stats;
@@ -209,13 +240,38 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
             now = std::chrono::system_clock::now();
         }
     }
+    const bool gated = !wait && polled_at_;
+    if (gated) {
+        // When this process first saw each capture (kept while it is captured).
+        std::map<std::string, std::chrono::system_clock::time_point> seen;
+        for (const auto& row : rows) {
+            const std::string key = seen_key(row);
+            const auto it = first_seen_.find(key);
+            seen[key] = it != first_seen_.end() ? it->second : now;
+        }
+        first_seen_ = std::move(seen);
+    }
     std::erase_if(rows, [&](const connectors::ExternalRow& row) {
         return !wait && row.captured_at + settings_.settle > now;
     });
-    // The write brake: a mass edit (a bad UPDATE without WHERE) is held, not written.
+    if (gated) {
+        // Notion's side of the merge is the mirror: an edit first seen after the last poll began
+        // waits for the next poll, so a person's change in Notion meanwhile is seen (a conflict)
+        // instead of overwritten unseen. When this process first saw it, not its capture time:
+        // a database server's clock may differ from ours.
+        const auto polled = polled_at_();
+        const auto before = rows.size();
+        std::erase_if(rows, [&](const connectors::ExternalRow& row) {
+            return first_seen_.at(seen_key(row)) >= polled;
+        });
+        if (rows.size() != before && request_poll_) request_poll_();
+    }
+    // The write brake: a mass edit (a bad UPDATE without WHERE) is held, not written. A row
+    // inserted and deleted before it became a page changes nothing in Notion: not counted.
     std::map<std::string, std::size_t> per_source;
     std::map<std::string, std::size_t> deletes;
     for (const auto& row : rows) {
+        if (row.deleted && row.page_id.empty()) continue;
         ++per_source[row.data_source_id];
         if (row.deleted) ++deletes[row.data_source_id];
     }
@@ -233,7 +289,8 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
                 "--apply-held-writes` to trash them",
                 target_, ds, count, live, sync_.max_delete_ratio, sync_.name);
             std::erase_if(rows, [&](const connectors::ExternalRow& row) {
-                return row.data_source_id == ds && row.deleted;  // left captured: held
+                // left captured: held
+                return row.data_source_id == ds && row.deleted && !row.page_id.empty();
             });
             stats.held += count;
             per_source[ds] -= count;
@@ -265,6 +322,7 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
         model::crash_point("writeback.after_page");
     }
     if (!done.empty()) co_await connector_.acknowledge(std::move(done));
+    model::crash_point("writeback.after_acknowledge");
     totals_.pages_written += stats.pages_written;
     totals_.properties_written += stats.properties_written;
     totals_.converged += stats.converged;
@@ -306,19 +364,35 @@ RowPlan WriteBack::decide(const connectors::ExternalRow& row) const {
     RowPlan plan{.page_id = row.page_id, .data_source_id = row.data_source_id};
     const auto stored = mirror_.page(row.page_id);
     if (!stored || stored->state != mirror::PageState::live) return plan;  // gone in Notion too
+    const json::object base = mirror_.base(target_, row.page_id);
+    const json::object& notion_values = stored->record.values;
     if (row.deleted) {
-        plan.restore = true;  // a deleted row does not delete the page (two_way.delete is off)
+        // An edit beats a delete: a page a person changed in Notion since both sides last agreed
+        // comes back into the table instead of going to the trash (and without two_way.delete a
+        // deleted row never deletes the page).
+        bool edited = false;
+        for (const auto& [id, agreed] : base) {
+            const auto* now = notion_values.if_contains(id);
+            edited = edited || (now != nullptr && !same(*now, agreed));
+        }
+        plan.trash = settings_.trash && !edited;
+        plan.restore = !plan.trash;
         return plan;
     }
     const auto source = mirror_.source(stored->data_source_id);
     if (!source || !source->schema) return plan;
     const model::Schema& schema = *source->schema;
-    const json::object base = mirror_.base(target_, row.page_id);
-    const json::object& notion_values = stored->record.values;
+    // Values delivered over this very capture, which had not changed them: its values for them
+    // are what the row held before, not edits.
+    const auto over_capture = mirror_.base_over_capture(target_, row.page_id);
+    const std::string capture = capture_identity(row);
     for (const auto& [id_key, column_value] : row.values) {
         const std::string id(id_key);
         const model::PropertyInfo* info = schema.by_id(id);
         if (info == nullptr) continue;
+        if (const auto it = over_capture.find(id);
+            it != over_capture.end() && it->second == capture)
+            continue;
         PropertyPlan p{.id = id, .name = info->name, .type = info->type};
         p.notion = notion_values.contains(id) ? notion_values.at(id) : json::value(nullptr);
         p.base = base.contains(id) ? base.at(id) : p.notion;
@@ -473,7 +547,7 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
         co_return;
     }
     const RowPlan plan = decide(row);
-    if (plan.restore && settings_.trash) {
+    if (plan.trash) {
         // `delete: true`: the page goes to Notion's trash (a restore there brings it back).
         json::object body;
         body["in_trash"] = true;
@@ -491,12 +565,15 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
         co_return;
     }
     if (plan.restore) {
-        reverts_.push_back(row.page_id);
+        mirror_.add_reverts(target_, {row.page_id});
         ++stats.restored;
-        mirror_.log_write(target_, row.page_id, "restore",
-                          {{"reason", "the row was deleted in the target; two_way.delete is off"}});
-        spdlog::warn("target={} page={} row deleted in the target: restored from Notion", target_,
-                     row.page_id);
+        const std::string reason =
+            settings_.trash
+                ? "the row was deleted in the target after the page changed in Notion (an edit "
+                  "beats a delete)"
+                : "the row was deleted in the target; two_way.delete is off";
+        mirror_.log_write(target_, row.page_id, "restore", {{"reason", reason}});
+        spdlog::warn("target={} page={} {}: restored from Notion", target_, row.page_id, reason);
         co_return;
     }
     json::object properties;  // name -> API value, for the PATCH
@@ -542,10 +619,10 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
             if (p.decision == "open") outcome = "parked for a person";
             spdlog::warn("target={} page={} property `{}` changed on both sides: {} ({})", target_,
                          row.page_id, p.name, outcome, p.policy);
-            if (p.decision == "notion") {
-                agreed[p.id] = p.notion;
-                revert = true;
-            }
+            // Notion's value goes back into the row; the base moves when that delivery is done
+            // (not now: if this cycle fails before the edit is acknowledged, the next one must
+            // see the conflict again, not an edit of the agreed value).
+            if (p.decision == "notion") revert = true;
             if (p.decision != "external") continue;
         }
         // write, or a conflict the target's value won
@@ -568,7 +645,7 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
                   properties.size());
     }
     if (!agreed.empty()) mirror_.set_base(target_, row.page_id, agreed);
-    if (revert) reverts_.push_back(row.page_id);
+    if (revert) mirror_.add_reverts(target_, {row.page_id});
 }
 
 asio::awaitable<std::vector<RowPlan>> WriteBack::plan() {
@@ -582,7 +659,8 @@ asio::awaitable<std::vector<RowPlan>> WriteBack::plan() {
         plan.held = !brake_released_ && live > 0 &&
                     static_cast<double>(per_source[row.data_source_id]) >
                         settings_.max_write_ratio * static_cast<double>(live);
-        if (plan.restore || plan.held || !plan.properties.empty()) out.push_back(std::move(plan));
+        if (plan.restore || plan.trash || plan.held || !plan.properties.empty())
+            out.push_back(std::move(plan));
     }
     co_return out;
 }

@@ -7,6 +7,9 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,9 +52,21 @@ struct PropertyPlan {
 struct RowPlan {
     std::string page_id = {};
     std::string data_source_id = {};
-    bool restore = false;  // the row was deleted: it is restored from Notion
-    bool held = false;     // over max_write_ratio: nothing is done until applied
+    // The row was deleted: its page goes to the trash (delete: true, and nobody changed the page
+    // in Notion since both sides last agreed: an edit beats a delete), else the row is restored.
+    bool trash = false;
+    bool restore = false;
+    bool held = false;  // over max_write_ratio: nothing is done until applied
     std::vector<PropertyPlan> properties = {};
+};
+
+// A captured edit not merged yet (young, held, or made while a delivery ran), as a delivery to
+// its row must treat it.
+struct PendingEdit {
+    std::string capture = {};  // WriteBack::capture_identity
+    std::chrono::system_clock::time_point captured_at = {};
+    bool deleted = false;
+    std::set<std::string> properties = {};  // ids the edit changed: a delivery leaves them out
 };
 
 class WriteBack {
@@ -67,8 +82,24 @@ public:
     // What the next pass would do with the edits captured now, doing nothing (`plan`).
     boost::asio::awaitable<std::vector<RowPlan>> plan();
     // Pages whose row in this target must get Notion's values again (a reverted read-only edit,
-    // a conflict Notion won, a restored row): the dispatcher delivers them to this target only.
+    // a conflict Notion won, a restored row): the dispatcher delivers them to this target only,
+    // then calls reverted(). Kept in the mirror, so a restart between the acknowledgement of the
+    // edit and that delivery loses none.
     std::vector<std::string> take_reverts();
+    void reverted(const std::vector<std::string>& pages);
+    // The captured edits by page id (rows with a page): what a delivery to this target must not
+    // overwrite, and whose base it must not move.
+    boost::asio::awaitable<std::map<std::string, PendingEdit>> pending_edits();
+    // `run` (not sync-once): Notion's side of a merge is the mirror as of the last poll, so an edit
+    // first seen after the last successful poll began (`polled_at`) waits for the next one, which
+    // `request_poll` asks for. Without this, every captured edit is merged.
+    void set_freshness(std::function<std::chrono::system_clock::time_point()> polled_at,
+                       std::function<void()> request_poll) {
+        polled_at_ = std::move(polled_at);
+        request_poll_ = std::move(request_poll);
+    }
+    // What names one capture of a row (its generation and time): a base delivered over it says so.
+    static std::string capture_identity(const connectors::ExternalRow& row);
     // The next pass writes even past max_write_ratio (`sync-once --apply-held-writes`).
     void release_write_brake() { brake_released_ = true; }
     const WriteBackStats& totals() const { return totals_; }
@@ -102,8 +133,12 @@ private:
     notion::NotionClient& client_;
     Poller& poller_;
     mirror::Mirror& mirror_;
-    std::vector<std::string> reverts_;
     bool brake_released_ = false;
+    std::function<std::chrono::system_clock::time_point()> polled_at_;
+    std::function<void()> request_poll_;
+    // `run`: when this process first saw each capture (by seen_key).
+    static std::string seen_key(const connectors::ExternalRow& row);
+    std::map<std::string, std::chrono::system_clock::time_point> first_seen_;
     WriteBackStats totals_;
 };
 
