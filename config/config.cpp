@@ -164,6 +164,8 @@ TwoWaySettings read_two_way(SettingsReader two_way, const std::string& connector
                             "fields");
         }
     }
+    out.verify_every = two_way.duration_or("verify_every", out.verify_every);
+    if (out.verify_every < 1s) two_way.problem("verify_every must be at least 1s", "verify_every");
     out.create = two_way.bool_or("create", false);
     out.trash = two_way.bool_or("delete", false);
     out.create_options = two_way.bool_or("create_options", false);

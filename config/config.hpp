@@ -60,6 +60,10 @@ struct TwoWaySettings {
     // A row inserted in the target without a page_id becomes a page of the table's data source;
     // false: it stays in the table, reported.
     bool create = false;
+    // How often every row of the target is compared with the base (the last agreed values), to
+    // find edits made while the capture was off (triggers disabled); what differs is merged as
+    // if captured. At least 1s.
+    std::chrono::milliseconds verify_every = std::chrono::hours(24);
 };
 
 struct TargetSettings {

@@ -538,6 +538,56 @@ private:
     std::map<std::string, std::string> bound_;            // base + data source -> table
     std::map<std::string, std::map<std::string, std::string>>
         tables_;  // table -> property id -> column
+
+public:
+    // Every row of this target's tables with its values as the capture triggers record them
+    // (json_object of the columns: integers, reals, text, NULL), for verify_every.
+    boost::asio::awaitable<std::vector<ExternalRow>> all_rows() override {
+        std::vector<ExternalRow> out;
+        if (!context_.target.two_way || !db_) co_return out;
+        std::vector<std::pair<std::string, std::string>> tables;  // table, data source
+        auto t = db_->prepare(
+            "SELECT table_name, data_source_id FROM _notion_syncd_tables WHERE base = ?");
+        t.bind(1, base_name());
+        while (t.step()) tables.emplace_back(t.text(0), t.text(1));
+        for (const auto& [table, data_source] : tables) {
+            std::vector<std::pair<std::string, std::string>> columns;  // property id, column
+            auto c = db_->prepare(
+                "SELECT property_id, column_name FROM _notion_syncd_columns WHERE table_name = ?");
+            c.bind(1, table);
+            while (c.step()) columns.emplace_back(c.text(0), c.text(1));
+            std::string select = "SELECT rowid, page_id";
+            for (const auto& [id, column] : columns) {
+                const std::string q = quote_identifier(column);
+                select += ", typeof(" + q + "), " + q;
+            }
+            auto s = db_->prepare(select + " FROM " + quote_identifier(table));
+            while (s.step()) {
+                ExternalRow row{.table = table, .data_source_id = data_source};
+                if (s.is_null(1)) {
+                    row.row_key = std::to_string(s.integer(0));
+                } else {
+                    row.page_id = s.text(1);
+                }
+                json::object values;
+                for (std::size_t i = 0; i < columns.size(); ++i) {
+                    const int at = 2 + 2 * static_cast<int>(i);
+                    const std::string type = s.text(at);
+                    json::value& value = values[columns[i].first];
+                    if (type == "integer") {
+                        value = s.integer(at + 1);
+                    } else if (type == "real") {
+                        value = s.real(at + 1);
+                    } else if (type != "null") {
+                        value = s.text(at + 1);
+                    }
+                }
+                row.values = with_dates(std::move(values));
+                out.push_back(std::move(row));
+            }
+        }
+        co_return out;
+    }
 };
 
 }  // namespace

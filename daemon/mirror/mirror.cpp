@@ -690,6 +690,20 @@ bool Mirror::has_open_conflict(const std::string& target, const std::string& pag
     return s->step();
 }
 
+void Mirror::update_open_conflict(const std::string& target, const std::string& page_id,
+                                  const std::string& property_id, const json::value& notion,
+                                  const json::value& external) {
+    auto s = db_.cached(
+        "UPDATE conflicts SET notion = ?, external = ? WHERE target = ? AND page_id = ? AND "
+        "property_id = ? AND decision = 'open'");
+    s->bind(1, model::to_json_text(notion))
+        .bind(2, model::to_json_text(external))
+        .bind(3, target)
+        .bind(4, page_id)
+        .bind(5, property_id);
+    s->run();
+}
+
 bool Mirror::resolve_conflict(std::int64_t id, const std::string& decision,
                               const json::value& value) {
     auto s = db_.cached(

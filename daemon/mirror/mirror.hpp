@@ -205,6 +205,10 @@ public:
     std::size_t open_conflicts(const std::string& target);
     bool has_open_conflict(const std::string& target, const std::string& page_id,
                            const std::string& property_id);
+    // An open conflict whose sides changed again while it was parked: their latest values.
+    void update_open_conflict(const std::string& target, const std::string& page_id,
+                              const std::string& property_id, const json::value& notion,
+                              const json::value& external);
     // A person's decision on an open conflict: notion | external | value (with `value`); false
     // if it is not open. The next write-back of its target carries it out.
     bool resolve_conflict(std::int64_t id, const std::string& decision, const json::value& value);

@@ -861,3 +861,24 @@ TEST_CASE("two-way: a base delivered over a capture names it, reverts and verifi
     CHECK(verified->gone == 2);
     CHECK_FALSE(mirror.verification("other/db").has_value());
 }
+
+TEST_CASE("two-way: an open conflict shows each side's latest value until it is decided") {
+    Mirror mirror(":memory:");
+    const auto id = mirror.add_conflict({.target = "tasks/db",
+                                         .page_id = "p1",
+                                         .property_id = "a",
+                                         .property = "Estimate",
+                                         .base = 1,
+                                         .notion = 30,
+                                         .external = 50,
+                                         .policy = "manual",
+                                         .decision = "open"});
+    mirror.update_open_conflict("tasks/db", "p1", "a", 30, 60);
+    auto open = mirror.conflicts(false);
+    REQUIRE(open.size() == 1);
+    CHECK(open[0].external == 60);
+    CHECK(open[0].base == 1);
+    REQUIRE(mirror.resolve_conflict(id, "external", nullptr));
+    mirror.update_open_conflict("tasks/db", "p1", "a", 30, 70);  // decided: stays as it was
+    CHECK(mirror.conflicts(true).at(0).external == 60);
+}

@@ -170,6 +170,15 @@ asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* repo
                 if (const auto n = now.not_created - written_before.not_created)
                     line += ", " + std::to_string(n) + " new rows without a page (create is off)";
                 if (now.held) line += ", " + std::to_string(now.held) + " edited rows held";
+                if (now.verifications != written_before.verifications) {
+                    line += ", verify: " +
+                            std::to_string(now.verified_rows - written_before.verified_rows) +
+                            " rows compared, " +
+                            std::to_string(now.verify_differed - written_before.verify_differed) +
+                            " differed without a capture, " +
+                            std::to_string(now.verify_gone - written_before.verify_gone) +
+                            " rows gone";
+                }
                 report->lines.push_back(std::move(line));
             }
         }
@@ -305,16 +314,24 @@ asio::awaitable<json::array> Daemon::plan(std::optional<std::string> job) {
         for (const auto& row : rows) {
             auto action = [&](const std::string& kind, json::object properties,
                               const std::string& decision) {
-                actions.push_back(json::object{{"direction", "to_notion"},
-                                               {"sync", d->sync()},
-                                               {"target", d->target()},
-                                               {"page_id", row.page_id},
-                                               {"kind", kind},
-                                               {"properties", std::move(properties)},
-                                               {"decision", decision}});
+                // A row the full comparison found (verify_every) was edited with the capture off.
+                actions.push_back(json::object{
+                    {"direction", "to_notion"},
+                    {"sync", d->sync()},
+                    {"target", d->target()},
+                    {"page_id", row.page_id},
+                    {"kind", kind},
+                    {"properties", std::move(properties)},
+                    {"decision", row.verify ? decision + " (found by verify_every)" : decision}});
             };
-            if (row.held) {
-                action("held", {}, "held by max_write_ratio (sync-once --apply-held-writes)");
+            if (!row.held.empty()) {
+                action("held", {}, "held by " + row.held + " (sync-once --apply-held-writes)");
+                continue;
+            }
+            if (row.create) {
+                json::object values;
+                for (const auto& p : row.properties) values[p.name] = {{"to", p.external}};
+                action("create", std::move(values), "a new page in the data source");
                 continue;
             }
             if (row.trash) {

@@ -215,18 +215,144 @@ asio::awaitable<void> WriteBack::apply_resolutions(WriteBackStats& stats) {
     }
 }
 
+bool WriteBack::verify_due() const {
+    const auto last = mirror_.verification(target_);
+    if (!last) return true;
+    const auto at =
+        std::chrono::system_clock::time_point(std::chrono::milliseconds(last->verified_at_ms));
+    return std::chrono::system_clock::now() - at >= settings_.verify_every;
+}
+
+asio::awaitable<std::vector<connectors::ExternalRow>> WriteBack::verify(
+    const std::vector<connectors::ExternalRow>& captured, WriteBackStats& stats) {
+    std::set<std::string> pages_captured;
+    std::set<std::string> rows_captured;  // table and row key of rows without a page
+    for (const auto& row : captured) {
+        if (row.page_id.empty()) {
+            rows_captured.insert(row.table + "\n" + row.row_key);
+        } else {
+            pages_captured.insert(row.page_id);
+        }
+    }
+    const std::vector<connectors::ExternalRow> all = co_await connector_.all_rows();
+    std::vector<connectors::ExternalRow> out;
+    std::set<std::string> present;
+    for (const auto& row : all) {
+        if (!row.page_id.empty()) present.insert(row.page_id);
+        const bool is_captured = row.page_id.empty()
+                                     ? rows_captured.contains(row.table + "\n" + row.row_key)
+                                     : pages_captured.contains(row.page_id);
+        if (is_captured) continue;  // its capture says what changed
+        ++stats.verified_rows;
+        bool differs = row.page_id.empty();  // inserted while the capture was off
+        if (!differs) {
+            for (const auto& p : decide(row).properties) {
+                // A parked conflict keeps the person's value in the row on purpose.
+                differs = differs || !mirror_.has_open_conflict(target_, row.page_id, p.id);
+            }
+        }
+        if (!differs) continue;
+        ++stats.verify_differed;
+        out.push_back(row);
+    }
+    // Rows deleted while the capture was off: pages the target had and holds no more. Not when
+    // it holds no row at all: a connector that cannot list its rows gives none, and every page
+    // would look deleted.
+    const std::vector<std::string> sources = mirror_.job_sources(sync_.name);
+    const std::vector<std::string> based =
+        all.empty() ? std::vector<std::string>{} : mirror_.based_pages(target_);
+    for (const auto& page_id : based) {
+        if (present.contains(page_id) || pages_captured.contains(page_id)) continue;
+        const auto page = mirror_.page_digest(page_id);
+        if (!page || page->state != mirror::PageState::live ||
+            std::find(sources.begin(), sources.end(), page->data_source_id) == sources.end())
+            continue;
+        ++stats.verify_gone;
+        out.push_back(connectors::ExternalRow{
+            .page_id = page_id, .data_source_id = page->data_source_id, .deleted = true});
+    }
+    co_return out;
+}
+
+std::vector<std::string> WriteBack::held_by_brakes(const std::vector<connectors::ExternalRow>& rows,
+                                                   WriteBackStats* stats) const {
+    std::vector<std::string> held(rows.size());
+    if (brake_released_) return held;
+    // A row inserted and deleted before it became a page changes nothing in Notion: not counted.
+    const auto counts = [](const connectors::ExternalRow& row) {
+        return !(row.deleted && row.page_id.empty());
+    };
+    std::map<std::string, std::size_t> per_source;
+    std::map<std::string, std::size_t> deletes;
+    for (const auto& row : rows) {
+        if (!counts(row)) continue;
+        ++per_source[row.data_source_id];
+        if (row.deleted) ++deletes[row.data_source_id];
+    }
+    if (settings_.trash) {
+        // The delete brake, as for deletes in Notion: many rows gone at once is more likely a
+        // DELETE without WHERE than a decision.
+        for (const auto& [ds, count] : deletes) {
+            const auto live = mirror_.live_pages(ds).size();
+            if (live == 0 ||
+                static_cast<double>(count) <= sync_.max_delete_ratio * static_cast<double>(live))
+                continue;
+            for (std::size_t i = 0; i < rows.size(); ++i) {
+                if (rows[i].data_source_id == ds && rows[i].deleted && counts(rows[i]))
+                    held[i] = "max_delete_ratio";
+            }
+            per_source[ds] -= count;
+            if (stats == nullptr) continue;
+            spdlog::warn(
+                "target={} data_source={} holding {} deleted rows of {} pages (over "
+                "max_delete_ratio {}): nothing trashed; run `notion-syncd sync-once --job {} "
+                "--apply-held-writes` to trash them",
+                target_, ds, count, live, sync_.max_delete_ratio, sync_.name);
+            stats->held += count;
+        }
+    }
+    // The write brake: a mass edit (a bad UPDATE without WHERE) is held, not written.
+    for (const auto& [ds, count] : per_source) {
+        const auto live = mirror_.live_pages(ds).size();
+        if (live == 0 ||
+            static_cast<double>(count) <= settings_.max_write_ratio * static_cast<double>(live)) {
+            continue;
+        }
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            if (rows[i].data_source_id == ds && held[i].empty()) held[i] = "max_write_ratio";
+        }
+        if (stats == nullptr) continue;
+        spdlog::warn(
+            "target={} data_source={} holding {} edited rows of {} pages (over "
+            "max_write_ratio {}): nothing written; check the table, then run `notion-syncd "
+            "sync-once --job {} --apply-held-writes`",
+            target_, ds, count, live, settings_.max_write_ratio, sync_.name);
+        stats->held += count;
+    }
+    return held;
+}
+
 asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     WriteBackStats stats;
     co_await apply_resolutions(stats);
     std::vector<connectors::ExternalRow> rows = co_await connector_.external_changes();
-    if (rows.empty()) {
+    bool verifying = verify_due();
+    if (verifying && !wait && polled_at_) {
+        // `run`: the comparison merges against Notion's values of a poll begun once it was due.
+        if (!verify_due_since_) verify_due_since_ = std::chrono::system_clock::now();
+        if (polled_at_() <= *verify_due_since_) {
+            verifying = false;
+            if (request_poll_) request_poll_();
+        }
+    }
+    if (rows.empty() && !verifying) {
         first_seen_.clear();
         totals_.pages_written += stats.pages_written;
         totals_.properties_written += stats.properties_written;
         co_return stats;
     }
     auto now = std::chrono::system_clock::now();
-    if (wait) {
+    if (wait && !rows.empty()) {
         // sync-once: edits still settling are waited for (at most `settle`) and written now.
         std::chrono::system_clock::time_point youngest{};
         for (const auto& row : rows) youngest = std::max(youngest, row.captured_at);
@@ -240,6 +366,7 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
             now = std::chrono::system_clock::now();
         }
     }
+    const std::vector<connectors::ExternalRow> captured = rows;  // all of them, young or not
     const bool gated = !wait && polled_at_;
     if (gated) {
         // When this process first saw each capture (kept while it is captured).
@@ -266,63 +393,45 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
         });
         if (rows.size() != before && request_poll_) request_poll_();
     }
-    // The write brake: a mass edit (a bad UPDATE without WHERE) is held, not written. A row
-    // inserted and deleted before it became a page changes nothing in Notion: not counted.
-    std::map<std::string, std::size_t> per_source;
-    std::map<std::string, std::size_t> deletes;
-    for (const auto& row : rows) {
-        if (row.deleted && row.page_id.empty()) continue;
-        ++per_source[row.data_source_id];
-        if (row.deleted) ++deletes[row.data_source_id];
+    if (verifying) {
+        ++stats.verifications;
+        const std::vector<connectors::ExternalRow> found = co_await verify(captured, stats);
+        rows.insert(rows.end(), found.begin(), found.end());
     }
-    if (!brake_released_ && settings_.trash) {
-        // The delete brake, as for deletes in Notion: many rows gone at once is more likely a
-        // DELETE without WHERE than a decision.
-        for (const auto& [ds, count] : deletes) {
-            const auto live = mirror_.live_pages(ds).size();
-            if (live == 0 ||
-                static_cast<double>(count) <= sync_.max_delete_ratio * static_cast<double>(live))
-                continue;
-            spdlog::warn(
-                "target={} data_source={} holding {} deleted rows of {} pages (over "
-                "max_delete_ratio {}): nothing trashed; run `notion-syncd sync-once --job {} "
-                "--apply-held-writes` to trash them",
-                target_, ds, count, live, sync_.max_delete_ratio, sync_.name);
-            std::erase_if(rows, [&](const connectors::ExternalRow& row) {
-                // left captured: held
-                return row.data_source_id == ds && row.deleted && !row.page_id.empty();
-            });
-            stats.held += count;
-            per_source[ds] -= count;
-        }
-    }
-    if (!brake_released_) {
-        for (const auto& [ds, count] : per_source) {
-            const auto live = mirror_.live_pages(ds).size();
-            if (live == 0 || static_cast<double>(count) <=
-                                 settings_.max_write_ratio * static_cast<double>(live)) {
-                continue;
-            }
-            spdlog::warn(
-                "target={} data_source={} holding {} edited rows of {} pages (over "
-                "max_write_ratio {}): nothing written; check the table, then run `notion-syncd "
-                "sync-once --job {} --apply-held-writes`",
-                target_, ds, count, live, settings_.max_write_ratio, sync_.name);
-            std::erase_if(rows, [&](const connectors::ExternalRow& row) {
-                return row.data_source_id == ds;  // left captured: held
-            });
-            stats.held += count;
+    const std::vector<std::string> held = held_by_brakes(rows, &stats);
+    bool verify_held = false;
+    std::vector<connectors::ExternalRow> go;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        if (held[i].empty()) {
+            go.push_back(std::move(rows[i]));
+        } else {
+            verify_held = verify_held || rows[i].capture.empty();  // left captured, or found again
         }
     }
     brake_released_ = false;
     std::vector<connectors::ExternalRow> done;
-    for (const auto& row : rows) {
+    for (const auto& row : go) {
         co_await merge(row, stats);
-        done.push_back(row);
+        if (!row.capture.empty()) done.push_back(row);  // a row verify found has no capture
         model::crash_point("writeback.after_page");
     }
     if (!done.empty()) co_await connector_.acknowledge(std::move(done));
     model::crash_point("writeback.after_acknowledge");
+    if (verifying) {
+        spdlog::info("verify: {}: {} rows compared, {} differed without a capture, {} rows gone{}",
+                     target_, stats.verified_rows, stats.verify_differed, stats.verify_gone,
+                     verify_held ? " (some held by a brake: compared again next time)" : "");
+        if (!verify_held) {
+            mirror_.set_verification(
+                target_, {.verified_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count(),
+                          .compared = stats.verified_rows,
+                          .differed = stats.verify_differed,
+                          .gone = stats.verify_gone});
+            verify_due_since_.reset();
+        }
+    }
     totals_.pages_written += stats.pages_written;
     totals_.properties_written += stats.properties_written;
     totals_.converged += stats.converged;
@@ -333,6 +442,10 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     totals_.created += stats.created;
     totals_.not_created += stats.not_created;
     totals_.held = stats.held;
+    totals_.verifications += stats.verifications;
+    totals_.verified_rows += stats.verified_rows;
+    totals_.verify_differed += stats.verify_differed;
+    totals_.verify_gone += stats.verify_gone;
     co_return stats;
 }
 
@@ -598,7 +711,10 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
         }
         if (p.action == "conflict") {
             ++stats.conflicts;
-            if (p.decision != "open" || !mirror_.has_open_conflict(target_, row.page_id, p.id)) {
+            if (p.decision == "open" && mirror_.has_open_conflict(target_, row.page_id, p.id)) {
+                // Still parked: it shows each side's latest value, the one a resolution takes.
+                mirror_.update_open_conflict(target_, row.page_id, p.id, p.notion, p.external);
+            } else {
                 mirror_.add_conflict({.target = target_,
                                       .page_id = row.page_id,
                                       .property_id = p.id,
@@ -650,19 +766,42 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
 
 asio::awaitable<std::vector<RowPlan>> WriteBack::plan() {
     std::vector<RowPlan> out;
-    const auto rows = co_await connector_.external_changes();
-    std::map<std::string, std::size_t> per_source;
-    for (const auto& row : rows) ++per_source[row.data_source_id];
-    for (const auto& row : rows) {
-        RowPlan plan = decide(row);
-        const auto live = mirror_.live_pages(row.data_source_id).size();
-        plan.held = !brake_released_ && live > 0 &&
-                    static_cast<double>(per_source[row.data_source_id]) >
-                        settings_.max_write_ratio * static_cast<double>(live);
-        if (plan.restore || plan.trash || plan.held || !plan.properties.empty())
+    std::vector<connectors::ExternalRow> rows = co_await connector_.external_changes();
+    if (verify_due()) {
+        WriteBackStats ignored;
+        const std::vector<connectors::ExternalRow> found = co_await verify(rows, ignored);
+        rows.insert(rows.end(), found.begin(), found.end());
+    }
+    const std::vector<std::string> held = held_by_brakes(rows, nullptr);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto& row = rows[i];
+        RowPlan plan = row.page_id.empty() ? planned_create(row) : decide(row);
+        plan.held = held[i];
+        plan.verify = row.capture.empty();
+        if (plan.restore || plan.trash || plan.create || !plan.held.empty() ||
+            !plan.properties.empty())
             out.push_back(std::move(plan));
     }
     co_return out;
+}
+
+RowPlan WriteBack::planned_create(const connectors::ExternalRow& row) const {
+    RowPlan plan{.data_source_id = row.data_source_id};
+    const auto source = mirror_.source(row.data_source_id);
+    if (row.deleted || !settings_.create || !source || !source->schema) return plan;
+    plan.create = true;
+    for (const auto& [id_key, column_value] : row.values) {
+        const model::PropertyInfo* info = source->schema->by_id(std::string(id_key));
+        if (info == nullptr || !model::is_writable(info->type) || column_value.is_null()) continue;
+        const model::ReadBack read = model::canonical_from_column(column_value, info->type);
+        if (!read.error.empty() || unknown_option(*info, read.value)) continue;
+        plan.properties.push_back({.id = std::string(id_key),
+                                   .name = info->name,
+                                   .type = info->type,
+                                   .external = read.value,
+                                   .action = "create"});
+    }
+    return plan;
 }
 
 }  // namespace syncd::sync

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,6 +33,12 @@ struct WriteBackStats {
     std::size_t created = 0;      // rows inserted in the target that became pages
     std::size_t not_created = 0;  // rows inserted without a page_id while create is off
     std::size_t held = 0;         // pages held by max_write_ratio
+    // verify_every: full comparisons done, rows compared, rows that differed from the base
+    // without a capture, pages with a base whose row is gone.
+    std::size_t verifications = 0;
+    std::size_t verified_rows = 0;
+    std::size_t verify_differed = 0;
+    std::size_t verify_gone = 0;
 };
 
 // What the write-back decides for one property of a captured row.
@@ -56,7 +63,9 @@ struct RowPlan {
     // in Notion since both sides last agreed: an edit beats a delete), else the row is restored.
     bool trash = false;
     bool restore = false;
-    bool held = false;  // over max_write_ratio: nothing is done until applied
+    std::string held = {};  // the brake holding it (max_write_ratio, max_delete_ratio), if one
+    bool create = false;    // a row inserted without a page: it becomes one (create: true)
+    bool verify = false;    // found by verify_every (not captured: edited with the capture off)
     std::vector<PropertyPlan> properties = {};
 };
 
@@ -76,10 +85,14 @@ public:
               mirror::Mirror& mirror);
 
     // One pass over the captured edits old enough (settle). With `wait` (sync-once) it first
-    // waits for younger ones to settle, at most `settle`. Throws on a retryable failure (the
-    // captures stay and are tried again).
+    // waits for younger ones to settle, at most `settle`. When verify_every has passed since the
+    // last full comparison (kept in the mirror), every row of the target is compared with the
+    // base too, and what differs without a capture is merged as if captured (in `run` after a
+    // poll that began once it was due). Throws on a retryable failure (the captures stay and are
+    // tried again; the comparison is done again).
     boost::asio::awaitable<WriteBackStats> run(bool wait);
-    // What the next pass would do with the edits captured now, doing nothing (`plan`).
+    // What the next pass would do with the edits captured now (and a comparison if due), doing
+    // nothing (`plan`).
     boost::asio::awaitable<std::vector<RowPlan>> plan();
     // Pages whose row in this target must get Notion's values again (a reverted read-only edit,
     // a conflict Notion won, a restored row): the dispatcher delivers them to this target only,
@@ -115,6 +128,20 @@ private:
                                               const boost::json::value& value) const;
     // The merge of one captured row, deciding only (reads the mirror).
     RowPlan decide(const connectors::ExternalRow& row) const;
+    // A row inserted without a page, as plan() shows it: the properties its page gets.
+    RowPlan planned_create(const connectors::ExternalRow& row) const;
+    // Whether a full comparison is due (verify_every since the last one).
+    bool verify_due() const;
+    // The full comparison: rows that differ from the base and have no capture among `captured`
+    // (as captured rows), and pages with a base whose row is gone (as deleted rows); counts in
+    // `stats`.
+    boost::asio::awaitable<std::vector<connectors::ExternalRow>> verify(
+        const std::vector<connectors::ExternalRow>& captured, WriteBackStats& stats);
+    // Which brake holds each of `rows` (max_delete_ratio for deletes when they trash,
+    // max_write_ratio for all; "" for none), unless released; with `stats` (a run, not a plan)
+    // each hold is logged and counted.
+    std::vector<std::string> held_by_brakes(const std::vector<connectors::ExternalRow>& rows,
+                                            WriteBackStats* stats) const;
     // A row inserted without a page_id: a page in the table's data source (create: true), made
     // once whatever happens (the intent is recorded before the POST).
     boost::asio::awaitable<void> create(const connectors::ExternalRow& row, WriteBackStats& stats);
@@ -139,6 +166,8 @@ private:
     // `run`: when this process first saw each capture (by seen_key).
     static std::string seen_key(const connectors::ExternalRow& row);
     std::map<std::string, std::chrono::system_clock::time_point> first_seen_;
+    // `run`: when a due comparison was first put off for a fresh poll.
+    std::optional<std::chrono::system_clock::time_point> verify_due_since_;
     WriteBackStats totals_;
 };
 
