@@ -750,12 +750,9 @@ TEST_CASE("postgres two-way: an UPDATE without WHERE over max_write_ratio is hel
 
 // While a mass edit is held, a person renames one of its pages in Notion: the rename reaches the
 // row, the held value stays in it, and applying the held writes keeps the rename in Notion.
-// may_fail: at e66db11 the engine fails it (the delivery of the rename overwrites the held
-// estimate 0 with Notion's 1, and --apply-held-writes then writes the capture's stale Name "Task
-// 0" over the rename in Notion); it passes with the pending-edit handling in progress in
-// daemon/sync (dispatcher keep_pending, base_over_capture). Drop may_fail once that is committed.
-TEST_CASE("postgres two-way: a held row takes Notion's other changes and keeps its held value" *
-          doctest::may_fail()) {
+// (At e66db11 the delivery of the rename overwrote the held estimate, and --apply-held-writes
+// wrote the capture's stale Name over the rename in Notion.)
+TEST_CASE("postgres two-way: a held row takes Notion's other changes and keeps its held value") {
     PgTwoWay t;
     t.two_way = "          settle: 0s\n";  // the default max_write_ratio, 0.2
     REQUIRE(t.syncd().status == 0);
@@ -929,14 +926,13 @@ TEST_CASE("postgres two-way in run: alice's UPDATE reaches Notion in seconds, SI
     CHECK(t.writes() == writes + 2);
 }
 
-// Engine bugs found with these scenarios (daemon/sync/write_back.cpp, not fixed here): each case
-// below states what issue 12 asks; they are skipped until the engine does it.
+// Engine bugs found with these scenarios, fixed in daemon/sync/write_back.cpp (b2a1aae): each
+// case below states what issue 12 asks.
 
 // plan --json must list what the next sync-once does. WriteBack::plan() applies only
 // max_write_ratio, not the sync's max_delete_ratio: it lists three `trash` actions while the
 // next sync-once holds all three ("3 edited rows held") and trashes nothing.
-TEST_CASE("postgres two-way plan: deletes the delete brake holds are listed as held" *
-          doctest::skip()) {
+TEST_CASE("postgres two-way plan: deletes the delete brake holds are listed as held") {
     PgTwoWay t;
     t.two_way += "          delete: true\n";
     REQUIRE(t.syncd().status == 0);
@@ -944,7 +940,7 @@ TEST_CASE("postgres two-way plan: deletes the delete brake holds are listed as h
           t.pages[3] + "')");
     const auto plan = json::parse(t.syncd({"plan", "--json"}).out).as_array();
     CHECK(plan.size() == 3);
-    for (const auto& action : plan) CHECK(action.at("kind") == "held");  // today: "trash"
+    for (const auto& action : plan) CHECK(action.at("kind") == "held");  // was "trash"
     const auto once = t.syncd();
     CHECK(contains_exactly(once.out, "3 edited rows held"));
     for (std::size_t p = 1; p <= 3; ++p) CHECK_FALSE(t.in_trash(p));
@@ -953,14 +949,13 @@ TEST_CASE("postgres two-way plan: deletes the delete brake holds are listed as h
 // plan --json must list creates (issue 12: "writes to Notion (creates, updates …, deletes …)").
 // A row without a page_id is left out by WriteBack::decide() (no stored page) and plan() has no
 // create action: plan prints [] while the next sync-once POSTs a page.
-TEST_CASE("postgres two-way plan with create: true: an inserted row is listed as a create" *
-          doctest::skip()) {
+TEST_CASE("postgres two-way plan with create: true: an inserted row is listed as a create") {
     PgTwoWay t;
     t.two_way += "          create: true\n";
     REQUIRE(t.syncd().status == 0);
     t.sql("INSERT INTO app.tasks (name, estimate, status) VALUES ('From SQL', 4, 'Doing')");
     const auto plan = json::parse(t.syncd({"plan", "--json"}).out).as_array();
-    REQUIRE(plan.size() == 1);  // today: 0
+    REQUIRE(plan.size() == 1);  // was 0
     CHECK(plan[0].at("direction") == "to_notion");
     CHECK(plan[0].at("kind") == "create");
     CHECK(t.syncd().status == 0);
@@ -972,8 +967,7 @@ TEST_CASE("postgres two-way plan with create: true: an inserted row is listed as
 // nothing new (only the history has 60), so `resolve --take external` writes the stale 50 to
 // Notion and the delivery of that write overwrites the 60 in the table: an edit lost, in neither
 // the final state nor a recorded conflict.
-TEST_CASE("postgres two-way manual: resolve --take external takes the person's latest value" *
-          doctest::skip()) {
+TEST_CASE("postgres two-way manual: resolve --take external takes the person's latest value") {
     PgTwoWay t;
     t.two_way += "          policy: manual\n";
     REQUIRE(t.syncd().status == 0);
@@ -985,10 +979,10 @@ TEST_CASE("postgres two-way manual: resolve --take external takes the person's l
     CHECK(t.cell(0, "estimate") == "60");
     const json::array open = t.conflicts(false);
     REQUIRE(open.size() == 1);
-    CHECK(open[0].at("external").to_number<double>() == 60);  // today: 50
+    CHECK(open[0].at("external").to_number<double>() == 60);  // was 50
     CHECK(t.syncd({"conflicts", "resolve", conflict_id(open[0]), "--take", "external"}).status ==
           0);
     REQUIRE(t.syncd().status == 0);
-    CHECK(notion_estimate(t, 0) == 60);    // today: 50
-    CHECK(t.cell(0, "estimate") == "60");  // today: 50
+    CHECK(notion_estimate(t, 0) == 60);    // was 50
+    CHECK(t.cell(0, "estimate") == "60");  // was 50
 }
