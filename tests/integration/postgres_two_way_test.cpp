@@ -986,3 +986,41 @@ TEST_CASE("postgres two-way manual: resolve --take external takes the person's l
     CHECK(notion_estimate(t, 0) == 60);    // was 50
     CHECK(t.cell(0, "estimate") == "60");  // was 50
 }
+
+// verify_every against postgres: edits made with the triggers disabled (a bulk load with
+// session_replication_role = replica, say) are found by the full comparison and written; a
+// comparison with nothing different (a date with a time in a timestamptz column, a range, lists,
+// uuid[]) writes nothing.
+TEST_CASE("postgres two-way verify_every: edits made with the capture off are found and written") {
+    PgTwoWay t;
+    t.two_way += "          verify_every: 1s\n";
+    t.notion_set(t.pages[2], R"({"Due":{"date":{"start":"2026-06-01T09:00:00.000-04:00"}}})");
+    t.notion_set(t.pages[3], R"({"Due":{"date":{"start":"2026-06-02","end":"2026-06-05"}},
+        "Tags":{"multi_select":[{"name":"a"},{"name":"b"}]},
+        "Links":{"relation":[{"id":")" +
+                                 t.target_page + R"("}]}})");
+    REQUIRE(t.syncd().status == 0);
+    std::this_thread::sleep_for(1100ms);
+    const std::size_t before = t.writes();
+    const auto quiet = t.syncd();
+    CHECK(quiet.status == 0);
+    CHECK(quiet.out.find("verify: 5 rows compared, 0 differed without a capture, 0 rows gone") !=
+          std::string::npos);
+    CHECK(t.writes() == before);
+
+    // Changed behind the triggers' back: no capture, so only the comparison can find it.
+    t.pg.exec(
+        "SET session_replication_role = replica; UPDATE app.tasks SET estimate = 99 WHERE name = "
+        "'Task 4'; DELETE FROM app.tasks WHERE name = 'Task 0'");
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+    std::this_thread::sleep_for(1100ms);
+    const auto found = t.syncd();
+    CHECK(found.status == 0);
+    CHECK(found.out.find("verify: 4 rows compared, 1 differed without a capture, 1 rows gone") !=
+          std::string::npos);
+    CHECK(t.notion_value(t.pages[4], "Estimate") == 99);
+    // Without two_way.delete the row comes back from Notion.
+    CHECK(t.scalar("SELECT count(*) FROM app.tasks WHERE name = 'Task 0'") == "1");
+    const auto page0 = t.emulator.api("GET", "/v1/pages/" + t.pages[0], nullptr);
+    CHECK_FALSE(page0.at("in_trash").as_bool());
+}
