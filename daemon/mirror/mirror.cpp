@@ -772,8 +772,8 @@ std::optional<CreateIntent> Mirror::create_intent(const std::string& target,
 void Mirror::put_create_intent(const CreateIntent& intent) {
     auto s = db_.cached(
         "INSERT INTO create_intents (target, row_key, data_source_id, title, first_try, page_id) "
-        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, row_key) DO UPDATE SET page_id = "
-        "excluded.page_id");
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, row_key) DO UPDATE SET title = "
+        "excluded.title, first_try = excluded.first_try, page_id = excluded.page_id");
     s->bind(1, intent.target)
         .bind(2, intent.row_key)
         .bind(3, intent.data_source_id)

@@ -92,8 +92,8 @@ struct CreateIntent {
     std::string row_key = {};
     std::string data_source_id = {};
     std::string title = {};
-    std::int64_t first_try_ms = 0;
-    std::string page_id = {};  // once known
+    std::int64_t first_try_ms = 0;  // when the POST was sent (Unix ms); 0: not sent yet
+    std::string page_id = {};       // once known
 };
 
 // The last full comparison of a two-way target's rows with the base (verify_every).

@@ -23,6 +23,10 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
+// A page created through the API shows up in its data source's query at once in practice; one
+// made by a POST whose answer was lost and not found this long after it was not made.
+constexpr auto created_page_visible_after = std::chrono::minutes(10);
+
 // Equal as values: 180 and 180.0 are one number; lists and objects member by member.
 bool same(const json::value& a, const json::value& b) {
     if (a.is_number() && b.is_number()) return a.to_number<double>() == b.to_number<double>();
@@ -132,7 +136,8 @@ std::string WriteBack::policy_for(const std::string& name, const std::string& id
     return settings_.policy;
 }
 
-asio::awaitable<void> WriteBack::write(const std::string& page_id, json::object properties) {
+asio::awaitable<void> WriteBack::write(const std::string& page_id, json::object properties,
+                                       json::object written) {
     constexpr int attempts = 3;
     for (int attempt = 1;; ++attempt) {
         // g++ 12: no braced temporaries as arguments of a coroutine call; locals instead.
@@ -165,6 +170,17 @@ asio::awaitable<void> WriteBack::write(const std::string& page_id, json::object 
         json::object current = co_await client_.retrieve_page(
             std::move(read_id), std::move(every_property), std::move(read_context));
         co_await poller_.ingest_written(std::move(current));
+        // What Notion holds now of what was sent (an ambiguous write that went through) is
+        // agreed: the edit stays captured, and if the table changes that property back before
+        // the next cycle, the change is written instead of taken for no change.
+        if (const auto stored = mirror_.page(page_id)) {
+            json::object landed;
+            for (const auto& [property_id, value] : written) {
+                const auto* now = stored->record.values.if_contains(property_id);
+                if (now != nullptr && same(*now, value)) landed[property_id] = value;
+            }
+            if (!landed.empty()) mirror_.set_base(target_, page_id, landed);
+        }
         // conflict_error: Notion saved nothing (notion-api.md §4): safe to send again.
         if (failure->status != 409 || attempt == attempts) throw *failure;
         spdlog::info("target={} page={} 409 conflict_error from Notion: writing again ({} of {})",
@@ -202,9 +218,9 @@ asio::awaitable<void> WriteBack::apply_resolutions(WriteBackStats& stats) {
             }
             json::object properties;
             properties[info->name] = payload.body;
-            co_await write(c.page_id, std::move(properties));
             json::object agreed;
             agreed[c.property_id] = value;
+            co_await write(c.page_id, std::move(properties), agreed);
             mirror_.set_base(target_, c.page_id, agreed);
             ++stats.pages_written;
             ++stats.properties_written;
@@ -278,16 +294,22 @@ std::vector<std::string> WriteBack::held_by_brakes(const std::vector<connectors:
                                                    WriteBackStats* stats) const {
     std::vector<std::string> held(rows.size());
     if (brake_released_) return held;
-    // A row inserted and deleted before it became a page changes nothing in Notion: not counted.
-    const auto counts = [](const connectors::ExternalRow& row) {
-        return !(row.deleted && row.page_id.empty());
+    // A row inserted and deleted before it became a page changes nothing in Notion, nor does a
+    // row of a page gone from Notion meanwhile (trashed by an earlier cycle that stopped before
+    // its acknowledgement): not counted.
+    const auto counts = [&](const connectors::ExternalRow& row) {
+        if (row.page_id.empty()) return !row.deleted;
+        const auto page = mirror_.page_digest(row.page_id);
+        return page && page->state == mirror::PageState::live;
     };
     std::map<std::string, std::size_t> per_source;
     std::map<std::string, std::size_t> deletes;
+    std::map<std::string, std::size_t> creates;
     for (const auto& row : rows) {
         if (!counts(row)) continue;
         ++per_source[row.data_source_id];
         if (row.deleted) ++deletes[row.data_source_id];
+        if (row.page_id.empty()) ++creates[row.data_source_id];
     }
     if (settings_.trash) {
         // The delete brake, as for deletes in Notion: many rows gone at once is more likely a
@@ -311,13 +333,13 @@ std::vector<std::string> WriteBack::held_by_brakes(const std::vector<connectors:
             stats->held += count;
         }
     }
-    // The write brake: a mass edit (a bad UPDATE without WHERE) is held, not written.
+    // The write brake: a mass edit (a bad UPDATE without WHERE) is held, not written. The share
+    // is of the pages the data source has once the new rows are pages too, so it is never more
+    // than 1 (max_write_ratio: 1 holds nothing).
     for (const auto& [ds, count] : per_source) {
         const auto live = mirror_.live_pages(ds).size();
-        if (live == 0 ||
-            static_cast<double>(count) <= settings_.max_write_ratio * static_cast<double>(live)) {
-            continue;
-        }
+        const auto pages = static_cast<double>(live + creates[ds]);
+        if (live == 0 || static_cast<double>(count) <= settings_.max_write_ratio * pages) continue;
         for (std::size_t i = 0; i < rows.size(); ++i) {
             if (rows[i].data_source_id == ds && held[i].empty()) held[i] = "max_write_ratio";
         }
@@ -411,12 +433,25 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     brake_released_ = false;
     std::vector<connectors::ExternalRow> done;
     for (const auto& row : go) {
+        if (row.capture.empty()) {
+            mirror_.log_write(
+                target_, row.page_id.empty() ? row.table + ":" + row.row_key : row.page_id,
+                "verify",
+                {{"reason",
+                  row.deleted ? "the row is gone, no capture said so (verify_every)"
+                              : "the row differs from the base without a capture (verify_every)"}});
+        }
         co_await merge(row, stats);
         if (!row.capture.empty()) done.push_back(row);  // a row verify found has no capture
         model::crash_point("writeback.after_page");
     }
+    std::vector<std::string> created;  // the create intents done with once acknowledged
+    for (const auto& row : go) {
+        if (row.page_id.empty() && !row.deleted) created.push_back(row.table + ":" + row.row_key);
+    }
     if (!done.empty()) co_await connector_.acknowledge(std::move(done));
     model::crash_point("writeback.after_acknowledge");
+    for (const auto& key : created) mirror_.drop_create_intent(target_, key);
     if (verifying) {
         spdlog::info("verify: {}: {} rows compared, {} differed without a capture, {} rows gone{}",
                      target_, stats.verified_rows, stats.verify_differed, stats.verify_gone,
@@ -587,22 +622,31 @@ asio::awaitable<void> WriteBack::create(const connectors::ExternalRow& row, Writ
         std::string id = intent->page_id;
         page = co_await client_.retrieve_page(std::move(id), std::move(every_property),
                                               std::move(context));
-    } else if (intent) {
-        // An earlier attempt's outcome is unknown (a crash, a timeout): look for the page
-        // instead of creating a second one.
+    } else if (intent && intent->first_try_ms != 0) {
+        // An earlier POST's outcome is unknown (a crash, a timeout): look for the page instead
+        // of creating a second one.
         std::string ds = intent->data_source_id;
         std::string title = intent->title;
         const auto since =
             std::chrono::system_clock::time_point(std::chrono::milliseconds(intent->first_try_ms));
         page = co_await client_.find_created_page(std::move(ds), std::move(title), since);
-        if (!page) {
+        if (!page && std::chrono::system_clock::now() - since < created_page_visible_after) {
             notion::NotionError error(notion::ErrorKind::ambiguous_write,
                                       "the page for row " + row.row_key + " of " + row.table +
                                           " may have been created; looking for it again next "
                                           "cycle (never created twice)");
             throw error;
         }
-    } else {
+        if (!page) {
+            spdlog::warn(
+                "target={} row {} of {}: no page made by an earlier try {} min after it: it was "
+                "not created; creating it now",
+                target_, row.row_key, row.table,
+                std::chrono::duration_cast<std::chrono::minutes>(created_page_visible_after)
+                    .count());
+        }
+    }
+    if (!page) {
         json::object properties;
         std::string title;
         for (const auto& [id_key, column_value] : row.values) {
@@ -623,16 +667,19 @@ asio::awaitable<void> WriteBack::create(const connectors::ExternalRow& row, Writ
             written[std::string(id_key)] = read.value;
             if (info->type == "title" && read.value.is_string()) title = read.value.get_string();
         }
-        intent = mirror::CreateIntent{
-            .target = target_,
-            .row_key = key,
-            .data_source_id = row.data_source_id,
-            .title = title,
-            .first_try_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count()};
-        mirror_.put_create_intent(*intent);  // before the POST
+        // Recorded before the POST, first as not sent (a restart before it sends it then), then
+        // with the time it is sent (a restart after that looks for the page).
+        intent = mirror::CreateIntent{.target = target_,
+                                      .row_key = key,
+                                      .data_source_id = row.data_source_id,
+                                      .title = title,
+                                      .first_try_ms = 0};
+        mirror_.put_create_intent(*intent);
         model::crash_point("writeback.before_create");
+        intent->first_try_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+        mirror_.put_create_intent(*intent);
         json::object body;
         body["parent"] = json::object{{"data_source_id", row.data_source_id}};
         body["properties"] = std::move(properties);
@@ -648,7 +695,8 @@ asio::awaitable<void> WriteBack::create(const connectors::ExternalRow& row, Writ
     co_await connector_.assign_page_id(row, page_id);
     co_await poller_.ingest_written(std::move(*page));
     if (!written.empty()) mirror_.set_base(target_, page_id, written);
-    mirror_.drop_create_intent(target_, key);
+    // The intent (now with the page) stays until the row's capture is acknowledged: if this
+    // cycle fails before, the next one finds the page there instead of creating another.
     mirror_.log_write(target_, page_id, "create", {{"table", row.table}, {"row", row.row_key}});
     ++stats.created;
     spdlog::info("target={} row {} of {} is now page {}", target_, row.row_key, row.table, page_id);
@@ -748,7 +796,7 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
     }
     if (!properties.empty()) {
         const auto started = std::chrono::steady_clock::now();
-        co_await write(row.page_id, properties);
+        co_await write(row.page_id, properties, written);
         for (const auto& [id, value] : written) agreed[id] = value;
         ++stats.pages_written;
         stats.properties_written += properties.size();

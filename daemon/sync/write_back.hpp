@@ -151,7 +151,10 @@ private:
     // chosen value written to Notion, or Notion's value back into the target.
     boost::asio::awaitable<void> apply_resolutions(WriteBackStats& stats);
     // PATCHes `properties` (name -> API value) of a page and runs the answer through the differ.
-    boost::asio::awaitable<void> write(const std::string& page_id, boost::json::object properties);
+    // After an unknown outcome, the page is read again and what of `written` (property id ->
+    // canonical value) Notion holds becomes the base.
+    boost::asio::awaitable<void> write(const std::string& page_id, boost::json::object properties,
+                                       boost::json::object written);
 
     std::string target_;
     config::SyncSettings sync_;

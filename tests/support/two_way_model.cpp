@@ -204,12 +204,17 @@ private:
         result_.operations.push_back(operation);
     }
     void fail(const std::string& what) {
+        const auto tail = [](const std::string& log, std::ptrdiff_t keep) {
+            std::size_t from = 0;
+            for (auto skip = std::count(log.begin(), log.end(), '\n') - keep; skip > 0; --skip)
+                from = log.find('\n', from) + 1;
+            return log.substr(from);
+        };
         std::string text = what;
-        const std::string log = read_file(t_.path("syncd.log"));
-        const auto lines = std::count(log.begin(), log.end(), '\n');
-        std::size_t from = 0;
-        for (auto skip = lines - 40; skip > 0; --skip) from = log.find('\n', from) + 1;
-        text += "\n  (last lines of the daemon's log:)\n" + log.substr(from);
+        if (const std::string run = read_file(t_.path("run.log")); !run.empty())
+            text += "\n  (the last `run` daemon's log:)\n" + tail(run, 40);
+        text +=
+            "\n  (last lines of the sync-once log:)\n" + tail(read_file(t_.path("syncd.log")), 40);
         result_.failures.push_back(std::move(text));
     }
     void sleep(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
