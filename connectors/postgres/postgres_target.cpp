@@ -504,6 +504,10 @@ private:
             prepare();
             conn_->exec("BEGIN");
         }
+        // A row a person holds locked in an open transaction makes the delivery wait at most
+        // this long: then it fails as retryable (lock_not_available) and is tried again later,
+        // instead of holding up every other target and the write-back behind it.
+        conn_->exec("SET LOCAL lock_timeout = '5s'");
         if (context_.target.two_way) conn_->exec("SET LOCAL notion_syncd.origin = 'notion-syncd'");
     }
 

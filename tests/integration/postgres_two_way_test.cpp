@@ -1024,3 +1024,31 @@ TEST_CASE("postgres two-way verify_every: edits made with the capture off are fo
     const auto page0 = t.emulator.api("GET", "/v1/pages/" + t.pages[0], nullptr);
     CHECK_FALSE(page0.at("in_trash").as_bool());
 }
+
+// The row a person holds locked is the row a delivery must change: the delivery gives up after
+// its lock_timeout (retryable), the run ends instead of waiting for the person, and once they
+// commit the next cycle merges both edits by the policy (notion-wins here).
+TEST_CASE("postgres two-way: a delivery to a row a person holds locked waits, then retries") {
+    PgTwoWay t;
+    REQUIRE(t.syncd().status == 0);
+    connectors::postgres::Connection alice(t.pg.dsn("alice"));
+    alice.exec("BEGIN");
+    alice.exec("UPDATE app.tasks SET estimate = 77 WHERE name = 'Task 0'");
+    t.notion_set(t.pages[0], R"({"Estimate":{"number":31}})");
+    t.notion_set(t.pages[1], R"({"Estimate":{"number":32}})");
+    const auto start = std::chrono::steady_clock::now();
+    const auto blocked = t.syncd({"sync-once"}, 120s);
+    // Its attempts (5 s each at most) run out: the run ends while alice still holds the row.
+    CHECK(std::chrono::steady_clock::now() - start < 60s);
+    CHECK(blocked.status == 1);  // the delivery is pending, not lost
+    CHECK(read_file(t.path("syncd.log")).find("lock timeout") != std::string::npos);
+    alice.exec("COMMIT");
+    CHECK(t.syncd().status == 0);
+    // Both changed Estimate of Task 0: a conflict notion-wins decides, recorded.
+    CHECK(t.notion_value(t.pages[0], "Estimate") == 31);
+    CHECK(t.scalar("SELECT estimate FROM app.tasks WHERE name = 'Task 0'") == "31");
+    CHECK(t.scalar("SELECT estimate FROM app.tasks WHERE name = 'Task 1'") == "32");
+    const auto conflicts = t.syncd({"conflicts", "list", "--all", "--json"});
+    CHECK(conflicts.out.find("77") != std::string::npos);
+    CHECK(t.scalar("SELECT count(*) FROM app._notion_syncd_dirty") == "0");
+}
