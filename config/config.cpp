@@ -141,9 +141,19 @@ SourceSettings read_source(SettingsReader source) {
 
 TwoWaySettings read_two_way(SettingsReader two_way, const std::string& connector_type) {
     TwoWaySettings out;
-    if (!connector_type.empty() && connector_type != "sqlite" && connector_type != "postgres") {
-        two_way.problem("two-way works with sqlite and postgres targets in this version (not " +
-                        connector_type + "): their edits are captured by triggers");
+    if (!connector_type.empty() && connector_type != "sqlite" && connector_type != "postgres" &&
+        connector_type != "markdown") {
+        two_way.problem(
+            "two-way works with sqlite, postgres and markdown targets in this version (not " +
+            connector_type + ")");
+    }
+    if (two_way.has("body")) {
+        (void)two_way.string_or("body", "");  // read: one problem, not also "unknown key"
+        two_way.problem(
+            "writing a Markdown body back to Notion is not built in this version: front matter "
+            "values are written back, a body edited in a file is kept in a conflict copy when "
+            "Notion's body replaces it; remove `body`",
+            "body");
     }
     out.every = two_way.optional_duration("every");
     if (out.every && *out.every < 1s) two_way.problem("every must be at least 1s", "every");

@@ -619,7 +619,8 @@ TEST_CASE("a source names exactly one of data_source, database, page or discover
 }
 
 TEST_CASE(
-    "direction: two-way points to the two_way block, which only sqlite and postgres targets take") {
+    "direction: two-way points to the two_way block, which only sqlite, postgres and markdown "
+    "targets take") {
     CHECK(problems_of(notion_block + jsonl_connector +
                       one_sync().replace(one_sync().find("[{connector: out}]"), 18,
                                          "[{connector: out, direction: two-way}]")) ==
@@ -633,8 +634,8 @@ TEST_CASE(
                                        "[{connector: out, two_way: {policy: notion-wins}}]"));
     REQUIRE(problems.size() == 1);
     CHECK(problems[0].find(
-              "two-way works with sqlite and postgres targets in this version (not jsonl)") !=
-          std::string::npos);
+              "two-way works with sqlite, postgres and markdown targets in this version (not "
+              "jsonl)") != std::string::npos);
 }
 
 TEST_CASE("two_way settings: defaults, policies per field, and mistakes named") {
@@ -675,6 +676,23 @@ TEST_CASE("two_way settings: defaults, policies per field, and mistakes named") 
     CHECK(all.find("max_write_ratio must be above 0") != std::string::npos);
     CHECK(all.find("two_way.create: expected true or false") != std::string::npos);
     CHECK(all.find("unknown key `colour`") != std::string::npos);
+}
+
+TEST_CASE("two_way on markdown: front matter is written back, a body setting is refused clearly") {
+    const std::string markdown = "connectors:\n  md: { type: markdown, dir: /tmp/md }\n";
+    const auto sync = [](const std::string& two_way) {
+        return "syncs:\n  - name: tasks\n    source: { data_source: "
+               "248104cd-477e-80af-bc30-000bd28de8f9 }\n    content: true\n    targets:\n      - "
+               "connector: md\n        two_way: " +
+               two_way + "\n";
+    };
+    const Config c = parse_ok(notion_block + markdown + sync("{policy: manual, delete: true}"));
+    REQUIRE(c.syncs[0].targets[0].two_way.has_value());
+    CHECK(c.syncs[0].targets[0].two_way->policy == "manual");
+    const auto bad = problems_of(notion_block + markdown + sync("{body: two-way}"));
+    REQUIRE(bad.size() == 1);
+    CHECK(bad[0].find("two_way.body: writing a Markdown body back to Notion is not built in this "
+                      "version") != std::string::npos);
 }
 
 TEST_CASE("the Notion settings are checked") {

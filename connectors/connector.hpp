@@ -67,6 +67,9 @@ struct ExternalRow {
     // Property id -> the column's value as stored (text, number, or JSON text for lists and
     // dates): the write-back engine reads it by the property's type.
     boost::json::object values = {};
+    // Property id -> why the target's value cannot be read as that property (a markdown file's
+    // `Estimate: "8"`): set back from Notion with this reason, never written.
+    std::map<std::string, std::string> errors = {};
     bool deleted = false;         // the row is gone
     std::int64_t generation = 0;  // acknowledge() removes the capture only at this generation
     std::chrono::system_clock::time_point captured_at = {};

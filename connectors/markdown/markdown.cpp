@@ -1,15 +1,25 @@
 #include "connectors/markdown/markdown.hpp"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/json/parse.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
+#include "connectors/markdown/front_matter.hpp"
+#include "daemon/model/hash.hpp"
 #include "daemon/model/json_text.hpp"
+#include "daemon/model/sqlite.hpp"
 
 namespace syncd::connectors::markdown {
 namespace {
@@ -166,12 +176,83 @@ void render(const json::array& blocks, std::string& out) {
     }
 }
 
-// A JSON scalar or structure is also valid YAML (flow style).
-std::string yaml_key(const std::string& key) { return model::to_json_text(json::value(key)); }
+std::string hash_text(std::string_view text) {
+    model::Hasher hasher;
+    hasher.bytes(text);
+    return hasher.hex();
+}
+
+std::optional<std::string> read_text(const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    std::ostringstream text;
+    text << in.rdbuf();
+    return std::move(text).str();
+}
+
+// What a scan compares before reading a file: any difference means "read it and hash it".
+struct FileStat {
+    std::int64_t size = -1;
+    std::int64_t mtime_ns = 0;
+    std::int64_t ctime_ns = 0;
+    std::int64_t inode = 0;
+    bool operator==(const FileStat&) const = default;
+};
+
+std::optional<FileStat> stat_of(const fs::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+    return FileStat{.size = st.st_size,
+                    .mtime_ns = st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
+                    .ctime_ns = st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec,
+                    .inode = static_cast<std::int64_t>(st.st_ino)};
+}
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// "20261207T163000Z", for conflict copies' names.
+std::string utc_stamp() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &tm);
+    return text;
+}
+
+// Files the scan looks at: Markdown files a person may edit, not ours in progress, not conflict
+// copies.
+bool scanned(const std::string& name) {
+    return name.ends_with(".md") && !name.starts_with(".") &&
+           name.find(".conflict-") == std::string::npos;
+}
+
+// A front matter value (any YAML) as JSON, to tell whether two versions of a file differ in it.
+json::value comparable(const YAML::Node& node) {
+    if (!node.IsDefined() || node.IsNull()) return nullptr;
+    if (node.IsScalar()) {
+        return json::object{{"text", node.Scalar()}, {"quoted", node.Tag() == "!"}};
+    }
+    if (node.IsSequence()) {
+        json::array out;
+        for (const auto& item : node) out.push_back(comparable(item));
+        return out;
+    }
+    json::object out;
+    for (const auto& entry : node) {
+        if (entry.first.IsScalar()) out[entry.first.Scalar()] = comparable(entry.second);
+    }
+    return out;
+}
 
 class MarkdownConnector final : public Connector {
 public:
-    explicit MarkdownConnector(Settings settings) : settings_(std::move(settings)) {}
+    MarkdownConnector(Settings settings, bool two_way)
+        : settings_(std::move(settings)), two_way_(two_way) {}
 
     boost::asio::awaitable<void> start() override {
         std::error_code error;
@@ -180,10 +261,17 @@ public:
             throw DeliveryError("markdown: cannot create " + settings_.dir + ": " + error.message(),
                                 true);
         }
+        if (two_way_) open_state();
+        co_return;
+    }
+
+    boost::asio::awaitable<void> apply_schema(ChangeBatch batch) override {
+        if (two_way_) remember_schemas(batch);
         co_return;
     }
 
     boost::asio::awaitable<void> deliver(ChangeBatch batch) override {
+        if (two_way_) remember_schemas(batch);
         for (const auto& event : batch.events) {
             if (event.page_id.empty()) continue;  // schema_changed: nothing to write
             if (event.kind == "deleted" || event.kind == "access_lost") {
@@ -191,6 +279,7 @@ public:
                     const fs::path to = fs::path(settings_.dir) / ".trash" / existing.filename();
                     rename_or_throw(existing, to);
                 }
+                if (two_way_) forget(event.page_id);
                 continue;
             }
             if (!event.content) {
@@ -199,9 +288,13 @@ public:
                         event.sync,
                     false);
             }
+            if (two_way_) {
+                deliver_two_way(batch, event);
+                continue;
+            }
             const std::string title = title_of(batch, event);
             const fs::path target = fs::path(settings_.dir) / file_name(title, event.page_id);
-            write_atomically(target, render_page(event, title));
+            write_atomically(target, render(batch, event, title));
             // A rename (or a restore from .trash) leaves no other file for the page.
             for (const auto& existing : files_of(event.page_id)) {
                 if (existing != target) fs::remove(existing);
@@ -209,6 +302,64 @@ public:
             std::error_code ignored;
             fs::remove(fs::path(settings_.dir) / ".trash" / target.filename(), ignored);
         }
+        co_return;
+    }
+
+    boost::asio::awaitable<std::vector<ExternalRow>> external_changes() override {
+        co_return two_way_ ? scan(false) : std::vector<ExternalRow>{};
+    }
+
+    boost::asio::awaitable<void> acknowledge(std::vector<ExternalRow> rows) override {
+        if (!two_way_) co_return;
+        sqlite::Transaction transaction(*db_);
+        for (const auto& row : rows) {
+            if (row.capture.empty()) continue;  // found by a full comparison: nothing captured
+            if (row.page_id.empty()) {
+                auto s = db_->cached(
+                    "UPDATE new_files SET acked = generation WHERE name = ?1 "
+                    "AND generation = ?2");
+                s->bind(1, row.row_key).bind(2, row.generation).run();
+            } else if (row.deleted) {
+                // Handled: trashed in Notion, or restored by a delivery that tracks it anew.
+                auto s = db_->cached(
+                    "DELETE FROM files WHERE page_id = ?1 AND generation = ?2 AND seen_hash = ''");
+                s->bind(1, row.page_id).bind(2, row.generation).run();
+            } else {
+                auto s = db_->cached(
+                    "UPDATE files SET acked = generation WHERE page_id = ?1 AND "
+                    "generation = ?2");
+                s->bind(1, row.page_id).bind(2, row.generation).run();
+            }
+        }
+        transaction.commit();
+        co_return;
+    }
+
+    boost::asio::awaitable<std::vector<ExternalRow>> all_rows() override {
+        co_return two_way_ ? scan(true) : std::vector<ExternalRow>{};
+    }
+
+    boost::asio::awaitable<void> assign_page_id(ExternalRow row, std::string page_id) override {
+        // The person's new file gets the page's id as its first key, written as our own write
+        // (its hash is the base), so the page's first delivery finds the file by it.
+        const fs::path path = fs::path(settings_.dir) / row.row_key;
+        const auto text = read_text(path);
+        if (!text) {
+            throw DeliveryError("markdown: " + path.string() + " is gone; its page " + page_id +
+                                    " is delivered as a new file",
+                                false);
+        }
+        std::string with_id = *text;
+        if (with_id.starts_with("---\n")) {
+            with_id.insert(4, std::string(notion_id_key) + ": " + page_id + "\n");
+        } else {
+            with_id = "---\n" + std::string(notion_id_key) + ": " + page_id + "\n---\n\n" + with_id;
+        }
+        write_atomically(path, with_id);
+        sqlite::Transaction transaction(*db_);
+        track(page_id, row.data_source_id, row.row_key, with_id, with_id);
+        db_->cached("DELETE FROM new_files WHERE name = ?1")->bind(1, row.row_key).run();
+        transaction.commit();
         co_return;
     }
 
@@ -225,6 +376,472 @@ private:
         return {};
     }
 
+    static std::string render(const ChangeBatch& batch, const model::ChangeEvent& event,
+                              const std::string& title) {
+        const auto it = batch.schemas.find(event.data_source_id);
+        return render_page(event, title, it == batch.schemas.end() ? nullptr : &it->second);
+    }
+
+    // ---- two-way state: dir/.notion-syncd/state.sqlite ----
+
+    void open_state() {
+        const fs::path dir = fs::path(settings_.dir) / ".notion-syncd";
+        std::error_code error;
+        fs::create_directories(dir, error);
+        if (error) {
+            throw DeliveryError("markdown: cannot create " + dir.string() + ": " + error.message(),
+                                true);
+        }
+        db_ = std::make_unique<sqlite::Database>((dir / "state.sqlite").string());
+        db_->exec(
+            "PRAGMA journal_mode = WAL;"
+            "PRAGMA busy_timeout = 5000;"
+            // A page's file: what the daemon last wrote there (the base of the file's text),
+            // what a scan last saw (its hash and stat), and the capture's generation: bumped when
+            // the file's content changes, acknowledged by the write-back. seen_hash '' = gone.
+            "CREATE TABLE IF NOT EXISTS files(page_id TEXT PRIMARY KEY, data_source_id TEXT "
+            "NOT NULL, name TEXT NOT NULL, written TEXT NOT NULL, written_hash TEXT NOT NULL, "
+            "seen_hash TEXT NOT NULL, size INTEGER NOT NULL DEFAULT -1, mtime_ns INTEGER NOT NULL "
+            "DEFAULT 0, ctime_ns INTEGER NOT NULL DEFAULT 0, inode INTEGER NOT NULL DEFAULT 0, "
+            "generation INTEGER NOT NULL DEFAULT 0, acked INTEGER NOT NULL DEFAULT 0, seen_at "
+            "INTEGER NOT NULL DEFAULT 0);"
+            // Files a person made without a notion_id (pages to create), by name.
+            "CREATE TABLE IF NOT EXISTS new_files(name TEXT PRIMARY KEY, hash TEXT NOT NULL, "
+            "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, inode "
+            "INTEGER NOT NULL, generation INTEGER NOT NULL, acked INTEGER NOT NULL DEFAULT 0, "
+            "seen_at INTEGER NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS schemas(data_source_id TEXT PRIMARY KEY, schema TEXT NOT "
+            "NULL);");
+        auto s = db_->prepare("SELECT data_source_id, schema FROM schemas");
+        while (s.step()) {
+            schemas_[s.text(0)] =
+                model::Schema::from_json(boost::json::parse(s.text(1)).as_object());
+        }
+    }
+
+    void remember_schemas(const ChangeBatch& batch) {
+        for (const auto& [id, schema] : batch.schemas) {
+            const std::string text = model::to_json_text(schema.to_json());
+            if (const auto it = schema_texts_.find(id);
+                it != schema_texts_.end() && it->second == text)
+                continue;
+            db_->cached(
+                   "INSERT INTO schemas(data_source_id, schema) VALUES (?1, ?2) ON CONFLICT "
+                   "DO UPDATE SET schema = excluded.schema")
+                ->bind(1, id)
+                .bind(2, text)
+                .run();
+            schema_texts_[id] = text;
+            schemas_[id] = schema;
+        }
+        sources_.clear();
+        for (const auto& [id, schema] : batch.schemas) sources_.push_back(id);
+    }
+
+    struct Tracked {
+        std::string page_id;
+        std::string data_source_id;
+        std::string name;
+        std::string written;
+        std::string written_hash;
+        std::string seen_hash;
+        FileStat stat;
+        std::int64_t generation = 0;
+        std::int64_t acked = 0;
+        std::int64_t seen_at = 0;
+    };
+
+    std::optional<Tracked> tracked(const std::string& page_id) {
+        auto s = db_->cached(
+            "SELECT page_id, data_source_id, name, written, written_hash, seen_hash, size, "
+            "mtime_ns, ctime_ns, inode, generation, acked, seen_at FROM files WHERE page_id = ?1");
+        s->bind(1, page_id);
+        if (!s->step()) return std::nullopt;
+        return row_of(*s);
+    }
+
+    static Tracked row_of(sqlite::Statement& s) {
+        return Tracked{.page_id = s.text(0),
+                       .data_source_id = s.text(1),
+                       .name = s.text(2),
+                       .written = s.text(3),
+                       .written_hash = s.text(4),
+                       .seen_hash = s.text(5),
+                       .stat = {.size = s.integer(6),
+                                .mtime_ns = s.integer(7),
+                                .ctime_ns = s.integer(8),
+                                .inode = s.integer(9)},
+                       .generation = s.integer(10),
+                       .acked = s.integer(11),
+                       .seen_at = s.integer(12)};
+    }
+
+    // The page's file is now `name` holding `actual`; `written` is Notion's side of it (the
+    // same, unless the file keeps a person's values not merged yet). A capture pending before
+    // stays pending (same generation), anything else is handled.
+    void track(const std::string& page_id, const std::string& data_source_id,
+               const std::string& name, const std::string& written, const std::string& actual) {
+        const auto stat = stat_of(fs::path(settings_.dir) / name).value_or(FileStat{});
+        const auto before = tracked(page_id);
+        const bool pending = before && before->generation != before->acked &&
+                             before->seen_hash != before->written_hash;
+        const std::int64_t generation = before ? before->generation + (pending ? 0 : 1) : 1;
+        const std::int64_t acked = pending ? before->acked : generation;
+        db_->cached(
+               "INSERT INTO files(page_id, data_source_id, name, written, written_hash, seen_hash, "
+               "size, mtime_ns, ctime_ns, inode, generation, acked, seen_at) VALUES (?1, ?2, ?3, "
+               "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT DO UPDATE SET "
+               "data_source_id = excluded.data_source_id, name = excluded.name, written = "
+               "excluded.written, written_hash = excluded.written_hash, seen_hash = "
+               "excluded.seen_hash, size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = "
+               "excluded.ctime_ns, inode = excluded.inode, generation = excluded.generation, "
+               "acked = excluded.acked, seen_at = excluded.seen_at")
+            ->bind(1, page_id)
+            .bind(2, data_source_id)
+            .bind(3, name)
+            .bind(4, written)
+            .bind(5, hash_text(written))
+            .bind(6, hash_text(actual))
+            .bind(7, stat.size)
+            .bind(8, stat.mtime_ns)
+            .bind(9, stat.ctime_ns)
+            .bind(10, stat.inode)
+            .bind(11, generation)
+            .bind(12, acked)
+            .bind(13, pending ? before->seen_at : now_ms())
+            .run();
+    }
+
+    void forget(const std::string& page_id) {
+        db_->cached("DELETE FROM files WHERE page_id = ?1")->bind(1, page_id).run();
+    }
+
+    const model::Schema* schema_of(const std::string& data_source_id) const {
+        const auto it = schemas_.find(data_source_id);
+        return it == schemas_.end() ? nullptr : &it->second;
+    }
+
+    // A page delivered to a two-way directory: its file keeps its name (the person's choice, or
+    // the one first given), the values the event leaves out (an edit not merged yet, a conflict
+    // parked for a person) stay as the file has them, and a person's change the new text would
+    // lose is kept in a conflict copy beside it first.
+    void deliver_two_way(const ChangeBatch& batch, const model::ChangeEvent& event) {
+        const std::string title = title_of(batch, event);
+        const auto before = tracked(event.page_id);
+        std::string name = file_name(title, event.page_id);
+        if (before) {
+            if (before->seen_hash.empty() && before->generation != before->acked) {
+                // The person deleted the file and the write-back has not decided yet (an edit
+                // in Notion beats the delete, `delete:` trashes the page): left for it.
+                return;
+            }
+            if (fs::exists(fs::path(settings_.dir) / before->name)) name = before->name;
+        }
+        const fs::path path = fs::path(settings_.dir) / name;
+        const model::Schema* schema = schema_of(event.data_source_id);
+        const std::optional<std::string> current = read_text(path);
+        const FrontMatter person = current ? read_front_matter(*current) : FrontMatter{};
+        const FrontMatter written_front =
+            before ? read_front_matter(before->written) : FrontMatter{};
+        // The event's values, with what it leaves out taken from the file (actual) or from what
+        // was written last (Notion's side).
+        model::ChangeEvent actual = event;
+        model::ChangeEvent notion_side = event;
+        if (schema != nullptr) {
+            const FileValues kept = values_of(person, *schema);
+            const FileValues last = values_of(written_front, *schema);
+            for (const auto& property : schema->properties) {
+                if (event.properties.contains(property.name) || read_only_in_file(property))
+                    continue;
+                const auto* from_file = kept.values.if_contains(property.id);
+                const auto* from_last = last.values.if_contains(property.id);
+                if (from_file == nullptr) from_file = from_last;
+                if (from_file != nullptr) {
+                    actual.properties[property.name] = *from_file;
+                    actual.property_ids[property.name] = property.id;
+                }
+                if (from_last != nullptr) {
+                    notion_side.properties[property.name] = *from_last;
+                    notion_side.property_ids[property.name] = property.id;
+                }
+            }
+        }
+        const std::string text = render_page(actual, title, schema);
+        const std::string notion_text = render_page(notion_side, title, schema);
+        if (current && before && hash_text(*current) != before->written_hash &&
+            loses_edit(person, written_front, read_front_matter(text), schema)) {
+            const std::string stem = path.stem().string();
+            const fs::path copy = path.parent_path() / (stem + ".conflict-" + utc_stamp() + ".md");
+            write_atomically(copy, mark_conflict_copy(*current));
+            spdlog::warn(
+                "markdown: {} was changed by a person and the change is overwritten with "
+                "Notion's values; the person's version is kept in {}",
+                path.string(), copy.string());
+        }
+        write_atomically(path, text);
+        if (!before) {
+            for (const auto& existing : files_of(event.page_id)) {
+                if (existing != path) fs::remove(existing);
+            }
+        }
+        std::error_code ignored;
+        fs::remove(fs::path(settings_.dir) / ".trash" / path.filename(), ignored);
+        track(event.page_id, event.data_source_id, name, notion_text, text);
+    }
+
+    // Whether writing `next` over a file a person changed (from `written` to `person`) loses a
+    // change of theirs: a key or the body they changed that `next` does not hold as they left it.
+    static bool loses_edit(const FrontMatter& person, const FrontMatter& written,
+                           const FrontMatter& next, const model::Schema* schema) {
+        if (!person.error.empty()) return true;  // unreadable: keep it as the person saved it
+        // Keys of properties compare as values of their type (8 and 8.0 are one number).
+        std::map<std::string, std::string> types;
+        if (schema != nullptr) {
+            for (const auto& p : schema->properties) {
+                if (!read_only_in_file(p))
+                    types[p.type == "title" ? std::string(title_key) : p.name] = p.type;
+            }
+        }
+        const auto value = [&](const FrontMatter& f, const std::string& key) -> json::value {
+            const auto it = f.keys.find(key);
+            if (it == f.keys.end()) return nullptr;
+            const auto type = types.find(key);
+            if (type == types.end()) return comparable(it->second);
+            ReadValue read = read_value(it->second, type->second);
+            if (!read.error.empty()) return json::object{{"unreadable", comparable(it->second)}};
+            return read.value;
+        };
+        std::set<std::string> keys;
+        for (const auto& [key, node] : person.keys) keys.insert(key);
+        for (const auto& [key, node] : written.keys) keys.insert(key);
+        for (const auto& key : keys) {
+            const json::value mine = value(person, key);
+            if (mine != value(written, key) && mine != value(next, key)) return true;
+        }
+        if (person.notion_id != written.notion_id && person.notion_id != next.notion_id)
+            return true;
+        return person.body != written.body && person.body != next.body;
+    }
+
+    // The captured edits (or, with `all`, every tracked file, re-hashed whatever its stat says,
+    // for verify_every), as the write-back reads them.
+    std::vector<ExternalRow> scan(bool all) {
+        std::vector<ExternalRow> out;
+        std::map<std::string, FileStat> present;  // name -> stat
+        std::error_code error;
+        for (const auto& entry : fs::directory_iterator(settings_.dir, error)) {
+            const std::string name = entry.path().filename().string();
+            if (!scanned(name)) continue;
+            if (auto st = stat_of(entry.path())) present[name] = *st;
+        }
+        if (error) {
+            throw DeliveryError("markdown: cannot read " + settings_.dir + ": " + error.message(),
+                                true);
+        }
+        sqlite::Transaction transaction(*db_);
+        std::vector<Tracked> files;
+        {
+            auto s = db_->cached(
+                "SELECT page_id, data_source_id, name, written, written_hash, seen_hash, size, "
+                "mtime_ns, ctime_ns, inode, generation, acked, seen_at FROM files");
+            while (s->step()) files.push_back(row_of(*s));
+        }
+        std::set<std::string> claimed;
+        std::map<std::string, std::size_t> missing;  // page id -> index in files
+        for (std::size_t i = 0; i < files.size(); ++i) {
+            if (present.contains(files[i].name)) {
+                claimed.insert(files[i].name);
+            } else {
+                missing[files[i].page_id] = i;
+            }
+        }
+        // Files nobody tracks: a tracked page's file under a new name (renamed by a person), a
+        // new file without an id (a page to create), anything else left alone.
+        for (const auto& [name, st] : present) {
+            if (claimed.contains(name)) continue;
+            if (known_untracked(name, st)) continue;
+            const auto text = read_text(fs::path(settings_.dir) / name);
+            if (!text) continue;
+            const FrontMatter front = read_front_matter(*text);
+            if (front.conflict_copy || !front.error.empty()) continue;
+            if (!front.notion_id.empty()) {
+                if (const auto m = missing.find(front.notion_id); m != missing.end()) {
+                    Tracked& t = files[m->second];
+                    t.name = name;
+                    db_->cached("UPDATE files SET name = ?1 WHERE page_id = ?2")
+                        ->bind(1, name)
+                        .bind(2, t.page_id)
+                        .run();
+                    claimed.insert(name);
+                    missing.erase(m);
+                } else if (!tracked(front.notion_id)) {
+                    adopt(name, *text, front);
+                }
+                continue;
+            }
+            new_file(name, st, *text, front, out);
+        }
+        for (auto& t : files) {
+            const fs::path path = fs::path(settings_.dir) / t.name;
+            if (missing.contains(t.page_id)) {
+                if (!t.seen_hash.empty()) {
+                    t.seen_hash.clear();
+                    ++t.generation;
+                    t.seen_at = now_ms();
+                    save_seen(t);
+                }
+                if (!all && t.generation != t.acked) {
+                    out.push_back(ExternalRow{.table = settings_.dir,
+                                              .page_id = t.page_id,
+                                              .capture = t.page_id,
+                                              .data_source_id = t.data_source_id,
+                                              .deleted = true,
+                                              .generation = t.generation,
+                                              .captured_at = std::chrono::system_clock::time_point(
+                                                  std::chrono::milliseconds(t.seen_at))});
+                }
+                continue;
+            }
+            const FileStat st = present.at(t.name);
+            std::optional<std::string> text;
+            if (st != t.stat || t.seen_hash.empty() || all) {
+                text = read_text(path);
+                if (!text) continue;
+                const std::string hash = hash_text(*text);
+                if (hash != t.seen_hash) {
+                    t.seen_hash = hash;
+                    ++t.generation;
+                    t.seen_at = now_ms();
+                }
+                t.stat = st;
+                save_seen(t);
+            }
+            const bool changed = t.seen_hash != t.written_hash;
+            if (!all && (!changed || t.generation == t.acked)) continue;
+            if (!text) text = read_text(path);
+            if (!text) continue;
+            const FrontMatter front = read_front_matter(*text);
+            if (!front.error.empty()) {
+                spdlog::warn("markdown: {}: {}; not read until it is fixed", path.string(),
+                             front.error);
+                continue;
+            }
+            const model::Schema* schema = schema_of(t.data_source_id);
+            if (schema == nullptr) continue;
+            FileValues read = values_of(front, *schema);
+            ExternalRow row{.table = settings_.dir,
+                            .page_id = t.page_id,
+                            .row_key = t.name,
+                            .capture = all ? std::string() : t.page_id,
+                            .data_source_id = t.data_source_id,
+                            .values = std::move(read.values),
+                            .errors = std::move(read.errors),
+                            .generation = all ? 0 : t.generation,
+                            .captured_at = std::chrono::system_clock::time_point(
+                                std::chrono::milliseconds(t.seen_at))};
+            out.push_back(std::move(row));
+        }
+        transaction.commit();
+        return out;
+    }
+
+    // A file with a page's id the state does not know (written before two-way was on): its
+    // text now is taken as agreed, its later edits are captured.
+    void adopt(const std::string& name, const std::string& text, const FrontMatter& front) {
+        std::string source = front.data_source_id;
+        if (source.empty() && schemas_.size() == 1) source = schemas_.begin()->first;
+        if (schema_of(source) == nullptr) return;
+        track(front.notion_id, source, name, text, text);
+    }
+
+    void save_seen(const Tracked& t) {
+        db_->cached(
+               "UPDATE files SET seen_hash = ?1, size = ?2, mtime_ns = ?3, ctime_ns = ?4, inode = "
+               "?5, generation = ?6, seen_at = ?7 WHERE page_id = ?8")
+            ->bind(1, t.seen_hash)
+            .bind(2, t.stat.size)
+            .bind(3, t.stat.mtime_ns)
+            .bind(4, t.stat.ctime_ns)
+            .bind(5, t.stat.inode)
+            .bind(6, t.generation)
+            .bind(7, t.seen_at)
+            .bind(8, t.page_id)
+            .run();
+    }
+
+    // An untracked file seen before with this stat and no id in it: not read again.
+    bool known_untracked(const std::string& name, const FileStat& st) {
+        auto s = db_->cached(
+            "SELECT size, mtime_ns, ctime_ns, inode, generation, acked FROM new_files WHERE name = "
+            "?1");
+        s->bind(1, name);
+        if (!s->step()) return false;
+        const FileStat seen{.size = s->integer(0),
+                            .mtime_ns = s->integer(1),
+                            .ctime_ns = s->integer(2),
+                            .inode = s->integer(3)};
+        return seen == st && s->integer(4) == s->integer(5);
+    }
+
+    // A file a person made without a notion_id: a page to create (two_way.create decides), in
+    // the sync's data source (the one named under `notion: data_source:`, or the only one).
+    void new_file(const std::string& name, const FileStat& st, const std::string& text,
+                  const FrontMatter& front, std::vector<ExternalRow>& out) {
+        const std::string hash = hash_text(text);
+        std::int64_t generation = 1;
+        std::int64_t acked = 0;
+        std::int64_t seen_at = now_ms();
+        {
+            auto s = db_->cached(
+                "SELECT hash, generation, acked, seen_at FROM new_files WHERE "
+                "name = ?1");
+            s->bind(1, name);
+            if (s->step()) {
+                generation = s->integer(1) + (s->text(0) == hash ? 0 : 1);
+                acked = s->integer(2);
+                if (s->text(0) == hash) seen_at = s->integer(3);
+            }
+        }
+        db_->cached(
+               "INSERT INTO new_files(name, hash, size, mtime_ns, ctime_ns, inode, generation, "
+               "acked, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO UPDATE "
+               "SET hash = excluded.hash, size = excluded.size, mtime_ns = excluded.mtime_ns, "
+               "ctime_ns = excluded.ctime_ns, inode = excluded.inode, generation = "
+               "excluded.generation, seen_at = excluded.seen_at")
+            ->bind(1, name)
+            .bind(2, hash)
+            .bind(3, st.size)
+            .bind(4, st.mtime_ns)
+            .bind(5, st.ctime_ns)
+            .bind(6, st.inode)
+            .bind(7, generation)
+            .bind(8, acked)
+            .bind(9, seen_at)
+            .run();
+        if (generation == acked) return;
+        std::string source;
+        if (sources_.size() == 1) source = sources_.front();
+        if (source.empty() && schemas_.size() == 1) source = schemas_.begin()->first;
+        const model::Schema* schema = schema_of(source);
+        if (schema == nullptr) {
+            spdlog::warn(
+                "markdown: {} has no notion_id and this sync reads several data sources (or none "
+                "yet): it is left alone",
+                name);
+            return;
+        }
+        FileValues read = values_of(front, *schema);
+        out.push_back(ExternalRow{.table = settings_.dir,
+                                  .row_key = name,
+                                  .capture = name,
+                                  .data_source_id = source,
+                                  .values = std::move(read.values),
+                                  .errors = std::move(read.errors),
+                                  .generation = generation,
+                                  .captured_at = std::chrono::system_clock::time_point(
+                                      std::chrono::milliseconds(seen_at))});
+    }
+
     // Files of a page in dir (by the id in the name, confirmed by the front matter).
     std::vector<fs::path> files_of(const std::string& page_id) const {
         std::vector<fs::path> out;
@@ -233,16 +850,24 @@ private:
         for (const auto& entry : fs::directory_iterator(settings_.dir, error)) {
             const std::string name = entry.path().filename().string();
             if (!entry.is_regular_file() || name.size() < suffix.size() ||
-                name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+                name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0 ||
+                name.find(".conflict-") != std::string::npos) {
                 continue;
             }
             std::ifstream in(entry.path());
             std::string line;
             for (int i = 0; i < 4 && std::getline(in, line); ++i) {
-                if (line == "notion_id: \"" + page_id + "\"") {
+                if (line == "notion_id: \"" + page_id + "\"" || line == "notion_id: " + page_id) {
                     out.push_back(entry.path());
                     break;
                 }
+            }
+        }
+        if (two_way_) {
+            if (const auto t = const_cast<MarkdownConnector*>(this)->tracked(page_id)) {
+                const fs::path path = fs::path(settings_.dir) / t->name;
+                if (fs::exists(path) && std::find(out.begin(), out.end(), path) == out.end())
+                    out.push_back(path);
             }
         }
         return out;
@@ -290,6 +915,11 @@ private:
     }
 
     Settings settings_;
+    bool two_way_ = false;
+    std::unique_ptr<sqlite::Database> db_;
+    std::map<std::string, model::Schema> schemas_;     // by data source id
+    std::map<std::string, std::string> schema_texts_;  // what the state holds, by data source id
+    std::vector<std::string> sources_;                 // the sync's data sources (last batch)
 };
 
 }  // namespace
@@ -329,15 +959,10 @@ std::string render_blocks(const json::array& blocks) {
     return out;
 }
 
-std::string render_page(const model::ChangeEvent& event, const std::string& title) {
-    std::string out = "---\n";
-    out += "notion_id: \"" + event.page_id + "\"\n";
-    if (!event.url.empty())
-        out += "notion_url: " + model::to_json_text(json::value(event.url)) + "\n";
-    out += "last_edited_time: \"" + event.last_edited_time + "\"\n";
-    for (const auto& [name, value] : event.properties)
-        out += yaml_key(std::string(name)) + ": " + model::to_json_text(value) + "\n";
-    out += "---\n\n";
+std::string render_page(const model::ChangeEvent& event, const std::string& title,
+                        const model::Schema* schema) {
+    std::string out = render_front_matter(event, schema);
+    out += "\n";
     if (!title.empty()) out += "# " + escape(title) + "\n\n";
     if (event.content) out += render_blocks(*event.content);
     return out;
@@ -369,8 +994,9 @@ Settings parse_settings(config::SettingsReader& read) {
 
 void validate(config::SettingsReader& read) { parse_settings(read); }
 
-std::unique_ptr<Connector> make_connector(config::SettingsReader& read, const ConnectorContext&) {
-    return std::make_unique<MarkdownConnector>(parse_settings(read));
+std::unique_ptr<Connector> make_connector(config::SettingsReader& read,
+                                          const ConnectorContext& context) {
+    return std::make_unique<MarkdownConnector>(parse_settings(read), context.target.two_way);
 }
 
 }  // namespace syncd::connectors::markdown

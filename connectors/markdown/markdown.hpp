@@ -25,8 +25,9 @@ std::unique_ptr<Connector> make_connector(config::SettingsReader& read,
 std::string inline_text(const boost::json::value& rich_text);
 // Blocks (with nested "children") as Markdown.
 std::string render_blocks(const boost::json::array& blocks);
-// The whole file: front matter and body.
-std::string render_page(const model::ChangeEvent& event, const std::string& title);
+// The whole file: front matter (front_matter.hpp; `schema` gives the properties' types) and body.
+std::string render_page(const model::ChangeEvent& event, const std::string& title,
+                        const model::Schema* schema = nullptr);
 // "Weekly sync notes" + id -> "weekly-sync-notes-1f2e3d4c.md".
 std::string file_name(const std::string& title, const std::string& page_id);
 

@@ -222,8 +222,8 @@ TEST_CASE("file names are stable slugs with a short id, front matter is YAML") {
     REQUIRE(end != std::string::npos);
     const YAML::Node front = YAML::Load(page.substr(4, end - 4));
     CHECK(front["notion_id"].as<std::string>() == "p-1");
-    CHECK(front["notion_url"].as<std::string>() == "https://www.notion.so/p1");
-    CHECK(front["last_edited_time"].as<std::string>() == "2026-01-01T00:00:00.000Z");
+    CHECK(front["notion"]["url"].as<std::string>() == "https://www.notion.so/p1");
+    CHECK(front["notion"]["last_edited_time"].as<std::string>() == "2026-01-01T00:00:00.000Z");
     CHECK(front["Name"].as<std::string>() == "A \"quoted\" name");
     REQUIRE(front["Tags"].IsSequence());
     CHECK(front["Tags"].size() == 2);
@@ -231,9 +231,9 @@ TEST_CASE("file names are stable slugs with a short id, front matter is YAML") {
     CHECK(front["Due"].IsNull());
     CHECK(front["Count"].as<double>() == 3.5);
     // Numbers as a person writes them (Boost.JSON alone writes 1.8E2).
-    CHECK(page.find("\n\"Total\": 180\n") != std::string::npos);
+    CHECK(page.find("\nTotal: 180\n") != std::string::npos);
     CHECK(front["Total"].as<int>() == 180);
-    CHECK(page.find("\n\"Tiny\": 1e-7\n") != std::string::npos);
+    CHECK(page.find("\nTiny: 1e-7\n") != std::string::npos);
     CHECK(front["Tiny"].as<double>() == 1e-7);
     CHECK(front["Done"].as<bool>());
     // The body: the title as a heading, then the blocks.

@@ -597,6 +597,16 @@ RowPlan WriteBack::decide(const connectors::ExternalRow& row) const {
         }
         plan.properties.push_back(std::move(p));
     }
+    for (const auto& [id, reason] : row.errors) {
+        const model::PropertyInfo* info = schema.by_id(id);
+        if (info == nullptr) continue;
+        PropertyPlan p{.id = id, .name = info->name, .type = info->type};
+        p.notion = notion_values.contains(id) ? notion_values.at(id) : json::value(nullptr);
+        p.base = base.contains(id) ? base.at(id) : p.notion;
+        p.action = "revert";
+        p.reason = reason;
+        plan.properties.push_back(std::move(p));
+    }
     return plan;
 }
 

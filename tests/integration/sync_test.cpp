@@ -1046,8 +1046,8 @@ TEST_CASE("markdown: a file per page, a rename moves it, a trashed page goes to 
     const auto file = h.path("md") / ("release-plan-" + id8 + ".md");
     REQUIRE(fs::exists(file));
     const std::string text = read_all(file);
-    CHECK(text.starts_with("---\nnotion_id: \"" + page + "\"\n"));
-    CHECK(test::contains_exactly(text, "\"Count\": 3"));
+    CHECK(text.starts_with("---\nnotion_id: " + page + "\n"));
+    CHECK(test::contains_exactly(text, "Count: 3"));
     CHECK(text.find("# Release plan\n\n## Steps\n\n- [x] tag it\n") != std::string::npos);
 
     h.update(page, R"({"properties":{"Name":{"title":[{"text":{"content":"Launch plan"}}]}}})");
@@ -1082,8 +1082,8 @@ TEST_CASE("numbers reach events and front matter as a person writes them, 180 an
             if (c != '-' && id8.size() < 8) id8.push_back(c);
         return read_all(h.path("md") / (slug + "-" + id8 + ".md"));
     };
-    CHECK(front_matter("whole", whole).find("\n\"Count\": 180\n") != std::string::npos);
-    CHECK(front_matter("half", half).find("\n\"Count\": 1234.5\n") != std::string::npos);
+    CHECK(front_matter("whole", whole).find("\nCount: 180\n") != std::string::npos);
+    CHECK(front_matter("half", half).find("\nCount: 1234.5\n") != std::string::npos);
 }
 
 TEST_CASE("mapping: named columns, unmapped properties as JSON or left out, include/exclude") {
