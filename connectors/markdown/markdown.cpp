@@ -272,8 +272,14 @@ public:
 
     boost::asio::awaitable<void> deliver(ChangeBatch batch) override {
         if (two_way_) remember_schemas(batch);
-        for (const auto& event : batch.events) {
+        // A file is a page's latest state: of several events of one page in a batch only the
+        // last is written (an earlier one would replace a person's value the later one keeps).
+        std::map<std::string, std::size_t> last;
+        for (std::size_t i = 0; i < batch.events.size(); ++i) last[batch.events[i].page_id] = i;
+        for (std::size_t i = 0; i < batch.events.size(); ++i) {
+            const auto& event = batch.events[i];
             if (event.page_id.empty()) continue;  // schema_changed: nothing to write
+            if (last[event.page_id] != i) continue;
             if (event.kind == "deleted" || event.kind == "access_lost") {
                 for (const auto& existing : files_of(event.page_id)) {
                     const fs::path to = fs::path(settings_.dir) / ".trash" / existing.filename();

@@ -124,7 +124,7 @@ TEST_CASE("connector conformance: markdown") {
             REQUIRE(end != std::string::npos);
             const YAML::Node front = YAML::Load(text.substr(4, end - 4));
             json::object p;
-            p["Name"] = front["Name"].as<std::string>();
+            p["Name"] = front["title"].as<std::string>();  // the title property
             p["Count"] = front["Count"].as<double>();
             if (front["Extra"]) p["Extra"] = front["Extra"].as<std::string>();
             out[front["notion_id"].as<std::string>()] = std::move(p);

@@ -51,12 +51,16 @@ void TwoWayFixture::write_config() const {
         << notion_settings << "state:\n  dir: " << path("state").string()
         << "\ncontrol:\n  listen: " << listen
         << "\nconnectors:\n  db:\n    type: sqlite\n    path: " << path("tasks.sqlite").string()
-        << "\n  log:\n    type: jsonl\n    path: " << path("events.jsonl").string()
-        << "\nsyncs:\n  - name: tasks\n    source: { data_source: " << data_source
+        << "\n  log:\n    type: jsonl\n    path: " << path("events.jsonl").string() << "\n"
+        << connectors << "syncs:\n  - name: tasks\n    source: { data_source: " << data_source
         << " }\n    every: " << every << "\n"
-        << sync_settings << "    targets:\n      - connector: db\n        table: tasks\n"
-        << "        two_way:\n"
-        << two_way << "      - connector: log\n";
+        << sync_settings << "    targets:\n";
+    if (targets.empty()) {
+        out << "      - connector: db\n        table: tasks\n        two_way:\n"
+            << two_way << "      - connector: log\n";
+    } else {
+        out << targets;
+    }
     out.close();
     // It holds the token literally: not for every user to read.
     fs::permissions(path("config.yaml"), fs::perms::owner_read | fs::perms::owner_write);

@@ -34,6 +34,10 @@ struct TwoWayFixture {
     std::string two_way = "          settle: 0s\n          max_write_ratio: 1\n";
     std::string sync_settings = {};    // more lines of the sync (4 spaces), e.g. max_delete_ratio
     std::string notion_settings = {};  // more lines under notion: (2 spaces), e.g. a budget
+    // Other targets than db and log: more connectors (4 spaces: "  md:\n    type: markdown…")
+    // and the whole targets list (6 spaces), which then replaces db and log.
+    std::string connectors = {};
+    std::string targets = {};
 
     TwoWayFixture();
 
