@@ -3,6 +3,7 @@
 #include <boost/json/array.hpp>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 
 #include "daemon/model/json_text.hpp"
@@ -32,7 +33,8 @@ bool is_id(std::string_view s) {
 // A double-quoted YAML scalar (escapes: \" \\ and control characters).
 std::string quoted(std::string_view text) {
     std::string out = "\"";
-    for (const char c : text) {
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
         const auto u = static_cast<unsigned char>(c);
         if (c == '"' || c == '\\') {
             out += '\\';
@@ -41,6 +43,21 @@ std::string quoted(std::string_view text) {
             out += "\\n";
         } else if (c == '\t') {
             out += "\\t";
+        } else if (u == 0xC2 && i + 1 < text.size() &&
+                   static_cast<unsigned char>(text[i + 1]) == 0x85) {
+            out += "\\N";  // NEL, U+2028 and U+2029 are line breaks to YAML
+            ++i;
+        } else if (u == 0xE2 && i + 2 < text.size() &&
+                   static_cast<unsigned char>(text[i + 1]) == 0x80 &&
+                   (static_cast<unsigned char>(text[i + 2]) == 0xA8 ||
+                    static_cast<unsigned char>(text[i + 2]) == 0xA9)) {
+            out += static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\L" : "\\P";
+            i += 2;
+        } else if (u == 0xEF && i + 2 < text.size() &&
+                   static_cast<unsigned char>(text[i + 1]) == 0xBB &&
+                   static_cast<unsigned char>(text[i + 2]) == 0xBF) {
+            out += "\\uFEFF";
+            i += 2;
         } else if (u < 0x20 || u == 0x7f) {
             char escaped[8];
             std::snprintf(escaped, sizeof escaped, "\\x%02X", u);
@@ -52,9 +69,24 @@ std::string quoted(std::string_view text) {
     return out + "\"";
 }
 
+// 2026-06-01, 2026-06-01T10:00:00.000+02:00: safe as a plain YAML scalar (a YAML date).
+bool plain_date(std::string_view s) {
+    if (s.size() < 10 || s[4] != '-' || s[7] != '-') return false;
+    for (const char c : s) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) &&
+            std::string_view("-:.+").find(c) == std::string_view::npos)
+            return false;
+    }
+    return std::isdigit(static_cast<unsigned char>(s[0])) != 0;
+}
+
 // A date (canonical {start, end, time_zone}) as a YAML date, or a flow map with its end or
 // time zone.
 std::string yaml_date(const json::value& v) {
+    // A date as a file holds it (a person's value kept in the file): as it was written.
+    if (v.is_string())
+        return plain_date(v.get_string()) ? std::string(v.get_string())
+                                          : yaml_string(v.get_string());
     if (!v.is_object()) return "";
     const auto& o = v.get_object();
     const auto text = [&](const char* key) -> std::string {
@@ -65,11 +97,31 @@ std::string yaml_date(const json::value& v) {
     const std::string end = text("end");
     const std::string zone = text("time_zone");
     if (start.empty()) return "";
-    if (end.empty() && zone.empty()) return start;
-    std::string out = "{start: " + start;
-    if (!end.empty()) out += ", end: " + end;
+    const auto as_date = [](const std::string& d) { return plain_date(d) ? d : yaml_string(d); };
+    if (end.empty() && zone.empty()) return as_date(start);
+    std::string out = "{start: " + as_date(start);
+    if (!end.empty()) out += ", end: " + as_date(end);
     if (!zone.empty()) out += ", time_zone: " + yaml_string(zone);
     return out + "}";
+}
+
+// Any JSON as a YAML flow value, every string double-quoted (files, read-only values).
+std::string yaml_flow(const json::value& v) {
+    if (v.is_string()) return quoted(v.get_string());
+    if (v.is_array()) {
+        std::string out = "[";
+        for (const auto& item : v.get_array())
+            out += (out.size() > 1 ? ", " : "") + yaml_flow(item);
+        return out + "]";
+    }
+    if (v.is_object()) {
+        std::string out = "{";
+        for (const auto& [key, item] : v.get_object()) {
+            out += (out.size() > 1 ? ", " : "") + quoted(key) + ": " + yaml_flow(item);
+        }
+        return out + "}";
+    }
+    return model::to_json_text(v);  // numbers, booleans, null
 }
 
 std::string yaml_list(const json::value& v) {
@@ -80,8 +132,7 @@ std::string yaml_list(const json::value& v) {
             if (item.is_string() && is_id(item.get_string())) {
                 out += std::string(item.get_string());
             } else {
-                out +=
-                    item.is_string() ? yaml_string(item.get_string()) : model::to_json_text(item);
+                out += item.is_string() ? yaml_string(item.get_string()) : yaml_flow(item);
             }
         }
     }
@@ -94,7 +145,7 @@ std::string yaml_value(const json::value& v, const std::string& type) {
     if (type == "date") return yaml_date(v);
     if (type == "multi_select" || type == "people" || type == "relation") return yaml_list(v);
     if (v.is_string()) return yaml_string(v.get_string());
-    return model::to_json_text(v);  // numbers, booleans, files: JSON is YAML's flow style
+    return yaml_flow(v);  // numbers, booleans, files
 }
 
 void key_line(std::string& out, std::string_view indent, std::string_view key,
@@ -134,10 +185,14 @@ std::optional<json::value> number_of(std::string_view text) {
     if (digits.front() == '+') digits.remove_prefix(1);
     std::int64_t whole = 0;
     auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), whole);
-    if (error == std::errc() && end == digits.data() + digits.size()) return json::value(whole);
+    // Integers beyond 2^53 are doubles, as Notion (and canonical_number) keep them.
+    constexpr std::int64_t exact = 9007199254740992;
+    if (error == std::errc() && end == digits.data() + digits.size() && whole <= exact &&
+        whole >= -exact)
+        return json::value(whole);
     double real = 0;
     auto [rend, rerror] = std::from_chars(digits.data(), digits.data() + digits.size(), real);
-    if (rerror == std::errc() && rend == digits.data() + digits.size())
+    if (rerror == std::errc() && rend == digits.data() + digits.size() && std::isfinite(real))
         return model::canonical_number(json::value(real));
     return std::nullopt;
 }
@@ -165,7 +220,11 @@ std::string yaml_string(std::string_view text) {
         if (u < 0x20 || u == 0x7f || std::string_view(",[]{}").find(c) != std::string_view::npos)
             return quoted(text);
     }
-    if (text.find(": ") != std::string_view::npos || text.find(" #") != std::string_view::npos)
+    if (text.find(": ") != std::string_view::npos || text.find(" #") != std::string_view::npos ||
+        text.find("\xC2\x85") != std::string_view::npos ||
+        text.find("\xE2\x80\xA8") != std::string_view::npos ||
+        text.find("\xE2\x80\xA9") != std::string_view::npos ||
+        text.find("\xEF\xBB\xBF") != std::string_view::npos)
         return quoted(text);
     // YAML 1.1 booleans and null.
     if (one_of(text, {"null", "true", "false", "yes", "no", "on", "off", "y", "n"}))
@@ -188,7 +247,7 @@ std::string render_front_matter(const model::ChangeEvent& event, const model::Sc
         if (info == nullptr) {
             key_line(out, "", name, yaml_value(value, ""));
         } else if (read_only_in_file(*info)) {
-            key_line(read_only, "  ", name, value.is_null() ? "" : model::to_json_text(value));
+            key_line(read_only, "  ", name, value.is_null() ? "" : yaml_flow(value));
         } else {
             key_line(out, "", info->type == "title" ? std::string(title_key) : name,
                      yaml_value(value, info->type));
@@ -316,9 +375,21 @@ ReadValue read_value(const YAML::Node& node, const std::string& type) {
         if (plain_null(node)) return {nullptr};
         if (node.IsScalar()) return {json::value(node.Scalar())};
         if (node.IsMap()) {
-            json::value date = generic(node);
-            if (!date.get_object().contains("start"))
+            const json::value read = generic(node);
+            json::object date{{"start", nullptr}, {"end", nullptr}, {"time_zone", nullptr}};
+            for (const auto& [key, value] : read.get_object()) {
+                if (!date.contains(key) || !(value.is_string() || value.is_null()))
+                    return {{}, "expected a date as {start: …, end: …, time_zone: …}"};
+                date[key] = value;
+            }
+            if (!read.get_object().contains("start"))
                 return {{}, "expected a date (2026-06-01) or {start: …, end: …}"};
+            // No start: no date (as Notion reads it). {start: 2026-06-01} is the date
+            // 2026-06-01, as it is written back.
+            if (date.at("start").is_null()) return {nullptr};
+            if (date.at("end").is_null() && date.at("time_zone").is_null() &&
+                date.at("start").is_string())
+                return {date.at("start")};
             return {date};
         }
         return {{}, "expected a date (2026-06-01) or {start: …, end: …}"};

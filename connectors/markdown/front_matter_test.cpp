@@ -119,6 +119,14 @@ TEST_CASE("front matter: dates with times, ends and time zones, empty values, fi
     CHECK(text.find("\nNotes: \"\"\n") != std::string::npos);
     const FileValues values = values_of(read_front_matter(text), schema);
     CHECK(values.errors.empty());
+    // A person's value kept in the file by a delivery (read form: the text) is written as is.
+    ChangeEvent kept = event;
+    kept.properties["Start"] = values.values.at("d1");
+    kept.properties["Span"] = "next week";
+    const std::string rewritten = render_front_matter(kept, &schema);
+    CHECK(rewritten.find("\nStart: 2026-06-01T10:00:00.000+02:00\n") != std::string::npos);
+    CHECK(rewritten.find("\nSpan: next week\n") != std::string::npos);
+    CHECK(values_of(read_front_matter(rewritten), schema).values.at("d2") == "next week");
     CHECK(values.values.at("d1") == "2026-06-01T10:00:00.000+02:00");
     CHECK(values.values.at("d2").at("end") == "2026-06-03");
     CHECK(values.values.at("d3").at("time_zone") == "Europe/Berlin");
