@@ -197,6 +197,41 @@ std::optional<json::value> number_of(std::string_view text) {
     return std::nullopt;
 }
 
+// Whether `text` is valid UTF-8 (no overlong forms, no surrogates, at most U+10FFFF).
+bool valid_utf8(std::string_view text) {
+    for (std::size_t i = 0; i < text.size();) {
+        const auto lead = static_cast<unsigned char>(text[i]);
+        std::size_t length = 0;
+        char32_t code = 0;
+        if (lead < 0x80) {
+            ++i;
+            continue;
+        } else if (lead >= 0xC2 && lead <= 0xDF) {
+            length = 2;
+            code = lead & 0x1F;
+        } else if (lead >= 0xE0 && lead <= 0xEF) {
+            length = 3;
+            code = lead & 0x0F;
+        } else if (lead >= 0xF0 && lead <= 0xF4) {
+            length = 4;
+            code = lead & 0x07;
+        } else {
+            return false;
+        }
+        if (i + length > text.size()) return false;
+        for (std::size_t k = 1; k < length; ++k) {
+            const auto c = static_cast<unsigned char>(text[i + k]);
+            if ((c & 0xC0) != 0x80) return false;
+            code = (code << 6) | (c & 0x3F);
+        }
+        if ((length == 3 && (code < 0x800 || (code >= 0xD800 && code <= 0xDFFF))) ||
+            (length == 4 && (code < 0x10000 || code > 0x10FFFF)))
+            return false;
+        i += length;
+    }
+    return true;
+}
+
 }  // namespace
 
 bool read_only_in_file(const model::PropertyInfo& property) {
@@ -291,6 +326,22 @@ FrontMatter read_front_matter(std::string_view file) {
         return out;
     }
     out.body = std::string(file.substr(after));
+    const std::string_view yaml = file.substr(from, end - from);
+    if (!valid_utf8(yaml)) {
+        out.error = "the front matter is not valid UTF-8; save the file as UTF-8";
+        return out;
+    }
+    for (const char c : yaml) {
+        // YAML takes printable characters only (and so does Notion's text).
+        const auto u = static_cast<unsigned char>(c);
+        if ((u < 0x20 && c != '\t' && c != '\n' && c != '\r') || u == 0x7f) {
+            char code[8];
+            std::snprintf(code, sizeof code, "%04X", u);
+            out.error = std::string("the front matter holds a control character (U+") + code +
+                        "); remove it";
+            return out;
+        }
+    }
     YAML::Node root;
     try {
         root = YAML::Load(std::string(file.substr(from, end - from)));

@@ -175,6 +175,11 @@ TEST_CASE("front matter: a broken file says what and where, a file without one i
     const FrontMatter broken = read("title: x\nTags: [a, b\n");
     CHECK(broken.error.starts_with("front matter line "));
     CHECK(read("- a\n- b\n").error == "the front matter is not a map of keys and values");
+    CHECK(read("title: caf\xe9\n").error ==
+          "the front matter is not valid UTF-8; save the file as UTF-8");  // Latin-1
+    CHECK(read("title: caf\xc3\xa9\n").error.empty());
+    CHECK(read(std::string("title: a\0b\n", 11)).error ==
+          "the front matter holds a control character (U+0000); remove it");
     const FrontMatter plain = read_front_matter("# Just text\n");
     CHECK(!plain.present);
     CHECK(plain.body == "# Just text\n");

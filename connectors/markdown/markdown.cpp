@@ -491,8 +491,12 @@ private:
         const auto before = tracked(page_id);
         const bool pending = before && before->generation != before->acked &&
                              before->seen_hash != before->written_hash;
+        // The file keeps values Notion does not have (a person's, left out of the delivery): a
+        // capture pending before stays pending; otherwise they are a new capture, so an edit
+        // made after the last scan is merged too (not only found by verify_every).
+        const bool keeps = hash_text(actual) != hash_text(written);
         const std::int64_t generation = before ? before->generation + (pending ? 0 : 1) : 1;
-        const std::int64_t acked = pending ? before->acked : generation;
+        const std::int64_t acked = pending ? before->acked : keeps ? generation - 1 : generation;
         db_->cached(
                "INSERT INTO files(page_id, data_source_id, name, written, written_hash, seen_hash, "
                "size, mtime_ns, ctime_ns, inode, generation, acked, seen_at) VALUES (?1, ?2, ?3, "
