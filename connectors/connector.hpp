@@ -73,6 +73,15 @@ struct ExternalRow {
     bool deleted = false;         // the row is gone
     std::int64_t generation = 0;  // acknowledge() removes the capture only at this generation
     std::chrono::system_clock::time_point captured_at = {};
+    // Set by the write-back on the rows it acknowledges, for targets that answer whoever made
+    // the edit (exec): what was written to Notion, and what was not and why.
+    struct Outcome {
+        std::vector<std::string> written = {};  // property names now in Notion
+        // (property name or "" for the whole row, why not): a conflict Notion's side won or
+        // parked, a value that cannot be written, a read-only property, a refused delete.
+        std::vector<std::pair<std::string, std::string>> rejected = {};
+        std::string page_id = {};  // the page a row without one became (create: true)
+    } outcome = {};
 };
 
 struct ConnectorContext {

@@ -7,6 +7,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 #include "connectors/exec/program.hpp"
@@ -30,11 +31,59 @@ std::string excerpt(std::string_view line) {
 class ExecConnector final : public Connector {
 public:
     ExecConnector(Settings settings, const ConnectorContext& context)
-        : settings_(std::move(settings)), name_(context.name) {
+        : settings_(std::move(settings)),
+          name_(context.name),
+          sync_(context.target.sync),
+          two_way_(context.target.two_way),
+          protocol_(two_way_ ? two_way_protocol_version : protocol_version) {
         spec_ = ProgramSpec{.argv = settings_.command,
-                            .environment = program_environment(name_, settings_.env),
+                            .environment = program_environment(name_, settings_.env, protocol_),
                             .cwd = settings_.cwd,
                             .log_name = name_};
+    }
+
+    asio::awaitable<void> apply_schema(ChangeBatch batch) override {
+        schemas_ = batch.schemas;
+        co_return;
+    }
+
+    // Version 2: the program's changes since the last collect, with those not decided yet.
+    asio::awaitable<std::vector<ExternalRow>> external_changes() override {
+        std::vector<ExternalRow> out;
+        if (!two_way_) co_return out;
+        std::string request = collect_line(++next_id_);
+        co_await ask(std::move(request), Reply::Type::changes);
+        for (const auto& [key, pending] : pending_) out.push_back(pending.row);
+        co_return out;
+    }
+
+    // The results of the changes decided, one `result` line each.
+    asio::awaitable<void> acknowledge(std::vector<ExternalRow> rows) override {
+        for (const auto& row : rows) {
+            const auto it = pending_.find(row.capture);
+            if (it == pending_.end() || it->second.row.generation != row.generation) continue;
+            const std::string status = row.outcome.rejected.empty() ? "applied" : "rejected";
+            results_.push_back(
+                result_line(it->second.message, it->second.change, status, row.outcome));
+            pending_.erase(it);
+        }
+        co_await send_results();
+    }
+
+    // verify_every: the program's whole state, asked in `snapshot` messages.
+    asio::awaitable<std::vector<ExternalRow>> all_rows() override {
+        if (!two_way_) co_return std::vector<ExternalRow>{};
+        snapshot_.clear();
+        std::string request = snapshot_line(++next_id_);
+        co_await ask(std::move(request), Reply::Type::snapshot);
+        co_return std::move(snapshot_);
+    }
+
+    // The page id reaches the program in the change's result.
+    asio::awaitable<void> assign_page_id(ExternalRow row, std::string page_id) override {
+        (void)row;
+        (void)page_id;
+        co_return;
     }
 
     // Starting here makes a program that cannot start a failed start(): the daemon keeps the
@@ -42,16 +91,8 @@ public:
     asio::awaitable<void> start() override { co_await launch(); }
 
     asio::awaitable<void> deliver(ChangeBatch batch) override {
-        if (program_ && program_->has_exited()) {
-            // It died while idle: nothing was lost, so start the next one without failing this
-            // delivery (still backing off, so a program that keeps dying is not run in a loop).
-            auto program = std::move(program_);
-            const auto how = co_await program->finish(grace);
-            note_failure();
-            spdlog::warn("connector={} pid={} {} while idle; restarting it in {} ms", name_,
-                         program->pid(), how, restart_delay(failures_).count());
-        }
-        if (!program_) co_await launch();
+        schemas_ = batch.schemas;
+        co_await ensure_running();
         const std::int64_t id = ++next_id_;
         const auto deadline = Clock::now() + settings_.ack_timeout;
         auto left = [&] {
@@ -61,12 +102,8 @@ public:
         std::string failure;  // the program must be restarted
         std::optional<Reply> nack;
         try {
+            co_await send_hello(batch, left());
             std::string schemas = model::to_json_text(schemas_json(batch.schemas));
-            if (!hello_sent_) {
-                co_await program_->write(hello_line(name_, batch), left());
-                hello_sent_ = true;
-                schemas_sent_ = schemas;
-            }
             const bool with_schemas = schemas != schemas_sent_;
             co_await program_->write(batch_line(id, batch, with_schemas), left());
             schemas_sent_ = std::move(schemas);
@@ -77,7 +114,7 @@ public:
                               std::to_string(id);
                     break;
                 }
-                const auto reply = read_reply(*line, id);
+                const auto reply = read_reply(*line, id, Reply::Type::ack);
                 if (!reply) continue;
                 if (reply->type == Reply::Type::ack) {
                     failures_ = 0;
@@ -96,7 +133,31 @@ public:
                                     (nack->error.empty() ? "(no error given)" : nack->error),
                                 nack->retryable);
         }
-        // The program's state is unknown now; the next delivery starts a fresh one.
+        co_await restart_after(failure);
+    }
+
+private:
+    struct Pending {
+        std::int64_t message = 0;  // the program's changes message
+        Change change;
+        ExternalRow row;
+    };
+
+    asio::awaitable<void> ensure_running() {
+        if (program_ && program_->has_exited()) {
+            // It died while idle: nothing was lost, so start the next one without failing this
+            // delivery (still backing off, so a program that keeps dying is not run in a loop).
+            auto program = std::move(program_);
+            const auto how = co_await program->finish(grace);
+            note_failure();
+            spdlog::warn("connector={} pid={} {} while idle; restarting it in {} ms", name_,
+                         program->pid(), how, restart_delay(failures_).count());
+        }
+        if (!program_) co_await launch();
+    }
+
+    // The program's state is unknown: the next delivery or collect starts a fresh one.
+    asio::awaitable<void> restart_after(const std::string& failure) {
         auto program = std::move(program_);
         const auto how = co_await program->finish(grace);
         note_failure();
@@ -105,9 +166,161 @@ public:
         throw DeliveryError("exec: " + failure + " (the program " + how + ")", true);
     }
 
+    asio::awaitable<void> send_hello(const ChangeBatch& batch, milliseconds timeout) {
+        if (hello_sent_) co_return;
+        co_await program_->write(hello_line(name_, batch, protocol_), timeout);
+        hello_sent_ = true;
+        schemas_sent_ = model::to_json_text(schemas_json(batch.schemas));
+    }
+
+    // Writes `request` (collect or snapshot) and reads until the answer of type `answer` with
+    // its id (for a snapshot: the last one, "more": false). Changes read meanwhile are taken.
+    asio::awaitable<void> ask(std::string request, Reply::Type answer) {
+        co_await ensure_running();
+        const std::int64_t id = next_id_;
+        const auto deadline = Clock::now() + settings_.ack_timeout;
+        auto left = [&] {
+            return std::max(milliseconds(1),
+                            std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+        };
+        std::string failure;
+        try {
+            ChangeBatch hello{.target = sync_ + "/" + name_, .sync = sync_, .schemas = schemas_};
+            co_await send_hello(hello, left());
+            co_await write_results(left());
+            co_await program_->write(request, left());
+            for (;;) {
+                const auto line = co_await program_->read_line(left());
+                if (!line) {
+                    failure =
+                        "the program closed its output before answering " +
+                        std::string(answer == Reply::Type::changes ? "collect " : "snapshot ") +
+                        std::to_string(id);
+                    break;
+                }
+                const auto reply = read_reply(*line, id, answer);
+                if (!reply) continue;
+                if (reply->type == Reply::Type::snapshot) {
+                    take_snapshot(*reply);
+                    if (reply->more) continue;
+                }
+                co_return;
+            }
+        } catch (const ProgramTimeout& e) {
+            failure = e.what();
+        } catch (const std::runtime_error& e) {
+            failure = e.what();
+        }
+        co_await restart_after(failure);
+    }
+
+    asio::awaitable<void> send_results() {
+        if (results_.empty() || !program_ || program_->has_exited()) co_return;
+        try {
+            co_await write_results(settings_.ack_timeout);
+        } catch (const std::runtime_error& e) {
+            // It restarts at the next collect; changes it has no result for, it sends again.
+            spdlog::warn("connector={} could not send results: {}", name_, e.what());
+            results_.clear();
+        }
+    }
+
+    asio::awaitable<void> write_results(milliseconds timeout) {
+        std::string lines;
+        for (const auto& line : results_) lines += line;
+        results_.clear();
+        if (!lines.empty()) co_await program_->write(lines, timeout);
+    }
+
+    // The property of `key` (a name or an id) in the change's data source, or in any of the sync's.
+    const model::PropertyInfo* property(const std::string& data_source_id,
+                                        const std::string& key) const {
+        for (const auto& [id, schema] : schemas_) {
+            if (!data_source_id.empty() && id != data_source_id) continue;
+            for (const auto& p : schema.properties) {
+                if (p.name == key || p.id == key) return &p;
+            }
+        }
+        return nullptr;
+    }
+
+    // A change as the write-back reads it; "" or why it cannot be.
+    std::string row_of(const Change& change, ExternalRow& row) const {
+        row.table = name_;
+        row.page_id = change.page_id;
+        row.row_key = change.external_key;
+        row.data_source_id = change.data_source_id;
+        row.deleted = change.deleted;
+        if (row.page_id.empty() && row.data_source_id.empty()) {
+            if (schemas_.size() != 1) {
+                return "this sync reads several data sources: a new row needs its "
+                       "data_source_id";
+            }
+            row.data_source_id = schemas_.begin()->first;
+        }
+        if (!row.data_source_id.empty() && !schemas_.contains(row.data_source_id))
+            return "data source " + row.data_source_id + " is not one of this sync's";
+        for (const auto& [key, value] : change.properties) {
+            const model::PropertyInfo* p = property(row.data_source_id, std::string(key));
+            if (p == nullptr) return "no property `" + std::string(key) + "` in this sync";
+            row.values[p->id] = value;
+        }
+        return {};
+    }
+
+    void take_changes(const Reply& reply) {
+        for (const auto& change : reply.changes) {
+            ExternalRow row;
+            std::string why = change.error;
+            if (why.empty()) why = row_of(change, row);
+            if (!why.empty()) {
+                ExternalRow::Outcome outcome;
+                outcome.rejected.emplace_back("", why);
+                results_.push_back(result_line(reply.id, change, "rejected", outcome));
+                spdlog::warn("connector={} change {} of message {} rejected: {}", name_,
+                             change.index, reply.id, why);
+                continue;
+            }
+            const std::string key =
+                change.page_id.empty() ? "key:" + change.external_key : "page:" + change.page_id;
+            row.capture = key;
+            row.generation = ++generation_;
+            row.captured_at = std::chrono::system_clock::now();
+            if (const auto it = pending_.find(key); it != pending_.end()) {
+                // The same change sent again keeps its capture (it settles from the first).
+                if (it->second.row.values == row.values && it->second.row.deleted == row.deleted) {
+                    row.generation = it->second.row.generation;
+                    row.captured_at = it->second.row.captured_at;
+                }
+                // A later change of the same row replaces one not decided yet.
+                ExternalRow::Outcome outcome;
+                outcome.rejected.emplace_back("", "replaced by change " +
+                                                      std::to_string(change.index) +
+                                                      " of message " + std::to_string(reply.id));
+                results_.push_back(
+                    result_line(it->second.message, it->second.change, "replaced", outcome));
+            }
+            pending_[key] = Pending{.message = reply.id, .change = change, .row = std::move(row)};
+        }
+    }
+
+    void take_snapshot(const Reply& reply) {
+        for (const auto& change : reply.changes) {
+            ExternalRow row;
+            const std::string why = change.error.empty() ? row_of(change, row) : change.error;
+            if (!why.empty()) {
+                spdlog::warn("connector={} snapshot row {} of message {} left out: {}", name_,
+                             change.index, reply.id, why);
+                continue;
+            }
+            snapshot_.push_back(std::move(row));
+        }
+    }
+
 private:
     // An answer to batch `id`, or nullopt for a line to skip (logged).
-    std::optional<Reply> read_reply(const std::string& line, std::int64_t id) {
+    std::optional<Reply> read_reply(const std::string& line, std::int64_t id,
+                                    Reply::Type expected) {
         Reply reply;
         try {
             reply = parse_reply(line);
@@ -116,20 +329,33 @@ private:
                          name_, e.what(), excerpt(line));
             return std::nullopt;
         }
+        if (two_way_ && reply.type == Reply::Type::changes) {
+            take_changes(reply);
+            if (expected == Reply::Type::changes && reply.id == id) return reply;
+            return std::nullopt;
+        }
+        if (two_way_ && reply.type == Reply::Type::snapshot) {
+            if (expected == Reply::Type::snapshot && reply.id == id) return reply;
+            spdlog::warn("connector={} ignored a snapshot for {} while waiting for {}", name_,
+                         reply.id, id);
+            return std::nullopt;
+        }
         switch (reply.type) {
             case Reply::Type::ack:
             case Reply::Type::nack:
-                if (reply.id == id) return reply;
-                spdlog::warn("connector={} ignored an {} for batch {} while waiting for batch {}",
-                             name_, reply.type_name, reply.id, id);
+                if (expected == Reply::Type::ack && reply.id == id) return reply;
+                spdlog::warn("connector={} ignored an {} for {} while waiting for {}", name_,
+                             reply.type_name, reply.id, id);
                 return std::nullopt;
             case Reply::Type::changes:
+            case Reply::Type::snapshot:
             case Reply::Type::other:
                 if (warned_types_.insert(reply.type_name).second) {
-                    spdlog::warn(
-                        "connector={} ignores `{}` messages (protocol {}{})", name_,
-                        reply.type_name, protocol_version,
-                        reply.type == Reply::Type::changes ? ": reserved for two-way sync" : "");
+                    spdlog::warn("connector={} ignores `{}` messages (protocol {}{})", name_,
+                                 reply.type_name, protocol_,
+                                 reply.type == Reply::Type::changes
+                                     ? ": changes are read from a target with two_way: (protocol 2)"
+                                     : "");
                 }
                 return std::nullopt;
         }
@@ -165,7 +391,15 @@ private:
 
     Settings settings_;
     std::string name_;
+    std::string sync_;
+    bool two_way_ = false;
+    int protocol_ = protocol_version;
     ProgramSpec spec_;
+    std::map<std::string, model::Schema> schemas_;  // the sync's, from the last batch
+    std::map<std::string, Pending> pending_;        // changes not decided yet, by row
+    std::int64_t generation_ = 0;
+    std::vector<std::string> results_;  // result lines not sent yet
+    std::vector<ExternalRow> snapshot_;
     std::shared_ptr<Program> program_;
     bool hello_sent_ = false;
     std::string schemas_sent_;
@@ -191,13 +425,14 @@ std::chrono::milliseconds restart_delay(int failures) {
 }
 
 std::vector<std::pair<std::string, std::string>> program_environment(
-    const std::string& connector, const std::vector<std::pair<std::string, std::string>>& env) {
+    const std::string& connector, const std::vector<std::pair<std::string, std::string>>& env,
+    int protocol) {
     std::vector<std::pair<std::string, std::string>> out;
     for (const char* name :
          {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME"}) {
         if (const char* value = std::getenv(name)) out.emplace_back(name, value);
     }
-    out.emplace_back("NOTION_SYNCD_PROTOCOL", std::to_string(protocol_version));
+    out.emplace_back("NOTION_SYNCD_PROTOCOL", std::to_string(protocol));
     out.emplace_back("NOTION_SYNCD_CONNECTOR", connector);
     for (const auto& [name, value] : env) {
         const auto same =

@@ -29,7 +29,8 @@ std::unique_ptr<Connector> make_connector(config::SettingsReader& read,
 // from the daemon's (nothing else, so no secret of the daemon leaks), NOTION_SYNCD_PROTOCOL and
 // NOTION_SYNCD_CONNECTOR, then `env:` (which may override any of them).
 std::vector<std::pair<std::string, std::string>> program_environment(
-    const std::string& connector, const std::vector<std::pair<std::string, std::string>>& env);
+    const std::string& connector, const std::vector<std::pair<std::string, std::string>>& env,
+    int protocol = 1);
 
 // The wait before restart number `failures` (1, 2, …) after the program failed: 0.5 s doubling
 // up to 30 s.

@@ -432,7 +432,7 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     }
     brake_released_ = false;
     std::vector<connectors::ExternalRow> done;
-    for (const auto& row : go) {
+    for (auto& row : go) {
         if (row.capture.empty()) {
             mirror_.log_write(
                 target_, row.page_id.empty() ? row.table + ":" + row.row_key : row.page_id,
@@ -610,10 +610,11 @@ RowPlan WriteBack::decide(const connectors::ExternalRow& row) const {
     return plan;
 }
 
-asio::awaitable<void> WriteBack::create(const connectors::ExternalRow& row, WriteBackStats& stats) {
+asio::awaitable<void> WriteBack::create(connectors::ExternalRow& row, WriteBackStats& stats) {
     if (row.deleted) co_return;  // inserted and deleted before it became a page
     if (!settings_.create) {
         ++stats.not_created;
+        row.outcome.rejected.emplace_back("", "two_way.create is off: no page is made for it");
         spdlog::warn(
             "target={} table={} row {} has no page_id and two_way.create is off: it "
             "stays in the table only",
@@ -700,6 +701,7 @@ asio::awaitable<void> WriteBack::create(const connectors::ExternalRow& row, Writ
         model::crash_point("writeback.after_create");
     }
     const std::string page_id = notion::PageView{*page}.id();
+    row.outcome.page_id = page_id;
     intent->page_id = page_id;
     mirror_.put_create_intent(*intent);
     co_await connector_.assign_page_id(row, page_id);
@@ -712,9 +714,17 @@ asio::awaitable<void> WriteBack::create(const connectors::ExternalRow& row, Writ
     spdlog::info("target={} row {} of {} is now page {}", target_, row.row_key, row.table, page_id);
 }
 
-asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, WriteBackStats& stats) {
+asio::awaitable<void> WriteBack::merge(connectors::ExternalRow& row, WriteBackStats& stats) {
     if (row.page_id.empty()) {
         co_await create(row, stats);
+        co_return;
+    }
+    if (const auto stored = mirror_.page_digest(row.page_id);
+        !stored || stored->state != mirror::PageState::live) {
+        row.outcome.rejected.emplace_back(
+            "",
+            "no such page in this sync (unknown, in the trash or not shared with the "
+            "connection)");
         co_return;
     }
     const RowPlan plan = decide(row);
@@ -744,6 +754,7 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
                   "beats a delete)"
                 : "the row was deleted in the target; two_way.delete is off";
         mirror_.log_write(target_, row.page_id, "restore", {{"reason", reason}});
+        row.outcome.rejected.emplace_back("", reason);
         spdlog::warn("target={} page={} {}: restored from Notion", target_, row.page_id, reason);
         co_return;
     }
@@ -756,6 +767,7 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
         if (p.action == "revert") {
             revert = true;
             ++stats.reverted;
+            row.outcome.rejected.emplace_back(p.name, p.reason);
             mirror_.log_write(target_, row.page_id, "revert",
                               {{"property", p.name}, {"reason", p.reason}});
             spdlog::warn("target={} page={} property `{}`: {}; reverted", target_, row.page_id,
@@ -796,12 +808,20 @@ asio::awaitable<void> WriteBack::merge(const connectors::ExternalRow& row, Write
             // Notion's value goes back into the row; the base moves when that delivery is done
             // (not now: if this cycle fails before the edit is acknowledged, the next one must
             // see the conflict again, not an edit of the agreed value).
-            if (p.decision == "notion") revert = true;
+            if (p.decision == "notion") {
+                revert = true;
+                row.outcome.rejected.emplace_back(
+                    p.name, "conflict: Notion's value wins (" + p.policy + ")");
+            }
+            if (p.decision == "open") {
+                row.outcome.rejected.emplace_back(p.name, "conflict: parked for a person (manual)");
+            }
             if (p.decision != "external") continue;
         }
         // write, or a conflict the target's value won
         properties[p.name] = p.payload;
         written[p.id] = p.external;
+        row.outcome.written.push_back(p.name);
         changes[p.name] = {{"from", p.notion}, {"to", p.external}};
     }
     if (!properties.empty()) {

@@ -144,9 +144,11 @@ private:
                                             WriteBackStats* stats) const;
     // A row inserted without a page_id: a page in the table's data source (create: true), made
     // once whatever happens (the intent is recorded before the POST).
-    boost::asio::awaitable<void> create(const connectors::ExternalRow& row, WriteBackStats& stats);
-    // decide() carried out: writes, conflicts recorded, reverts queued, bases advanced.
-    boost::asio::awaitable<void> merge(const connectors::ExternalRow& row, WriteBackStats& stats);
+    // What became of it goes into row.outcome.
+    boost::asio::awaitable<void> create(connectors::ExternalRow& row, WriteBackStats& stats);
+    // decide() carried out: writes, conflicts recorded, reverts queued, bases advanced; what
+    // became of each property in row.outcome.
+    boost::asio::awaitable<void> merge(connectors::ExternalRow& row, WriteBackStats& stats);
     // Conflicts a person resolved (`conflicts resolve`, POST /v1/conflicts/ID/resolve): the
     // chosen value written to Notion, or Notion's value back into the target.
     boost::asio::awaitable<void> apply_resolutions(WriteBackStats& stats);
