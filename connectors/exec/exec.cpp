@@ -35,7 +35,8 @@ public:
           name_(context.name),
           sync_(context.target.sync),
           two_way_(context.target.two_way),
-          protocol_(two_way_ ? two_way_protocol_version : protocol_version) {
+          protocol_(two_way_ ? two_way_protocol_version : protocol_version),
+          inbox_(name_) {
         spec_ = ProgramSpec{.argv = settings_.command,
                             .environment = program_environment(name_, settings_.env, protocol_),
                             .cwd = settings_.cwd,
@@ -44,6 +45,7 @@ public:
 
     asio::awaitable<void> apply_schema(ChangeBatch batch) override {
         schemas_ = batch.schemas;
+        inbox_.set_schemas(schemas_);
         co_return;
     }
 
@@ -53,20 +55,12 @@ public:
         if (!two_way_) co_return out;
         std::string request = collect_line(++next_id_);
         co_await ask(std::move(request), Reply::Type::changes);
-        for (const auto& [key, pending] : pending_) out.push_back(pending.row);
-        co_return out;
+        co_return inbox_.rows();
     }
 
     // The results of the changes decided, one `result` line each.
     asio::awaitable<void> acknowledge(std::vector<ExternalRow> rows) override {
-        for (const auto& row : rows) {
-            const auto it = pending_.find(row.capture);
-            if (it == pending_.end() || it->second.row.generation != row.generation) continue;
-            const std::string status = row.outcome.rejected.empty() ? "applied" : "rejected";
-            results_.push_back(
-                result_line(it->second.message, it->second.change, status, row.outcome));
-            pending_.erase(it);
-        }
+        inbox_.decided(rows);
         co_await send_results();
     }
 
@@ -92,6 +86,7 @@ public:
 
     asio::awaitable<void> deliver(ChangeBatch batch) override {
         schemas_ = batch.schemas;
+        inbox_.set_schemas(schemas_);
         co_await ensure_running();
         const std::int64_t id = ++next_id_;
         const auto deadline = Clock::now() + settings_.ack_timeout;
@@ -137,12 +132,6 @@ public:
     }
 
 private:
-    struct Pending {
-        std::int64_t message = 0;  // the program's changes message
-        Change change;
-        ExternalRow row;
-    };
-
     asio::awaitable<void> ensure_running() {
         if (program_ && program_->has_exited()) {
             // It died while idle: nothing was lost, so start the next one without failing this
@@ -215,99 +204,33 @@ private:
     }
 
     asio::awaitable<void> send_results() {
-        if (results_.empty() || !program_ || program_->has_exited()) co_return;
+        if (!program_ || program_->has_exited()) co_return;
         try {
             co_await write_results(settings_.ack_timeout);
         } catch (const std::runtime_error& e) {
             // It restarts at the next collect; changes it has no result for, it sends again.
             spdlog::warn("connector={} could not send results: {}", name_, e.what());
-            results_.clear();
         }
     }
 
     asio::awaitable<void> write_results(milliseconds timeout) {
         std::string lines;
-        for (const auto& line : results_) lines += line;
-        results_.clear();
+        for (const auto& result : inbox_.take_results()) lines += result_line(result);
         if (!lines.empty()) co_await program_->write(lines, timeout);
     }
 
-    // The property of `key` (a name or an id) in the change's data source, or in any of the sync's.
-    const model::PropertyInfo* property(const std::string& data_source_id,
-                                        const std::string& key) const {
-        for (const auto& [id, schema] : schemas_) {
-            if (!data_source_id.empty() && id != data_source_id) continue;
-            for (const auto& p : schema.properties) {
-                if (p.name == key || p.id == key) return &p;
-            }
-        }
-        return nullptr;
-    }
-
-    // A change as the write-back reads it; "" or why it cannot be.
-    std::string row_of(const Change& change, ExternalRow& row) const {
-        row.table = name_;
-        row.page_id = change.page_id;
-        row.row_key = change.external_key;
-        row.data_source_id = change.data_source_id;
-        row.deleted = change.deleted;
-        if (row.page_id.empty() && row.data_source_id.empty()) {
-            if (schemas_.size() != 1) {
-                return "this sync reads several data sources: a new row needs its "
-                       "data_source_id";
-            }
-            row.data_source_id = schemas_.begin()->first;
-        }
-        if (!row.data_source_id.empty() && !schemas_.contains(row.data_source_id))
-            return "data source " + row.data_source_id + " is not one of this sync's";
-        for (const auto& [key, value] : change.properties) {
-            const model::PropertyInfo* p = property(row.data_source_id, std::string(key));
-            if (p == nullptr) return "no property `" + std::string(key) + "` in this sync";
-            row.values[p->id] = value;
-        }
-        return {};
-    }
-
     void take_changes(const Reply& reply) {
-        for (const auto& change : reply.changes) {
-            ExternalRow row;
-            std::string why = change.error;
-            if (why.empty()) why = row_of(change, row);
-            if (!why.empty()) {
-                ExternalRow::Outcome outcome;
-                outcome.rejected.emplace_back("", why);
-                results_.push_back(result_line(reply.id, change, "rejected", outcome));
-                spdlog::warn("connector={} change {} of message {} rejected: {}", name_,
-                             change.index, reply.id, why);
-                continue;
-            }
-            const std::string key =
-                change.page_id.empty() ? "key:" + change.external_key : "page:" + change.page_id;
-            row.capture = key;
-            row.generation = ++generation_;
-            row.captured_at = std::chrono::system_clock::now();
-            if (const auto it = pending_.find(key); it != pending_.end()) {
-                // The same change sent again keeps its capture (it settles from the first).
-                if (it->second.row.values == row.values && it->second.row.deleted == row.deleted) {
-                    row.generation = it->second.row.generation;
-                    row.captured_at = it->second.row.captured_at;
-                }
-                // A later change of the same row replaces one not decided yet.
-                ExternalRow::Outcome outcome;
-                outcome.rejected.emplace_back("", "replaced by change " +
-                                                      std::to_string(change.index) +
-                                                      " of message " + std::to_string(reply.id));
-                results_.push_back(
-                    result_line(it->second.message, it->second.change, "replaced", outcome));
-            }
-            pending_[key] = Pending{.message = reply.id, .change = change, .row = std::move(row)};
+        for (const auto& [index, why] : inbox_.take(reply.id, reply.changes)) {
+            spdlog::warn("connector={} change {} of message {} rejected: {}", name_, index,
+                         reply.id, why);
         }
     }
 
     void take_snapshot(const Reply& reply) {
         for (const auto& change : reply.changes) {
             ExternalRow row;
-            const std::string why = change.error.empty() ? row_of(change, row) : change.error;
+            const std::string why =
+                change.error.empty() ? inbox_.row_of(change, row) : change.error;
             if (!why.empty()) {
                 spdlog::warn("connector={} snapshot row {} of message {} left out: {}", name_,
                              change.index, reply.id, why);
@@ -396,9 +319,7 @@ private:
     int protocol_ = protocol_version;
     ProgramSpec spec_;
     std::map<std::string, model::Schema> schemas_;  // the sync's, from the last batch
-    std::map<std::string, Pending> pending_;        // changes not decided yet, by row
-    std::int64_t generation_ = 0;
-    std::vector<std::string> results_;  // result lines not sent yet
+    ChangeInbox inbox_;                             // changes not decided yet
     std::vector<ExternalRow> snapshot_;
     std::shared_ptr<Program> program_;
     bool hello_sent_ = false;

@@ -63,88 +63,16 @@ std::string snapshot_line(std::int64_t id) {
 
 std::string result_line(std::int64_t id, const Change& change, const std::string& status,
                         const ExternalRow::Outcome& outcome) {
-    json::object message;
-    message["type"] = "result";
-    message["id"] = id;
-    message["index"] = change.index;
-    if (!change.page_id.empty()) message["page_id"] = change.page_id;
-    if (!change.external_key.empty()) message["external_key"] = change.external_key;
-    if (!outcome.page_id.empty()) message["page_id"] = outcome.page_id;
-    message["status"] = status;
-    json::array written;
-    for (const auto& name : outcome.written) written.emplace_back(name);
-    message["written"] = std::move(written);
-    json::array rejected;
-    for (const auto& [property, reason] : outcome.rejected) {
-        json::object r{{"reason", reason}};
-        if (!property.empty()) r["property"] = property;
-        rejected.push_back(std::move(r));
-    }
-    message["rejected"] = std::move(rejected);
+    json::object message{{"type", "result"}};
+    for (auto& [key, value] : result_json(id, change, status, outcome)) message[key] = value;
     return line_of(message);
 }
 
-namespace {
-
-Change read_change(const json::value& v, std::size_t index, bool snapshot) {
-    Change c{.index = index};
-    if (!v.is_object()) {
-        c.error = "a change must be a JSON object";
-        return c;
-    }
-    const auto& o = v.get_object();
-    const auto text = [&](const char* key) -> std::optional<std::string> {
-        const auto* x = o.if_contains(key);
-        if (x == nullptr || x->is_null()) return std::string();
-        if (!x->is_string()) return std::nullopt;
-        return std::string(x->get_string());
-    };
-    const auto page = text("page_id");
-    const auto key = text("external_key");
-    const auto source = text("data_source_id");
-    if (!page || !key || !source) {
-        c.error = "page_id, external_key and data_source_id must be strings";
-        return c;
-    }
-    c.page_id = *page;
-    c.external_key = *key;
-    c.data_source_id = *source;
-    if (c.page_id.empty() == c.external_key.empty() && !snapshot) {
-        c.error = "a change names its row by page_id or by external_key (one of them)";
-        return c;
-    }
-    if (snapshot && c.page_id.empty()) {
-        c.error = "a snapshot row needs its page_id";
-        return c;
-    }
-    if (const auto* p = o.if_contains("properties"); p && !p->is_null()) {
-        if (!p->is_object()) {
-            c.error = "\"properties\" must be an object (property name or id -> value)";
-            return c;
-        }
-        c.properties = p->get_object();
-    }
-    if (const auto* d = o.if_contains("deleted"); d && !d->is_null()) {
-        if (!d->is_bool()) {
-            c.error = "\"deleted\" must be true or false";
-            return c;
-        }
-        c.deleted = d->get_bool();
-    }
-    if (const auto* b = o.if_contains("based_on"); b && !b->is_null()) {
-        if (!b->is_object()) {
-            c.error = "\"based_on\" must be an object ({\"seq\": …} or {\"last_edited_time\": …})";
-            return c;
-        }
-        c.based_on = b->get_object();
-    }
-    if (c.deleted && !c.external_key.empty()) {
-        c.error = "a row without a page cannot be deleted in Notion";
-    }
-    return c;
+std::string result_line(const json::object& result) {
+    json::object message{{"type", "result"}};
+    for (const auto& [key, value] : result) message[key] = value;
+    return line_of(message);
 }
-
-}  // namespace
 
 Reply parse_reply(std::string_view line) {
     boost::system::error_code ec;

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "connectors/change_inbox.hpp"
 #include "connectors/connector.hpp"
 
 namespace syncd::connectors::exec {
@@ -27,22 +28,12 @@ std::string hello_line(const std::string& connector, const ChangeBatch& batch,
 std::string collect_line(std::int64_t id);
 std::string snapshot_line(std::int64_t id);
 
-// One change a program sent (version 2), as read; `error` says why it cannot be used.
-struct Change {
-    std::size_t index = 0;  // in its message's "changes"
-    std::string page_id = {};
-    std::string external_key = {};        // a row of the program's without a page yet
-    std::string data_source_id = {};      // optional: which data source a new page goes to
-    boost::json::object properties = {};  // by property name or id
-    bool deleted = false;
-    boost::json::object based_on = {};  // {"last_edited_time": …} or {"seq": …}, informative
-    std::string error = {};
-};
-
 // {"type":"result","id":N,"index":i,…,"status":"applied"|"rejected"|"replaced",…}: what became
 // of change `index` of the program's `changes` message N.
 std::string result_line(std::int64_t id, const Change& change, const std::string& status,
                         const ExternalRow::Outcome& outcome);
+// The same from a ChangeInbox result (result_json).
+std::string result_line(const boost::json::object& result);
 
 // {"type":"batch","id":…,"events":[…]} and a newline; "type" and "id" always come first, so a
 // line-oriented program can find the id without a JSON parser. `schemas` is added when the
