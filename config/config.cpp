@@ -142,9 +142,10 @@ SourceSettings read_source(SettingsReader source) {
 TwoWaySettings read_two_way(SettingsReader two_way, const std::string& connector_type) {
     TwoWaySettings out;
     if (!connector_type.empty() && connector_type != "sqlite" && connector_type != "postgres" &&
-        connector_type != "markdown" && connector_type != "exec") {
+        connector_type != "markdown" && connector_type != "exec" && connector_type != "webhook") {
         two_way.problem(
-            "two-way works with sqlite, postgres, markdown and exec targets in this version (not " +
+            "two-way works with sqlite, postgres, markdown, exec and webhook targets in this "
+            "version (not " +
             connector_type + ")");
     }
     if (two_way.has("body")) {

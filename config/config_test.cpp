@@ -619,8 +619,8 @@ TEST_CASE("a source names exactly one of data_source, database, page or discover
 }
 
 TEST_CASE(
-    "direction: two-way points to the two_way block, which only sqlite, postgres, markdown and "
-    "exec targets take") {
+    "direction: two-way points to the two_way block, which only sqlite, postgres, markdown, exec "
+    "and webhook targets take") {
     CHECK(problems_of(notion_block + jsonl_connector +
                       one_sync().replace(one_sync().find("[{connector: out}]"), 18,
                                          "[{connector: out, direction: two-way}]")) ==
@@ -634,8 +634,8 @@ TEST_CASE(
                                        "[{connector: out, two_way: {policy: notion-wins}}]"));
     REQUIRE(problems.size() == 1);
     CHECK(problems[0].find(
-              "two-way works with sqlite, postgres, markdown and exec targets in this version "
-              "(not jsonl)") != std::string::npos);
+              "two-way works with sqlite, postgres, markdown, exec and webhook targets in this "
+              "version (not jsonl)") != std::string::npos);
 }
 
 TEST_CASE("two_way settings: defaults, policies per field, and mistakes named") {

@@ -147,6 +147,8 @@ std::map<std::size_t, std::string> ChangeInbox::take(std::int64_t id,
             refused[change.index] = why;
             continue;
         }
+        if (const auto* t = change.based_on.if_contains("last_edited_time"); t && t->is_string())
+            row.based_on = std::string(t->get_string());
         const std::string key =
             change.page_id.empty() ? "key:" + change.external_key : "page:" + change.page_id;
         row.capture = key;

@@ -41,6 +41,12 @@ class ChangeInbox {
 public:
     explicit ChangeInbox(std::string table) : table_(std::move(table)) {}
 
+    // The key of the HMAC a sender may sign its requests with (the webhook connector's
+    // `secret`); empty for none.
+    void set_secret(std::string secret) { secret_ = std::move(secret); }
+    const std::string& secret() const { return secret_; }
+    // Request ids for the HTTP route: one per accepted request.
+    std::int64_t next_request() { return ++requests_; }
     // The sync's schemas (property names -> ids, the data sources a new row may go to).
     void set_schemas(std::map<std::string, model::Schema> schemas) {
         schemas_ = std::move(schemas);
@@ -73,6 +79,8 @@ private:
                                         const std::string& key) const;
 
     std::string table_;
+    std::string secret_;
+    std::int64_t requests_ = 0;
     std::map<std::string, model::Schema> schemas_;
     std::map<std::string, Pending> pending_;  // by row: "page:<id>" or "key:<external key>"
     std::int64_t generation_ = 0;

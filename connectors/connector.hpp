@@ -73,6 +73,10 @@ struct ExternalRow {
     bool deleted = false;         // the row is gone
     std::int64_t generation = 0;  // acknowledge() removes the capture only at this generation
     std::chrono::system_clock::time_point captured_at = {};
+    // The page's last_edited_time the sender's values were based on (pushed changes'
+    // `based_on`), when it says: if Notion's page was edited after it, a value that differs
+    // from Notion's is a conflict (the sender did not see Notion's change), not an edit.
+    std::string based_on = {};
     // Set by the write-back on the rows it acknowledges, for targets that answer whoever made
     // the edit (exec): what was written to Notion, and what was not and why.
     struct Outcome {
@@ -83,6 +87,8 @@ struct ExternalRow {
         std::string page_id = {};  // the page a row without one became (create: true)
     } outcome = {};
 };
+
+class ChangeInbox;  // connectors/change_inbox.hpp
 
 struct ConnectorContext {
     std::string name = {};  // the connector's YAML name
@@ -124,6 +130,9 @@ public:
     virtual boost::asio::awaitable<std::vector<ExternalRow>> all_rows() {
         co_return std::vector<ExternalRow>{};
     }
+    // Two-way targets that take changes pushed over HTTP (POST /v1/targets/{sync}/{connector}/
+    // changes): where they go. Default: none (the route answers 404).
+    virtual ChangeInbox* inbox() { return nullptr; }
     // Two-way creates: writes the page made for a row inserted without one into that row (as
     // the connector's own write, not captured).
     virtual boost::asio::awaitable<void> assign_page_id(ExternalRow row, std::string page_id) {

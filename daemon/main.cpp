@@ -147,8 +147,10 @@ int run_service(const std::string& path, config::Config config,
     std::shared_ptr<http::Routes> routes;
     std::unique_ptr<http::ControlServer> server;
     if (config.control_listen != "off") {
+        std::optional<std::string> token;
+        if (!config.control_auth.empty()) token = config.control_auth;
         routes = std::make_shared<http::Routes>([&]() -> sync::Daemon& { return *daemon; },
-                                                config.webhook_secret, config.state_dir);
+                                                config.webhook_secret, config.state_dir, token);
         http::ServerOptions options{.listen = config.control_listen};
         if (!config.control_auth.empty()) options.auth_token = config.control_auth;
         try {

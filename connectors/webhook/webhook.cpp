@@ -7,10 +7,12 @@
 #include <fstream>
 #include <iomanip>
 #include <locale>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include "config/environment.hpp"
+#include "connectors/change_inbox.hpp"
 #include "daemon/model/json_text.hpp"
 #include "daemon/net/http_client.hpp"
 
@@ -64,11 +66,45 @@ public:
         : settings_(std::move(settings)),
           target_(std::move(endpoint.target)),
           shown_(redacted(settings_.url)),
-          client_(context.executor, std::move(endpoint.base), std::move(options)) {}
+          client_(context.executor, std::move(endpoint.base), std::move(options)) {
+        if (context.target.two_way) {
+            inbox_.emplace(context.name);
+            inbox_->set_secret(settings_.secret);
+        }
+    }
 
     asio::awaitable<void> start() override { co_return; }
 
+    // Two-way: changes POSTed to the control server's changes route wait here for the
+    // write-back; their results are kept for GET …/changes/{request}.
+    ChangeInbox* inbox() override { return inbox_ ? &*inbox_ : nullptr; }
+
+    asio::awaitable<void> apply_schema(ChangeBatch batch) override {
+        if (inbox_) inbox_->set_schemas(batch.schemas);
+        co_return;
+    }
+
+    asio::awaitable<std::vector<ExternalRow>> external_changes() override {
+        co_return inbox_ ? inbox_->rows() : std::vector<ExternalRow>{};
+    }
+
+    asio::awaitable<void> acknowledge(std::vector<ExternalRow> rows) override {
+        if (inbox_) {
+            inbox_->decided(rows);
+            (void)inbox_->take_results();  // kept per request; nothing to push
+        }
+        co_return;
+    }
+
+    // A created page's id is in its change's result.
+    asio::awaitable<void> assign_page_id(ExternalRow row, std::string page_id) override {
+        (void)row;
+        (void)page_id;
+        co_return;
+    }
+
     asio::awaitable<void> deliver(ChangeBatch batch) override {
+        if (inbox_) inbox_->set_schemas(batch.schemas);
         if (batch.events.empty()) co_return;
         if (!settings_.body_template) {
             const auto id =
@@ -155,6 +191,7 @@ private:
     std::string shown_;   // the URL as logged
     net::HttpClient client_;
     std::set<std::int64_t> posted_;
+    std::optional<ChangeInbox> inbox_;
 };
 
 // Headers that carry credentials by convention: a literal value in the file is a secret.

@@ -70,7 +70,11 @@ struct ControlServer::State {
 namespace {
 
 ControlResponse authorize(const ServerOptions& options, const ControlRequest& request) {
-    if (!options.auth_token || request.target.starts_with("/v1/webhooks/notion"))
+    // The webhook route is authenticated by its signature; the changes routes check the token
+    // or their own signature themselves.
+    if (!options.auth_token || request.target.starts_with("/v1/webhooks/notion") ||
+        (request.target.starts_with("/v1/targets/") &&
+         request.target.find("/changes") != std::string::npos))
         return {.status = 0};
     const std::string expected = "Bearer " + *options.auth_token;
     const std::string given = request.header("authorization");

@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "connectors/change_inbox.hpp"
 #include "daemon/http/notion_webhook.hpp"
 #include "daemon/http/status.hpp"
+#include "daemon/model/hash.hpp"
 #include "daemon/model/json_text.hpp"
 
 namespace syncd::http {
@@ -25,10 +27,21 @@ ControlResponse error(int status, const std::string& message) {
     return json_response(status, {{"error", message}});
 }
 
+bool constant_time_equal(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 }  // namespace
 
-Routes::Routes(std::function<sync::Daemon&()> daemon, std::string secret, std::string state_dir)
-    : daemon_(std::move(daemon)), secret_(std::move(secret)), state_dir_(std::move(state_dir)) {
+Routes::Routes(std::function<sync::Daemon&()> daemon, std::string secret, std::string state_dir,
+               std::optional<std::string> auth_token)
+    : daemon_(std::move(daemon)),
+      auth_token_(std::move(auth_token)),
+      secret_(std::move(secret)),
+      state_dir_(std::move(state_dir)) {
     if (secret_.empty()) {
         // A token saved by an earlier handshake.
         std::ifstream in(std::filesystem::path(state_dir_) / "notion_webhook_token");
@@ -114,7 +127,116 @@ ControlResponse Routes::operator()(const ControlRequest& request) {
         if (request.method != "POST") return error(405, "use POST");
         return webhook(request);
     }
+    const std::string targets = "/v1/targets/";
+    if (path.starts_with(targets)) return changes(request, path.substr(targets.size()));
     return error(404, "no such route: " + path);
+}
+
+ControlResponse Routes::changes(const ControlRequest& request, const std::string& rest) {
+    std::vector<std::string> parts;
+    for (std::size_t from = 0;;) {
+        const auto slash = rest.find('/', from);
+        parts.push_back(rest.substr(from, slash == std::string::npos ? slash : slash - from));
+        if (slash == std::string::npos) break;
+        from = slash + 1;
+    }
+    if (parts.size() < 3 || parts.size() > 4 || parts[2] != "changes")
+        return error(404, "no such route: /v1/targets/" + rest);
+    const std::string target = parts[0] + "/" + parts[1];
+    connectors::ChangeInbox* inbox = daemon_().inbox(target);
+    if (inbox == nullptr) {
+        return error(404, "no target `" + target +
+                              "` that takes changes: a webhook target with `two_way:` does");
+    }
+    // Authenticated by the control token or by the connector's HMAC secret, as the outbound
+    // webhook signs (this route is exempt from the server's own token check for the latter).
+    if (!auth_token_ && inbox->secret().empty()) {
+        return error(403,
+                     "changes are refused until they can be authenticated: set "
+                     "control.auth_token_file, or `secret` on connector " +
+                         parts[1]);
+    }
+    const bool bearer = auth_token_ && constant_time_equal(request.header("authorization"),
+                                                           "Bearer " + *auth_token_);
+    const bool signed_body =
+        !inbox->secret().empty() &&
+        signature_valid(request.body, request.header("x-notion-syncd-signature"), inbox->secret());
+    if (!bearer && !signed_body) {
+        return error(401,
+                     "unauthorized: send Authorization: Bearer <control token>, or "
+                     "X-Notion-Syncd-Signature: sha256=<HMAC-SHA256 of the body with the "
+                     "connector's secret>");
+    }
+    if (parts.size() == 4) {
+        if (request.method != "GET" && request.method != "HEAD") return error(405, "use GET");
+        std::int64_t id = 0;
+        try {
+            id = std::stoll(parts[3]);
+        } catch (const std::exception&) {
+            return error(404, "no such request");
+        }
+        json::array results;
+        for (auto& r : inbox->results_of(id)) results.push_back(std::move(r));
+        return json_response(
+            200, {{"request", id}, {"undecided", inbox->undecided(id)}, {"results", results}});
+    }
+    if (request.method != "POST") return error(405, "use POST");
+    const std::string key = request.header("idempotency-key");
+    const std::string remembered = target + "\n" + key;
+    model::Hasher hasher;
+    hasher.bytes(request.body);
+    const std::string body_hash = hasher.hex();
+    if (!key.empty()) {
+        if (const auto it = idempotent_.find(remembered); it != idempotent_.end()) {
+            if (it->second.first != body_hash) {
+                return error(422, "Idempotency-Key `" + key +
+                                      "` was used for another body; use a new key for new changes");
+            }
+            return it->second.second;  // the same request again: the same answer, taken once
+        }
+    }
+    boost::system::error_code parse_error;
+    const json::value body = json::parse(request.body, parse_error);
+    const auto* list =
+        !parse_error && body.is_object() ? body.as_object().if_contains("changes") : nullptr;
+    if (list == nullptr || !list->is_array()) {
+        return error(400,
+                     "expected {\"changes\": [{\"page_id\" or \"external_key\", "
+                     "\"properties\": {…}, \"deleted\": …}, …]} (connectors/exec/PROTOCOL.md)");
+    }
+    if (list->as_array().size() > 1000) return error(413, "at most 1,000 changes per request");
+    std::vector<connectors::Change> read;
+    std::size_t index = 0;
+    for (const auto& item : list->as_array())
+        read.push_back(connectors::read_change(item, index++));
+    const std::int64_t id = inbox->next_request();
+    const auto refused = inbox->take(id, read);
+    json::array answers;
+    for (const auto& change : read) {
+        json::object a{{"index", change.index}};
+        if (const auto it = refused.find(change.index); it != refused.end()) {
+            a["status"] = "rejected";
+            a["reason"] = it->second;
+        } else {
+            a["status"] = "accepted";
+        }
+        answers.push_back(std::move(a));
+    }
+    daemon_().write_back_now(target);
+    ControlResponse answer = json_response(
+        202, {{"request", id},
+              {"target", target},
+              {"changes", answers},
+              {"results", "/v1/targets/" + target + "/changes/" + std::to_string(id)}});
+    if (!key.empty()) {
+        idempotent_[remembered] = {body_hash, answer};
+        idempotent_order_.push_back(remembered);
+        while (idempotent_order_.size() > 10'000) {
+            idempotent_.erase(idempotent_order_.front());
+            idempotent_order_.pop_front();
+        }
+    }
+    return answer;
 }
 
 ControlResponse Routes::webhook(const ControlRequest& request) {

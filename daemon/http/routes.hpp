@@ -4,6 +4,8 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -17,7 +19,10 @@ public:
     // `daemon` returns the Daemon in service (it changes on reload); `secret` is the Notion
     // webhook verification token from the config (may be empty until the handshake), `state_dir`
     // where a received verification token is saved.
-    Routes(std::function<sync::Daemon&()> daemon, std::string secret, std::string state_dir);
+    // `auth_token`: the control token (control.auth_token_file), which also authenticates changes
+    // POSTed to two-way targets.
+    Routes(std::function<sync::Daemon&()> daemon, std::string secret, std::string state_dir,
+           std::optional<std::string> auth_token = std::nullopt);
 
     ControlResponse operator()(const ControlRequest& request);
     // Counters of the routes themselves, in Prometheus text format.
@@ -25,8 +30,16 @@ public:
 
 private:
     ControlResponse webhook(const ControlRequest& request);
+    // POST /v1/targets/{sync}/{connector}/changes and GET …/changes/{request}; `rest` is the path
+    // after /v1/targets/.
+    ControlResponse changes(const ControlRequest& request, const std::string& rest);
 
     std::function<sync::Daemon&()> daemon_;
+    std::optional<std::string> auth_token_;
+    // Answers to requests with an Idempotency-Key, by target and key (the last 10,000): the body's
+    // hash and the answer.
+    std::map<std::string, std::pair<std::string, ControlResponse>> idempotent_;
+    std::deque<std::string> idempotent_order_;
     std::string secret_;
     std::string state_dir_;
     // Event ids seen lately: Notion retries deliveries up to 8 times.

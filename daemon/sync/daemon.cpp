@@ -419,6 +419,13 @@ void Daemon::release_delete_brake(const std::optional<std::string>& job) {
     }
 }
 
+connectors::ChangeInbox* Daemon::inbox(const std::string& target) {
+    for (auto& d : dispatchers_) {
+        if (d->target() == target) return d->connector().inbox();
+    }
+    return nullptr;
+}
+
 void Daemon::write_back_now(const std::string& target) {
     for (auto& d : dispatchers_) {
         if (d->target() == target) d->wake();

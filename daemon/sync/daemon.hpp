@@ -64,6 +64,8 @@ public:
     void stop();
     // Runs the write-back (and delivery) of a two-way target now.
     void write_back_now(const std::string& target);
+    // The inbox of a two-way target that takes changes over HTTP ("<sync>/<connector>"), or null.
+    connectors::ChangeInbox* inbox(const std::string& target);
     // Polls `job` now (a webhook hint or POST /v1/jobs/{name}/sync); false if there is none.
     bool hint(const std::string& job);
     // Notion says a data source was added to or removed from what `job` reads (a webhook): its

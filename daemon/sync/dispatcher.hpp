@@ -72,6 +72,7 @@ public:
     void stop();
 
     const std::string& target() const { return target_; }
+    connectors::Connector& connector() { return *connector_; }
     const std::string& sync() const { return sync_; }
     std::size_t delivered() const { return delivered_; }
     std::size_t pending();

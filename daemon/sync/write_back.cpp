@@ -569,9 +569,13 @@ RowPlan WriteBack::decide(const connectors::ExternalRow& row) const {
             plan.properties.push_back(std::move(p));
             continue;
         }
+        // A sender that says which version it edited, older than Notion's: what it changes is
+        // compared with Notion's value, not with what was last delivered to it.
+        const bool stale = !row.based_on.empty() &&
+                           parse_iso(stored->record.last_edited_time) > parse_iso(row.based_on);
         if (same(p.notion, p.external)) {
             p.action = "converged";  // both made the same change
-        } else if (same(p.notion, p.base)) {
+        } else if (same(p.notion, p.base) && !stale) {
             p.action = "write";
         } else {
             // Both sides changed it, to different values.

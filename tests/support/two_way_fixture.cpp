@@ -49,8 +49,9 @@ void TwoWayFixture::write_config() const {
     out << "notion:\n  token: " << Emulator::connection_token << "\n  base_url: " << emulator.url()
         << "\n"
         << notion_settings << "state:\n  dir: " << path("state").string()
-        << "\ncontrol:\n  listen: " << listen
-        << "\nconnectors:\n  db:\n    type: sqlite\n    path: " << path("tasks.sqlite").string()
+        << "\ncontrol:\n  listen: " << listen << "\n"
+        << control_settings
+        << "connectors:\n  db:\n    type: sqlite\n    path: " << path("tasks.sqlite").string()
         << "\n  log:\n    type: jsonl\n    path: " << path("events.jsonl").string() << "\n"
         << connectors << "syncs:\n  - name: tasks\n    source: { data_source: " << data_source
         << " }\n    every: " << every << "\n"

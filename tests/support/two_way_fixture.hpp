@@ -37,6 +37,7 @@ struct TwoWayFixture {
     // Other targets than db and log: more connectors (4 spaces: "  md:\n    type: markdown…")
     // and the whole targets list (6 spaces), which then replaces db and log.
     std::string connectors = {};
+    std::string control_settings = {};  // more lines under control: (2 spaces)
     std::string targets = {};
 
     TwoWayFixture();
