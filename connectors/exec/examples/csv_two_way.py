@@ -54,9 +54,11 @@ class Sheet:
             with open(self.base_path, encoding="utf-8") as f:
                 self.base = json.load(f)
         self.sent = {}  # (message id, index) -> (page id or "", external key, {column: text})
-        # What was sent per row (page id or key) and has no result yet or was rejected: not sent
-        # again while the row stays as it is.
+        # Cells sent and not settled yet, per row (page id or key): not sent again while they
+        # hold the same text. Settled by an applied result, or by a batch carrying the column
+        # (Notion's value after a rejection). A row whose delete was sent: in deletes_sent.
         self.inflight = {}
+        self.deletes_sent = set()
 
     def learn(self, schemas):
         columns = []
@@ -130,10 +132,13 @@ class Sheet:
                 continue
             row = rows.get(page, {"page_id": page})
             agreed = self.base.setdefault(page, {})
+            sent = self.inflight.get(page, {})
             for name in self.columns:
                 if name in e["properties"]:
                     row[name] = agreed[name] = self.text(name, e["properties"][name])
+                    sent.pop(name, None)
             rows[page] = row
+            self.deletes_sent.discard(page)
         self.write(list(rows.values()) + others)
 
     def changes(self, message_id):
@@ -145,11 +150,12 @@ class Sheet:
             if page:
                 present.add(page)
                 agreed = self.base.get(page, {})
+                sent = self.inflight.setdefault(page, {})
                 edited = {c: row.get(c, "") for c in self.columns
-                          if row.get(c, "") != agreed.get(c, "")}
-                if not edited or self.inflight.get(page) == edited:
+                          if row.get(c, "") != agreed.get(c, "") and sent.get(c) != row.get(c, "")}
+                if not edited:
                     continue
-                self.inflight[page] = edited
+                sent.update(edited)
                 change = {"page_id": page,
                           "properties": {c: self.value(c, t) for c, t in edited.items()}}
                 self.sent[(message_id, len(out))] = (page, "", edited)
@@ -160,13 +166,13 @@ class Sheet:
                 cells = {c: row.get(c, "") for c in self.columns if row.get(c, "") != ""}
                 if not key or self.inflight.get(key) == cells:
                     continue
-                self.inflight[key] = cells
+                self.inflight[key] = dict(cells)
                 self.sent[(message_id, len(out))] = ("", key, cells)
                 out.append({"external_key": key,
                             "properties": {c: self.value(c, t) for c, t in cells.items()}})
         for page in list(self.base):
-            if page not in present and self.inflight.get(page, "") is not None:
-                self.inflight[page] = None
+            if page not in present and page not in self.deletes_sent:
+                self.deletes_sent.add(page)
                 self.sent[(message_id, len(out))] = (page, "", None)
                 out.append({"page_id": page, "deleted": True})
         return out
@@ -181,13 +187,19 @@ class Sheet:
         if sent is None:
             return
         page, key, cells = sent
-        if status == "applied" or cells is None:
-            self.inflight.pop(key or page, None)
         if cells is None:  # a delete: the page is in the trash, or Notion's values come back
+            self.deletes_sent.discard(page)
             self.base.pop(page, None)
             self.write(self.read())
             return
         written = set(message.get("written", []))
+        if key:
+            self.inflight.pop(key, None)
+        else:
+            pending = self.inflight.get(page, {})
+            for column in written:
+                if pending.get(column) == cells.get(column):
+                    pending.pop(column, None)
         if key and message.get("page_id"):
             page = message["page_id"]
             rows = self.read()
