@@ -143,8 +143,12 @@ ControlResponse Routes::changes(const ControlRequest& request, const std::string
     if (parts.size() < 3 || parts.size() > 4 || parts[2] != "changes")
         return error(404, "no such route: /v1/targets/" + rest);
     const std::string target = parts[0] + "/" + parts[1];
+    const bool bearer = auth_token_ && constant_time_equal(request.header("authorization"),
+                                                           "Bearer " + *auth_token_);
     connectors::ChangeInbox* inbox = daemon_().inbox(target);
     if (inbox == nullptr) {
+        // Which targets exist is told only to a caller with the token (when there is one).
+        if (auth_token_ && !bearer) return error(401, "unauthorized");
         return error(404, "no target `" + target +
                               "` that takes changes: a webhook target with `two_way:` does");
     }
@@ -156,18 +160,20 @@ ControlResponse Routes::changes(const ControlRequest& request, const std::string
                      "control.auth_token_file, or `secret` on connector " +
                          parts[1]);
     }
-    const bool bearer = auth_token_ && constant_time_equal(request.header("authorization"),
-                                                           "Bearer " + *auth_token_);
+    // A POST signs its body; a GET (no body) signs its path, so one signature reads one request's
+    // results only.
+    const bool get = parts.size() == 4;
     const bool signed_body =
         !inbox->secret().empty() &&
-        signature_valid(request.body, request.header("x-notion-syncd-signature"), inbox->secret());
+        signature_valid(get ? std::string_view(request.target) : std::string_view(request.body),
+                        request.header("x-notion-syncd-signature"), inbox->secret());
     if (!bearer && !signed_body) {
         return error(401,
                      "unauthorized: send Authorization: Bearer <control token>, or "
                      "X-Notion-Syncd-Signature: sha256=<HMAC-SHA256 of the body with the "
                      "connector's secret>");
     }
-    if (parts.size() == 4) {
+    if (get) {
         if (request.method != "GET" && request.method != "HEAD") return error(405, "use GET");
         std::int64_t id = 0;
         try {

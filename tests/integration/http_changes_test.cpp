@@ -37,10 +37,12 @@ net::Response call(int port, const std::string& method, const std::string& targe
     }());
 }
 
+// A POST signs its body, a GET its path.
 net::Response signed_call(int port, const std::string& method, const std::string& target,
                           const std::string& body, const std::string& key = {}) {
-    net::Headers headers{{"X-Notion-Syncd-Signature", http::sign(body, secret)},
-                         {"Content-Type", "application/json"}};
+    net::Headers headers{
+        {"X-Notion-Syncd-Signature", http::sign(method == "GET" ? target : body, secret)},
+        {"Content-Type", "application/json"}};
     if (!key.empty()) headers.emplace_back("Idempotency-Key", key);
     return call(port, method, target, body, std::move(headers));
 }
@@ -105,6 +107,9 @@ TEST_CASE("changes over HTTP: signed, idempotent, answered per change, merged li
         }
     }
     CHECK(applied);
+    // A GET's signature is of its path: another request's results need their own.
+    CHECK(call(port, "GET", results, "", {{"X-Notion-Syncd-Signature", http::sign("", secret)}})
+              .status == 401);
 
     // The same request again (a client's retry): the same answer, nothing taken twice.
     const auto again = signed_call(port, "POST", route, one, "request-1");
@@ -186,6 +191,11 @@ TEST_CASE("changes over HTTP: refused until they can be authenticated") {
     const std::string body =
         R"({"changes":[{"page_id":")" + t.pages[0] + R"(","properties":{"Estimate":12}}]})";
     CHECK(call(port, "POST", "/v1/targets/tasks/hook/changes", body, {}).status == 401);
+    // Which targets exist is not told without the token either.
+    CHECK(call(port, "POST", "/v1/targets/tasks/nothing/changes", body, {}).status == 401);
+    CHECK(call(port, "POST", "/v1/targets/tasks/nothing/changes", body,
+               {{"Authorization", "Bearer control-token-456"}})
+              .status == 404);
     CHECK(call(port, "POST", "/v1/targets/tasks/hook/changes", body,
                {{"Authorization", "Bearer wrong"}})
               .status == 401);
