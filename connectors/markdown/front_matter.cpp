@@ -255,7 +255,9 @@ std::string yaml_string(std::string_view text) {
         if (u < 0x20 || u == 0x7f || std::string_view(",[]{}").find(c) != std::string_view::npos)
             return quoted(text);
     }
-    if (text.find(": ") != std::string_view::npos || text.find(" #") != std::string_view::npos ||
+    // A colon anywhere: YAML readers differ on plain scalars with one inside flow lists
+    // (`[a, b:?c]`), so any text with one is quoted (URLs too).
+    if (text.find(':') != std::string_view::npos || text.find(" #") != std::string_view::npos ||
         text.find("\xC2\x85") != std::string_view::npos ||
         text.find("\xE2\x80\xA8") != std::string_view::npos ||
         text.find("\xE2\x80\xA9") != std::string_view::npos ||

@@ -71,7 +71,7 @@ TEST_CASE("front matter: plain keys and values a person can edit, read back as t
     CHECK(text.find("\nOwner: [5c6a1d2e-0000-4000-8000-000000000001]\n") != std::string::npos);
     CHECK(text.find("\nNotes: \"8\"\n") != std::string::npos);
     // Read-only properties and names that are keys of the file's own go under `notion:`.
-    CHECK(text.find("\nnotion:\n  url: https://www.notion.so/1f2e3d4c5b6a79881f2e3d4c5b6a7988\n"
+    CHECK(text.find("\nnotion:\n  url: \"https://www.notion.so/1f2e3d4c5b6a79881f2e3d4c5b6a7988\"\n"
                     "  data_source: ds-1\n  last_edited_time: 2026-06-01T10:00:00.000Z\n"
                     "  Double: 16\n  title: \"shadowed\"\n---\n") != std::string::npos);
 
@@ -198,13 +198,14 @@ TEST_CASE("front matter: a conflict copy is marked and read as one") {
 }
 
 TEST_CASE("yaml_string: any text comes back from a YAML parser as the same string") {
-    for (const char* plain : {"In progress", "Ünïcode Straße", "a-b", "x\"y", "https://a.b/c?d=e"})
+    for (const char* plain : {"In progress", "Ünïcode Straße", "a-b", "x\"y", "a?b=c"})
         CHECK(yaml_string(plain) == plain);
     for (const char* quoted :
-         {"",      "8",           "-1",        "2026-06-01", "yes",  "No",    "null",   "~",
-          "a: b",  "a #b",        "[x]",       "x,y",        "end:", " lead", "trail ", "*ref",
-          "&a",    "!tag",        "%x",        "@x",         "`x",   "|",     ">",      "'q'",
-          "\"q\"", "line\nbreak", "tab\there", "10:30",      ".5",   "+1",    "?x",     "{a}"}) {
+         {"",       "8",    "-1",   "2026-06-01", "yes",         "No",           "null",
+          "~",      "a: b", "a #b", "[x]",        "x,y",         "end:",         " lead",
+          "trail ", "*ref", "&a",   "!tag",       "%x",          "@x",           "`x",
+          "|",      ">",    "'q'",  "\"q\"",      "line\nbreak", "tab\there",    "10:30",
+          ".5",     "+1",   "?x",   "{a}",        "b:?c",        "https://a.b/c"}) {
         INFO(quoted);
         CHECK(yaml_string(quoted).starts_with('"'));
     }
