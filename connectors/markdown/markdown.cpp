@@ -458,13 +458,16 @@ private:
     };
 
     std::optional<Tracked> tracked(const std::string& page_id) {
-        auto s = db_->cached(
-            "SELECT page_id, data_source_id, name, written, written_hash, seen_hash, size, "
-            "mtime_ns, ctime_ns, inode, generation, acked, seen_at FROM files WHERE page_id = ?1");
+        auto s = db_->cached(std::string(select_files) + " WHERE page_id = ?1");
         s->bind(1, page_id);
         if (!s->step()) return std::nullopt;
         return row_of(*s);
     }
+
+    // The columns row_of() reads, in its order.
+    static constexpr std::string_view select_files =
+        "SELECT page_id, data_source_id, name, written, written_hash, seen_hash, size, mtime_ns, "
+        "ctime_ns, inode, generation, acked, seen_at FROM files";
 
     static Tracked row_of(sqlite::Statement& s) {
         return Tracked{.page_id = s.text(0),
@@ -651,9 +654,7 @@ private:
         sqlite::Transaction transaction(*db_);
         std::vector<Tracked> files;
         {
-            auto s = db_->cached(
-                "SELECT page_id, data_source_id, name, written, written_hash, seen_hash, size, "
-                "mtime_ns, ctime_ns, inode, generation, acked, seen_at FROM files");
+            auto s = db_->cached(select_files);
             while (s->step()) files.push_back(row_of(*s));
         }
         std::set<std::string> claimed;
@@ -853,7 +854,7 @@ private:
     }
 
     // Files of a page in dir (by the id in the name, confirmed by the front matter).
-    std::vector<fs::path> files_of(const std::string& page_id) const {
+    std::vector<fs::path> files_of(const std::string& page_id) {
         std::vector<fs::path> out;
         const std::string suffix = "-" + short_id(page_id) + ".md";
         std::error_code error;
@@ -874,7 +875,7 @@ private:
             }
         }
         if (two_way_) {
-            if (const auto t = const_cast<MarkdownConnector*>(this)->tracked(page_id)) {
+            if (const auto t = tracked(page_id)) {
                 const fs::path path = fs::path(settings_.dir) / t->name;
                 if (fs::exists(path) && std::find(out.begin(), out.end(), path) == out.end())
                     out.push_back(path);
