@@ -124,13 +124,17 @@ std::string yaml_flow(const json::value& v) {
     return model::to_json_text(v);  // numbers, booleans, null
 }
 
-std::string yaml_list(const json::value& v) {
+std::string yaml_list(const json::value& v, const Names* names) {
     std::string out = "[";
     if (v.is_array()) {
         for (const auto& item : v.get_array()) {
             if (out.size() > 1) out += ", ";
             if (item.is_string() && is_id(item.get_string())) {
-                out += std::string(item.get_string());
+                const std::string id(item.get_string());
+                const auto named = names ? names->find(id) : Names::const_iterator();
+                out += names && named != names->end() && !named->second.empty()
+                           ? yaml_string(named->second + " <" + id + ">")
+                           : id;
             } else {
                 out += item.is_string() ? yaml_string(item.get_string()) : yaml_flow(item);
             }
@@ -140,10 +144,12 @@ std::string yaml_list(const json::value& v) {
 }
 
 // A value by its property's type ("" for an unknown type: by its JSON kind).
-std::string yaml_value(const json::value& v, const std::string& type) {
+std::string yaml_value(const json::value& v, const std::string& type,
+                       const Names* names = nullptr) {
     if (v.is_null()) return "";
     if (type == "date") return yaml_date(v);
-    if (type == "multi_select" || type == "people" || type == "relation") return yaml_list(v);
+    if (type == "multi_select") return yaml_list(v, nullptr);
+    if (type == "people" || type == "relation") return yaml_list(v, names);
     if (v.is_string()) return yaml_string(v.get_string());
     return yaml_flow(v);  // numbers, booleans, files
 }
@@ -244,21 +250,21 @@ bool read_only_in_file(const model::PropertyInfo& property) {
 std::string yaml_string(std::string_view text) {
     if (text.empty()) return "\"\"";
     const unsigned char first = static_cast<unsigned char>(text.front());
-    // Numbers, dates, times, sexagesimals and indicators start so: always quoted.
-    if (std::isdigit(first) ||
-        std::string_view("-+.?:,[]{}#&*!|>'\"%@`~<= \t").find(static_cast<char>(first)) !=
-            std::string_view::npos)
-        return quoted(text);
-    if (text.back() == ' ' || text.back() == ':' || text.back() == '\t') return quoted(text);
+    // Numbers, dates, times and sexagesimals start with a digit; indicators with punctuation.
+    if (std::isdigit(first) || (first < 0x80 && !std::isalpha(first))) return quoted(text);
+    if (text.back() == ' ') return quoted(text);
+    // Plain only when every character is one no YAML reader treats specially, in block or flow
+    // context: letters, digits, space and `_-./()<>` (`Ada Lovelace <id>`), and non-ASCII text.
+    // Anything else is quoted (the fuzzer found yaml-cpp misreading `:` and `?` inside flow lists;
+    // a whitelist ends the chase), which keeps ordinary titles and option names plain.
     for (const char c : text) {
         const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f || std::string_view(",[]{}").find(c) != std::string_view::npos)
-            return quoted(text);
+        if (u >= 0x80 || std::isalnum(u)) continue;
+        if (std::string_view(" _-./()<>").find(c) == std::string_view::npos) return quoted(text);
     }
-    // A colon anywhere: YAML readers differ on plain scalars with one inside flow lists
-    // (`[a, b:?c]`), so any text with one is quoted (URLs too).
-    if (text.find(':') != std::string_view::npos || text.find(" #") != std::string_view::npos ||
-        text.find("\xC2\x85") != std::string_view::npos ||
+    // Unicode line breaks and the byte order mark are whitespace to YAML.
+    if (text.find("\xC2\x85") != std::string_view::npos ||
+        text.find("\xC2\xA0") != std::string_view::npos ||
         text.find("\xE2\x80\xA8") != std::string_view::npos ||
         text.find("\xE2\x80\xA9") != std::string_view::npos ||
         text.find("\xEF\xBB\xBF") != std::string_view::npos)
@@ -270,7 +276,7 @@ std::string yaml_string(std::string_view text) {
 }
 
 std::string render_front_matter(const model::ChangeEvent& event, const model::Schema* schema,
-                                bool conflict_copy) {
+                                bool conflict_copy, const Names* names) {
     std::string out = "---\n";
     out +=
         "notion_id: " + (is_id(event.page_id) ? event.page_id : yaml_string(event.page_id)) + "\n";
@@ -287,7 +293,7 @@ std::string render_front_matter(const model::ChangeEvent& event, const model::Sc
             key_line(read_only, "  ", name, value.is_null() ? "" : yaml_flow(value));
         } else {
             key_line(out, "", info->type == "title" ? std::string(title_key) : name,
-                     yaml_value(value, info->type));
+                     yaml_value(value, info->type, names));
         }
     }
     out += std::string(notion_key) + ":\n";
@@ -418,7 +424,12 @@ ReadValue read_value(const YAML::Node& node, const std::string& type) {
                 const auto open = text.rfind('<');
                 if (open != std::string::npos && text.ends_with('>'))
                     text = text.substr(open + 1, text.size() - open - 2);
-                if (!is_id(text)) return {{}, "expected ids, not " + quoted(item.Scalar())};
+                if (!is_id(text)) {
+                    return {{},
+                            "expected `Name <id>` or an id, not " + quoted(item.Scalar()) +
+                                " (a name alone is not looked up: copy the id from the page's "
+                                "Notion URL or from another file)"};
+                }
             }
             items.emplace_back(text);
         }

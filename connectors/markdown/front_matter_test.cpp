@@ -89,6 +89,40 @@ TEST_CASE("front matter: plain keys and values a person can edit, read back as t
             "ow":["5c6a1d2e-0000-4000-8000-000000000001"],"nt":"8"})")));
 }
 
+TEST_CASE("front matter: people and relations by name with their ids, read back as the ids") {
+    Schema schema = tasks_schema();
+    schema.properties.push_back({"rl", "Blocked by", "relation"});
+    ChangeEvent event = task_event();
+    event.properties["Owner"] =
+        json::array{"5c6a1d2e-0000-4000-8000-000000000001", "5c6a1d2e-0000-4000-8000-000000000002",
+                    "5c6a1d2e-0000-4000-8000-000000000003"};
+    event.properties["Blocked by"] = json::array{"9a8b7c6d-0000-4000-8000-00000000000a"};
+    event.property_ids["Blocked by"] = "rl";
+    const Names names{{"5c6a1d2e-0000-4000-8000-000000000001", "Ada Lovelace"},
+                      {"5c6a1d2e-0000-4000-8000-000000000002", "O'Brien: ops"},
+                      {"9a8b7c6d-0000-4000-8000-00000000000a", "Ship v2 (beta)"}};
+    const std::string text = render_front_matter(event, &schema, false, &names);
+    INFO(text);
+    // Plain where YAML allows, quoted where it does not; an id nobody named stays bare.
+    CHECK(text.find("\nOwner: [Ada Lovelace <5c6a1d2e-0000-4000-8000-000000000001>, "
+                    "\"O'Brien: ops <5c6a1d2e-0000-4000-8000-000000000002>\", "
+                    "5c6a1d2e-0000-4000-8000-000000000003]\n") != std::string::npos);
+    CHECK(text.find("\nBlocked by: [Ship v2 (beta) <9a8b7c6d-0000-4000-8000-00000000000a>]\n") !=
+          std::string::npos);
+    const FileValues values = values_of(read_front_matter(text), schema);
+    CHECK(values.errors.empty());
+    CHECK(values.values.at("ow") == event.properties["Owner"]);
+    CHECK(values.values.at("rl") == event.properties["Blocked by"]);
+    // A person removing one and adding another by id.
+    const FileValues edited =
+        values_of(read("Owner: [Ada Lovelace <5c6a1d2e-0000-4000-8000-000000000001>, "
+                       "5c6a1d2e-0000-4000-8000-000000000009]\n"),
+                  schema);
+    CHECK(edited.errors.empty());
+    CHECK(edited.values.at("ow") == json::array{"5c6a1d2e-0000-4000-8000-000000000001",
+                                                "5c6a1d2e-0000-4000-8000-000000000009"});
+}
+
 TEST_CASE("front matter: dates with times, ends and time zones, empty values, files") {
     Schema schema{.data_source_id = "ds"};
     schema.properties = {{"d1", "Start", "date"},        {"d2", "Span", "date"},
@@ -152,7 +186,9 @@ TEST_CASE("front matter: a value of the wrong type is an error naming the key, n
     CHECK(errors_of("Done: \"true\"\n").contains("dn"));
     CHECK(errors_of("Status: [Done]\n").at("st") == "`Status`: expected text, not a list or a map");
     CHECK(errors_of("Tags: a\n").at("tg") == "`Tags`: expected a list, e.g. [a, b]");
-    CHECK(errors_of("Owner: [Ada]\n").at("ow") == "`Owner`: expected ids, not \"Ada\"");
+    CHECK(errors_of("Owner: [Ada]\n").at("ow") ==
+          "`Owner`: expected `Name <id>` or an id, not \"Ada\" (a name alone is not looked up: "
+          "copy the id from the page's Notion URL or from another file)");
     CHECK(errors_of("Due: [2026]\n").contains("du"));
     // What is fine: numbers as a person types them, names with ids, yes for a checkbox, text
     // that looks like a number in a text property, a key left out (not changed).
@@ -198,20 +234,35 @@ TEST_CASE("front matter: a conflict copy is marked and read as one") {
 }
 
 TEST_CASE("yaml_string: any text comes back from a YAML parser as the same string") {
-    for (const char* plain : {"In progress", "Ünïcode Straße", "a-b", "x\"y", "a?b=c"})
+    for (const char* plain :
+         {"In progress", "Ünïcode Straße", "a-b", "Q3 plan (draft)", "v1.2/x_y"})
         CHECK(yaml_string(plain) == plain);
-    for (const char* quoted :
-         {"",       "8",    "-1",   "2026-06-01", "yes",         "No",           "null",
-          "~",      "a: b", "a #b", "[x]",        "x,y",         "end:",         " lead",
-          "trail ", "*ref", "&a",   "!tag",       "%x",          "@x",           "`x",
-          "|",      ">",    "'q'",  "\"q\"",      "line\nbreak", "tab\there",    "10:30",
-          ".5",     "+1",   "?x",   "{a}",        "b:?c",        "https://a.b/c"}) {
+    for (const char* quoted : {"",          "8",
+                               "-1",        "2026-06-01",
+                               "yes",       "No",
+                               "null",      "~",
+                               "a: b",      "a #b",
+                               "[x]",       "x,y",
+                               "end:",      " lead",
+                               "trail ",    "*ref",
+                               "&a",        "!tag",
+                               "%x",        "@x",
+                               "`x",        "|",
+                               ">",         "'q'",
+                               "\"q\"",     "line\nbreak",
+                               "tab\there", "10:30",
+                               ".5",        "+1",
+                               "?x",        "{a}",
+                               "b:?c",      "https://a.b/c",
+                               "b;?c",      "x\"y",
+                               "a?b=c"}) {
         INFO(quoted);
         CHECK(yaml_string(quoted).starts_with('"'));
     }
     // Random strings over the characters YAML treats specially, through yaml-cpp.
     std::mt19937 random(7);
-    const std::string alphabet = "ab 09:-#,[]{}\"'\\!&*?|>%@`~\t\n.+yesnoltru\x7f\x01\xc3\xa9";
+    const std::string alphabet =
+        "ab 09:;<-#,[]{}\"'\\!&*?|>%@`~\t\n.+()/=yesnoltru\x7f\x01\xc3\xa9";
     for (int i = 0; i < 3000; ++i) {
         std::string text;
         const int length = static_cast<int>(random() % 12);
@@ -228,6 +279,11 @@ TEST_CASE("yaml_string: any text comes back from a YAML parser as the same strin
         const YAML::Node node = YAML::Load(yaml);
         REQUIRE(node["k"].IsScalar());
         CHECK(node["k"].Scalar() == text);
+        // Inside a flow list too (multi-select options, people, relations).
+        const YAML::Node list = YAML::Load("k: [a, " + yaml_string(text) + ", b]\n");
+        REQUIRE(list["k"].IsSequence());
+        REQUIRE(list["k"].size() == 3);
+        CHECK(list["k"][1].Scalar() == text);
         // And through our reader, as text of a text property.
         const FrontMatter front = read(yaml);
         REQUIRE(front.error.empty());
