@@ -28,6 +28,9 @@ struct ChangeBatch {
     std::vector<model::ChangeEvent> events = {};
     std::map<std::string, model::Schema> schemas = {};  // by data source id
     bool several_sources = false;                       // the sync reads more than one data source
+    // For connectors that ask (wants_names): what the users and pages named in the events'
+    // people and relation values are called, where the mirror knows (id -> name).
+    std::map<std::string, std::string> names = {};
 };
 
 // A delivery that failed. Retryable failures are retried with backoff; others go to dead
@@ -56,6 +59,26 @@ struct TargetOptions {
     bool two_way = false;
 };
 
+// One change of a page's blocks that a person's edit of its body (markdown `body: two-way`)
+// makes, in the API's terms: the block keeps its id (and its comments) when only its text
+// changed.
+struct BlockOp {
+    enum class Kind { update, remove, insert };
+    Kind kind = Kind::update;
+    std::string block_id = {};       // update, remove
+    std::string after = {};          // insert: after this block ("" = at the page's start)
+    boost::json::array blocks = {};  // update: the block's new body (one); insert: new blocks
+};
+
+// A body edit: the block changes, or why there are none (`error`: the edited text does not map
+// to blocks without loss), and the content the file's text was rendered from (its content hash:
+// if Notion's blocks changed since, the edit is a conflict).
+struct BodyEdit {
+    std::vector<BlockOp> ops = {};
+    std::string error = {};
+    std::string based_on = {};
+};
+
 // A row another program changed in a two-way target, as captured (the values at capture time,
 // so a later delivery to the row cannot hide them).
 struct ExternalRow {
@@ -77,6 +100,7 @@ struct ExternalRow {
     // `based_on`), when it says: if Notion's page was edited after it, a value that differs
     // from Notion's is a conflict (the sender did not see Notion's change), not an edit.
     std::string based_on = {};
+    std::optional<BodyEdit> body = {};  // markdown with `body: two-way`: the body changed
     // Set by the write-back on the rows it acknowledges, for targets that answer whoever made
     // the edit (exec): what was written to Notion, and what was not and why.
     struct Outcome {
@@ -133,6 +157,8 @@ public:
     // Two-way targets that take changes pushed over HTTP (POST /v1/targets/{sync}/{connector}/
     // changes): where they go. Default: none (the route answers 404).
     virtual ChangeInbox* inbox() { return nullptr; }
+    // Whether deliveries should carry ChangeBatch::names (files people read and edit do).
+    virtual bool wants_names() const { return false; }
     // Two-way creates: writes the page made for a row inserted without one into that row (as
     // the connector's own write, not captured).
     virtual boost::asio::awaitable<void> assign_page_id(ExternalRow row, std::string page_id) {

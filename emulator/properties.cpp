@@ -973,9 +973,22 @@ json::object PropertyCodec::render_value(const Workspace& ws, const Page& page,
     auto array_or_empty = [&]() -> json::array {
         return stored && stored->is_array() ? stored->as_array() : json::array{};
     };
-    if (t == "title" || t == "rich_text" || t == "people") {
+    if (t == "title" || t == "rich_text") {
         json::array items = array_or_empty();
         if (truncate && items.size() > truncation) items.resize(truncation);
+        out[t] = std::move(items);
+    } else if (t == "people") {
+        // User objects as the API gives them to a connection with user information: with the
+        // name (a user no longer in the workspace stays a bare reference).
+        json::array items;
+        for (const auto& stored_user : array_or_empty()) {
+            if (truncate && items.size() == truncation) break;
+            const auto* id =
+                stored_user.is_object() ? stored_user.as_object().if_contains("id") : nullptr;
+            const User* user =
+                id && id->is_string() ? ws.user(std::string(id->get_string())) : nullptr;
+            items.push_back(user ? json::value(ws.render_user(*user)) : stored_user);
+        }
         out[t] = std::move(items);
     } else if (t == "relation") {
         json::array items = visible_relation(ws, page, def, viewer);

@@ -49,8 +49,11 @@ std::string yaml_string(std::string_view text);
 
 // The front matter (with its --- lines) of a page. `schema` gives the types (null: the values'
 // own JSON kinds decide, all at the top level).
+// People and relations are written as `Name <id>` where `names` (id -> what that user or page is
+// called) knows the id, else as the bare id; reading takes the id in either form.
+using Names = std::map<std::string, std::string>;
 std::string render_front_matter(const model::ChangeEvent& event, const model::Schema* schema,
-                                bool conflict_copy = false);
+                                bool conflict_copy = false, const Names* names = nullptr);
 
 // A file split into its front matter (YAML) and body.
 struct FrontMatter {

@@ -72,7 +72,11 @@ std::string notion_url(const std::string& id) {
     return "https://www.notion.so/" + hex;
 }
 
-void render(const json::array& blocks, std::string& out);
+// `starts` (when given) receives where each top-level block's text begins; `after_type` is the
+// type of the block that follows the last one (a list run ends with a blank line unless it goes
+// on there).
+void render(const json::array& blocks, std::string& out, std::vector<std::size_t>* starts = nullptr,
+            const std::string& after_type = {});
 
 std::string children_of(const json::object& block) {
     std::string out;
@@ -81,8 +85,10 @@ std::string children_of(const json::object& block) {
     return out;
 }
 
-void render(const json::array& blocks, std::string& out) {
+void render(const json::array& blocks, std::string& out, std::vector<std::size_t>* starts,
+            const std::string& after_type) {
     for (std::size_t i = 0; i < blocks.size(); ++i) {
+        if (starts != nullptr) starts->push_back(out.size());
         if (!blocks[i].is_object()) continue;
         const auto& block = blocks[i].get_object();
         const std::string type = string_at(block, "type");
@@ -107,8 +113,10 @@ void render(const json::array& blocks, std::string& out) {
             out += marker + text + "\n";
             out += indent(children, "    ");
             // A list ends with a blank line when the next block is not of the same kind.
-            const bool next_same = i + 1 < blocks.size() && blocks[i + 1].is_object() &&
-                                   string_at(blocks[i + 1].get_object(), "type") == type;
+            const bool next_same = i + 1 < blocks.size()
+                                       ? blocks[i + 1].is_object() &&
+                                             string_at(blocks[i + 1].get_object(), "type") == type
+                                       : after_type == type;
             if (!next_same) out += "\n";
         } else if (type == "quote") {
             out += indent(text + "\n" + (children.empty() ? "" : "\n" + children), "> ") + "\n";
@@ -254,6 +262,8 @@ public:
     MarkdownConnector(Settings settings, bool two_way)
         : settings_(std::move(settings)), two_way_(two_way) {}
 
+    bool wants_names() const override { return true; }
+
     boost::asio::awaitable<void> start() override {
         std::error_code error;
         fs::create_directories(fs::path(settings_.dir) / ".trash", error);
@@ -385,7 +395,8 @@ private:
     static std::string render(const ChangeBatch& batch, const model::ChangeEvent& event,
                               const std::string& title) {
         const auto it = batch.schemas.find(event.data_source_id);
-        return render_page(event, title, it == batch.schemas.end() ? nullptr : &it->second);
+        return render_page(event, title, it == batch.schemas.end() ? nullptr : &it->second,
+                           &batch.names);
     }
 
     // ---- two-way state: dir/.notion-syncd/state.sqlite ----
@@ -579,8 +590,8 @@ private:
                 }
             }
         }
-        const std::string text = render_page(actual, title, schema);
-        const std::string notion_text = render_page(notion_side, title, schema);
+        const std::string text = render_page(actual, title, schema, &batch.names);
+        const std::string notion_text = render_page(notion_side, title, schema, &batch.names);
         if (current && before && hash_text(*current) != before->written_hash &&
             loses_edit(person, written_front, read_front_matter(text), schema)) {
             const std::string stem = path.stem().string();
@@ -970,9 +981,26 @@ std::string render_blocks(const json::array& blocks) {
     return out;
 }
 
+std::vector<std::string> render_chunks(const json::array& blocks, const std::string& after_type) {
+    std::string out;
+    std::vector<std::size_t> starts;
+    render(blocks, out, &starts, after_type);
+    if (after_type.empty()) {
+        while (out.size() >= 2 && out.ends_with("\n\n")) out.pop_back();
+    }
+    std::vector<std::string> chunks;
+    for (std::size_t i = 0; i < starts.size(); ++i) {
+        const std::size_t from = std::min(starts[i], out.size());
+        const std::size_t to =
+            i + 1 < starts.size() ? std::min(starts[i + 1], out.size()) : out.size();
+        chunks.push_back(out.substr(from, to - from));
+    }
+    return chunks;
+}
+
 std::string render_page(const model::ChangeEvent& event, const std::string& title,
-                        const model::Schema* schema) {
-    std::string out = render_front_matter(event, schema);
+                        const model::Schema* schema, const Names* names) {
+    std::string out = render_front_matter(event, schema, false, names);
     out += "\n";
     if (!title.empty()) out += "# " + escape(title) + "\n\n";
     if (event.content) out += render_blocks(*event.content);

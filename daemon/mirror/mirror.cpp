@@ -159,6 +159,16 @@ constexpr std::string_view migrations[] = {
         differed INTEGER NOT NULL DEFAULT 0,
         gone INTEGER NOT NULL DEFAULT 0);
     )sql",
+    // v8: what people and pages are called (user names from people values, page titles), so
+    // files people edit can name them beside their ids. The titles of the pages already mirrored
+    // are read from their records.
+    R"sql(
+    CREATE TABLE names (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+    INSERT OR REPLACE INTO names (id, name)
+        SELECT page_id, json_extract(record, '$.values.title') FROM pages
+        WHERE json_valid(record) AND json_type(record, '$.values.title') = 'text'
+          AND json_extract(record, '$.values.title') != '';
+    )sql",
 };
 
 // The migration after which the stored hashes are recomputed (see Mirror::rehash).
@@ -298,6 +308,17 @@ std::optional<Mirror::PageDigest> Mirror::page_digest(const std::string& page_id
     return PageDigest{s->text(0), s->text(1), state_of(s->text(2))};
 }
 
+std::map<std::string, std::string> Mirror::names(const std::set<std::string>& ids) {
+    std::map<std::string, std::string> out;
+    auto s = db_.cached("SELECT name FROM names WHERE id = ?");
+    for (const auto& id : ids) {
+        s->bind(1, id);
+        if (s->step()) out.emplace(id, s->text(0));
+        s->reset();
+    }
+    return out;
+}
+
 std::optional<ContentState> Mirror::content(const std::string& page_id, bool with_blocks) {
     auto s = db_.cached(
         "SELECT last_edited_time, read_at, hash, CASE WHEN ? THEN blocks ELSE '[]' END FROM "
@@ -379,6 +400,14 @@ void Mirror::Batch::put_page(const std::string& sync, const model::Record& recor
     s->bind(1, record.page_id).bind(2, sync).bind(3, record.data_source_id).bind(4, record.hash);
     s->bind(5, to_string(state)).bind(6, model::to_json_text(record_json(record)));
     s->run();
+    // What the page is called (its title property's id is always "title") and the people its
+    // values name.
+    auto name = mirror_.db_.cached("INSERT OR REPLACE INTO names (id, name) VALUES (?, ?)");
+    if (const auto* title = record.values.if_contains("title");
+        title && title->is_string() && !title->get_string().empty()) {
+        name->bind(1, record.page_id).bind(2, std::string(title->get_string())).run();
+    }
+    for (const auto& [id, user] : record.names) name->bind(1, id).bind(2, user).run();
 }
 
 std::int64_t Mirror::Batch::add_event(model::ChangeEvent event) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -136,6 +137,8 @@ public:
     std::vector<std::string> live_pages(const std::string& data_source_id);
     // The stored content of a page (blocks only when asked for).
     std::optional<ContentState> content(const std::string& page_id, bool with_blocks);
+    // What these users and pages are called, for those the mirror knows (id -> name).
+    std::map<std::string, std::string> names(const std::set<std::string>& ids);
     std::optional<SourceState> source(const std::string& data_source_id);
     std::vector<SourceState> sources(const std::string& sync);
 

@@ -106,7 +106,8 @@ using Names = std::vector<std::string>;
 // Undoes migration 4 (issue #10), as a mirror of schema 3 was.
 void downgrade_to_3(syncd::sqlite::Database& db) {
     db.exec(
-        "DROP TABLE two_way_base; DROP TABLE conflicts; DROP TABLE writeback_log; "
+        "DROP TABLE names; DROP TABLE two_way_base; DROP TABLE conflicts; DROP TABLE "
+        "writeback_log; "
         "DROP TABLE create_intents; DROP TABLE two_way_reverts; DROP TABLE two_way_verify; "
         "DROP TABLE job_sources; DROP TABLE target_sources; DROP TABLE jobs; DROP TABLE counters; "
         "DROP INDEX outbox_by_source; ALTER TABLE outbox DROP COLUMN data_source_id; "
@@ -230,7 +231,7 @@ TEST_CASE("opening a mirror of schema 2 re-hashes every page and content with th
         db.exec("PRAGMA user_version = 2");
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 7);
+    CHECK(user_version(dir.path()) == 8);
     CHECK(upgraded.page_digest("p1")->hash == syncd::model::hash_of(p1));
     CHECK(upgraded.page_digest("p1")->hash != "8296fb05f6171d9d");
     CHECK(upgraded.content("p1", false)->hash == syncd::model::content_hash(blocks.as_array()));
@@ -254,7 +255,7 @@ TEST_CASE("migration 4: events routed by data source, existing targets keep what
         downgrade_to_3(db);
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 7);
+    CHECK(user_version(dir.path()) == 8);
     CHECK(upgraded.job_sources("tasks") == Names{ds_a});
     CHECK(pages(upgraded.events_after("tasks", 0, 10)) == Names{"p1"});
     // The target that existed holds ds_a already: no snapshot, it goes on from its cursor.
@@ -881,4 +882,27 @@ TEST_CASE("two-way: an open conflict shows each side's latest value until it is 
     REQUIRE(mirror.resolve_conflict(id, "external", nullptr));
     mirror.update_open_conflict("tasks/db", "p1", "a", 30, 70);  // decided: stays as it was
     CHECK(mirror.conflicts(true).at(0).external == 60);
+}
+
+TEST_CASE("migration 8: page titles and people's names, back-filled from the mirrored pages") {
+    TempMirror dir;
+    Record p1 = record("p1", ds_a, 1);
+    p1.values["title"] = "Ship it";
+    p1.names = {{"u1", "Ada Lovelace"}};
+    {
+        Mirror mirror(dir.path());
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", p1, PageState::live);
+        batch.commit();
+        CHECK(mirror.names({"p1", "u1", "u2"}) ==
+              std::map<std::string, std::string>{{"p1", "Ship it"}, {"u1", "Ada Lovelace"}});
+    }
+    {
+        syncd::sqlite::Database db(dir.path());
+        db.exec("DROP TABLE names; PRAGMA user_version = 7");
+    }
+    Mirror upgraded(dir.path());
+    CHECK(user_version(dir.path()) == 8);
+    // Titles come back from the records; people's names with the pages' next reads.
+    CHECK(upgraded.names({"p1", "u1"}) == std::map<std::string, std::string>{{"p1", "Ship it"}});
 }

@@ -172,6 +172,29 @@ std::string hash_of(const Record& record) {
     return h.hex();
 }
 
+namespace {
+
+// The names of the users a people, created_by or last_edited_by value holds, when it says them.
+void users_named(const json::object& property, std::map<std::string, std::string>& names) {
+    const std::string type = string_at(property, "type");
+    if (type != "people" && type != "created_by" && type != "last_edited_by") return;
+    const auto* v = property.if_contains(type);
+    if (v == nullptr) return;
+    const auto named = [&](const json::value& user) {
+        if (!user.is_object()) return;
+        const std::string id = string_at(user.get_object(), "id");
+        const std::string name = string_at(user.get_object(), "name");
+        if (!id.empty() && !name.empty()) names[id] = name;
+    };
+    if (v->is_array()) {
+        for (const auto& user : v->get_array()) named(user);
+    } else {
+        named(*v);
+    }
+}
+
+}  // namespace
+
 Record to_record(const json::object& page) {
     Record r{.page_id = string_at(page, "id"),
              .created_time = string_at(page, "created_time"),
@@ -186,6 +209,7 @@ Record to_record(const json::object& page) {
             if (!value.is_object()) continue;
             const std::string id = string_at(value.get_object(), "id");
             r.values[id.empty() ? std::string(name) : id] = canonical_value(value.get_object());
+            users_named(value.get_object(), r.names);
         }
     }
     r.hash = hash_of(r);

@@ -36,6 +36,9 @@ struct Record {
     bool in_trash = false;
     json::object values = {};  // property id -> canonical value
     std::string hash = {};     // of values and in_trash; 16 hex digits
+    // User id -> name, from the people values that carry one (labels for files people edit;
+    // not part of the values or the hash).
+    std::map<std::string, std::string> names = {};
 };
 
 // A page object from the API as a canonical record (values keyed by property id).

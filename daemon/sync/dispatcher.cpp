@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
 #include <random>
+#include <set>
 
 #include "daemon/model/crash_point.hpp"
 #include "daemon/model/log.hpp"
@@ -82,6 +83,26 @@ std::chrono::milliseconds Dispatcher::backoff(
     return delay;
 }
 
+std::map<std::string, std::string> Dispatcher::names_in(const connectors::ChangeBatch& batch) {
+    std::set<std::string> ids;
+    for (const auto& event : batch.events) {
+        const auto schema = batch.schemas.find(event.data_source_id);
+        if (schema == batch.schemas.end()) continue;
+        for (const auto& [name, value] : event.properties) {
+            const auto* id = event.property_ids.if_contains(name);
+            const auto* property = id && id->is_string()
+                                       ? schema->second.by_id(std::string(id->get_string()))
+                                       : nullptr;
+            if (property == nullptr || !value.is_array() ||
+                (property->type != "people" && property->type != "relation"))
+                continue;
+            for (const auto& item : value.get_array())
+                if (item.is_string()) ids.emplace(item.get_string());
+        }
+    }
+    return ids.empty() ? std::map<std::string, std::string>{} : mirror_.names(ids);
+}
+
 asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeEvent> events) {
     connectors::ChangeBatch batch{.target = target_, .sync = sync_, .events = std::move(events)};
     // Two-way: edits captured in the target and not merged yet (young, held) stay in their rows.
@@ -114,6 +135,7 @@ asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeE
     for (const auto& source : sources) {
         if (source.schema) batch.schemas.emplace(source.data_source_id, *source.schema);
     }
+    if (connector_->wants_names()) batch.names = names_in(batch);
     Outcome outcome;
     const auto started = std::chrono::steady_clock::now();
     const std::size_t count = batch.events.size();

@@ -105,6 +105,8 @@ private:
     // Two-way: the properties with a conflict parked for a person (policy manual) are left out,
     // so the target keeps its value until someone decides.
     void keep_parked(model::ChangeEvent& event);
+    // What the users and pages the batch's people and relation values name are called.
+    std::map<std::string, std::string> names_in(const connectors::ChangeBatch& batch);
     // Two-way: the properties a captured edit not merged yet changed are left out, so the row
     // keeps the person's value until the write-back merges it.
     void keep_pending(model::ChangeEvent& event, const std::map<std::string, PendingEdit>& pending);

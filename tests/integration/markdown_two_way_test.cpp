@@ -141,6 +141,55 @@ TEST_CASE("markdown two-way: a front matter edit reaches Notion typed, and nothi
     CHECK(t.conflict_copies().empty());
 }
 
+TEST_CASE("markdown two-way: people and relations show names beside their ids, edits arrive") {
+    MarkdownTwoWay t;
+    t.emulator.api("PATCH", "/v1/data_sources/" + t.data_source,
+                   json::parse(R"({"properties":{"Owner":{"people":{}},
+                       "Blocked by":{"relation":{"data_source_id":")" +
+                               t.data_source + R"(","single_property":{}}}}})"));
+    std::string person;
+    std::string person_name;
+    const json::value users = t.emulator.api("GET", "/v1/users", nullptr);
+    for (const auto& user : users.at("results").as_array()) {
+        if (user.at("type") == "person") {
+            person = std::string(user.at("id").as_string());
+            person_name = std::string(user.at("name").as_string());
+            break;
+        }
+    }
+    REQUIRE(!person.empty());
+    t.notion_set(t.pages[1], R"({"Owner":{"people":[{"id":")" + person +
+                                 R"("}]},"Blocked by":{"relation":[{"id":")" + t.pages[2] +
+                                 R"("}]}})");
+    REQUIRE(t.syncd().status == 0);
+    const fs::path file = t.file_of(t.pages[1]);
+    REQUIRE(!file.empty());
+    const std::string written = read_file(file);
+    INFO(written);
+    // The user's name and the related page's title, each with the id that counts.
+    CHECK(written.find("\nOwner: [" + person_name + " <" + person + ">]\n") != std::string::npos);
+    CHECK(written.find("\nBlocked by: [Task 2 <" + t.pages[2] + ">]\n") != std::string::npos);
+
+    // A person points the relation at another page by its id and removes the owner.
+    MarkdownTwoWay::edit(file, "Blocked by", "Blocked by: [" + t.pages[3] + "]");
+    MarkdownTwoWay::edit(file, "Owner", "Owner: []");
+    REQUIRE(t.syncd().status == 0);
+    const json::value relation = t.notion_value(t.pages[1], "Blocked by");
+    REQUIRE(relation.as_array().size() == 1);
+    CHECK(relation.as_array()[0].at("id").as_string() == t.pages[3]);
+    CHECK(t.notion_value(t.pages[1], "Owner").as_array().empty());
+    // Notion's values come back named, and a name alone is refused with the way to fix it.
+    REQUIRE(t.syncd().status == 0);
+    CHECK(read_file(file).find("\nBlocked by: [Task 3 <" + t.pages[3] + ">]\n") !=
+          std::string::npos);
+    MarkdownTwoWay::edit(file, "Owner", "Owner: [" + person_name + "]");
+    const auto refused = t.syncd();
+    CHECK(refused.status == 0);
+    CHECK(t.notion_value(t.pages[1], "Owner").as_array().empty());
+    CHECK(read_file(t.path("syncd.log")).find("a name alone is not looked up") !=
+          std::string::npos);
+}
+
 TEST_CASE("markdown two-way: a value of the wrong type is not written, the person's file is kept") {
     MarkdownTwoWay t;
     REQUIRE(t.syncd().status == 0);
