@@ -148,14 +148,14 @@ TwoWaySettings read_two_way(SettingsReader two_way, const std::string& connector
             "version (not " +
             connector_type + ")");
     }
-    if (two_way.has("body")) {
-        (void)two_way.string_or("body", "");  // read: one problem, not also "unknown key"
-        two_way.problem(
-            "writing a Markdown body back to Notion is not built in this version: front matter "
-            "values are written back, a body edited in a file is kept in a conflict copy when "
-            "Notion's body replaces it; remove `body`",
-            "body");
+    const std::string body = two_way.string_or("body", "read-only");
+    if (body != "read-only" && body != "two-way") {
+        two_way.problem("expected read-only (the default) or two-way", "body");
+    } else if (body == "two-way" && !connector_type.empty() && connector_type != "markdown") {
+        two_way.problem("body: two-way is for markdown targets (a file's body); remove it here",
+                        "body");
     }
+    out.body = body == "two-way";
     out.every = two_way.optional_duration("every");
     if (out.every && *out.every < 1s) two_way.problem("every must be at least 1s", "every");
     out.settle = two_way.duration_or("settle", out.settle);

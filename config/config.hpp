@@ -64,6 +64,9 @@ struct TwoWaySettings {
     // find edits made while the capture was off (triggers disabled); what differs is merged as
     // if captured. At least 1s.
     std::chrono::milliseconds verify_every = std::chrono::hours(24);
+    // markdown (`body: two-way`): a file's edited body is written back as block changes when it
+    // maps to blocks without loss; by default (`read-only`) only the front matter is.
+    bool body = false;
 };
 
 struct TargetSettings {

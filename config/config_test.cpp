@@ -678,21 +678,30 @@ TEST_CASE("two_way settings: defaults, policies per field, and mistakes named") 
     CHECK(all.find("unknown key `colour`") != std::string::npos);
 }
 
-TEST_CASE("two_way on markdown: front matter is written back, a body setting is refused clearly") {
-    const std::string markdown = "connectors:\n  md: { type: markdown, dir: /tmp/md }\n";
-    const auto sync = [](const std::string& two_way) {
+TEST_CASE("two_way on markdown: body two-way only there, other values refused clearly") {
+    const std::string markdown =
+        "connectors:\n  md: { type: markdown, dir: /tmp/md }\n  db: { type: sqlite, path: "
+        "/tmp/x.db }\n";
+    const auto sync = [](const std::string& connector, const std::string& two_way) {
         return "syncs:\n  - name: tasks\n    source: { data_source: "
                "248104cd-477e-80af-bc30-000bd28de8f9 }\n    content: true\n    targets:\n      - "
-               "connector: md\n        two_way: " +
-               two_way + "\n";
+               "connector: " +
+               connector + "\n        two_way: " + two_way + "\n";
     };
-    const Config c = parse_ok(notion_block + markdown + sync("{policy: manual, delete: true}"));
+    const Config c =
+        parse_ok(notion_block + markdown + sync("md", "{policy: manual, delete: true}"));
     REQUIRE(c.syncs[0].targets[0].two_way.has_value());
     CHECK(c.syncs[0].targets[0].two_way->policy == "manual");
-    const auto bad = problems_of(notion_block + markdown + sync("{body: two-way}"));
+    CHECK(!c.syncs[0].targets[0].two_way->body);
+    const Config body = parse_ok(notion_block + markdown + sync("md", "{body: two-way}"));
+    CHECK(body.syncs[0].targets[0].two_way->body);
+    auto bad = problems_of(notion_block + markdown + sync("md", "{body: yes}"));
     REQUIRE(bad.size() == 1);
-    CHECK(bad[0].find("two_way.body: writing a Markdown body back to Notion is not built in this "
-                      "version") != std::string::npos);
+    CHECK(bad[0].find("two_way.body: expected read-only (the default) or two-way") !=
+          std::string::npos);
+    bad = problems_of(notion_block + markdown + sync("db", "{body: two-way}"));
+    REQUIRE(bad.size() == 1);
+    CHECK(bad[0].find("two_way.body: body: two-way is for markdown targets") != std::string::npos);
 }
 
 TEST_CASE("the Notion settings are checked") {

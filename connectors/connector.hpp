@@ -57,6 +57,7 @@ struct TargetOptions {
     // Two-way (`two_way:`): the connector captures the edits other programs make to its rows
     // (external_changes) and its own writes are not captured.
     bool two_way = false;
+    bool two_way_body = false;  // markdown `body: two-way`: body edits are written back too
 };
 
 // One change of a page's blocks that a person's edit of its body (markdown `body: two-way`)
@@ -66,7 +67,8 @@ struct BlockOp {
     enum class Kind { update, remove, insert };
     Kind kind = Kind::update;
     std::string block_id = {};       // update, remove
-    std::string after = {};          // insert: after this block ("" = at the page's start)
+    std::string after = {};          // insert: after this block ("" and !start: at the end)
+    bool start = false;              // insert: at the page's start
     boost::json::array blocks = {};  // update: the block's new body (one); insert: new blocks
 };
 

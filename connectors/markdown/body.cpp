@@ -400,41 +400,69 @@ BodyEdit plan_body(const std::vector<BodyChunk>& base, std::string_view edited_t
         const auto flush = [&] {
             if (insert.blocks.empty()) return;
             insert.after = anchor;
+            insert.start = anchor.empty() && n > 0;  // before the first block, not at the end
             ops.push_back(std::move(insert));
             insert = BlockOp{.kind = BlockOp::Kind::insert};
         };
         std::vector<std::size_t> gone;   // old blocks to remove
         std::vector<std::size_t> added;  // new blocks not kept
         const auto settle_run = [&]() -> std::string {
-            // A run of old blocks replaced by a run of new ones: in place where the type stays.
-            std::size_t g = 0;
-            std::size_t a = 0;
-            while (g < gone.size() || a < added.size()) {
-                const BodyChunk* old = g < gone.size() ? &base[lo + gone[g]] : nullptr;
-                const json::object* now =
-                    a < added.size() ? &parsed->at(added[a]).as_object() : nullptr;
-                if (old && !old->editable) {
-                    return "its " + old->type +
+            // A run of old blocks replaced by a run of new ones: each old block updated in place
+            // by the new one of its type most like it (order kept), the others removed and
+            // inserted. Likeness: 1 for the type, plus the text the two share at either end.
+            for (const std::size_t g : gone) {
+                if (!base[lo + g].editable) {
+                    return "its " + base[lo + g].type +
                            " block changed, which a Markdown file cannot express (edit it in "
                            "Notion)";
                 }
-                if (old && now && old->type == now->at("type").as_string()) {
+            }
+            const auto likeness = [&](std::size_t g, std::size_t a) -> std::size_t {
+                const BodyChunk& old = base[lo + gone[g]];
+                if (old.type != parsed->at(added[a]).as_object().at("type").as_string()) return 0;
+                const std::string x = without_newlines_at_end(old.text);
+                const std::string y = without_newlines_at_end(texts[added[a]]);
+                std::size_t same_start = 0;
+                while (same_start < x.size() && same_start < y.size() &&
+                       x[same_start] == y[same_start])
+                    ++same_start;
+                std::size_t same_end = 0;
+                while (same_end < x.size() - same_start && same_end < y.size() - same_start &&
+                       x[x.size() - 1 - same_end] == y[y.size() - 1 - same_end])
+                    ++same_end;
+                return 1 + same_start + same_end;
+            };
+            const std::size_t gs = gone.size();
+            const std::size_t as = added.size();
+            std::vector<std::vector<std::size_t>> best(gs + 1, std::vector<std::size_t>(as + 1, 0));
+            for (std::size_t g = gs; g-- > 0;) {
+                for (std::size_t a = as; a-- > 0;) {
+                    const std::size_t like = likeness(g, a);
+                    best[g][a] = std::max(
+                        {best[g + 1][a], best[g][a + 1], like > 0 ? best[g + 1][a + 1] + like : 0});
+                }
+            }
+            std::size_t g = 0;
+            std::size_t a = 0;
+            while (g < gs || a < as) {
+                if (g < gs && a < as && likeness(g, a) > 0 &&
+                    best[g][a] == best[g + 1][a + 1] + likeness(g, a)) {
                     flush();
-                    ops.push_back({.kind = BlockOp::Kind::update,
-                                   .block_id = old->id,
-                                   .blocks = json::array{request_block(*now)}});
-                    anchor = old->id;
+                    const BodyChunk& old = base[lo + gone[g]];
+                    ops.push_back(
+                        {.kind = BlockOp::Kind::update,
+                         .block_id = old.id,
+                         .blocks = json::array{request_block(parsed->at(added[a]).as_object())}});
+                    anchor = old.id;
                     ++g;
                     ++a;
-                    continue;
-                }
-                if (old) {
-                    ops.push_back({.kind = BlockOp::Kind::remove, .block_id = old->id});
-                    ++g;
-                }
-                if (now) {
-                    insert.blocks.push_back(request_block(*now));
+                } else if (a < as && (g == gs || best[g][a] == best[g][a + 1])) {
+                    insert.blocks.push_back(request_block(parsed->at(added[a]).as_object()));
                     ++a;
+                } else {
+                    ops.push_back(
+                        {.kind = BlockOp::Kind::remove, .block_id = base[lo + gone[g]].id});
+                    ++g;
                 }
             }
             gone.clear();

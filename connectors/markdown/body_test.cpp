@@ -102,7 +102,8 @@ TEST_CASE("body: items added, removed and retyped become inserts after the right
     REQUIRE(edit.error.empty());
     REQUIRE(edit.ops.size() == 2);
     CHECK(edit.ops[0].kind == BlockOp::Kind::insert);
-    CHECK(edit.ops[0].after == "");  // the page's start
+    CHECK(edit.ops[0].start);  // the page's start
+    CHECK(edit.ops[1].start == false);
     CHECK(content_of(edit.ops[0].blocks.at(0)) == "Preface");
     CHECK(edit.ops[1].kind == BlockOp::Kind::insert);
     CHECK(edit.ops[1].after == "b3");
@@ -155,4 +156,23 @@ TEST_CASE("body: what does not map to blocks is refused with the reason, not hal
         CHECK(edit.ops.empty());
         CHECK(edit.error.starts_with("body not round-trippable"));
     }
+}
+
+TEST_CASE("body: an edited block keeps its id beside a new one of its type, found by likeness") {
+    const json::array blocks{api_block("b1", "paragraph", "Hello"),
+                             api_block("b2", "bulleted_list_item", "one")};
+    const BodyEdit edit = plan_body(body_chunks(blocks), "First\n\nHello world\n\n- one\n");
+    REQUIRE(edit.error.empty());
+    REQUIRE(edit.ops.size() == 2);
+    CHECK(edit.ops[0].kind == BlockOp::Kind::insert);
+    CHECK(edit.ops[0].start);
+    CHECK(content_of(edit.ops[0].blocks.at(0)) == "First");
+    CHECK(edit.ops[1].kind == BlockOp::Kind::update);
+    CHECK(edit.ops[1].block_id == "b1");
+    CHECK(content_of(edit.ops[1].blocks.at(0)) == "Hello world");
+    // A page without blocks: appended at the end, which is its start.
+    const BodyEdit first = plan_body({}, "New text\n");
+    REQUIRE(first.ops.size() == 1);
+    CHECK(!first.ops[0].start);
+    CHECK(first.ops[0].after.empty());
 }

@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "connectors/markdown/body.hpp"
 #include "connectors/markdown/front_matter.hpp"
 #include "daemon/model/hash.hpp"
 #include "daemon/model/json_text.hpp"
@@ -259,8 +260,8 @@ json::value comparable(const YAML::Node& node) {
 
 class MarkdownConnector final : public Connector {
 public:
-    MarkdownConnector(Settings settings, bool two_way)
-        : settings_(std::move(settings)), two_way_(two_way) {}
+    MarkdownConnector(Settings settings, bool two_way, bool body)
+        : settings_(std::move(settings)), two_way_(two_way), body_(two_way && body) {}
 
     bool wants_names() const override { return true; }
 
@@ -428,7 +429,11 @@ private:
             "INTEGER NOT NULL, generation INTEGER NOT NULL, acked INTEGER NOT NULL DEFAULT 0, "
             "seen_at INTEGER NOT NULL);"
             "CREATE TABLE IF NOT EXISTS schemas(data_source_id TEXT PRIMARY KEY, schema TEXT NOT "
-            "NULL);");
+            "NULL);"
+            // The blocks a page's file shows (their ids, types and text, and the content hash),
+            // the base a body edit is turned into block changes against.
+            "CREATE TABLE IF NOT EXISTS bodies(page_id TEXT PRIMARY KEY, content_hash TEXT NOT "
+            "NULL, chunks TEXT NOT NULL);");
         auto s = db_->prepare("SELECT data_source_id, schema FROM schemas");
         while (s.step()) {
             schemas_[s.text(0)] =
@@ -538,6 +543,65 @@ private:
 
     void forget(const std::string& page_id) {
         db_->cached("DELETE FROM files WHERE page_id = ?1")->bind(1, page_id).run();
+        db_->cached("DELETE FROM bodies WHERE page_id = ?1")->bind(1, page_id).run();
+    }
+
+    struct StoredBody {
+        std::string content_hash;
+        std::vector<BodyChunk> chunks;
+    };
+
+    std::optional<StoredBody> body_of(const std::string& page_id) {
+        auto s = db_->cached("SELECT content_hash, chunks FROM bodies WHERE page_id = ?1");
+        s->bind(1, page_id);
+        if (!s->step()) return std::nullopt;
+        return StoredBody{s->text(0), chunks_from_json(boost::json::parse(s->text(1)))};
+    }
+
+    void save_body(const std::string& page_id, const json::array& blocks) {
+        db_->cached(
+               "INSERT INTO bodies(page_id, content_hash, chunks) VALUES (?1, ?2, ?3) ON "
+               "CONFLICT DO UPDATE SET content_hash = excluded.content_hash, chunks = "
+               "excluded.chunks")
+            ->bind(1, page_id)
+            .bind(2, model::content_hash(blocks))
+            .bind(3, model::to_json_text(chunks_json(body_chunks(blocks))))
+            .run();
+    }
+
+    // A person's body (`body`, below the front matter) against the one written from Notion's
+    // blocks (`written_body`): the block changes, or why there are none.
+    BodyEdit body_edit(const std::string& page_id, const std::string& body,
+                       const std::string& written_body) {
+        BodyEdit edit;
+        const auto stored = body_of(page_id);
+        if (!stored) {
+            edit.error =
+                "body not round-trippable: the file was written before its blocks were "
+                "recorded; the body is written back once the page's next change in Notion "
+                "rewrites the file";
+            return edit;
+        }
+        std::string blocks_text;
+        for (const auto& c : stored->chunks) blocks_text += c.text;
+        // The title heading above the blocks shows the front matter's `title:`: not a block.
+        const std::string header =
+            written_body.ends_with(blocks_text)
+                ? written_body.substr(0, written_body.size() - blocks_text.size())
+                : std::string();
+        if (header.empty() && !blocks_text.empty() && !written_body.ends_with(blocks_text)) {
+            edit.error = "body not round-trippable: the recorded blocks do not match the file";
+            return edit;
+        }
+        if (!body.starts_with(header)) {
+            edit.error =
+                "body not round-trippable: the title heading changed; change `title:` in the "
+                "front matter instead";
+            return edit;
+        }
+        edit = plan_body(stored->chunks, std::string_view(body).substr(header.size()));
+        edit.based_on = stored->content_hash;
+        return edit;
     }
 
     const model::Schema* schema_of(const std::string& data_source_id) const {
@@ -590,8 +654,23 @@ private:
                 }
             }
         }
-        const std::string text = render_page(actual, title, schema, &batch.names);
+        std::string text = render_page(actual, title, schema, &batch.names);
         const std::string notion_text = render_page(notion_side, title, schema, &batch.names);
+        // body: two-way: a body the person changed stays while Notion's blocks are those the
+        // file was written from (the write-back sends it); changed in Notion too, Notion's
+        // replaces it below, and the person's version goes to a conflict copy.
+        bool keep_body = false;
+        if (body_ && current && before && person.error.empty() &&
+            person.body != written_front.body) {
+            const auto stored = body_of(event.page_id);
+            keep_body = stored && stored->content_hash == model::content_hash(*event.content);
+        }
+        if (keep_body) {
+            const std::string rendered_body = read_front_matter(text).body;
+            text = text.substr(0, text.size() - rendered_body.size()) + person.body;
+        } else {
+            save_body(event.page_id, *event.content);
+        }
         if (current && before && hash_text(*current) != before->written_hash &&
             loses_edit(person, written_front, read_front_matter(text), schema)) {
             const std::string stem = path.stem().string();
@@ -751,6 +830,14 @@ private:
             const model::Schema* schema = schema_of(t.data_source_id);
             if (schema == nullptr) continue;
             FileValues read = values_of(front, *schema);
+            std::optional<BodyEdit> body;
+            if (body_) {
+                const std::string written_body = read_front_matter(t.written).body;
+                if (front.body != written_body) {
+                    BodyEdit edit = body_edit(t.page_id, front.body, written_body);
+                    if (!edit.ops.empty() || !edit.error.empty()) body = std::move(edit);
+                }
+            }
             ExternalRow row{.table = settings_.dir,
                             .page_id = t.page_id,
                             .row_key = t.name,
@@ -761,6 +848,7 @@ private:
                             .generation = all ? 0 : t.generation,
                             .captured_at = std::chrono::system_clock::time_point(
                                 std::chrono::milliseconds(t.seen_at))};
+            row.body = std::move(body);
             out.push_back(std::move(row));
         }
         transaction.commit();
@@ -938,6 +1026,7 @@ private:
 
     Settings settings_;
     bool two_way_ = false;
+    bool body_ = false;  // body: two-way
     std::unique_ptr<sqlite::Database> db_;
     std::map<std::string, model::Schema> schemas_;     // by data source id
     std::map<std::string, std::string> schema_texts_;  // what the state holds, by data source id
@@ -1035,7 +1124,8 @@ void validate(config::SettingsReader& read) { parse_settings(read); }
 
 std::unique_ptr<Connector> make_connector(config::SettingsReader& read,
                                           const ConnectorContext& context) {
-    return std::make_unique<MarkdownConnector>(parse_settings(read), context.target.two_way);
+    return std::make_unique<MarkdownConnector>(parse_settings(read), context.target.two_way,
+                                               context.target.two_way_body);
 }
 
 }  // namespace syncd::connectors::markdown

@@ -14,6 +14,7 @@
 #include <iomanip>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 
 #include "daemon/model/log.hpp"
 
@@ -635,7 +636,13 @@ asio::awaitable<ListPage> NotionClient::append_block_children(
     std::string id, json::array children, std::optional<std::string> after_block,
     RequestContext context) {
     json::object body{{"children", std::move(children)}};
-    if (after_block) {
+    if (after_block && after_block->empty()) {
+        if (config_.version != "2026-03-11") {
+            throw std::invalid_argument(
+                "appending at a block's start needs Notion-Version 2026-03-11 (position start)");
+        }
+        body["position"] = json::object{{"type", "start"}};
+    } else if (after_block) {
         // The version adapter: `position` since 2026-03-11, `after` before (notion-api.md §2.4).
         if (config_.version == "2026-03-11") {
             body["position"] = json::object{{"type", "after_block"},

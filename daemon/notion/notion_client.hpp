@@ -171,7 +171,8 @@ public:
                                                          RequestContext context = {
                                                              Priority::content});
     Pager block_children_all(std::string id, RequestContext context = {Priority::content}) override;
-    // Appends at the end, or after `after_block` (`position` on 2026-03-11, `after` before).
+    // Appends at the end, or after `after_block` (`position` on 2026-03-11, `after` before); an
+    // empty `after_block` is the parent's start (2026-03-11 only: std::invalid_argument before).
     boost::asio::awaitable<ListPage> append_block_children(
         std::string id, json::array children, std::optional<std::string> after_block = {},
         RequestContext context = {Priority::write_back});

@@ -51,14 +51,16 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
             config::SettingsReader reader(connector->node, "connectors." + connector->name,
                                           problems);
             reader.string_or("type", "");
-            connectors::ConnectorContext context{.name = connector->name,
-                                                 .executor = executor_,
-                                                 .target = {.sync = sync.name,
-                                                            .table = target.table,
-                                                            .mapping = target.mapping,
-                                                            .soft_delete = target.soft_delete,
-                                                            .unmapped = target.unmapped,
-                                                            .two_way = target.two_way.has_value()}};
+            connectors::ConnectorContext context{
+                .name = connector->name,
+                .executor = executor_,
+                .target = {.sync = sync.name,
+                           .table = target.table,
+                           .mapping = target.mapping,
+                           .soft_delete = target.soft_delete,
+                           .unmapped = target.unmapped,
+                           .two_way = target.two_way.has_value(),
+                           .two_way_body = target.two_way && target.two_way->body}};
             auto instance = registry.create(connector->type, reader, context);
             reader.finish();
             problems->throw_if_any();

@@ -374,6 +374,11 @@ boost::asio::awaitable<std::size_t> Poller::ingest_written(json::object page) {
     co_return stats.events;
 }
 
+boost::asio::awaitable<std::string> Poller::current_content_hash(std::string page_id) {
+    const json::array blocks = co_await fetch_blocks(std::move(page_id), 0);
+    co_return model::content_hash(blocks);
+}
+
 boost::asio::awaitable<void> Poller::check() {
     std::optional<notion::NotionError> missing;
     try {

@@ -46,6 +46,9 @@ public:
     // A page Notion returned after a write (two-way): diffed and committed like a polled page, so
     // the other targets receive what was written and the mirror holds it. Returns the events made.
     boost::asio::awaitable<std::size_t> ingest_written(boost::json::object page);
+    // The content hash of a page's blocks as Notion holds them now (read, not the mirror's): a
+    // body write checks it first, so a write interrupted or made twice never adds blocks twice.
+    boost::asio::awaitable<std::string> current_content_hash(std::string page_id);
     const std::vector<std::string>& data_sources() const { return data_sources_; }
     const std::string& name() const { return settings_.name; }
     // The next reconciliation applies its deletes even past max_delete_ratio (the user checked

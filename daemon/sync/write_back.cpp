@@ -844,6 +844,100 @@ asio::awaitable<void> WriteBack::merge(connectors::ExternalRow& row, WriteBackSt
     }
     if (!agreed.empty()) mirror_.set_base(target_, row.page_id, agreed);
     if (revert) mirror_.add_reverts(target_, {row.page_id});
+    if (row.body) co_await write_body(row, stats);
+}
+
+asio::awaitable<void> WriteBack::write_body(connectors::ExternalRow& row, WriteBackStats& stats) {
+    const connectors::BodyEdit& edit = *row.body;
+    std::string refused = edit.error;
+    if (refused.empty() && !edit.ops.empty()) {
+        // Notion's blocks now, not the mirror's: a write that was cut short (a crash) or sent
+        // already finds them changed and adds nothing twice.
+        const std::string now = co_await poller_.current_content_hash(row.page_id);
+        if (now != edit.based_on) {
+            refused =
+                "the page's body changed in Notion since the file was written: Notion's body "
+                "wins, the file's version is kept in a conflict copy when Notion's replaces it";
+        }
+    }
+    const bool versioned = client_.config().version == "2026-03-11";
+    for (const auto& op : edit.ops) {
+        if (refused.empty() && op.kind == connectors::BlockOp::Kind::insert && op.start &&
+            !versioned) {
+            refused =
+                "a block added before the first one needs Notion-Version 2026-03-11 "
+                "(notion.version); add it after another block, or in Notion";
+        }
+    }
+    if (!refused.empty()) {
+        ++stats.conflicts;
+        row.outcome.rejected.emplace_back("body", refused);
+        mirror_.log_write(target_, row.page_id, "conflict",
+                          {{"property", "body"}, {"reason", refused}});
+        spdlog::warn("target={} page={} body not written: {}", target_, row.page_id, refused);
+        co_return;
+    }
+    if (edit.ops.empty()) co_return;
+    const auto started = std::chrono::steady_clock::now();
+    std::size_t updated = 0;
+    std::size_t removed = 0;
+    std::size_t inserted = 0;
+    for (const auto& op : edit.ops) {
+        notion::RequestContext context(notion::Priority::write_back, sync_.name);
+        if (op.kind == connectors::BlockOp::Kind::update) {
+            const auto& block = op.blocks.at(0).as_object();
+            const std::string type(block.at("type").as_string());
+            json::object body;
+            body[type] = block.at(type);
+            std::string id = op.block_id;
+            co_await client_.update_block(std::move(id), std::move(body), std::move(context));
+            ++updated;
+        } else if (op.kind == connectors::BlockOp::Kind::remove) {
+            std::string id = op.block_id;
+            co_await client_.delete_block(std::move(id), std::move(context));
+            ++removed;
+        } else {
+            // At most 100 children per call: each further call goes after the last one made.
+            std::optional<std::string> after;
+            if (op.start) after = std::string();
+            if (!op.after.empty()) after = op.after;
+            for (std::size_t from = 0; from < op.blocks.size(); from += 100) {
+                json::array children(op.blocks.begin() + static_cast<std::ptrdiff_t>(from),
+                                     op.blocks.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                                             op.blocks.size(), from + 100)));
+                const std::size_t count = children.size();
+                std::string parent = row.page_id;
+                notion::RequestContext append_context(notion::Priority::write_back, sync_.name);
+                const notion::ListPage made = co_await client_.append_block_children(
+                    std::move(parent), std::move(children), after, std::move(append_context));
+                if (!made.results.empty() && made.results.back().is_object())
+                    after = std::string(made.results.back().at("id").as_string());
+                inserted += count;
+            }
+        }
+        model::crash_point("writeback.after_block");
+    }
+    // The page read again: its blocks (and the event every target gets) follow the edit.
+    notion::RequestContext read_context(notion::Priority::write_back, sync_.name);
+    std::string id = row.page_id;
+    std::vector<std::string> every_property;
+    json::object page = co_await client_.retrieve_page(std::move(id), std::move(every_property),
+                                                       std::move(read_context));
+    co_await poller_.ingest_written(std::move(page));
+    ++stats.pages_written;
+    row.outcome.written.push_back("body");
+    mirror_.log_write(
+        target_, row.page_id, "write",
+        {{"body", {{"updated", updated}, {"removed", removed}, {"added", inserted}}}});
+    log::info({{"target", target_},
+               {"page", row.page_id},
+               {"blocks_updated", updated},
+               {"blocks_removed", removed},
+               {"blocks_added", inserted},
+               {"duration_ms", log::ms_since(started)}},
+              "target={} page={} wrote the body to Notion: {} blocks updated, {} removed, {} "
+              "added",
+              target_, row.page_id, updated, removed, inserted);
 }
 
 asio::awaitable<std::vector<RowPlan>> WriteBack::plan() {

@@ -149,6 +149,10 @@ private:
     // decide() carried out: writes, conflicts recorded, reverts queued, bases advanced; what
     // became of each property in row.outcome.
     boost::asio::awaitable<void> merge(connectors::ExternalRow& row, WriteBackStats& stats);
+    // A file's edited body (markdown `body: two-way`): its block changes made in Notion, unless
+    // the edit cannot be expressed as blocks or Notion's blocks changed since the file was
+    // written (a conflict, nothing written); the page is read again so its content follows.
+    boost::asio::awaitable<void> write_body(connectors::ExternalRow& row, WriteBackStats& stats);
     // Conflicts a person resolved (`conflicts resolve`, POST /v1/conflicts/ID/resolve): the
     // chosen value written to Notion, or Notion's value back into the target.
     boost::asio::awaitable<void> apply_resolutions(WriteBackStats& stats);

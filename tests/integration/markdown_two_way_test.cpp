@@ -377,3 +377,126 @@ TEST_CASE("markdown two-way: a body edited in a file is kept in a conflict copy,
     REQUIRE(copies.size() == 1);
     CHECK(read_file(copies[0]).find("A paragraph a person added.") != std::string::npos);
 }
+
+namespace {
+
+// The page's top-level blocks as Notion holds them: (id, type, plain text).
+std::vector<std::tuple<std::string, std::string, std::string>> blocks_of(test::TwoWayFixture& t,
+                                                                         const std::string& page) {
+    std::vector<std::tuple<std::string, std::string, std::string>> out;
+    const json::value list = t.emulator.api("GET", "/v1/blocks/" + page + "/children", nullptr);
+    for (const auto& b : list.at("results").as_array()) {
+        const std::string type(b.at("type").as_string());
+        std::string text;
+        if (const auto* rich = b.at(type).as_object().if_contains("rich_text")) {
+            for (const auto& item : rich->as_array())
+                text += std::string(item.at("plain_text").as_string());
+        }
+        out.emplace_back(std::string(b.at("id").as_string()), type, text);
+    }
+    return out;
+}
+
+// The file with `from` replaced by `to` (the first occurrence), saved in place.
+void replace_in(const fs::path& file, const std::string& from, const std::string& to) {
+    std::string text = read_file(file);
+    const auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
+}
+
+}  // namespace
+
+TEST_CASE("markdown body two-way: edited text reaches Notion as block changes, ids kept") {
+    MarkdownTwoWay t("          body: two-way\n");
+    t.emulator.api("PATCH", "/v1/blocks/" + t.pages[1] + "/children", json::parse(R"({"children":[
+        {"type":"paragraph","paragraph":{"rich_text":[{"text":{"content":"Hello"}}]}},
+        {"type":"bulleted_list_item","bulleted_list_item":{"rich_text":[{"text":{"content":"one"}}]}},
+        {"type":"bulleted_list_item","bulleted_list_item":{"rich_text":[{"text":{"content":"two"}}]}},
+        {"type":"toggle","toggle":{"rich_text":[{"text":{"content":"More"}}],"children":[
+          {"type":"paragraph","paragraph":{"rich_text":[{"text":{"content":"inside"}}]}}]}}]})"));
+    REQUIRE(t.syncd().status == 0);
+    const fs::path file = t.file_of(t.pages[1]);
+    REQUIRE(!file.empty());
+    CHECK(
+        read_file(file).ends_with("# Task 1\n\nHello\n\n- one\n- two\n\n<details>\n"
+                                  "<summary>More</summary>\n\ninside\n\n</details>\n"));
+    const auto before = blocks_of(t, t.pages[1]);
+    REQUIRE(before.size() == 4);
+
+    // A word made bold, an item added at the end of the list, a paragraph before everything.
+    replace_in(file, "\nHello\n", "\nHello **world**\n");
+    replace_in(file, "- two\n", "- two\n- three\n");
+    replace_in(file, "# Task 1\n\n", "# Task 1\n\nFirst things first.\n\n");
+    const std::string edited = read_file(file);
+    const auto writes = t.writes("PATCH", "/v1/blocks/{id}");
+    const auto appends = t.writes("PATCH", "/v1/blocks/{id}/children");
+    REQUIRE(t.syncd().status == 0);
+    const auto after = blocks_of(t, t.pages[1]);
+    REQUIRE(after.size() == 6);
+    CHECK(after[0] == std::make_tuple(std::get<0>(after[0]), std::string("paragraph"),
+                                      std::string("First things first.")));
+    // The edited paragraph is the same block (its id, and so its comments, kept).
+    CHECK(after[1] == std::make_tuple(std::get<0>(before[0]), std::string("paragraph"),
+                                      std::string("Hello world")));
+    CHECK(after[2] == before[1]);
+    CHECK(after[3] == before[2]);
+    CHECK(std::get<2>(after[4]) == "three");
+    CHECK(after[5] == before[3]);  // the toggle and its child untouched
+    CHECK(t.writes("PATCH", "/v1/blocks/{id}") == writes + 1);
+    CHECK(t.writes("PATCH", "/v1/blocks/{id}/children") == appends + 2);
+    // Notion's blocks come back as the very text the person wrote: no conflict, no more writes.
+    REQUIRE(t.syncd().status == 0);
+    CHECK(read_file(file) == edited);
+    CHECK(t.conflict_copies().empty());
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.writes("PATCH", "/v1/blocks/{id}") == writes + 1);
+    CHECK(t.writes("PATCH", "/v1/blocks/{id}/children") == appends + 2);
+    CHECK(t.writes("DELETE", "/v1/blocks/{id}") == 0);
+
+    // An item removed: one DELETE of that block.
+    replace_in(file, "- one\n", "");
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.writes("DELETE", "/v1/blocks/{id}") == 1);
+    CHECK(blocks_of(t, t.pages[1]).size() == 5);
+}
+
+TEST_CASE("markdown body two-way: text that does not map to blocks is a conflict, file kept") {
+    MarkdownTwoWay t("          body: two-way\n");
+    t.emulator.api("PATCH", "/v1/blocks/" + t.pages[2] + "/children", json::parse(R"({"children":[
+        {"type":"paragraph","paragraph":{"rich_text":[{"text":{"content":"Plain"}}]}}]})"));
+    REQUIRE(t.syncd().status == 0);
+    const fs::path file = t.file_of(t.pages[2]);
+    REQUIRE(!file.empty());
+    // A table and a nested list: Markdown the file cannot turn into blocks losslessly.
+    replace_in(file, "\nPlain\n", "\nPlain\n\n| a | b |\n|---|---|\n\n- x\n    - nested\n");
+    const std::string edited = read_file(file);
+    const auto before = blocks_of(t, t.pages[2]);
+    const auto writes = t.writes("PATCH", "/v1/blocks/{id}/children");
+    REQUIRE(t.syncd().status == 0);
+    CHECK(blocks_of(t, t.pages[2]) == before);
+    CHECK(t.writes("PATCH", "/v1/blocks/{id}/children") == writes);
+    CHECK(read_file(file) == edited);  // left as the person saved it
+    CHECK(read_file(t.path("syncd.log")).find("body not round-trippable") != std::string::npos);
+    {
+        // `history` shows it: the write-back log in the mirror.
+        sqlite::Database mirror((t.path("state") / "mirror.sqlite3").string());
+        auto logged = mirror.prepare(
+            "SELECT count(*) FROM writeback_log WHERE action = 'conflict' AND detail LIKE "
+            "'%round-trippable%'");
+        REQUIRE(logged.step());
+        CHECK(logged.integer(0) == 1);
+    }
+
+    // Notion's body changes meanwhile: Notion's replaces the file's, the person's version is
+    // kept in a conflict copy, and nothing was written to Notion from the file.
+    t.emulator.api("PATCH", "/v1/blocks/" + t.pages[2] + "/children", json::parse(R"({"children":[
+        {"type":"paragraph","paragraph":{"rich_text":[{"text":{"content":"From Notion"}}]}}]})"));
+    REQUIRE(t.syncd().status == 0);
+    CHECK(read_file(file).ends_with("\nPlain\n\nFrom Notion\n"));
+    const auto copies = t.conflict_copies();
+    REQUIRE(copies.size() == 1);
+    CHECK(read_file(copies[0]).find("- x\n    - nested\n") != std::string::npos);
+    CHECK(t.writes("PATCH", "/v1/blocks/{id}/children") == writes);
+}
