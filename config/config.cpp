@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -137,6 +139,26 @@ SourceSettings read_source(SettingsReader source) {
     }
     source.finish();
     return out;
+}
+
+// Where a target writes, for the sharing check: "dir:<path>" for markdown (normalized),
+// "<connector>/<table>" for the others; nullopt when the connector is unknown.
+std::optional<std::string> place_of(const Config& config, const TargetSettings& target) {
+    for (const auto& c : config.connectors) {
+        if (c.name != target.connector) continue;
+        if (c.type == "markdown") {
+            const YAML::Node dir = c.node["dir"];
+            if (!dir || !dir.IsScalar()) return std::nullopt;
+            std::filesystem::path path(dir.Scalar());
+            std::error_code ignored;
+            auto normal = std::filesystem::weakly_canonical(path, ignored);
+            if (normal.empty()) normal = path.lexically_normal();
+            if (!normal.has_filename()) normal = normal.parent_path();  // "dir/" is "dir"
+            return "dir:" + normal.string();
+        }
+        return c.name + "/" + target.table;
+    }
+    return std::nullopt;
 }
 
 TwoWaySettings read_two_way(SettingsReader two_way, const std::string& connector_type) {
@@ -300,6 +322,14 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
         config.connectors.push_back(std::move(c));
     }
     std::set<std::string> names;
+    // Where each target writes (markdown: its directory; others: connector and table), with the
+    // sync and whether it is two-way: a two-way target shares its place with no other target.
+    struct Place {
+        std::string sync;
+        std::string connector;
+        bool two_way = false;
+    };
+    std::map<std::string, Place> places;
     for (auto& s : top.children("syncs")) {
         SyncSettings sync;
         sync.name = s.required_string("name");
@@ -436,6 +466,23 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
                     return std::string();
                 }();
                 target.two_way = read_two_way(two_way_block, type);
+            }
+            if (const auto place = place_of(config, target)) {
+                const auto [it, first] = places.try_emplace(
+                    *place, Place{sync.name, target.connector, target.two_way.has_value()});
+                if (!first && (it->second.two_way || target.two_way) &&
+                    !(it->second.sync == sync.name && it->second.connector == target.connector)) {
+                    t.problem("writes where sync `" + it->second.sync + "` (connector `" +
+                                  it->second.connector + "`) already does" +
+                                  (place->starts_with("dir:") ? " (the same directory)"
+                                                              : " (the same table)") +
+                                  ", and one of them is two-way: each would take the other's "
+                                  "writes for edits to send to Notion (and a two-way markdown "
+                                  "directory would make pages of the other's files); give each "
+                                  "its own " +
+                                  (place->starts_with("dir:") ? "directory" : "table"),
+                              "connector");
+                }
             }
             t.finish();
             sync.targets.push_back(std::move(target));

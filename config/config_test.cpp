@@ -704,6 +704,41 @@ TEST_CASE("two_way on markdown: body two-way only there, other values refused cl
     CHECK(bad[0].find("two_way.body: body: two-way is for markdown targets") != std::string::npos);
 }
 
+TEST_CASE("a two-way target shares its directory or table with no other target") {
+    const std::string connectors =
+        "connectors:\n  notes: { type: markdown, dir: /tmp/notes }\n"
+        "  also: { type: markdown, dir: /tmp/notes/ }\n  other: { type: markdown, dir: /tmp/o }\n"
+        "  db: { type: sqlite, path: /tmp/x.db }\n";
+    const auto two_syncs = [&](const std::string& first, const std::string& second) {
+        return notion_block + connectors +
+               "syncs:\n  - name: a\n    source: { data_source: "
+               "248104cd-477e-80af-bc30-000bd28de8f9 }\n    content: true\n    targets:\n" +
+               first +
+               "  - name: b\n    source: { data_source: 248104cd-477e-80af-bc30-000bd28de8fa "
+               "}\n    content: true\n    targets:\n" +
+               second;
+    };
+    // One directory (spelled two ways) written back by two syncs, or one-way beside two-way.
+    for (const auto& [first, second] : std::vector<std::pair<std::string, std::string>>{
+             {"      - { connector: notes, two_way: {} }\n",
+              "      - { connector: notes, two_way: {} }\n"},
+             {"      - { connector: notes }\n", "      - { connector: also, two_way: {} }\n"},
+             {"      - { connector: db, table: t, two_way: {} }\n",
+              "      - { connector: db, table: t }\n"}}) {
+        const auto problems = problems_of(two_syncs(first, second));
+        INFO((first + second));
+        REQUIRE(problems.size() == 1);
+        CHECK(problems[0].find("writes where sync `a`") != std::string::npos);
+        CHECK(problems[0].find("and one of them is two-way") != std::string::npos);
+    }
+    // Their own places, or one-way only: fine.
+    parse_ok(two_syncs("      - { connector: notes, two_way: {} }\n",
+                       "      - { connector: other, two_way: {} }\n"));
+    parse_ok(two_syncs("      - { connector: notes }\n", "      - { connector: also }\n"));
+    parse_ok(two_syncs("      - { connector: db, table: t, two_way: {} }\n",
+                       "      - { connector: db, table: u, two_way: {} }\n"));
+}
+
 TEST_CASE("the Notion settings are checked") {
     CHECK(problems_of(R"(notion:
   token: secret_literal

@@ -45,8 +45,12 @@ public:
     // `secret`); empty for none.
     void set_secret(std::string secret) { secret_ = std::move(secret); }
     const std::string& secret() const { return secret_; }
-    // Request ids for the HTTP route: one per accepted request.
+    // Request ids for the HTTP route: one per accepted request, never one an earlier run of the
+    // daemon gave (they start at the start time in ms × 1000), so a sender's GET of an old id
+    // never reads another request's results.
     std::int64_t next_request() { return ++requests_; }
+    // Whether results of request `id` are here (kept, or changes still undecided).
+    bool knows(std::int64_t id) const { return kept_.contains(id) || undecided(id) > 0; }
     // The sync's schemas (property names -> ids, the data sources a new row may go to).
     void set_schemas(std::map<std::string, model::Schema> schemas) {
         schemas_ = std::move(schemas);
@@ -80,7 +84,10 @@ private:
 
     std::string table_;
     std::string secret_;
-    std::int64_t requests_ = 0;
+    std::int64_t requests_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count() *
+                             1000;
     std::map<std::string, model::Schema> schemas_;
     std::map<std::string, Pending> pending_;  // by row: "page:<id>" or "key:<external key>"
     std::int64_t generation_ = 0;

@@ -181,6 +181,12 @@ ControlResponse Routes::changes(const ControlRequest& request, const std::string
         } catch (const std::exception&) {
             return error(404, "no such request");
         }
+        if (!inbox->knows(id)) {
+            return error(404,
+                         "no such request here: results are kept for the last 1,000 requests "
+                         "while the daemon runs, not across a restart or a configuration reload; "
+                         "send again the changes you have no result for");
+        }
         json::array results;
         for (auto& r : inbox->results_of(id)) results.push_back(std::move(r));
         return json_response(

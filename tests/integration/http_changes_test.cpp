@@ -107,6 +107,12 @@ TEST_CASE("changes over HTTP: signed, idempotent, answered per change, merged li
         }
     }
     CHECK(applied);
+    // Request ids are not small counters a restart reuses; an id the daemon does not know is a
+    // 404 that says what to do.
+    CHECK(answer.at("request").to_number<std::int64_t>() > 1'000'000'000'000LL);
+    const auto unknown = signed_call(port, "GET", route + "/1", "");
+    CHECK(unknown.status == 404);
+    CHECK(unknown.body.find("send again the changes you have no result for") != std::string::npos);
     // A GET's signature is of its path: another request's results need their own.
     CHECK(call(port, "GET", results, "", {{"X-Notion-Syncd-Signature", http::sign("", secret)}})
               .status == 401);

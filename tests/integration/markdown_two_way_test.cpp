@@ -500,3 +500,39 @@ TEST_CASE("markdown body two-way: text that does not map to blocks is a conflict
     CHECK(read_file(copies[0]).find("- x\n    - nested\n") != std::string::npos);
     CHECK(t.writes("PATCH", "/v1/blocks/{id}/children") == writes);
 }
+
+TEST_CASE(
+    "markdown two-way added later: files a one-way target wrote are adopted, then edits flow") {
+    MarkdownTwoWay t;
+    const std::string two_way_targets = t.targets;
+    t.targets = "      - connector: md\n      - connector: log\n";  // one-way first
+    REQUIRE(t.syncd().status == 0);
+    const fs::path file = t.file_of(t.pages[3]);
+    REQUIRE(!file.empty());
+    // A person edits while the target is still one-way: nothing is sent (it is not two-way).
+    MarkdownTwoWay::edit(file, "Estimate", "Estimate: 40");
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.notion_value(t.pages[3], "Estimate") == 4);
+    // Two-way from now on: the files there are adopted where they are, and the first full
+    // comparison (verify) finds what differs from Notion — that edit — and writes it, once; no
+    // page is made, nothing else is written, no conflict copy.
+    t.targets = two_way_targets;
+    const auto patches = t.writes();
+    const auto posts = t.writes("POST", "/v1/pages");
+    const auto turned = t.syncd();
+    REQUIRE(turned.status == 0);
+    CHECK(turned.out.find("1 differed without a capture") != std::string::npos);
+    CHECK(t.notion_value(t.pages[3], "Estimate") == 40);
+    CHECK(t.writes() == patches + 1);
+    CHECK(t.writes("POST", "/v1/pages") == posts);
+    CHECK(t.conflict_copies().empty());
+    CHECK(t.file_of(t.pages[3]) == file);
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.writes() == patches + 1);
+    // Edits from now on reach Notion as captures.
+    MarkdownTwoWay::edit(file, "Estimate", "Estimate: 41");
+    REQUIRE(t.syncd().status == 0);
+    CHECK(t.notion_value(t.pages[3], "Estimate") == 41);
+    CHECK(t.writes() == patches + 2);
+    CHECK(t.writes("POST", "/v1/pages") == posts);
+}
