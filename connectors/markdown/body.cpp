@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <stdexcept>
 
-#include "connectors/markdown/markdown.hpp"
+#include "connectors/markdown/render.hpp"
 
 namespace syncd::connectors::markdown {
 namespace {
@@ -336,11 +337,15 @@ std::vector<BodyChunk> chunks_from_json(const json::value& v) {
     return out;
 }
 
-BodyEdit plan_body(const std::vector<BodyChunk>& base, std::string_view edited_text) {
+BodyEdit plan_body(const std::vector<BodyChunk>& base_chunks, std::string_view edited_text) {
     BodyEdit edit;
-    // Newlines at the very end are an editor's habit, not content.
+    // Compared as the blocks render with a block after them (every block's text then ends with
+    // a blank line: a list's last item too), not trimmed at the file's end as written; newlines
+    // at the very end are an editor's habit, not content.
+    std::vector<BodyChunk> base = base_chunks;
+    if (!base.empty()) base.back().text = without_newlines_at_end(base.back().text) + "\n\n";
     std::string edited = without_newlines_at_end(edited_text);
-    if (!edited.empty()) edited += '\n';
+    if (!edited.empty()) edited += "\n\n";
     std::string before;
     for (const auto& c : base) before += c.text;
     if (edited == before) return edit;
@@ -374,11 +379,22 @@ BodyEdit plan_body(const std::vector<BodyChunk>& base, std::string_view edited_t
         const std::string_view middle = std::string_view(edited).substr(start, stop - start);
         const auto parsed = parse_blocks(middle);
         if (!parsed) continue;
-        const std::string after_type = hi > 0 ? base[n - hi].type : std::string();
+        // The block after the span (none: one that continues no list).
+        const std::string after_type = hi > 0 ? base[n - hi].type : std::string("(end)");
         const std::vector<std::string> texts = render_chunks(*parsed, after_type);
         std::string rendered;
         for (const auto& t : texts) rendered += t;
         if (rendered != middle) continue;
+        // The block before the span ends as it did only if what follows it continues its list
+        // as before (a list's last item ends with a blank line, the others do not).
+        if (lo > 0) {
+            const std::string& type = base[lo - 1].type;
+            const std::string old_next = lo < n ? base[lo].type : std::string("(end)");
+            const std::string new_next =
+                !parsed->empty() ? std::string(parsed->at(0).as_object().at("type").as_string())
+                                 : after_type;
+            if ((old_next == type) != (new_next == type)) continue;
+        }
         // Align the old blocks of the span with the new ones (same type and text = kept).
         const std::size_t m = parsed->size();
         const std::size_t k = n - hi - lo;
@@ -508,6 +524,55 @@ BodyEdit plan_body(const std::vector<BodyChunk>& base, std::string_view edited_t
         "code blocks with a language, dividers; **bold**, _italic_, ~~struck~~, `code`, "
         "[links](url), other Markdown characters escaped with \\)";
     return edit;
+}
+
+json::array apply_body_edit(json::array blocks, const BodyEdit& edit) {
+    // A request's block as the API answers with it: rich text with plain_text and href.
+    std::size_t made = 0;
+    const auto answered = [&](const json::value& request) {
+        json::object b = request.as_object();
+        const std::string type(b.at("type").as_string());
+        if (auto* rich = b[type].as_object().if_contains("rich_text")) {
+            for (auto& item : rich->as_array()) {
+                auto& o = item.as_object();
+                // Copies: adding keys to `o` moves what references into it would point at.
+                const json::object text = o.at("text").as_object();
+                const auto* link = text.if_contains("link");
+                o["href"] =
+                    link && link->is_object() ? link->as_object().at("url") : json::value(nullptr);
+                o["plain_text"] = text.at("content");
+            }
+        }
+        b["id"] = "new-" + std::to_string(++made);
+        return b;
+    };
+    const auto find = [&](const std::string& id) {
+        return std::find_if(blocks.begin(), blocks.end(), [&](const json::value& b) {
+            return b.as_object().at("id").as_string() == id;
+        });
+    };
+    for (const auto& op : edit.ops) {
+        if (op.kind == BlockOp::Kind::update) {
+            const auto at = find(op.block_id);
+            if (at == blocks.end()) throw std::logic_error("update of a block not there");
+            json::object updated = answered(op.blocks.at(0));
+            updated["id"] = op.block_id;
+            *at = std::move(updated);
+        } else if (op.kind == BlockOp::Kind::remove) {
+            const auto at = find(op.block_id);
+            if (at == blocks.end()) throw std::logic_error("removal of a block not there");
+            blocks.erase(at);
+        } else {
+            auto at = op.start ? blocks.begin() : blocks.end();
+            if (!op.after.empty()) {
+                at = find(op.after);
+                if (at == blocks.end()) throw std::logic_error("insert after a block not there");
+                ++at;
+            }
+            for (const auto& b : op.blocks) at = blocks.insert(at, answered(b)) + 1;
+        }
+    }
+    return blocks;
 }
 
 }  // namespace syncd::connectors::markdown

@@ -41,4 +41,10 @@ boost::json::object request_block(const boost::json::object& block);
 // text below its title heading), or an error saying why the edit is not round-trippable.
 BodyEdit plan_body(const std::vector<BodyChunk>& base, std::string_view edited);
 
+// The top-level blocks a page holds after `edit` is carried out on `blocks` (the API's response
+// shape), as Notion applies the operations; inserted blocks get ids "new-1", "new-2", … The
+// model the tests and the fuzzer check plan_body against: rendered, the result is the edited
+// text.
+boost::json::array apply_body_edit(boost::json::array blocks, const BodyEdit& edit);
+
 }  // namespace syncd::connectors::markdown

@@ -4,6 +4,7 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <random>
 
 #include "connectors/markdown/markdown.hpp"
 
@@ -175,4 +176,62 @@ TEST_CASE("body: an edited block keeps its id beside a new one of its type, foun
     REQUIRE(first.ops.size() == 1);
     CHECK(!first.ops[0].start);
     CHECK(first.ops[0].after.empty());
+}
+
+TEST_CASE("body: random edits of random pages, carried out, give exactly the edited text") {
+    std::mt19937 random(13);
+    const std::vector<std::string> lines = {
+        "Plain text", "**bold** and _it_", "# Heading",         "## Sub", "- item", "- [ ] to do",
+        "- [x] done", "1. first",          "> a quote",         "---",    "",       "",
+        "",           "a `code` span",     "[l](https://e.com)"};
+    const auto pick = [&] { return lines[random() % lines.size()]; };
+    int planned = 0;
+    int refused = 0;
+    for (int round = 0; round < 3000; ++round) {
+        std::string base_text;
+        for (int i = 0, n = static_cast<int>(random() % 8); i < n; ++i) base_text += pick() + "\n";
+        auto base = parse_blocks(base_text);
+        if (!base) continue;
+        for (std::size_t i = 0; i < base->size(); ++i)
+            base->at(i).as_object()["id"] = "b" + std::to_string(i);
+        // The text as written, then lines inserted, removed or replaced.
+        std::string text = render_blocks(*base);
+        std::vector<std::string> edited;
+        for (std::size_t at = 0; at < text.size();) {
+            const std::size_t end = text.find('\n', at);
+            edited.push_back(text.substr(at, end - at));
+            at = end == std::string::npos ? text.size() : end + 1;
+        }
+        for (int e = 0, n = 1 + static_cast<int>(random() % 3); e < n; ++e) {
+            const std::size_t at = edited.empty() ? 0 : random() % (edited.size() + 1);
+            switch (random() % 3) {
+                case 0:
+                    edited.insert(edited.begin() + static_cast<std::ptrdiff_t>(at), pick());
+                    break;
+                case 1:
+                    if (at < edited.size())
+                        edited.erase(edited.begin() + static_cast<std::ptrdiff_t>(at));
+                    break;
+                default:
+                    if (at < edited.size()) edited[at] = pick();
+            }
+        }
+        std::string edited_text;
+        for (const auto& l : edited) edited_text += l + "\n";
+        const BodyEdit edit = plan_body(body_chunks(*base), edited_text);
+        if (!edit.error.empty()) {
+            ++refused;
+            continue;
+        }
+        ++planned;
+        std::string want = edited_text;
+        while (want.ends_with('\n')) want.pop_back();
+        std::string got = render_blocks(apply_body_edit(*base, edit));
+        while (got.ends_with('\n')) got.pop_back();
+        INFO(base_text);
+        INFO(edited_text);
+        REQUIRE(got == want);
+    }
+    MESSAGE("planned " << planned << ", refused " << refused);
+    CHECK(planned > 1000);
 }

@@ -11,6 +11,7 @@
 
 #include "connectors/connector.hpp"
 #include "connectors/markdown/front_matter.hpp"
+#include "connectors/markdown/render.hpp"
 
 namespace syncd::connectors::markdown {
 
@@ -22,20 +23,5 @@ Settings parse_settings(config::SettingsReader& read);
 void validate(config::SettingsReader& read);
 std::unique_ptr<Connector> make_connector(config::SettingsReader& read,
                                           const ConnectorContext& context);
-
-// Rich text (an array of rich text objects) as inline Markdown.
-std::string inline_text(const boost::json::value& rich_text);
-// Blocks (with nested "children") as Markdown.
-std::string render_blocks(const boost::json::array& blocks);
-// The same text cut at each top-level block (their concatenation is render_blocks when
-// `after_type` is empty; else the blocks are followed by one of that type, and the text is not
-// trimmed).
-std::vector<std::string> render_chunks(const boost::json::array& blocks,
-                                       const std::string& after_type = {});
-// The whole file: front matter (front_matter.hpp; `schema` gives the properties' types) and body.
-std::string render_page(const model::ChangeEvent& event, const std::string& title,
-                        const model::Schema* schema = nullptr, const Names* names = nullptr);
-// "Weekly sync notes" + id -> "weekly-sync-notes-1f2e3d4c.md".
-std::string file_name(const std::string& title, const std::string& page_id);
 
 }  // namespace syncd::connectors::markdown
