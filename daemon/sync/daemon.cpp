@@ -368,6 +368,7 @@ asio::awaitable<json::array> Daemon::plan(std::optional<std::string> job) {
                 }
             }
             if (!writes.empty()) action("update", std::move(writes), "write");
+            if (!row.body.empty()) action("body", {}, row.body);
         }
     }
     client_->shutdown();

@@ -954,8 +954,23 @@ asio::awaitable<std::vector<RowPlan>> WriteBack::plan() {
         RowPlan plan = row.page_id.empty() ? planned_create(row) : decide(row);
         plan.held = held[i];
         plan.verify = row.capture.empty();
+        if (row.body && !row.body->error.empty()) {
+            plan.body = "conflict: " + row.body->error;
+        } else if (row.body) {
+            std::size_t updated = 0;
+            std::size_t removed = 0;
+            std::size_t added = 0;
+            for (const auto& op : row.body->ops) {
+                if (op.kind == connectors::BlockOp::Kind::update) ++updated;
+                if (op.kind == connectors::BlockOp::Kind::remove) ++removed;
+                if (op.kind == connectors::BlockOp::Kind::insert) added += op.blocks.size();
+            }
+            plan.body = "write: " + std::to_string(updated) + " blocks updated, " +
+                        std::to_string(removed) + " removed, " + std::to_string(added) +
+                        " added (if Notion's blocks are still those the file was written from)";
+        }
         if (plan.restore || plan.trash || plan.create || !plan.held.empty() ||
-            !plan.properties.empty())
+            !plan.properties.empty() || !plan.body.empty())
             out.push_back(std::move(plan));
     }
     co_return out;

@@ -67,6 +67,8 @@ struct RowPlan {
     bool create = false;    // a row inserted without a page: it becomes one (create: true)
     bool verify = false;    // found by verify_every (not captured: edited with the capture off)
     std::vector<PropertyPlan> properties = {};
+    // A file's edited body (markdown body: two-way): the block changes it makes, or why none.
+    std::string body = {};
 };
 
 // A captured edit not merged yet (young, held, or made while a delivery ran), as a delivery to

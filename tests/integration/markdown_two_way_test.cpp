@@ -432,6 +432,17 @@ TEST_CASE("markdown body two-way: edited text reaches Notion as block changes, i
     const std::string edited = read_file(file);
     const auto writes = t.writes("PATCH", "/v1/blocks/{id}");
     const auto appends = t.writes("PATCH", "/v1/blocks/{id}/children");
+    // `plan` tells what the next cycle does to the body, and does nothing.
+    const json::array plan = json::parse(t.syncd({"plan", "--json"}).out).as_array();
+    bool planned = false;
+    for (const auto& action : plan) {
+        planned = planned || (action.at("kind") == "body" &&
+                              action.at("decision")
+                                  .as_string()
+                                  .starts_with("write: 1 blocks updated, 0 removed, 2 added"));
+    }
+    CHECK(planned);
+    CHECK(t.writes("PATCH", "/v1/blocks/{id}/children") == appends);
     REQUIRE(t.syncd().status == 0);
     const auto after = blocks_of(t, t.pages[1]);
     REQUIRE(after.size() == 6);
