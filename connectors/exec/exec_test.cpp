@@ -1,9 +1,18 @@
 #include "connectors/exec/exec.hpp"
 
 #include <doctest/doctest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <cstdlib>
+#include <sstream>
+
+#include "connectors/exec/program.hpp"
 
 using namespace syncd;
 using namespace syncd::connectors::exec;
@@ -120,4 +129,39 @@ TEST_CASE("restarts back off from half a second, doubling, up to 30 seconds") {
     CHECK(restart_delay(3) == 2000ms);
     CHECK(restart_delay(7) == 30'000ms);
     CHECK(restart_delay(100) == 30'000ms);
+}
+
+TEST_CASE("a program's last stderr lines are logged even when it exits at once") {
+    // The lines a program writes just before it exits (often why it stops) are still in the
+    // pipe when the Program is destroyed: they must be read, not dropped.
+    std::ostringstream captured;
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(captured);
+    auto logger = std::make_shared<spdlog::logger>("stderr-test", sink);
+    const auto previous = spdlog::default_logger();
+    spdlog::set_default_logger(logger);
+    for (int round = 0; round < 20; ++round) {
+        boost::asio::io_context io;
+        boost::asio::co_spawn(
+            io,
+            [&]() -> boost::asio::awaitable<void> {
+                syncd::connectors::exec::ProgramSpec spec{
+                    // More than a pipe holds (64 KiB), so lines are still unread at the exit.
+                    .argv = {"sh", "-c",
+                             "seq 1 30000 >&2; echo \"last words " + std::to_string(round) +
+                                 "\" >&2; exit 3"},
+                    .environment = {{"PATH", "/usr/bin:/bin"}},
+                    .log_name = "t"};
+                auto program = co_await syncd::connectors::exec::Program::start(spec);
+                while (co_await program->read_line(std::chrono::seconds(10))) {
+                }
+                program.reset();  // at once, as a connector does when the program's output ends
+            },
+            boost::asio::detached);
+        io.run();
+        spdlog::default_logger()->flush();
+        INFO(round);
+        CHECK(captured.str().find("stderr: last words " + std::to_string(round)) !=
+              std::string::npos);
+    }
+    spdlog::set_default_logger(previous);
 }

@@ -329,14 +329,20 @@ void Program::log_stderr(int fd, int wake_fd) {
         if (line.size() > max_logged) line = line.substr(0, max_logged);
         spdlog::info("connector={} pid={} stderr: {}", log_name_, pid_, line);
     };
+    bool stopping = false;
     for (;;) {
         pollfd fds[2] = {{.fd = fd, .events = POLLIN, .revents = 0},
                          {.fd = wake_fd, .events = POLLIN, .revents = 0}};
-        if (poll(fds, 2, -1) < 0) {
+        if (!stopping && poll(fds, 2, -1) < 0) {
             if (errno == EINTR) continue;
             break;
         }
-        if (fds[1].revents != 0) break;
+        if (!stopping && fds[1].revents != 0) {
+            // The program is gone: what it wrote last (often why it stopped) is still read,
+            // without waiting for more (a child of it may hold the pipe open).
+            stopping = true;
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        }
         const ssize_t n = ::read(fd, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
