@@ -10,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <cctype>
@@ -72,7 +73,11 @@ namespace {
 ControlResponse authorize(const ServerOptions& options, const ControlRequest& request) {
     // The webhook route is authenticated by its signature; the changes routes check the token
     // or their own signature themselves.
-    if (!options.auth_token || request.target.starts_with("/v1/webhooks/notion") ||
+    // The console's page and files are public (no data, no secret in them): the page asks for
+    // the token and sends it with each API call.
+    const bool console_file = (request.method == "GET" || request.method == "HEAD") &&
+                              (request.target == "/" || request.target.starts_with("/console/"));
+    if (!options.auth_token || console_file || request.target.starts_with("/v1/webhooks/notion") ||
         (request.target.starts_with("/v1/targets/") &&
          request.target.find("/changes") != std::string::npos))
         return {.status = 0};
@@ -125,6 +130,13 @@ asio::awaitable<void> serve(std::shared_ptr<ControlServer::State> state, tcp::so
                                                      message.version()};
         response.set(bhttp::field::server, "notion-syncd");
         response.set(bhttp::field::content_type, answer.content_type);
+        response.set("X-Content-Type-Options", "nosniff");
+        bool cache_set = false;
+        for (const auto& [name, value] : answer.headers) {
+            response.set(name, value);
+            cache_set = cache_set || beast::iequals(name, "cache-control");
+        }
+        if (!cache_set) response.set(bhttp::field::cache_control, "no-store");
         response.body() = std::move(answer.body);
         response.keep_alive(message.keep_alive());
         response.prepare_payload();

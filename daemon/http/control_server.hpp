@@ -26,6 +26,9 @@ struct ControlResponse {
     int status = 200;
     std::string content_type = "application/json";
     std::string body = {};
+    // More header fields (Cache-Control, Content-Security-Policy, …). Every answer also carries
+    // X-Content-Type-Options: nosniff, and Cache-Control: no-store unless set here.
+    std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 using Handler = std::function<ControlResponse(const ControlRequest&)>;

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "connectors/change_inbox.hpp"
+#include "daemon/http/console_assets.hpp"
 #include "daemon/http/notion_webhook.hpp"
 #include "daemon/http/status.hpp"
 #include "daemon/model/hash.hpp"
@@ -52,6 +53,10 @@ Routes::Routes(std::function<sync::Daemon&()> daemon, std::string secret, std::s
 ControlResponse Routes::operator()(const ControlRequest& request) {
     std::string path = request.target.substr(0, request.target.find('?'));
     const bool get = request.method == "GET" || request.method == "HEAD";
+    if (path == "/" || path.starts_with("/console/")) {
+        if (!get) return error(405, "use GET");
+        return console_file(path == "/" ? "/console/index.html" : path);
+    }
     if (path == "/healthz") {
         if (!get) return error(405, "use GET");
         return {.status = 200, .content_type = "text/plain", .body = "ok\n"};
@@ -116,6 +121,79 @@ ControlResponse Routes::operator()(const ControlRequest& request) {
         daemon_().write_back_now(target);  // carried out at once, not at the next tick
         return json_response(200, {{"resolved", id}, {"take", take}});
     }
+    if (path == "/v1/history") {
+        if (!get) return error(405, "use GET");
+        return json_response(200, {{"samples", daemon_().history()}});
+    }
+    const std::string held = "/v1/held-deletes/";
+    if (path.starts_with(held)) {
+        // POST /v1/held-deletes/{sync}/{page_id} {"decision": "approve" | "keep"}
+        if (request.method != "POST") return error(405, "use POST");
+        const std::string rest = path.substr(held.size());
+        const auto slash = rest.find('/');
+        if (slash == std::string::npos)
+            return error(404, "expected /v1/held-deletes/{sync}/{page_id}");
+        const std::string job = rest.substr(0, slash);
+        const std::string page = rest.substr(slash + 1);
+        boost::system::error_code parse_error;
+        const json::value body = json::parse(request.body, parse_error);
+        const json::value* decision =
+            !parse_error && body.is_object() ? body.as_object().if_contains("decision") : nullptr;
+        if (decision == nullptr || !decision->is_string() ||
+            (decision->get_string() != "approve" && decision->get_string() != "keep")) {
+            return error(400,
+                         "expected {\"decision\": \"approve\"} (the targets delete the page) or "
+                         "{\"decision\": \"keep\"} (they keep it)");
+        }
+        const std::string what(decision->get_string());
+        if (!daemon_().decide_held_delete(job, page, what))
+            return error(404, "no delete of page " + page + " is held for sync `" + job + "`");
+        return json_response(202, {{"sync", job}, {"page_id", page}, {"decision", what}});
+    }
+    if (path == "/v1/dead-letters") {
+        if (!get) return error(405, "use GET");
+        auto& mirror = daemon_().mirror();
+        json::array out;
+        for (const auto& d : mirror.dead_letters()) {
+            json::object item{{"id", d.id},
+                              {"target", d.target},
+                              {"seq", d.seq},
+                              {"error", d.error},
+                              {"failed_at", d.failed_at}};
+            if (const auto event = mirror.dead_letter_event(d.id)) {
+                item["page_id"] = event->page_id;
+                item["kind"] = event->kind;
+            }
+            out.push_back(std::move(item));
+        }
+        return json_response(200, {{"dead_letters", out}});
+    }
+    const std::string dead = "/v1/dead-letters/";
+    if (path.starts_with(dead)) {
+        // POST /v1/dead-letters/{id}/retry | /drop
+        if (request.method != "POST") return error(405, "use POST");
+        const std::string rest = path.substr(dead.size());
+        const auto slash = rest.find('/');
+        const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+        std::int64_t id = 0;
+        try {
+            id = std::stoll(rest.substr(0, slash));
+        } catch (const std::exception&) {
+            return error(404, "no such dead letter");
+        }
+        if (action == "retry") {
+            if (!daemon_().retry_dead_letter(id)) return error(404, "no such dead letter");
+            return json_response(202, {{"retry", id}});
+        }
+        if (action == "drop") {
+            bool known = false;
+            for (const auto& d : daemon_().mirror().dead_letters()) known = known || d.id == id;
+            if (!known) return error(404, "no such dead letter");
+            daemon_().mirror().drop_dead_letter(id);
+            return json_response(200, {{"dropped", id}});
+        }
+        return error(404, "expected /v1/dead-letters/{id}/retry or /drop");
+    }
     const std::string jobs = "/v1/jobs/";
     if (path.starts_with(jobs) && path.ends_with("/sync")) {
         if (request.method != "POST") return error(405, "use POST");
@@ -130,6 +208,28 @@ ControlResponse Routes::operator()(const ControlRequest& request) {
     const std::string targets = "/v1/targets/";
     if (path.starts_with(targets)) return changes(request, path.substr(targets.size()));
     return error(404, "no such route: " + path);
+}
+
+ControlResponse Routes::console_file(const std::string& path) {
+    for (const auto& asset : console_assets()) {
+        if (asset.path != path) continue;
+        ControlResponse answer{.status = 200,
+                               .content_type = std::string(asset.content_type),
+                               .body = std::string(asset.body)};
+        // Scripts and styles only from this server, no inline script or style element, no
+        // frames, no forms posting elsewhere; the API is this origin too.
+        answer.headers = {
+            {"Content-Security-Policy",
+             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+             "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},
+            {"Referrer-Policy", "no-referrer"},
+            {"X-Frame-Options", "DENY"},
+            // The page is looked at again on each visit; its files may be cached a little while
+            // (an upgraded daemon serves new ones within 5 minutes).
+            {"Cache-Control", path.ends_with(".html") ? "no-cache" : "public, max-age=300"}};
+        return answer;
+    }
+    return error(404, "no such console file: " + path);
 }
 
 ControlResponse Routes::changes(const ControlRequest& request, const std::string& rest) {

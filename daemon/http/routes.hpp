@@ -30,6 +30,8 @@ public:
 
 private:
     ControlResponse webhook(const ControlRequest& request);
+    // A file of the operator console (GET / is its index.html).
+    ControlResponse console_file(const std::string& path);
     // POST /v1/targets/{sync}/{connector}/changes and GET …/changes/{request}; `rest` is the path
     // after /v1/targets/.
     ControlResponse changes(const ControlRequest& request, const std::string& rest);

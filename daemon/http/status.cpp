@@ -140,11 +140,12 @@ std::string render_metrics(const sync::Snapshot& snapshot, const std::string& ex
     help("notion_syncd_auth_failed", "gauge",
          "1 while Notion rejects the token or the connection's access (401, 403)");
     line(std::string("notion_syncd_auth_failed ") + (snapshot.auth_rejected ? "1" : "0"));
-    // One family at a time, all its samples together (the text format requires it).
+    // One family at a time, all its samples together (the text format requires it). Per job
+    // the label is `sync` (the job's name): `job` is the label Prometheus gives every target.
     const auto per_job = [&](const char* name, const char* type, const char* text, auto value) {
         help(name, type, text);
         for (const auto& job : snapshot.jobs)
-            line(std::string(name) + "{job=\"" + label(job.name) + "\"} " + value(job));
+            line(std::string(name) + "{sync=\"" + label(job.name) + "\"} " + value(job));
     };
     per_job("notion_syncd_poll_lag_seconds", "gauge",
             "seconds since the job's last successful poll", [](const sync::JobSnapshot& j) {
@@ -156,6 +157,10 @@ std::string render_metrics(const sync::Snapshot& snapshot, const std::string& ex
                 return std::to_string(t == std::chrono::system_clock::time_point{}
                                           ? 0
                                           : std::chrono::system_clock::to_time_t(t));
+            });
+    per_job("notion_syncd_poll_interval_seconds", "gauge", "the job's poll interval (every:)",
+            [](const sync::JobSnapshot& j) {
+                return std::to_string(static_cast<double>(j.every.count()) / 1000.0);
             });
     per_job("notion_syncd_poll_failures_total", "counter", "failed polls",
             [](const sync::JobSnapshot& j) { return std::to_string(j.state.failures); });

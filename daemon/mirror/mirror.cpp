@@ -169,6 +169,18 @@ constexpr std::string_view migrations[] = {
         WHERE json_valid(record) AND json_type(record, '$.values.title') = 'text'
           AND json_extract(record, '$.values.title') != '';
     )sql",
+    // v9: the operator console. One sample a minute of what the charts show, the last 24 h
+    // kept (so a restart keeps them); a person's decision on a delete the brake held (approve:
+    // delete it past the brake; keep: the targets keep the page while Notion does not list it).
+    R"sql(
+    CREATE TABLE history (at_ms INTEGER PRIMARY KEY, sample TEXT NOT NULL);
+    CREATE TABLE delete_decisions (
+        sync TEXT NOT NULL,
+        page_id TEXT NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('approve', 'keep')),
+        decided_at TEXT NOT NULL,
+        PRIMARY KEY (sync, page_id));
+    )sql",
 };
 
 // The migration after which the stored hashes are recomputed (see Mirror::rehash).
@@ -306,6 +318,67 @@ std::optional<Mirror::PageDigest> Mirror::page_digest(const std::string& page_id
     s->bind(1, page_id);
     if (!s->step()) return std::nullopt;
     return PageDigest{s->text(0), s->text(1), state_of(s->text(2))};
+}
+
+void Mirror::add_history(std::int64_t at_ms, const json::object& sample) {
+    db_.cached("INSERT OR REPLACE INTO history (at_ms, sample) VALUES (?, ?)")
+        ->bind(1, at_ms)
+        .bind(2, model::to_json_text(sample))
+        .run();
+    db_.cached("DELETE FROM history WHERE at_ms < ?")
+        ->bind(1, static_cast<std::int64_t>(at_ms - 24 * 3600 * 1000))
+        .run();
+}
+
+std::vector<json::object> Mirror::history(std::int64_t since_ms) {
+    std::vector<json::object> out;
+    auto s = db_.cached("SELECT sample FROM history WHERE at_ms >= ? ORDER BY at_ms");
+    s->bind(1, since_ms);
+    while (s->step()) {
+        boost::system::error_code error;
+        json::value v = json::parse(s->text(0), error);
+        if (!error && v.is_object()) out.push_back(std::move(v.as_object()));
+    }
+    return out;
+}
+
+bool Mirror::decide_held_delete(const std::string& sync, const std::string& page_id,
+                                const std::string& decision) {
+    auto held = db_.cached("SELECT 1 FROM held_deletes WHERE sync = ? AND page_id = ?");
+    held->bind(1, sync).bind(2, page_id);
+    if (!held->step()) return false;
+    held->reset();
+    sqlite::Transaction t(db_);
+    db_.cached(
+           "INSERT OR REPLACE INTO delete_decisions (sync, page_id, decision, decided_at) VALUES "
+           "(?, ?, ?, ?)")
+        ->bind(1, sync)
+        .bind(2, page_id)
+        .bind(3, decision)
+        .bind(4, now_iso())
+        .run();
+    // Decided: no longer waiting for a person (the next reconciliation carries it out).
+    db_.cached("DELETE FROM held_deletes WHERE sync = ? AND page_id = ?")
+        ->bind(1, sync)
+        .bind(2, page_id)
+        .run();
+    t.commit();
+    return true;
+}
+
+std::map<std::string, std::string> Mirror::delete_decisions(const std::string& sync) {
+    std::map<std::string, std::string> out;
+    auto s = db_.cached("SELECT page_id, decision FROM delete_decisions WHERE sync = ?");
+    s->bind(1, sync);
+    while (s->step()) out.emplace(s->text(0), s->text(1));
+    return out;
+}
+
+void Mirror::forget_delete_decision(const std::string& sync, const std::string& page_id) {
+    db_.cached("DELETE FROM delete_decisions WHERE sync = ? AND page_id = ?")
+        ->bind(1, sync)
+        .bind(2, page_id)
+        .run();
 }
 
 std::map<std::string, std::string> Mirror::names(const std::set<std::string>& ids) {

@@ -137,6 +137,17 @@ public:
     std::vector<std::string> live_pages(const std::string& data_source_id);
     // The stored content of a page (blocks only when asked for).
     std::optional<ContentState> content(const std::string& page_id, bool with_blocks);
+    // The console's history: one sample a minute, taken at `at_ms` (Unix ms), the last 24 h
+    // kept; the samples since `since_ms`, oldest first.
+    void add_history(std::int64_t at_ms, const json::object& sample);
+    std::vector<json::object> history(std::int64_t since_ms);
+    // A person's decision on a delete the brake holds for `sync`: "approve" (the next
+    // reconciliation deletes the page past the brake) or "keep" (the targets keep it while
+    // Notion does not list it; not held again). False when that delete is not held.
+    bool decide_held_delete(const std::string& sync, const std::string& page_id,
+                            const std::string& decision);
+    std::map<std::string, std::string> delete_decisions(const std::string& sync);
+    void forget_delete_decision(const std::string& sync, const std::string& page_id);
     // What these users and pages are called, for those the mirror knows (id -> name).
     std::map<std::string, std::string> names(const std::set<std::string>& ids);
     std::optional<SourceState> source(const std::string& data_source_id);

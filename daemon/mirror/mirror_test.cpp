@@ -106,7 +106,8 @@ using Names = std::vector<std::string>;
 // Undoes migration 4 (issue #10), as a mirror of schema 3 was.
 void downgrade_to_3(syncd::sqlite::Database& db) {
     db.exec(
-        "DROP TABLE names; DROP TABLE two_way_base; DROP TABLE conflicts; DROP TABLE "
+        "DROP TABLE history; DROP TABLE delete_decisions; DROP TABLE names; DROP TABLE "
+        "two_way_base; DROP TABLE conflicts; DROP TABLE "
         "writeback_log; "
         "DROP TABLE create_intents; DROP TABLE two_way_reverts; DROP TABLE two_way_verify; "
         "DROP TABLE job_sources; DROP TABLE target_sources; DROP TABLE jobs; DROP TABLE counters; "
@@ -231,7 +232,7 @@ TEST_CASE("opening a mirror of schema 2 re-hashes every page and content with th
         db.exec("PRAGMA user_version = 2");
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 8);
+    CHECK(user_version(dir.path()) == 9);
     CHECK(upgraded.page_digest("p1")->hash == syncd::model::hash_of(p1));
     CHECK(upgraded.page_digest("p1")->hash != "8296fb05f6171d9d");
     CHECK(upgraded.content("p1", false)->hash == syncd::model::content_hash(blocks.as_array()));
@@ -255,7 +256,7 @@ TEST_CASE("migration 4: events routed by data source, existing targets keep what
         downgrade_to_3(db);
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 8);
+    CHECK(user_version(dir.path()) == 9);
     CHECK(upgraded.job_sources("tasks") == Names{ds_a});
     CHECK(pages(upgraded.events_after("tasks", 0, 10)) == Names{"p1"});
     // The target that existed holds ds_a already: no snapshot, it goes on from its cursor.
@@ -899,10 +900,48 @@ TEST_CASE("migration 8: page titles and people's names, back-filled from the mir
     }
     {
         syncd::sqlite::Database db(dir.path());
-        db.exec("DROP TABLE names; PRAGMA user_version = 7");
+        db.exec(
+            "DROP TABLE history; DROP TABLE delete_decisions; DROP TABLE names; PRAGMA "
+            "user_version = 7");
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 8);
+    CHECK(user_version(dir.path()) == 9);
     // Titles come back from the records; people's names with the pages' next reads.
     CHECK(upgraded.names({"p1", "u1"}) == std::map<std::string, std::string>{{"p1", "Ship it"}});
+}
+
+TEST_CASE("history keeps 24 hours of samples, oldest first") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    const std::int64_t day = 24 * 3600 * 1000LL;
+    mirror.add_history(1'000, {{"n", 1}});
+    mirror.add_history(2'000, {{"n", 2}});
+    CHECK(mirror.history(0).size() == 2);
+    CHECK(mirror.history(1'500).size() == 1);
+    // A sample a day later drops those older than 24 h before it.
+    mirror.add_history(1'500 + day, {{"n", 3}});
+    const auto kept = mirror.history(0);
+    REQUIRE(kept.size() == 2);
+    CHECK(kept[0].at("n") == 2);
+    CHECK(kept[1].at("n") == 3);
+}
+
+TEST_CASE("a decision on a held delete is taken only for a delete that is held") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch batch(mirror);
+        batch.put_page("tasks", record("p1", ds_a, 1), PageState::live);
+        batch.hold_delete("tasks", "p1");
+        batch.commit();
+    }
+    CHECK(!mirror.decide_held_delete("tasks", "p2", "approve"));  // not held
+    CHECK(!mirror.decide_held_delete("other", "p1", "approve"));  // held for another job
+    CHECK(mirror.decide_held_delete("tasks", "p1", "keep"));
+    CHECK(mirror.held_deletes("tasks") == 0);  // decided: not waiting any more
+    CHECK(mirror.delete_decisions("tasks") == std::map<std::string, std::string>{{"p1", "keep"}});
+    mirror.forget_delete_decision("tasks", "p1");
+    CHECK(mirror.delete_decisions("tasks").empty());
+    CHECK_THROWS(mirror.database().exec(
+        "INSERT INTO delete_decisions VALUES ('tasks', 'p9', 'maybe', '')"));  // CHECK constraint
 }

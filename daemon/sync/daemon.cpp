@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 
@@ -96,6 +97,16 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
     }
     polled_at_.resize(pollers_.size());
     awaiting_poll_.resize(dispatchers_.size());
+    // The console's history survives a restart: the last 24 h from the mirror.
+    if (const char* step = std::getenv("NOTION_SYNCD_HISTORY_STEP_MS")) {
+        history_step_ = std::chrono::milliseconds(std::max(100L, std::atol(step)));  // tests only
+    }
+    const auto now = std::chrono::system_clock::now();
+    for (auto& sample : mirror_->history(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             now.time_since_epoch() - std::chrono::hours(24))
+                                             .count())) {
+        history_.push_back(std::move(sample));
+    }
 }
 
 std::chrono::system_clock::time_point Daemon::polled_at(std::size_t job) {
@@ -273,10 +284,14 @@ asio::awaitable<void> Daemon::run() {
         asio::co_spawn(executor_, track(write_back_ticks(i)), asio::detached);
     }
     asio::steady_timer wait(executor_);
+    sample_history();  // the counters' starting point
     do {
         wait.expires_after(100ms);
         co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (!stopping_) collect_garbage();
+        if (!stopping_) {
+            collect_garbage();
+            sample_history();
+        }
     } while (!stopping_ || running_ > 0);
     collect_garbage();
     client_->shutdown();
@@ -390,6 +405,99 @@ asio::awaitable<std::vector<std::pair<std::string, Failure>>> Daemon::check_onli
     client_->shutdown();
     budget_->shutdown();
     co_return out;
+}
+
+void Daemon::sample_history() {
+    const auto now = std::chrono::steady_clock::now();
+    const bool first = sampled_at_ == std::chrono::steady_clock::time_point{};
+    if (!first && now - sampled_at_ < history_step_) return;
+    sampled_at_ = now;
+    const Snapshot snap = snapshot();
+    std::size_t requests = 0;
+    for (const auto& [key, count] : snap.client.requests) requests += count;
+    json::object lag;
+    json::object delivered;
+    json::object pending;
+    std::size_t conflicts = 0;
+    std::map<std::string, std::size_t> delivered_now;
+    for (const auto& job : snap.jobs) {
+        if (job.state.last_success != std::chrono::system_clock::time_point{}) {
+            lag[job.name] = std::chrono::duration<double>(std::chrono::system_clock::now() -
+                                                          job.state.last_success)
+                                .count();
+        }
+        for (const auto& t : job.targets) {
+            delivered_now[t.target] = t.delivered;
+            const auto before = delivered_at_sample_.find(t.target);
+            delivered[t.target] =
+                t.delivered - (before == delivered_at_sample_.end() ? 0 : before->second);
+            pending[t.target] = t.pending;
+            conflicts += t.conflicts_open;
+        }
+    }
+    const std::size_t request_delta = requests - std::min(requests, requests_at_sample_);
+    const std::size_t limited_delta =
+        snap.budget.rate_limited - std::min(snap.budget.rate_limited, rate_limited_at_sample_);
+    requests_at_sample_ = requests;
+    rate_limited_at_sample_ = snap.budget.rate_limited;
+    delivered_at_sample_ = std::move(delivered_now);
+    if (first) return;  // only the counters' starting point
+    // Per minute, whatever the step (tests take shorter ones).
+    const double per_minute = 60'000.0 / static_cast<double>(history_step_.count());
+    const auto at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+    const double t = static_cast<double>(at_ms) / 1000.0;  // Unix seconds, as charts take them
+    for (auto& [target, n] : delivered) n = n.to_number<double>() * per_minute;
+    json::object sample{{"t", t},
+                        {"requests", static_cast<double>(request_delta) * per_minute},
+                        {"rate_limited", static_cast<double>(limited_delta) * per_minute},
+                        {"budget", snap.budget_per_minute},
+                        {"lag", std::move(lag)},
+                        {"delivered", std::move(delivered)},
+                        {"pending", std::move(pending)},
+                        {"conflicts_open", conflicts}};
+    try {
+        mirror_->add_history(at_ms, sample);
+    } catch (const std::exception& e) {
+        spdlog::warn("history sample not stored: {}", e.what());
+    }
+    history_.push_back(std::move(sample));
+    while (!history_.empty() && history_.front().at("t").to_number<double>() < t - 24 * 3600)
+        history_.pop_front();
+}
+
+json::array Daemon::history() const {
+    json::array out;
+    for (const auto& sample : history_) out.push_back(sample);
+    return out;
+}
+
+bool Daemon::decide_held_delete(const std::string& job, const std::string& page_id,
+                                const std::string& decision) {
+    for (std::size_t i = 0; i < pollers_.size(); ++i) {
+        if (pollers_[i]->name() != job) continue;
+        if (!mirror_->decide_held_delete(job, page_id, decision)) return false;
+        spdlog::info("sync={} page={} held delete: {} (a person's decision)", job, page_id,
+                     decision == "approve" ? "approved, deleted at the next reconciliation"
+                                           : "kept in the targets");
+        pollers_[i]->request_reconcile();
+        runners_[i]->hint();
+        return true;
+    }
+    return false;
+}
+
+bool Daemon::retry_dead_letter(std::int64_t id) {
+    for (const auto& dead : mirror_->dead_letters()) {
+        if (dead.id != id) continue;
+        mirror_->mark_retry(id);
+        for (auto& d : dispatchers_) {
+            if (d->target() == dead.target) d->wake();
+        }
+        return true;
+    }
+    return false;
 }
 
 void Daemon::collect_garbage() {

@@ -6,8 +6,11 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <chrono>
+#include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +69,15 @@ public:
     void write_back_now(const std::string& target);
     // The inbox of a two-way target that takes changes over HTTP ("<sync>/<connector>"), or null.
     connectors::ChangeInbox* inbox(const std::string& target);
+    // A person's decision on a delete the brake holds ("approve" or "keep"; the console, POST
+    // /v1/held-deletes/{sync}/{page}): recorded, and the job reconciles now to carry it out.
+    // False when no such delete is held.
+    bool decide_held_delete(const std::string& job, const std::string& page_id,
+                            const std::string& decision);
+    // A dead letter sent again by its target (its dispatcher is woken); false if there is none.
+    bool retry_dead_letter(std::int64_t id);
+    // The console's charts: a sample a minute of the last 24 h (run() takes them).
+    boost::json::array history() const;
     // Polls `job` now (a webhook hint or POST /v1/jobs/{name}/sync); false if there is none.
     bool hint(const std::string& job);
     // Notion says a data source was added to or removed from what `job` reads (a webhook): its
@@ -101,6 +113,8 @@ private:
                                                  std::chrono::system_clock::time_point asked);
     // Drops outbox rows every target has passed (at most every 10 s).
     void collect_garbage();
+    // Takes a history sample when a step (60 s; NOTION_SYNCD_HISTORY_STEP_MS for tests) passed.
+    void sample_history();
 
     boost::asio::any_io_executor executor_;
     config::Config config_;
@@ -120,6 +134,13 @@ private:
     bool stopping_ = false;
     int running_ = 0;
     std::chrono::steady_clock::time_point collected_at_{};
+    // History (sample_history): the samples, and the counters at the last one.
+    std::deque<boost::json::object> history_;
+    std::chrono::milliseconds history_step_{60'000};
+    std::chrono::steady_clock::time_point sampled_at_{};
+    std::size_t requests_at_sample_ = 0;
+    std::size_t rate_limited_at_sample_ = 0;
+    std::map<std::string, std::size_t> delivered_at_sample_;
 };
 
 }  // namespace syncd::sync

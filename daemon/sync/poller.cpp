@@ -577,6 +577,10 @@ boost::asio::awaitable<PollStats> Poller::poll_sources(
     PollStats stats;
     progress_at_ = std::chrono::steady_clock::now();
     progress_pages_ = 0;
+    if (reconcile_requested_) {
+        reconcile_now = true;
+        reconcile_requested_ = false;
+    }
     co_await resolve();
     stats.data_sources = data_sources_.size();
     // Every schema first: a property name of the targets that Notion does not have stops the job
@@ -1089,9 +1093,21 @@ boost::asio::awaitable<void> Poller::reconcile(const std::string& ds, PollStats&
     }
     if (!listing_complete) co_return;
     const auto live = mirror_.live_pages(ds);
-    std::vector<std::string> missing;
+    // A person's decisions on deletes the brake held (console, POST /v1/held-deletes): approved
+    // ones go past the brake, kept ones stay in the targets while Notion does not list them. A
+    // page listed again needs no decision any more.
+    const auto decisions = mirror_.delete_decisions(settings_.name);
+    std::vector<std::string> missing;   // to delete, unless the brake holds them
+    std::vector<std::string> approved;  // to delete whatever the brake says
     for (const auto& id : live) {
-        if (!listed.contains(id)) missing.push_back(id);
+        const auto decision = decisions.find(id);
+        if (listed.contains(id)) {
+            if (decision != decisions.end()) mirror_.forget_delete_decision(settings_.name, id);
+        } else if (decision == decisions.end()) {
+            missing.push_back(id);
+        } else if (decision->second == "approve") {
+            approved.push_back(id);
+        }
     }
     {
         mirror::Mirror::Batch batch(mirror_);
@@ -1105,15 +1121,15 @@ boost::asio::awaitable<void> Poller::reconcile(const std::string& ds, PollStats&
         spdlog::warn(
             "sync={} data_source={} holding {} deletes of {} pages (over max_delete_ratio {}); "
             "check the sharing of this data source; to apply them run `notion-syncd sync-once "
-            "--job {} --apply-held-deletes`",
+            "--job {} --apply-held-deletes`, or decide per page in the console",
             settings_.name, ds, missing.size(), live.size(), settings_.max_delete_ratio,
             settings_.name);
         mirror::Mirror::Batch batch(mirror_);
         for (const auto& id : missing) batch.hold_delete(settings_.name, id);
-        batch.set_reconciled(ds, now_ms());
         batch.commit();
-        co_return;
+        missing.clear();
     }
+    missing.insert(missing.end(), approved.begin(), approved.end());
     std::optional<model::Schema> schema;  // names for the last known values of deleted pages
     if (const auto known = schemas_.find(ds); known != schemas_.end()) {
         schema = known->second;
@@ -1159,6 +1175,7 @@ boost::asio::awaitable<void> Poller::reconcile(const std::string& ds, PollStats&
         mirror::Mirror::Batch batch(mirror_);
         batch.put_page(settings_.name, record, state);
         batch.add_event(std::move(event));
+        mirror_.forget_delete_decision(settings_.name, id);
         batch.commit();
         ++stats.events;
         model::crash_point("reconcile.after_delete");

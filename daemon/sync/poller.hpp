@@ -54,6 +54,8 @@ public:
     // The next reconciliation applies its deletes even past max_delete_ratio (the user checked
     // the held deletes and wants them).
     void release_delete_brake() { brake_released_ = true; }
+    // The next poll reconciles (a person decided on held deletes).
+    void request_reconcile() { reconcile_requested_ = true; }
     // The job's data sources changed (a webhook): list them again at the next poll.
     void sources_changed() { resolved_at_ = {}; }
     // The schema of this data source changed (a webhook): read it at the next poll.
@@ -126,6 +128,7 @@ private:
     std::chrono::steady_clock::time_point resolved_at_{};
     std::set<std::string> schema_stale_;            // data sources whose schema must be read again
     std::map<std::string, model::Schema> schemas_;  // as last read, by data source
+    bool reconcile_requested_ = false;
     bool brake_released_ = false;
     std::chrono::steady_clock::time_point progress_at_{};
     std::size_t progress_pages_ = 0;

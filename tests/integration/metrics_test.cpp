@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -194,6 +195,44 @@ TEST_CASE("metrics: promtool check metrics accepts /metrics of two jobs with two
     }
     CHECK(samples["notion_syncd_requests_total"] >= 2);
     CHECK(samples["notion_syncd_webhooks_total"] == 6);
+    // Per job the label is `sync`: `job` is Prometheus' own target label.
+    CHECK(metrics.find("notion_syncd_poll_lag_seconds{sync=\"tasks\"}") != std::string::npos);
+    CHECK(metrics.find("{job=") == std::string::npos);
+
+    // The alert rules and the Grafana dashboard (packaging/monitoring) use only families this
+    // daemon exports; promtool checks the rules and runs their unit tests.
+    const fs::path monitoring = fs::path(SYNCD_SOURCE_DIR) / "packaging" / "monitoring";
+    for (const char* file : {"notion-syncd.rules.yml", "grafana-dashboard.json"}) {
+        std::ifstream in(monitoring / file);
+        std::stringstream text;
+        text << in.rdbuf();
+        const std::string body = text.str();
+        REQUIRE(!body.empty());
+        std::set<std::string> used;
+        for (std::size_t at = body.find("notion_syncd_"); at != std::string::npos;
+             at = body.find("notion_syncd_", at + 1)) {
+            std::size_t end = at;
+            while (end < body.size() && (std::isalnum(static_cast<unsigned char>(body[end])) ||
+                                         body[end] == '_'))
+                ++end;
+            used.insert(body.substr(at, end - at));
+        }
+        CHECK(used.size() >= 5);
+        for (const auto& name : used) {
+            INFO(file << " uses " << name);
+            CHECK(samples.contains(name));
+        }
+    }
+    for (const std::string command : {"check rules notion-syncd.rules.yml",
+                                      "test rules notion-syncd.rules.test.yml"}) {
+        const auto ran = test::run_command(
+            {"/bin/sh", "-c", "cd \"$1\" && \"$0\" " + command + " 2>&1", promtool,
+             monitoring.string()},
+            dir.path() / "promtool-rules.log", 60s);
+        INFO("promtool " << command << ": " << ran.out);
+        CHECK(ran.status == 0);
+        CHECK(ran.out.find("SUCCESS") != std::string::npos);
+    }
 }
 
 TEST_CASE("metrics: the family check finds samples apart from their family") {

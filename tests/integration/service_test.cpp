@@ -196,9 +196,9 @@ TEST_CASE("run: sd_notify, control server, webhook hints, reload and stop") {
          {"notion_syncd_requests_total{route=\"POST /v1/data_sources/{id}/query\",status=\"200\"}",
           "notion_syncd_rate_limited_total", "notion_syncd_budget_used",
           "notion_syncd_budget_queue_depth{priority=\"poll\"}",
-          "notion_syncd_poll_lag_seconds{job=\"tasks\"}",
-          "notion_syncd_held_deletes{job=\"tasks\"}",
-          "notion_syncd_last_success_timestamp_seconds{job=\"tasks\"}",
+          "notion_syncd_poll_lag_seconds{sync=\"tasks\"}",
+          "notion_syncd_held_deletes{sync=\"tasks\"}",
+          "notion_syncd_last_success_timestamp_seconds{sync=\"tasks\"}",
           "notion_syncd_webhooks_total"}) {
         CAPTURE(family);
         CHECK(metrics.find(family) != std::string::npos);
