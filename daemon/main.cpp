@@ -155,8 +155,9 @@ int run_service(const std::string& path, config::Config config,
         if (!config.control_auth.empty()) options.auth_token = config.control_auth;
         try {
             server = std::make_unique<http::ControlServer>(
-                io.get_executor(), options,
-                [routes](const http::ControlRequest& request) { return (*routes)(request); });
+                io.get_executor(), options, [routes](http::ControlRequest request) {
+                    return routes->handle(std::move(request));
+                });
         } catch (const std::exception& e) {
             spdlog::error("{}", cli::describe(e));
             return cli::exit_codes::unavailable;

@@ -154,7 +154,9 @@ for path in ./usr/bin/notion-syncd ./usr/lib/systemd/system/notion-syncd.service
     ./usr/lib/systemd/system/notion-syncd-sync@.service ./usr/lib/systemd/system/notion-syncd-sync@.timer \
     ./usr/lib/sysusers.d/notion-syncd.conf ./usr/lib/tmpfiles.d/notion-syncd.conf \
     ./etc/notion-syncd/config.yaml ./usr/share/man/man8/notion-syncd.8 \
-    ./usr/share/doc/notion-syncd/examples/full.yaml; do
+    ./usr/share/doc/notion-syncd/examples/full.yaml \
+    ./usr/share/notion-syncd/monitoring/notion-syncd.rules.yml \
+    ./usr/share/notion-syncd/monitoring/grafana-dashboard.json; do
     check "the package holds $path" grep -q " $path\$" <<<"$contents"
 done
 check "the example configuration is 0640" grep -q -- "-rw-r----- root/root .* ./etc/notion-syncd/config.yaml" <<<"$contents"

@@ -118,11 +118,15 @@ asio::awaitable<void> serve(std::shared_ptr<ControlServer::State> state, tcp::so
             request.headers.emplace_back(std::string(field.name_string()), field.value());
         ControlResponse answer = authorize(state->options, request);
         if (answer.status == 0) {
+            std::optional<std::string> failure;
             try {
-                answer = state->handler(request);
+                answer = co_await state->handler(request);
             } catch (const std::exception& e) {
+                failure = e.what();
+            }
+            if (failure) {
                 spdlog::error("control server: {} {}: {}", request.method, request.target,
-                              e.what());
+                              *failure);
                 answer = {.status = 500, .body = R"({"error":"internal error, see the log"})"};
             }
         }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -31,7 +32,8 @@ struct ControlResponse {
     std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
-using Handler = std::function<ControlResponse(const ControlRequest&)>;
+// Answers a request; a coroutine, so a route may wait (the plan reads the targets).
+using Handler = std::function<boost::asio::awaitable<ControlResponse>(ControlRequest)>;
 
 struct ServerOptions {
     std::string listen = "127.0.0.1:9464";  // host:port; port 0 picks a free one

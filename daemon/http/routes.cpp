@@ -210,6 +210,17 @@ ControlResponse Routes::operator()(const ControlRequest& request) {
     return error(404, "no such route: " + path);
 }
 
+boost::asio::awaitable<ControlResponse> Routes::handle(ControlRequest request) {
+    const std::string path = request.target.substr(0, request.target.find('?'));
+    if (path != "/v1/plan") co_return (*this)(request);
+    if (request.method != "GET") co_return error(405, "use GET");
+    // What the next cycle would do, as `notion-syncd plan` lists it, without polling first
+    // (the running jobs poll on their schedule).
+    std::optional<std::string> job;
+    json::array actions = co_await daemon_().plan(job, true);
+    co_return json_response(200, {{"actions", std::move(actions)}});
+}
+
 ControlResponse Routes::console_file(const std::string& path) {
     for (const auto& asset : console_assets()) {
         if (asset.path != path) continue;

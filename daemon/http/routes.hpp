@@ -25,6 +25,8 @@ public:
            std::optional<std::string> auth_token = std::nullopt);
 
     ControlResponse operator()(const ControlRequest& request);
+    // The same, for the control server: the routes that wait (GET /v1/plan) and the others.
+    boost::asio::awaitable<ControlResponse> handle(ControlRequest request);
     // Counters of the routes themselves, in Prometheus text format.
     std::string metrics() const;
 

@@ -298,11 +298,11 @@ asio::awaitable<void> Daemon::run() {
     budget_->shutdown();
 }
 
-asio::awaitable<json::array> Daemon::plan(std::optional<std::string> job) {
+asio::awaitable<json::array> Daemon::plan(std::optional<std::string> job, bool live) {
     json::array actions;
     const auto cycle_start = std::chrono::steady_clock::now();
     for (auto& poller : pollers_) {
-        if (job && poller->name() != *job) continue;
+        if (live || (job && poller->name() != *job)) continue;
         co_await poller->poll_once(false, cycle_start);
     }
     for (auto& d : dispatchers_) {
@@ -386,8 +386,10 @@ asio::awaitable<json::array> Daemon::plan(std::optional<std::string> job) {
             if (!row.body.empty()) action("body", {}, row.body);
         }
     }
-    client_->shutdown();
-    budget_->shutdown();
+    if (!live) {
+        client_->shutdown();
+        budget_->shutdown();
+    }
     co_return actions;
 }
 

@@ -55,7 +55,10 @@ public:
     // doing it — Notion is polled first (the mirror records what changed; nothing is
     // delivered), then each target's pending events and each two-way target's captured edits
     // are listed as actions {direction, sync, target, page_id, kind, properties, decision}.
-    boost::asio::awaitable<boost::json::array> plan(std::optional<std::string> job);
+    // `live` (the console, GET /v1/plan, while run() runs): nothing is polled (the runners poll),
+    // the client keeps serving.
+    boost::asio::awaitable<boost::json::array> plan(std::optional<std::string> job,
+                                                    bool live = false);
     // The next write-back of `job`'s (or every job's) two-way targets writes past
     // max_write_ratio.
     void release_write_brake(const std::optional<std::string>& job);

@@ -50,7 +50,8 @@ struct Console {
     int port = test::free_port();
     std::unique_ptr<test::Process> daemon;
 
-    explicit Console(int rows = 10, bool auth = false, bool broken_target = false) {
+    explicit Console(int rows = 10, bool auth = false, bool broken_target = false,
+                     const std::string& db_settings = {}) {
         emulator.control("rate_limit", {{"requests", 0}, {"window_ms", 60'000}});
         const auto home =
             emulator.api("POST", "/v1/pages", json::parse(R"({"parent":{"workspace":true},
@@ -109,7 +110,8 @@ for line in sys.stdin:
         out << "syncs:\n  - name: tasks\n    source: { data_source: " << data_source
             << " }\n    every: 1s\n    reconcile_every: 1s\n    max_delete_ratio: 0.2\n"
             << "    targets:\n      - connector: log\n      - connector: db\n        table: "
-               "tasks\n";
+               "tasks\n"
+            << db_settings;
         if (broken_target) out << "      - connector: refuser\n";
         out.close();
         fs::permissions(dir.path() / "config.yaml", fs::perms::owner_read | fs::perms::owner_write);
@@ -309,4 +311,31 @@ TEST_CASE("console: the history the charts draw, a sample per step, kept across 
     c->daemon.reset();
     c->start();
     CHECK(c->get_json("/v1/history").at("samples").as_array().size() >= before);
+}
+
+TEST_CASE("console: the plan of the next cycle, listed while the daemon runs, changes nothing") {
+    // A two-way table whose edits wait an hour before they are written: the plan shows them.
+    Console c(3, false, false,
+              "        two_way:\n          every: 1h\n          settle: 1h\n"
+              "          max_write_ratio: 1\n");
+    REQUIRE(wait_until(20s, [&] { return c.rows_in_db() == 3; }));
+    {
+        sqlite::Database db((c.dir.path() / "tasks.sqlite").string());
+        db.exec("UPDATE tasks SET count = 42 WHERE page_id = '" + c.pages[1] + "'");
+    }
+    json::value plan;
+    REQUIRE(wait_until(20s, [&] {
+        plan = c.get_json("/v1/plan");
+        return !plan.at("actions").as_array().empty();
+    }));
+    const auto& action = plan.at("actions").as_array()[0];
+    CHECK(action.at("direction") == "to_notion");
+    CHECK(action.at("page_id").as_string() == c.pages[1]);
+    CHECK(action.at("kind") == "update");
+    CHECK(action.at("properties").at("Count").at("to") == 42);
+    // Listing it wrote nothing, and the daemon still serves and polls.
+    const auto page = c.emulator.api("GET", "/v1/pages/" + c.pages[1], nullptr);
+    CHECK(page.at("properties").at("Count").at("number") == 1);
+    CHECK(call(c.port, "GET", "/readyz").status == 200);
+    CHECK(call(c.port, "POST", "/v1/plan", "{}").status == 405);
 }

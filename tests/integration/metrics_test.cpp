@@ -212,8 +212,8 @@ TEST_CASE("metrics: promtool check metrics accepts /metrics of two jobs with two
         for (std::size_t at = body.find("notion_syncd_"); at != std::string::npos;
              at = body.find("notion_syncd_", at + 1)) {
             std::size_t end = at;
-            while (end < body.size() && (std::isalnum(static_cast<unsigned char>(body[end])) ||
-                                         body[end] == '_'))
+            while (end < body.size() &&
+                   (std::isalnum(static_cast<unsigned char>(body[end])) || body[end] == '_'))
                 ++end;
             used.insert(body.substr(at, end - at));
         }
@@ -223,12 +223,12 @@ TEST_CASE("metrics: promtool check metrics accepts /metrics of two jobs with two
             CHECK(samples.contains(name));
         }
     }
-    for (const std::string command : {"check rules notion-syncd.rules.yml",
-                                      "test rules notion-syncd.rules.test.yml"}) {
-        const auto ran = test::run_command(
-            {"/bin/sh", "-c", "cd \"$1\" && \"$0\" " + command + " 2>&1", promtool,
-             monitoring.string()},
-            dir.path() / "promtool-rules.log", 60s);
+    for (const std::string command :
+         {"check rules notion-syncd.rules.yml", "test rules notion-syncd.rules.test.yml"}) {
+        const auto ran =
+            test::run_command({"/bin/sh", "-c", "cd \"$1\" && \"$0\" " + command + " 2>&1",
+                               promtool, monitoring.string()},
+                              dir.path() / "promtool-rules.log", 60s);
         INFO("promtool " << command << ": " << ran.out);
         CHECK(ran.status == 0);
         CHECK(ran.out.find("SUCCESS") != std::string::npos);
