@@ -125,6 +125,7 @@ public:
     }
 
     boost::asio::awaitable<void> deliver(ChangeBatch batch) override {
+        by_short_id_.reset();  // read the directory again, once
         if (two_way_) remember_schemas(batch);
         // A file is a page's latest state: of several events of one page in a batch only the
         // last is written (an earlier one would replace a person's value the later one keeps).
@@ -796,22 +797,36 @@ private:
     }
 
     // Files of a page in dir (by the id in the name, confirmed by the front matter).
+    // The directory's page files by the short id their names end with ("…-1f2e3d4c.md"), read
+    // once per delivery: a scan per event made a batch quadratic in the directory's size.
+    const std::vector<fs::path>& named_for(const std::string& short) {
+        if (!by_short_id_) {
+            by_short_id_.emplace();
+            std::error_code error;
+            for (const auto& entry : fs::directory_iterator(settings_.dir, error)) {
+                const std::string name = entry.path().filename().string();
+                constexpr std::size_t tail = 1 + 8 + 3;  // "-" + 8 hex digits + ".md"
+                if (!entry.is_regular_file() || name.size() < tail || !name.ends_with(".md") ||
+                    name[name.size() - tail] != '-' || name.find(".conflict-") != std::string::npos)
+                    continue;
+                (*by_short_id_)[name.substr(name.size() - tail + 1, 8)].push_back(entry.path());
+            }
+        }
+        static const std::vector<fs::path> none;
+        const auto it = by_short_id_->find(short);
+        return it == by_short_id_->end() ? none : it->second;
+    }
+
     std::vector<fs::path> files_of(const std::string& page_id) {
         std::vector<fs::path> out;
-        const std::string suffix = "-" + short_id(page_id) + ".md";
-        std::error_code error;
-        for (const auto& entry : fs::directory_iterator(settings_.dir, error)) {
-            const std::string name = entry.path().filename().string();
-            if (!entry.is_regular_file() || name.size() < suffix.size() ||
-                name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0 ||
-                name.find(".conflict-") != std::string::npos) {
-                continue;
-            }
-            std::ifstream in(entry.path());
+        for (const auto& path : named_for(short_id(page_id))) {
+            std::error_code missing;
+            if (!fs::is_regular_file(path, missing)) continue;  // moved earlier in this delivery
+            std::ifstream in(path);
             std::string line;
             for (int i = 0; i < 4 && std::getline(in, line); ++i) {
                 if (line == "notion_id: \"" + page_id + "\"" || line == "notion_id: " + page_id) {
-                    out.push_back(entry.path());
+                    out.push_back(path);
                     break;
                 }
             }
@@ -870,6 +885,7 @@ private:
     Settings settings_;
     bool two_way_ = false;
     bool body_ = false;  // body: two-way
+    std::optional<std::map<std::string, std::vector<fs::path>>> by_short_id_;  // named_for()
     std::unique_ptr<sqlite::Database> db_;
     std::map<std::string, model::Schema> schemas_;     // by data source id
     std::map<std::string, std::string> schema_texts_;  // what the state holds, by data source id

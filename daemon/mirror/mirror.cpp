@@ -416,6 +416,19 @@ void Mirror::Batch::put_content(const std::string& page_id, const std::string& l
     s->run();
 }
 
+std::size_t Mirror::live_page_count(const std::string& data_source_id) {
+    auto s = db_.cached("SELECT COUNT(*) FROM pages WHERE data_source_id = ? AND state = 'live'");
+    s->bind(1, data_source_id);
+    return s->step() ? static_cast<std::size_t>(s->integer(0)) : 0;
+}
+
+bool Mirror::has_live_pages(const std::string& data_source_id) {
+    auto s = db_.cached(
+        "SELECT EXISTS (SELECT 1 FROM pages WHERE data_source_id = ? AND state = 'live')");
+    s->bind(1, data_source_id);
+    return s->step() && s->integer(0) != 0;
+}
+
 std::vector<std::string> Mirror::live_pages(const std::string& data_source_id) {
     auto s = db_.cached("SELECT page_id FROM pages WHERE data_source_id = ? AND state = 'live'");
     s->bind(1, data_source_id);
@@ -1085,6 +1098,12 @@ void Mirror::dead_letter(const std::string& target, const model::ChangeEvent& ev
     s->run();
     if (move_cursor) set_cursor(target, event.seq);
     t.commit();
+}
+
+std::size_t Mirror::dead_letter_count(const std::string& target) {
+    auto s = db_.cached("SELECT COUNT(*) FROM dead_letters WHERE target = ?");
+    s->bind(1, target);
+    return s->step() ? static_cast<std::size_t>(s->integer(0)) : 0;
 }
 
 std::vector<DeadLetter> Mirror::dead_letters(const std::string& target) {

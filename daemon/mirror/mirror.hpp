@@ -135,6 +135,10 @@ public:
     };
     std::optional<PageDigest> page_digest(const std::string& page_id);
     std::vector<std::string> live_pages(const std::string& data_source_id);
+    // How many pages of a data source are live, and whether any is (one indexed COUNT or
+    // EXISTS, not the list: these run on every poll and every status).
+    std::size_t live_page_count(const std::string& data_source_id);
+    bool has_live_pages(const std::string& data_source_id);
     // The stored content of a page (blocks only when asked for).
     std::optional<ContentState> content(const std::string& page_id, bool with_blocks);
     // The console's history: one sample a minute, taken at `at_ms` (Unix ms), the last 24 h
@@ -284,6 +288,7 @@ public:
     void dead_letter(const std::string& target, const model::ChangeEvent& event,
                      const std::string& error, bool move_cursor = true);
     std::vector<DeadLetter> dead_letters(const std::string& target = {});
+    std::size_t dead_letter_count(const std::string& target);
     // The event a dead letter holds.
     std::optional<model::ChangeEvent> dead_letter_event(std::int64_t id);
     // Asks for a dead letter to be sent again, to its own target only: that target's dispatcher

@@ -142,13 +142,13 @@ asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* repo
     for (auto& d : dispatchers_) {
         if (d->sync() != sync) continue;
         const auto before = d->delivered();
-        const auto letters_before = mirror_->dead_letters(d->target()).size();
+        const auto letters_before = mirror_->dead_letter_count(d->target());
         const WriteBackStats written_before =
             d->write_back() ? d->write_back()->totals() : WriteBackStats{};
         const bool ok = co_await d->drain();
         all = all && ok;
         if (report) {
-            const auto letters = mirror_->dead_letters(d->target()).size();
+            const auto letters = mirror_->dead_letter_count(d->target());
             const auto new_letters = letters > letters_before ? letters - letters_before : 0;
             report->dead_lettered += new_letters;
             report->lines.push_back(
@@ -599,7 +599,7 @@ Snapshot Daemon::snapshot() {
                                    .title = s.schema ? s.schema->title : std::string(),
                                    .watermark = s.watermark,
                                    .last_complete_read = s.read_from,
-                                   .pages = mirror_->live_pages(s.data_source_id).size()});
+                                   .pages = mirror_->live_page_count(s.data_source_id)});
         }
         for (const auto& d : dispatchers_) {
             if (d->sync() != name) continue;
@@ -610,7 +610,7 @@ Snapshot Daemon::snapshot() {
                                    .delivered = d->delivered(),
                                    .last_delivered = d->last_delivered(),
                                    .last_error = d->last_error(),
-                                   .dead_letters = mirror_->dead_letters(d->target()).size()});
+                                   .dead_letters = mirror_->dead_letter_count(d->target())});
             if (const auto* w = d->write_back()) {
                 auto& t = job.targets.back();
                 t.two_way = true;

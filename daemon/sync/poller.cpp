@@ -145,7 +145,7 @@ boost::asio::awaitable<void> Poller::read_tree(const std::string& ds, PollStats&
     const std::string watermark = state ? state->watermark : std::string();
     RequestContext context = poll_context_;
     json::array found;
-    if (watermark.empty() || mirror_.live_pages(ds).empty()) {
+    if (watermark.empty() || !mirror_.has_live_pages(ds)) {
         // First read: every page the crawl (resolve) found.
         // No structured bindings in this coroutine: g++ 12 mishandles them across co_await.
         std::vector<std::string> ids;
@@ -596,7 +596,7 @@ boost::asio::awaitable<PollStats> Poller::poll_sources(
         if (!fresh) {
             const auto before = mirror_.source(ds);
             const bool first_read =
-                (!before || before->watermark.empty()) && mirror_.live_pages(ds).empty();
+                (!before || before->watermark.empty()) && !mirror_.has_live_pages(ds);
             if (is_tree(ds)) {
                 co_await read_tree(ds, stats);
             } else {

@@ -315,7 +315,7 @@ std::vector<std::string> WriteBack::held_by_brakes(const std::vector<connectors:
         // The delete brake, as for deletes in Notion: many rows gone at once is more likely a
         // DELETE without WHERE than a decision.
         for (const auto& [ds, count] : deletes) {
-            const auto live = mirror_.live_pages(ds).size();
+            const auto live = mirror_.live_page_count(ds);
             if (live == 0 ||
                 static_cast<double>(count) <= sync_.max_delete_ratio * static_cast<double>(live))
                 continue;
@@ -337,7 +337,7 @@ std::vector<std::string> WriteBack::held_by_brakes(const std::vector<connectors:
     // is of the pages the data source has once the new rows are pages too, so it is never more
     // than 1 (max_write_ratio: 1 holds nothing).
     for (const auto& [ds, count] : per_source) {
-        const auto live = mirror_.live_pages(ds).size();
+        const auto live = mirror_.live_page_count(ds);
         const auto pages = static_cast<double>(live + creates[ds]);
         if (live == 0 || static_cast<double>(count) <= settings_.max_write_ratio * pages) continue;
         for (std::size_t i = 0; i < rows.size(); ++i) {
