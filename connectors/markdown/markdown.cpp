@@ -799,7 +799,7 @@ private:
     // Files of a page in dir (by the id in the name, confirmed by the front matter).
     // The directory's page files by the short id their names end with ("…-1f2e3d4c.md"), read
     // once per delivery: a scan per event made a batch quadratic in the directory's size.
-    const std::vector<fs::path>& named_for(const std::string& short) {
+    const std::vector<fs::path>& named_for(const std::string& id8) {
         if (!by_short_id_) {
             by_short_id_.emplace();
             std::error_code error;
@@ -813,7 +813,7 @@ private:
             }
         }
         static const std::vector<fs::path> none;
-        const auto it = by_short_id_->find(short);
+        const auto it = by_short_id_->find(id8);
         return it == by_short_id_->end() ? none : it->second;
     }
 
@@ -884,7 +884,7 @@ private:
 
     Settings settings_;
     bool two_way_ = false;
-    bool body_ = false;  // body: two-way
+    bool body_ = false;                                                        // body: two-way
     std::optional<std::map<std::string, std::vector<fs::path>>> by_short_id_;  // named_for()
     std::unique_ptr<sqlite::Database> db_;
     std::map<std::string, model::Schema> schemas_;     // by data source id

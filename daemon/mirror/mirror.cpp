@@ -555,10 +555,11 @@ void Mirror::Batch::set_reconciled(const std::string& data_source_id, std::int64
     set_source("reconciled_at", data_source_id, at_ms);
 }
 
-void Mirror::Batch::hold_delete(const std::string& sync, const std::string& page_id) {
+void Mirror::Batch::hold_delete(const std::string& sync, const std::string& page_id,
+                                const std::string& since) {
     auto s = mirror_.db_.cached(
         "INSERT OR IGNORE INTO held_deletes (sync, page_id, detected_at) VALUES (?, ?, ?)");
-    s->bind(1, sync).bind(2, page_id).bind(3, now_iso());
+    s->bind(1, sync).bind(2, page_id).bind(3, since.empty() ? now_iso() : since);
     s->run();
 }
 

@@ -174,7 +174,9 @@ public:
                            const std::string& watermark);
         void set_schema(const std::string& sync, const model::Schema& schema);
         void set_reconciled(const std::string& data_source_id, std::int64_t at_ms);
-        void hold_delete(const std::string& sync, const std::string& page_id);
+        // `since`: when it was first held ("" = now).
+        void hold_delete(const std::string& sync, const std::string& page_id,
+                         const std::string& since = {});
         void clear_held(const std::string& sync, const std::string& data_source_id);
         void commit();
 

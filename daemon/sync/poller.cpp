@@ -1109,13 +1109,28 @@ boost::asio::awaitable<void> Poller::reconcile(const std::string& ds, PollStats&
             approved.push_back(id);
         }
     }
+    // A delete the brake held waits for a person (or for the page to come back) even when the
+    // deletes still missing fall under the ratio: deciding some of a mass delete does not
+    // release the rest.
+    std::map<std::string, std::string> was_held;  // page id -> held since
+    for (const auto& h : mirror_.held_delete_pages(settings_.name))
+        was_held.emplace(h.page_id, h.detected_at);
+    std::vector<std::string> still_held;
+    if (!brake_released_) {
+        std::erase_if(missing, [&](const std::string& id) {
+            if (!was_held.contains(id)) return false;
+            still_held.push_back(id);
+            return true;
+        });
+    }
     {
         mirror::Mirror::Batch batch(mirror_);
         batch.clear_held(settings_.name, ds);
+        for (const auto& id : still_held) batch.hold_delete(settings_.name, id, was_held.at(id));
         batch.commit();
     }
     if (!missing.empty() && !brake_released_ &&
-        static_cast<double>(missing.size()) >
+        static_cast<double>(missing.size() + still_held.size()) >
             settings_.max_delete_ratio * static_cast<double>(live.size())) {
         // The delete brake: hold the deletes of this cycle instead of applying them.
         spdlog::warn(

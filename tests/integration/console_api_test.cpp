@@ -240,7 +240,9 @@ TEST_CASE("console: held deletes approved or kept per page, and the targets foll
     CHECK(approve.status == 202);
     CHECK(call(c.port, "POST", "/v1/held-deletes/tasks/" + c.pages[1], R"({"decision":"keep"})")
               .status == 202);
-    REQUIRE(wait_until(20s, [&] { return c.rows_in_db() == 9; }));
+    const bool deleted = wait_until(20s, [&] { return c.rows_in_db() == 9; });
+    if (!deleted) MESSAGE(read_file(c.dir.path() / "syncd.log"));
+    REQUIRE(deleted);
     REQUIRE(wait_until(20s, [&] {
         return c.get_json("/v1/status").at("jobs").as_array()[0].at("held_deletes") == 2;
     }));
