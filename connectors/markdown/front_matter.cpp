@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include "daemon/model/json_text.hpp"
 #include "daemon/model/write_value.hpp"
@@ -361,6 +362,30 @@ FrontMatter read_front_matter(std::string_view file) {
     if (root.IsNull()) return out;
     if (!root.IsMap()) {
         out.error = "the front matter is not a map of keys and values";
+        return out;
+    }
+    // yaml-cpp turns some escapes of double-quoted text (`\_`, `\N`, `\L`, `\P`) into bytes
+    // that are not UTF-8: such text could be neither kept nor written back.
+    const std::function<const YAML::Node*(const YAML::Node&)> invalid =
+        [&](const YAML::Node& node) -> const YAML::Node* {
+        if (node.IsScalar()) return valid_utf8(node.Scalar()) ? nullptr : &node;
+        if (node.IsSequence()) {
+            for (const auto& item : node) {
+                if (const auto* bad = invalid(item)) return bad;
+            }
+        }
+        if (node.IsMap()) {
+            for (const auto& entry : node) {
+                if (!valid_utf8(entry.first.Scalar())) return &entry.first;
+                if (const auto* bad = invalid(entry.second)) return bad;
+            }
+        }
+        return nullptr;
+    };
+    if (const YAML::Node* bad = invalid(root)) {
+        out.error = "front matter line " + std::to_string(bad->Mark().line + 2) +
+                    ": a quoted value's escape sequence reads as invalid text; write the "
+                    "character itself instead of the escape";
         return out;
     }
     try {

@@ -226,6 +226,17 @@ TEST_CASE("front matter: a broken file says what and where, a file without one i
     CHECK(crlf.body == "body");
 }
 
+TEST_CASE("front matter: an escape yaml-cpp reads as invalid UTF-8 is an error, not a value") {
+    // `\_` is YAML's escape for U+00A0; yaml-cpp decodes it to a byte that is not UTF-8.
+    const FrontMatter front = read("title: \"a\\_b\"\nNotes: ok\n");
+    CHECK(front.error ==
+          "front matter line 2: a quoted value's escape sequence reads as invalid text; write "
+          "the character itself instead of the escape");
+    // Written out, the character is fine.
+    CHECK(read("title: \"a\u00a0b\"\n").error.empty());
+    CHECK(read("title: a\xc2\xa0" "b\n").error.empty());
+}
+
 TEST_CASE("front matter: a conflict copy is marked and read as one") {
     const std::string copy = mark_conflict_copy("---\nnotion_id: abc\ntitle: x\n---\nbody\n");
     CHECK(copy == "---\nnotion_conflict_copy: true\nnotion_id: abc\ntitle: x\n---\nbody\n");
