@@ -234,7 +234,9 @@ TEST_CASE("front matter: an escape yaml-cpp reads as invalid UTF-8 is an error, 
           "the character itself instead of the escape");
     // Written out, the character is fine.
     CHECK(read("title: \"a\u00a0b\"\n").error.empty());
-    CHECK(read("title: a\xc2\xa0" "b\n").error.empty());
+    CHECK(read("title: a\xc2\xa0"
+               "b\n")
+              .error.empty());
 }
 
 TEST_CASE("front matter: a conflict copy is marked and read as one") {
