@@ -6,17 +6,14 @@
 #include <stdexcept>
 
 #include "connectors/markdown/render.hpp"
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::connectors::markdown {
 namespace {
 
 namespace json = boost::json;
 
-std::string string_at(const json::object& o, std::string_view key) {
-    if (const auto* v = o.if_contains(key); v && v->is_string())
-        return std::string(v->get_string());
-    return {};
-}
+using model::string_at;
 
 const std::set<std::string, std::less<>> editable_types = {
     "paragraph", "heading_1",          "heading_2", "heading_3", "bulleted_list_item",

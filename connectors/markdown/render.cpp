@@ -4,17 +4,14 @@
 #include <sstream>
 
 #include "connectors/markdown/front_matter.hpp"
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::connectors::markdown {
 namespace {
 
 namespace json = boost::json;
 
-std::string string_at(const json::object& o, std::string_view key) {
-    if (const auto* v = o.if_contains(key); v && v->is_string())
-        return std::string(v->get_string());
-    return {};
-}
+using model::string_at;
 
 // Backslash-escapes what would otherwise start Markdown syntax inside text.
 std::string escape(std::string_view text) {

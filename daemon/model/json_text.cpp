@@ -199,4 +199,10 @@ std::string to_json_text(const json::array& array) {
     return out;
 }
 
+std::string string_at(const boost::json::object& o, std::string_view key) {
+    if (const auto* v = o.if_contains(key); v && v->is_string())
+        return std::string(v->get_string());
+    return {};
+}
+
 }  // namespace syncd::model

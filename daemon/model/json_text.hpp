@@ -20,6 +20,9 @@ std::string to_json_text(const boost::json::array& array);
 // `text` escaped for the inside of a JSON string, as boost::json::serialize escapes (no quotes).
 void append_json_escaped(std::string& out, std::string_view text);
 
+// The string member `key` of `o`, or "" when it is missing or not a string.
+std::string string_at(const boost::json::object& o, std::string_view key);
+
 // to_json_text(…) appended to `out`.
 void append_json_text(std::string& out, const boost::json::value& value);
 void append_json_text(std::string& out, const boost::json::object& object);
