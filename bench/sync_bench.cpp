@@ -42,6 +42,14 @@ double cpu_seconds_of_children() {
            static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
+// The kernel's share of the above (system calls: writes, fsyncs, sockets).
+double system_cpu_seconds_of_children() {
+    rusage usage{};
+    getrusage(RUSAGE_CHILDREN, &usage);
+    return static_cast<double>(usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_stime.tv_usec) / 1e6;
+}
+
 // VmHWM (the peak resident set of this process image, reset at exec) of a running process; 0 when
 // it is gone. RUSAGE_CHILDREN would charge the daemon with the benchmark's own memory at fork
 // time and report the largest of all children so far (emulators included).
@@ -63,6 +71,7 @@ struct Bench {
     std::string extra_targets = {};     // YAML lines under the items job's `targets:`
     std::string extra_syncs = {};       // YAML lines under `syncs:`
     std::string db_settings = {};       // YAML lines under the db target (two_way:)
+    bool with_db = true;                // the sqlite target (db) beside the jsonl one (log)
 
     Bench() : emulator(dir) {
         emulator.control("rate_limit", {{"requests", 0}, {"window_ms", 60'000}});
@@ -127,9 +136,9 @@ struct Bench {
                 << "\n    fsync: batch\n"
                 << extra_connectors
                 << "syncs:\n  - name: items\n    source: { data_source: " << data_source
-                << " }\n    every: " << every
-                << "\n    reconcile_every: never\n    targets:\n      - connector: db\n"
-                << db_settings << "      - connector: log\n"
+                << " }\n    every: " << every << "\n    reconcile_every: never\n    targets:\n"
+                << (with_db ? "      - connector: db\n" + db_settings : std::string())
+                << "      - connector: log\n"
                 << extra_targets << extra_syncs;
         }
         std::vector<std::string> out{syncd_binary, "-c", path("config.yaml").string()};
@@ -292,30 +301,55 @@ void initial_scenario(int pages, int latency_ms) {
               << std::endl;
 }
 
+// The daemon's CPU per page over a whole `sync-once` process (user + sys), less the CPU of an idle
+// `sync-once` (start-up, schema read, one empty poll): new pages, changed pages (every page edited)
+// and an unchanged full re-read, once with the jsonl target alone and once with sqlite + jsonl.
 void cpu_scenario(int pages) {
-    Bench b;
-    b.load(pages);
-    // Bytes per page as the API returns it.
-    const auto sample =
-        b.emulator.api("POST", "/v1/data_sources/" + b.data_source + "/query",
-                       json::object{{"page_size", 100}}, test::Emulator::connection_token);
-    const double bytes_per_page =
-        static_cast<double>(json::serialize(sample.at("results")).size()) / 100.0;
-    double cpu = cpu_seconds_of_children();
-    b.syncd();
-    const double fresh = cpu_seconds_of_children() - cpu;
-    b.syncd({"resync", "--job", "items"});
-    cpu = cpu_seconds_of_children();
-    b.syncd();
-    const double unchanged = cpu_seconds_of_children() - cpu;
-    std::cout << syncd::model::to_json_text(json::object{
-                     {"scenario", "cpu"},
-                     {"pages", pages},
-                     {"bytes_per_page", bytes_per_page},
-                     {"new_page_cpu_us", fresh * 1e6 / pages},
-                     {"unchanged_reread_cpu_us", unchanged * 1e6 / pages},
-                     {"note", "whole process incl. start-up, schema read, both targets"}})
-              << std::endl;
+    for (const bool with_db : {false, true}) {
+        Bench b;
+        b.with_db = with_db;
+        b.load(pages);
+        // Bytes per page as the API returns it.
+        const auto sample =
+            b.emulator.api("POST", "/v1/data_sources/" + b.data_source + "/query",
+                           json::object{{"page_size", 100}}, test::Emulator::connection_token);
+        const double bytes_per_page =
+            static_cast<double>(json::serialize(sample.at("results")).size()) / 100.0;
+        double system = 0;  // of the last measure()
+        const auto measure = [&](std::vector<std::string> args = {"sync-once"}) {
+            const double before = cpu_seconds_of_children();
+            const double system_before = system_cpu_seconds_of_children();
+            b.syncd(std::move(args));
+            system = system_cpu_seconds_of_children() - system_before;
+            return cpu_seconds_of_children() - before;
+        };
+        const double fresh = measure();
+        const double fresh_system = system;
+        // Idle: nothing changed since the last poll (the median of three, start-up dominates).
+        std::vector<double> idles{measure(), measure(), measure()};
+        std::sort(idles.begin(), idles.end());
+        const double idle = idles[1];
+        b.syncd({"resync", "--job", "items"});
+        const double unchanged = measure();
+        for (int i = 0; i < pages; ++i) b.edit(i, 1'000'000 + i);
+        const double changed = measure();
+        const auto per_page = [&](double cpu) { return std::max(0.0, cpu - idle) * 1e6 / pages; };
+        std::cout << syncd::model::to_json_text(json::object{
+                         {"scenario", "cpu"},
+                         {"targets", with_db ? "sqlite+jsonl" : "jsonl"},
+                         {"pages", pages},
+                         {"bytes_per_page", bytes_per_page},
+                         {"idle_sync_once_cpu_ms", idle * 1e3},
+                         {"new_page_cpu_us", per_page(fresh)},
+                         {"new_page_system_cpu_us", fresh_system * 1e6 / pages},
+                         {"changed_page_cpu_us", per_page(changed)},
+                         {"unchanged_reread_cpu_us", per_page(unchanged)},
+                         {"goal_us",
+                          with_db ? json::object{{"new", 45}, {"unchanged", 15}}
+                                  : json::object{{"new", 30}, {"changed", 30}, {"unchanged", 15}}},
+                         {"note", "whole sync-once process (user+sys) less an idle sync-once"}})
+                  << std::endl;
+    }
 }
 
 void rss_scenario(int pages) {

@@ -30,25 +30,44 @@ public:
     boost::asio::awaitable<void> deliver(ChangeBatch batch) override {
         std::string text;
         for (const auto& e : batch.events) {
-            boost::json::object line{
-                {"event", e.kind},
-                {"sync", e.sync},
-                {"data_source_id", e.data_source_id},
-                {"page_id",
-                 e.page_id.empty() ? boost::json::value() : boost::json::value(e.page_id)},
-                {"last_edited_time", e.last_edited_time.empty()
-                                         ? boost::json::value()
-                                         : boost::json::value(e.last_edited_time)},
-                {"properties", e.properties},
-                {"changed", e.changed},
-                {"seq", e.seq}};
+            // {"event","sync","data_source_id","page_id","last_edited_time","properties",
+            // "changed","seq"[,"content","content_changed"][,"snapshot"]}, written straight to
+            // text (the line format is the connector's contract: this order, these members).
+            const auto string_or_null = [&](const std::string& s) {
+                if (s.empty()) {
+                    text += "null";
+                } else {
+                    model::append_json_string(text, s);
+                }
+            };
+            text += '{';
+            model::append_json_key(text, "event", true);
+            model::append_json_string(text, e.kind);
+            model::append_json_key(text, "sync");
+            model::append_json_string(text, e.sync);
+            model::append_json_key(text, "data_source_id");
+            model::append_json_string(text, e.data_source_id);
+            model::append_json_key(text, "page_id");
+            string_or_null(e.page_id);
+            model::append_json_key(text, "last_edited_time");
+            string_or_null(e.last_edited_time);
+            model::append_json_key(text, "properties");
+            model::append_json_text(text, e.properties);
+            model::append_json_key(text, "changed");
+            model::append_json_text(text, e.changed);
+            model::append_json_key(text, "seq");
+            text += std::to_string(e.seq);
             if (e.content) {
-                line["content"] = *e.content;
-                line["content_changed"] = e.content_changed;
+                model::append_json_key(text, "content");
+                model::append_json_text(text, *e.content);
+                model::append_json_key(text, "content_changed");
+                text += e.content_changed ? "true" : "false";
             }
-            if (e.snapshot) line["snapshot"] = true;
-            model::append_json_text(text, line);
-            text += '\n';
+            if (e.snapshot) {
+                model::append_json_key(text, "snapshot");
+                text += "true";
+            }
+            text += "}\n";
             if (settings_.fsync == FsyncPolicy::always) {
                 write_all(text);
                 text.clear();

@@ -256,6 +256,8 @@ Mirror::Mirror(const std::string& path) : db_(path) {
     // transactions, and the next poll re-reads them (the watermark moves with the commit).
     db_.exec("PRAGMA synchronous=NORMAL");
     db_.exec("PRAGMA cache_size=-8192");  // 8 MB of pages: the hot pages and outbox stay cached
+    // Reads of the file through a mapping, not read(2) copies (the mapping is only reserved).
+    db_.exec("PRAGMA mmap_size=268435456");
     db_.exec("PRAGMA foreign_keys=ON");
     migrate();
 }
@@ -500,12 +502,16 @@ std::int64_t Mirror::Batch::add_event(model::ChangeEvent event) {
     auto s = mirror_.db_.cached(
         "INSERT INTO outbox (sync, data_source_id, event, detected_at) VALUES (?, ?, ?, ?)");
     s->bind(1, event.sync).bind(2, event.data_source_id);
-    s->bind(3, model::to_json_text(event.to_json())).bind(4, now_iso());
+    std::string text;
+    event.append_json_text(text);
+    s->bind(3, text).bind(4, now_iso());
     s->run();
     const auto seq = mirror_.db_.last_insert_rowid();
+    event.seq = seq;
     // The job whose poll found it reads that data source (resolve() keeps the set exact).
     if (!event.sync.empty() && !event.data_source_id.empty())
         mirror_.subscribe(event.sync, event.data_source_id);
+    added_.emplace_back(std::move(event), text.size());
     return seq;
 }
 
@@ -571,7 +577,28 @@ void Mirror::Batch::clear_held(const std::string& sync, const std::string& data_
     s->run();
 }
 
-void Mirror::Batch::commit() { transaction_.commit(); }
+void Mirror::Batch::commit() {
+    transaction_.commit();
+    auto& recent = mirror_.recent_;
+    auto& sizes = mirror_.recent_sizes_;
+    for (auto& [event, size] : added_) {
+        if (!recent.empty() && recent.back().seq >= event.seq) {
+            // Not in order (another writer): from now on read from the table.
+            recent.clear();
+            sizes.clear();
+            mirror_.recent_bytes_ = 0;
+        }
+        recent.push_back(std::move(event));
+        sizes.push_back(size);
+        mirror_.recent_bytes_ += size;
+        while (mirror_.recent_bytes_ > recent_limit) {
+            mirror_.recent_bytes_ -= sizes.front();
+            recent.pop_front();
+            sizes.pop_front();
+        }
+    }
+    added_.clear();
+}
 
 void Mirror::subscribe(const std::string& sync, const std::string& data_source_id) {
     auto s = db_.cached("INSERT OR IGNORE INTO job_sources (sync, data_source_id) VALUES (?, ?)");
@@ -925,8 +952,50 @@ std::vector<std::string> Mirror::job_sources(const std::string& sync) {
     return out;
 }
 
+std::optional<std::vector<model::ChangeEvent>> Mirror::recent_events_after(const std::string& sync,
+                                                                           std::int64_t seq,
+                                                                           std::size_t limit) {
+    // recent_ covers (recent_.front().seq - 1, newest]: seq must not be older than that.
+    if (recent_.empty() || seq < recent_.front().seq - 1) return std::nullopt;
+    std::set<std::string> sources;
+    for (auto& id : job_sources(sync)) sources.insert(std::move(id));
+    std::vector<model::ChangeEvent> out;
+    std::size_t examined = 0;  // events of recent_ after seq, up to `through`
+    std::int64_t through = seq;
+    bool to_end = true;
+    for (auto it = std::upper_bound(
+             recent_.begin(), recent_.end(), seq,
+             [](std::int64_t after, const model::ChangeEvent&e) { return after < e.seq; });
+         it != recent_.end(); ++it) {
+        if (sources.contains(it->data_source_id)) {
+            if (out.size() == limit) {
+                to_end = false;
+                break;
+            }
+            out.push_back(*it);
+        }
+        ++examined;
+        through = it->seq;
+    }
+    // The outbox must hold exactly these rows in (seq, through] (and none after when recent_ was
+    // read to its end), or the table is read instead.
+    auto count = to_end ? db_.cached("SELECT COUNT(*) FROM outbox WHERE seq > ?")
+                        : db_.cached("SELECT COUNT(*) FROM outbox WHERE seq > ? AND seq <= ?");
+    count->bind(1, seq);
+    if (!to_end) count->bind(2, through);
+    count->step();
+    if (static_cast<std::size_t>(count->integer(0)) != examined) {
+        recent_.clear();
+        recent_sizes_.clear();
+        recent_bytes_ = 0;
+        return std::nullopt;
+    }
+    return out;
+}
+
 std::vector<model::ChangeEvent> Mirror::events_after(const std::string& sync, std::int64_t seq,
                                                      std::size_t limit) {
+    if (auto recent = recent_events_after(sync, seq, limit)) return std::move(*recent);
     auto s = db_.cached(
         "SELECT seq, event FROM outbox WHERE seq > ? AND data_source_id IN (SELECT data_source_id "
         "FROM job_sources WHERE sync = ?) ORDER BY seq LIMIT ?");

@@ -7,6 +7,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -187,6 +188,7 @@ public:
                         const Value& value);
         Mirror& mirror_;
         sqlite::Transaction transaction_;
+        std::vector<std::pair<model::ChangeEvent, std::size_t>> added_;  // with their text's size
     };
 
     // The data sources job `sync` reads (its subscription): events of these reach its targets,
@@ -319,7 +321,19 @@ private:
     void migrate();
     // Recomputes every stored record and content hash (a migration that changed the function).
     void rehash();
+    // events_after from recent_, when it holds every outbox event after `seq` (checked against
+    // the outbox's count, so another writer or a rolled-back outer transaction only costs a
+    // read from the table).
+    std::optional<std::vector<model::ChangeEvent>> recent_events_after(const std::string& sync,
+                                                                       std::int64_t seq,
+                                                                       std::size_t limit);
     sqlite::Database db_;
+    // The events this process committed lately (at most recent_limit bytes of their text), so a
+    // target delivering right after a poll does not read back and parse what was just written.
+    std::deque<model::ChangeEvent> recent_;
+    std::deque<std::size_t> recent_sizes_;
+    std::size_t recent_bytes_ = 0;
+    static constexpr std::size_t recent_limit = 16 << 20;
 };
 
 }  // namespace syncd::mirror

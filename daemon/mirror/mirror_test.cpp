@@ -945,3 +945,52 @@ TEST_CASE("a decision on a held delete is taken only for a delete that is held")
     CHECK_THROWS(mirror.database().exec(
         "INSERT INTO delete_decisions VALUES ('tasks', 'p9', 'maybe', '')"));  // CHECK constraint
 }
+
+TEST_CASE("events kept in memory after a commit are the events the table holds") {
+    TempMirror dir;
+    Mirror mirror(dir.path());
+    {
+        Mirror::Batch batch(mirror);
+        batch.add_event(event("tasks", "t1"));
+        batch.add_event(event("wiki", "w1"));
+        batch.add_event(event("tasks", "t2", "updated"));
+        batch.commit();
+    }
+    {
+        Mirror::Batch rolled_back(mirror);  // never committed: not kept either
+        rolled_back.add_event(event("tasks", "gone"));
+    }
+    Mirror table(dir.path());  // a second connection has nothing in memory: reads the table
+    for (const auto& [after, limit] : std::vector<std::pair<int, std::size_t>>{
+             {0, 100}, {0, 1}, {1, 1}, {1, 100}, {3, 100}, {7, 100}}) {
+        INFO("after " << after << " limit " << limit);
+        const auto from_memory = mirror.events_after("tasks", after, limit);
+        const auto from_table = table.events_after("tasks", after, limit);
+        REQUIRE(from_memory.size() == from_table.size());
+        for (std::size_t i = 0; i < from_memory.size(); ++i) {
+            CHECK(json::value(from_memory[i].to_json()) == json::value(from_table[i].to_json()));
+        }
+    }
+    CHECK(seqs(mirror.events_after("tasks", 0, 100)) == Seqs{1, 3});
+}
+
+TEST_CASE("an event another writer added between ours is not missed") {
+    TempMirror dir;
+    Mirror ours(dir.path());
+    Mirror other(dir.path());
+    const auto add = [](Mirror& m, const std::string& page) {
+        Mirror::Batch batch(m);
+        batch.add_event(event("tasks", page));
+        batch.commit();
+    };
+    add(ours, "t1");
+    CHECK(seqs(ours.events_after("tasks", 0, 100)) == Seqs{1});
+    add(other, "t2");
+    add(ours, "t3");
+    CHECK(pages(ours.events_after("tasks", 0, 100)) == Names{"t1", "t2", "t3"});
+    CHECK(pages(ours.events_after("tasks", 1, 1)) == Names{"t2"});
+    add(ours, "t4");
+    CHECK(pages(ours.events_after("tasks", 3, 100)) == Names{"t4"});
+    add(other, "t5");
+    CHECK(pages(ours.events_after("tasks", 3, 100)) == Names{"t4", "t5"});
+}

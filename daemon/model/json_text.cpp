@@ -11,8 +11,19 @@ namespace syncd::model {
 void append_json_escaped(std::string& out, std::string_view s) {
     // The escapes of Boost.JSON's serializer: short forms where JSON has them, \u00xx for the
     // other control characters, every other byte as it is.
+    // Runs of bytes that need no escape (nearly all of any text) are appended at once.
     static constexpr char hex[] = "0123456789abcdef";
-    for (const char c : s) {
+    const auto plain = [](unsigned char byte) {
+        return byte >= 0x20 && byte != '"' && byte != '\\';
+    };
+    std::size_t i = 0;
+    while (i < s.size()) {
+        std::size_t run = i;
+        while (run < s.size() && plain(static_cast<unsigned char>(s[run]))) ++run;
+        out.append(s.data() + i, run - i);
+        if (run == s.size()) break;
+        const char c = s[run];
+        i = run + 1;
         switch (c) {
             case '"':
                 out += "\\\"";
@@ -37,27 +48,31 @@ void append_json_escaped(std::string& out, std::string_view s) {
                 break;
             default: {
                 const auto byte = static_cast<unsigned char>(c);
-                if (byte < 0x20) {
-                    out += "\\u00";
-                    out += hex[byte >> 4];
-                    out += hex[byte & 0xf];
-                } else {
-                    out += c;
-                }
+                out += "\\u00";
+                out += hex[byte >> 4];
+                out += hex[byte & 0xf];
             }
         }
     }
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
+    append_json_escaped(out, s);
+    out += '"';
+}
+
+void append_json_key(std::string& out, std::string_view key, bool first) {
+    if (!first) out += ',';
+    append_json_string(out, key);
+    out += ':';
 }
 
 namespace {
 
 namespace json = boost::json;
 
-void append_string(std::string& out, std::string_view s) {
-    out += '"';
-    append_json_escaped(out, s);
-    out += '"';
-}
+void append_string(std::string& out, std::string_view s) { append_json_string(out, s); }
 
 template <typename Integer>
 void append_integer(std::string& out, Integer n) {

@@ -20,6 +20,11 @@ std::string to_json_text(const boost::json::array& array);
 // `text` escaped for the inside of a JSON string, as boost::json::serialize escapes (no quotes).
 void append_json_escaped(std::string& out, std::string_view text);
 
+// `text` as a JSON string (quoted, escaped); `"key":`, after a comma unless it is the first member.
+// For writing a known shape straight to text (events) without building an object first.
+void append_json_string(std::string& out, std::string_view text);
+void append_json_key(std::string& out, std::string_view key, bool first = false);
+
 // The string member `key` of `o`, or "" when it is missing or not a string.
 std::string string_at(const boost::json::object& o, std::string_view key);
 

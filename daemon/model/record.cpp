@@ -6,15 +6,10 @@
 #include <cstdint>
 
 #include "daemon/model/hash.hpp"
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::model {
 namespace {
-
-std::string string_at(const json::object& o, std::string_view key) {
-    if (const auto* v = o.if_contains(key); v && v->is_string())
-        return std::string(v->get_string());
-    return {};
-}
 
 std::string plain_text(const json::value& rich) {
     std::string out;
@@ -295,6 +290,52 @@ json::object ChangeEvent::to_json() const {
     }
     if (snapshot) out["snapshot"] = true;
     return out;
+}
+
+namespace {
+void append_string_or_null(std::string& out, const std::string& s) {
+    if (s.empty()) {
+        out += "null";
+    } else {
+        append_json_string(out, s);
+    }
+}
+}  // namespace
+
+void ChangeEvent::append_json_text(std::string& out) const {
+    // The members and order of to_json().
+    out += '{';
+    append_json_key(out, "event", true);
+    append_json_string(out, kind);
+    append_json_key(out, "seq");
+    out += std::to_string(seq);
+    append_json_key(out, "sync");
+    append_json_string(out, sync);
+    append_json_key(out, "data_source_id");
+    append_json_string(out, data_source_id);
+    append_json_key(out, "page_id");
+    append_string_or_null(out, page_id);
+    append_json_key(out, "last_edited_time");
+    append_string_or_null(out, last_edited_time);
+    append_json_key(out, "url");
+    append_string_or_null(out, url);
+    append_json_key(out, "properties");
+    model::append_json_text(out, properties);
+    append_json_key(out, "changed");
+    model::append_json_text(out, changed);
+    append_json_key(out, "property_ids");
+    model::append_json_text(out, property_ids);
+    if (content) {
+        append_json_key(out, "content");
+        model::append_json_text(out, *content);
+        append_json_key(out, "content_changed");
+        out += content_changed ? "true" : "false";
+    }
+    if (snapshot) {
+        append_json_key(out, "snapshot");
+        out += "true";
+    }
+    out += '}';
 }
 
 ChangeEvent ChangeEvent::from_json(const json::object& o) {

@@ -84,6 +84,8 @@ struct ChangeEvent {
     bool snapshot = false;
 
     json::object to_json() const;
+    // model::to_json_text(to_json()) appended to `out`, without building the object.
+    void append_json_text(std::string& out) const;
     static ChangeEvent from_json(const json::object& o);
 };
 

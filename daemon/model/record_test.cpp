@@ -7,6 +7,7 @@
 #include <string>
 
 #include "daemon/model/hash.hpp"
+#include "daemon/model/json_text.hpp"
 
 namespace json = boost::json;
 using syncd::model::canonical_value;
@@ -602,4 +603,25 @@ TEST_CASE("content_hash ignores signed file URLs and sees every other change") {
     nested[1].as_object()["children"].as_array()[0].as_object()["to_do"].as_object()["checked"] =
         true;
     CHECK(before != syncd::model::content_hash(nested));
+}
+
+TEST_CASE("a change event's JSON text is the text of its JSON object, byte for byte") {
+    ChangeEvent e{.seq = 9,
+                  .kind = "updated",
+                  .sync = "tasks \"q\"",
+                  .data_source_id = "248104cd-477e-80af-bc30-000bd28de8f9",
+                  .page_id = "be633bf1-dfa0-436d-b259-571129a590e5",
+                  .properties = {{"Name", "Tab\there\nné"}, {"Points", 1e21}, {"Done", nullptr}},
+                  .changed = {"Points"},
+                  .property_ids = {{"Name", "title"}}};
+    for (int variant = 0; variant < 3; ++variant) {
+        if (variant == 1) {
+            e.content = value_of(R"([{"type":"paragraph","text":"\u0001"}])").as_array();
+            e.content_changed = true;
+        }
+        if (variant == 2) e.snapshot = true;
+        std::string text = "prefix";
+        e.append_json_text(text);
+        CHECK(text == "prefix" + syncd::model::to_json_text(e.to_json()));
+    }
 }

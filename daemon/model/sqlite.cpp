@@ -82,6 +82,12 @@ bool Statement::is_null(int column) const {
 }
 
 Database::Database(const std::string& path) : path_(path) {
+    // No global memory statistics: they take a process-wide mutex on every allocation.
+    static const bool configured = [] {
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);  // fails harmlessly once SQLite is running
+        return true;
+    }();
+    (void)configured;
     if (sqlite3_open_v2(path.c_str(), &db_,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         nullptr) != SQLITE_OK) {

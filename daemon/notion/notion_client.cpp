@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cstdlib>
@@ -195,8 +196,9 @@ std::optional<std::chrono::system_clock::time_point> NotionClient::server_now() 
 ClientMetrics NotionClient::metrics() const { return metrics_; }
 
 ListPage NotionClient::to_list(json::value value) {
-    ListPage page;
-    if (!value.is_object()) return page;
+    if (!value.is_object()) return {};
+    // In the answer's storage (an arena for a large list), so the moves below are moves.
+    ListPage page{.results = json::array(value.storage()), .raw = json::object(value.storage())};
     page.raw = std::move(value.as_object());
     if (auto* results = page.raw.if_contains("results"); results && results->is_array()) {
         page.results = std::move(results->as_array());
@@ -323,7 +325,15 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
                    "{} answered {} in {} ms", label, response.status, log::ms_since(sent));
         note_server_time(response.header("date"));
         boost::system::error_code parse_error;
-        json::value parsed = json::parse(response.body, parse_error);
+        // A large answer (a list of pages) is parsed into one arena: its nodes are not malloc'd
+        // one by one nor freed one by one. A value copied out of it shares the arena, so only
+        // lists are parsed this way (they are consumed and dropped page by page).
+        json::storage_ptr storage;
+        if (response.body.size() >= 16 * 1024) {
+            storage =
+                json::make_shared_resource<json::monotonic_resource>(response.body.size() * 2);
+        }
+        json::value parsed = json::parse(response.body, parse_error, std::move(storage));
         if (response.status == 200) {
             if (!parse_error && parsed.is_object()) {
                 budget_->on_success();

@@ -871,11 +871,8 @@ bool Poller::stage(mirror::Mirror::Batch& batch, const json::object& page, PollS
                              .last_edited_time = record.last_edited_time,
                              .url = record.url};
     const auto& properties = page.at("properties").as_object();
-    for (const auto& [name, value] : properties) {
-        const std::string id = string_at(value.as_object(), "id");
-        event.property_ids[name] = id;
-        event.properties[name] = record.values.contains(id) ? record.values.at(id) : json::value();
-    }
+    for (const auto& [name, value] : properties)
+        event.property_ids[name] = string_at(value.as_object(), "id");
     mirror::PageState state = mirror::PageState::live;
     const bool moved = stored && stored->state == mirror::PageState::live &&
                        !stored->data_source_id.empty() && stored->data_source_id != ds;
@@ -935,6 +932,11 @@ bool Poller::stage(mirror::Mirror::Batch& batch, const json::object& page, PollS
         }
     }
     batch.put_page(settings_.name, record, state);
+    // The record is stored: its values move into the event (by name) instead of being copied.
+    for (const auto& [name, id] : event.property_ids) {
+        auto* value = record.values.if_contains(id.get_string());
+        event.properties[name] = value ? std::move(*value) : json::value();
+    }
     batch.add_event(std::move(event));
     ++stats.events;
     return true;
