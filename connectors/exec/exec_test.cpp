@@ -1,6 +1,7 @@
 #include "connectors/exec/exec.hpp"
 
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -158,10 +159,43 @@ TEST_CASE("a program's last stderr lines are logged even when it exits at once")
             },
             boost::asio::detached);
         io.run();
+        syncd::connectors::exec::Program::join_ended();  // the end runs off the loop
         spdlog::default_logger()->flush();
         INFO(round);
         CHECK(captured.str().find("stderr: last words " + std::to_string(round)) !=
               std::string::npos);
     }
     spdlog::set_default_logger(previous);
+}
+
+TEST_CASE("destroying a program that will not stop returns at once and it still ends") {
+    // It ignores the end of its input and SIGTERM: ending it takes 2 s + 2 s and SIGKILL, which
+    // must not be waited for where the Program is destroyed (the event loop).
+    boost::asio::io_context io;
+    int pid = 0;
+    std::chrono::steady_clock::duration destroying{};
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+            syncd::connectors::exec::ProgramSpec spec{
+                .argv = {"sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"},
+                .environment = {{"PATH", "/usr/bin:/bin"}},
+                .log_name = "stubborn"};
+            auto program = co_await syncd::connectors::exec::Program::start(spec);
+            CHECK(co_await program->read_line(std::chrono::seconds(10)) == "ready");
+            pid = program->pid();
+            const auto before = std::chrono::steady_clock::now();
+            program.reset();
+            destroying = std::chrono::steady_clock::now() - before;
+        },
+        boost::asio::detached);
+    io.run();
+    REQUIRE(pid > 0);
+    CHECK(destroying < std::chrono::milliseconds(500));
+    CHECK(kill(pid, 0) == 0);  // still there: being ended off the loop
+    const auto before = std::chrono::steady_clock::now();
+    syncd::connectors::exec::Program::join_ended();
+    const auto ending = std::chrono::steady_clock::now() - before;
+    CHECK(ending > std::chrono::seconds(3));  // the grace periods were given
+    CHECK(kill(pid, 0) != 0);                 // and then it was killed and reaped
 }

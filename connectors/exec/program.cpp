@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
@@ -17,6 +18,8 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <memory>
+#include <mutex>
 
 namespace syncd::connectors::exec {
 namespace {
@@ -186,9 +189,8 @@ asio::awaitable<std::shared_ptr<Program>> Program::start(ProgramSpec spec) {
     program->stdout_.assign(out.release_read());
     program->wake_fd_ = wake.release_write();
     program->stderr_thread_ =
-        std::thread([raw = program.get(), fd = err.release_read(), wake_fd = wake.release_read()] {
-            raw->log_stderr(fd, wake_fd);
-        });
+        std::thread([name = program->log_name_, pid, fd = err.release_read(),
+                     wake_fd = wake.release_read()] { log_stderr(name, pid, fd, wake_fd); });
 
     // The status pipe closes on a successful exec; otherwise it carries the reason.
     asio::posix::stream_descriptor report_stream(executor, status.release_read());
@@ -207,33 +209,89 @@ asio::awaitable<std::shared_ptr<Program>> Program::start(ProgramSpec spec) {
     co_return program;
 }
 
+namespace {
+
+// Ends programs still running when their Program goes (a reload, a shutdown) on threads of their
+// own, so the event loop does not wait out their grace periods; joined at exit, so no program
+// outlives the daemon.
+class Reaper {
+public:
+    static Reaper& instance() {
+        static Reaper reaper;
+        return reaper;
+    }
+    template <typename Job>
+    void add(Job job) {
+        std::lock_guard lock(mutex_);
+        std::erase_if(threads_, [](Entry& e) {
+            if (!*e.done) return false;
+            e.thread.join();
+            return true;
+        });
+        auto done = std::make_shared<std::atomic<bool>>(false);
+        threads_.push_back({std::thread([job = std::move(job), done]() mutable {
+                                job();
+                                *done = true;
+                            }),
+                            done});
+    }
+    void join() {
+        std::vector<Entry> threads;
+        {
+            std::lock_guard lock(mutex_);
+            threads.swap(threads_);
+        }
+        for (auto& e : threads) e.thread.join();
+    }
+    ~Reaper() { join(); }
+
+private:
+    struct Entry {
+        std::thread thread;
+        std::shared_ptr<std::atomic<bool>> done;
+    };
+    std::mutex mutex_;
+    std::vector<Entry> threads_;
+};
+
+// Waits up to `limit` for `pid` to exit (reaping it); true if it did (or is gone).
+bool wait_for_exit(pid_t pid, std::chrono::milliseconds limit) {
+    for (auto waited = std::chrono::milliseconds(0);; waited += std::chrono::milliseconds(20)) {
+        int status = 0;
+        const pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno == ECHILD)) return true;
+        if (waited >= limit) return false;
+        usleep(20'000);
+    }
+}
+
+}  // namespace
+
+void Program::join_ended() { Reaper::instance().join(); }
+
 Program::~Program() {
     boost::system::error_code ignored;
     stdin_.close(ignored);
     stdout_.close(ignored);
-    if (pid_ > 0 && !status_) {
-        auto wait = [this](std::chrono::milliseconds limit) {
-            for (auto waited = std::chrono::milliseconds(0); waited < limit;
-                 waited += std::chrono::milliseconds(20)) {
-                if (reap()) return true;
-                usleep(20'000);
-            }
-            return reap();
-        };
-        if (!wait(std::chrono::seconds(2))) {
-            kill(-pid_, SIGTERM);
-            if (!wait(std::chrono::seconds(2))) {
-                kill(-pid_, SIGKILL);
+    // Stdin is closed: a program that ends on end of input has 2 s, then SIGTERM, 2 s, SIGKILL.
+    // Its stderr is read until it ends, then the reading thread is stopped.
+    auto end = [pid = (pid_ > 0 && !reap()) ? pid_ : 0, wake_fd = std::exchange(wake_fd_, -1),
+                stderr_thread = std::move(stderr_thread_)]() mutable {
+        if (pid > 0 && !wait_for_exit(pid, std::chrono::seconds(2))) {
+            kill(-pid, SIGTERM);
+            if (!wait_for_exit(pid, std::chrono::seconds(2))) {
+                kill(-pid, SIGKILL);
                 int status = 0;
-                waitpid(pid_, &status, 0);
+                waitpid(pid, &status, 0);
             }
         }
-    }
-    if (wake_fd_ >= 0) {
-        (void)!::write(wake_fd_, "x", 1);
-        close(wake_fd_);
-    }
-    if (stderr_thread_.joinable()) stderr_thread_.join();
+        if (wake_fd >= 0) {
+            (void)!::write(wake_fd, "x", 1);
+            close(wake_fd);
+        }
+        if (stderr_thread.joinable()) stderr_thread.join();
+    };
+    Reaper::instance().add(std::move(end));
 }
 
 bool Program::reap() {
@@ -322,12 +380,12 @@ asio::awaitable<std::optional<std::string>> Program::read_line(std::chrono::mill
     co_return line;
 }
 
-void Program::log_stderr(int fd, int wake_fd) {
+void Program::log_stderr(const std::string& log_name, int pid, int fd, int wake_fd) {
     std::string pending;
     char chunk[4096];
     auto emit = [&](std::string_view line) {
         if (line.size() > max_logged) line = line.substr(0, max_logged);
-        spdlog::info("connector={} pid={} stderr: {}", log_name_, pid_, line);
+        spdlog::info("connector={} pid={} stderr: {}", log_name, pid, line);
     };
     bool stopping = false;
     for (;;) {

@@ -43,8 +43,11 @@ public:
     static boost::asio::awaitable<std::shared_ptr<Program>> start(ProgramSpec spec);
 
     // Ends a program still running (stdin closed; SIGTERM, then SIGKILL to its process group,
-    // waiting up to 2 s each) and joins the stderr thread. Blocks for that long at most.
+    // waiting up to 2 s each) and joins the stderr thread — on a thread of its own, joined at
+    // exit: returns at once, so the event loop never waits for a program to end.
     ~Program();
+    // Waits until every program whose Program is gone has ended and its stderr is logged.
+    static void join_ended();
     Program(const Program&) = delete;
     Program& operator=(const Program&) = delete;
 
@@ -67,7 +70,8 @@ private:
     boost::asio::awaitable<bool> wait_exit(std::chrono::milliseconds limit);
     bool reap();
     void arm(boost::asio::posix::stream_descriptor& stream, std::chrono::milliseconds timeout);
-    void log_stderr(int fd, int wake_fd);
+    // On the stderr thread, which may outlive the Program (its end is off the loop).
+    static void log_stderr(const std::string& log_name, int pid, int fd, int wake_fd);
 
     std::string log_name_;
     int pid_ = -1;

@@ -2,13 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <chrono>
@@ -20,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "connectors/off_loop.hpp"
 #include "connectors/postgres/pg.hpp"
 #include "connectors/postgres/sql.hpp"
 
@@ -36,40 +31,6 @@ const std::set<std::string> reserved = {"page_id",          "notion_url",       
 // The bookkeeping key of a date property's end column: "<property id>/end".
 constexpr std::string_view end_suffix = "/end";
 constexpr std::size_t max_rows_per_statement = 1000;
-
-// One thread that runs blocking jobs; the awaiting coroutine resumes on its own executor.
-class Worker {
-public:
-    Worker() : pool_(1) {}
-    ~Worker() { pool_.join(); }
-    Worker(const Worker&) = delete;
-    Worker& operator=(const Worker&) = delete;
-
-    asio::awaitable<void> run(std::function<void()> job) {
-        const auto home = co_await asio::this_coro::executor;
-        auto initiation = [this, home, &job](auto handler) {
-            // Keeps the caller's io_context running while the job is away.
-            auto tracked = asio::prefer(home, asio::execution::outstanding_work.tracked);
-            asio::post(pool_, [&job, handler = std::move(handler), tracked]() mutable {
-                std::exception_ptr error;
-                try {
-                    job();
-                } catch (...) {
-                    error = std::current_exception();
-                }
-                auto executor = asio::get_associated_executor(handler, tracked);
-                asio::post(executor, [handler = std::move(handler), error, tracked]() mutable {
-                    std::move(handler)(error);
-                });
-            });
-        };
-        co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr)>(
-            initiation, asio::use_awaitable);
-    }
-
-private:
-    asio::thread_pool pool_;
-};
 
 struct Binding {
     std::string column;  // empty: skipped (create_table: false and no such column)

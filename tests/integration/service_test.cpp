@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "daemon/http/notion_webhook.hpp"
+#include "daemon/model/sqlite.hpp"
 #include "daemon/net/http_client.hpp"
 #include "daemon/net/url.hpp"
 #include "tests/support/process.hpp"
@@ -353,4 +354,69 @@ TEST_CASE("with control.auth_token the control server wants the bearer token, we
     const std::string body = R"({"verification_token":"secret_from_notion_0123456789"})";
     CHECK(call(s.port, "POST", "/v1/webhooks/notion", body).status == 200);
     CHECK(read_file(s.dir.path() / "run.log").find("control-secret-token") == std::string::npos);
+}
+
+TEST_CASE(
+    "a target blocked for 10 s holds up neither polling, nor the other targets, nor the "
+    "control server") {
+    Service s;
+    {
+        std::ofstream out(s.dir.path() / "config.yaml");
+        out << "notion:\n  token: " << test::Emulator::connection_token
+            << "\n  base_url: " << s.emulator.url()
+            << "\nstate:\n  dir: " << (s.dir.path() / "state").string()
+            << "\ncontrol:\n  listen: 127.0.0.1:" << s.port
+            << "\nconnectors:\n  log:\n    type: jsonl\n    path: "
+            << (s.dir.path() / "events.jsonl").string()
+            << "\n  db:\n    type: sqlite\n    path: " << (s.dir.path() / "out.sqlite").string()
+            << "\nsyncs:\n  - name: tasks\n    source: { data_source: " << s.data_source
+            << " }\n    every: 1s\n    targets:\n      - connector: log\n      - connector: db\n";
+    }
+    test::Process daemon(
+        {SYNCD_DAEMON_BINARY, "-c", (s.dir.path() / "config.yaml").string(), "run"},
+        s.dir.path() / "run.log");
+    REQUIRE(wait_until(10s, [&] { return s.events_with("\"created\"") == 1; }));
+    sqlite::Database db((s.dir.path() / "out.sqlite").string());
+    const auto count = [&] {  // -2: no row (or no table) yet, -1: Count empty
+        try {
+            auto q = db.prepare("SELECT count FROM tasks WHERE page_id = ?");
+            q.bind(1, s.page);
+            if (!q.step()) return -2.0;
+            return q.is_null(0) ? -1.0 : q.real(0);
+        } catch (const std::exception&) {
+            return -2.0;
+        }
+    };
+    REQUIRE(wait_until(10s, [&] { return count() == -1.0; }));  // the row is there, Count empty
+
+    // Another program holds the target's write lock for 10 s: the target's deliveries wait for
+    // it (5 s busy timeout, then again).
+    db.exec("BEGIN IMMEDIATE");
+    const auto locked_at = std::chrono::steady_clock::now();
+    s.emulator.api("PATCH", "/v1/pages/" + s.page,
+                   json::parse(R"({"properties":{"Count":{"number":7}}})"));
+    // Meanwhile the job polls and the jsonl target delivers the edit, and the control server
+    // answers at once, every time.
+    bool logged = false;
+    std::chrono::steady_clock::duration slowest{};
+    int answers = 0;
+    while (std::chrono::steady_clock::now() - locked_at < 10s) {
+        const auto before = std::chrono::steady_clock::now();
+        const auto status = call(s.port, "GET", "/v1/status");
+        slowest = std::max(slowest, std::chrono::steady_clock::now() - before);
+        answers += status.status == 200 ? 1 : 0;
+        if (!logged && s.events_with("\"Count\":7") == 1) {
+            logged = true;
+            CHECK(std::chrono::steady_clock::now() - locked_at < 6s);
+        }
+        std::this_thread::sleep_for(200ms);
+    }
+    CHECK(logged);
+    CHECK(answers >= 20);
+    CHECK(slowest < 1s);
+    CHECK(count() == -1.0);  // the blocked target really did not write
+    db.exec("ROLLBACK");
+    // It had failed on the lock (so it was blocked, not idle), and now catches up.
+    REQUIRE(wait_until(20s, [&] { return count() == 7.0; }));
+    CHECK(read_file(s.dir.path() / "run.log").find("database is locked") != std::string::npos);
 }
