@@ -349,6 +349,22 @@ Config parse(const std::string& text, const std::string& name, const ConnectorVa
         }
         sync.every = s.duration_or("every", sync.every);
         if (sync.every < 1s) s.problem("every must be at least 1s", "every");
+        // The shortest interval a busy data source is polled at; never above `every` (a job
+        // polled every 2s reads at 2s whether it is busy or not).
+        if (s.has("min_every")) {
+            sync.min_every = s.duration_or("min_every", sync.min_every);
+            if (sync.min_every < 1s) s.problem("min_every must be at least 1s", "min_every");
+            if (sync.min_every > sync.every) {
+                s.problem("min_every (" + std::to_string(sync.min_every.count() / 1000) +
+                              "s) must not be longer than every (" +
+                              std::to_string(sync.every.count() / 1000) +
+                              "s): it is the shortest interval a busy data source is polled at",
+                          "min_every");
+            }
+        } else {
+            s.optional_string("min_every");  // read: named among the keys a sync may have
+            sync.min_every = std::min(sync.min_every, sync.every);
+        }
         if (s.has("reconcile_every")) {
             const auto value = s.optional_string("reconcile_every");
             if (value == "never") {

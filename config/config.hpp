@@ -86,7 +86,10 @@ struct TargetSettings {
 struct SyncSettings {
     std::string name = {};
     SourceSettings source = {};
+    // Adaptive polling (issue 15): each data source is read at least every `every`, and down to
+    // every `min_every` while it changes, as the connection's budget allows.
     std::chrono::milliseconds every = 30s;
+    std::chrono::milliseconds min_every = 5s;
     std::optional<std::chrono::milliseconds> reconcile_every = std::chrono::hours(6);
     std::chrono::milliseconds overlap = 2min;
     // How often each data source's schema is read again when no page shows an unknown property

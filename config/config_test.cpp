@@ -342,6 +342,28 @@ TEST_CASE("a bad duration names the key, the value and the accepted forms") {
               "got `-2m`"});
 }
 
+TEST_CASE("min_every: 5s by default, never above every, and not longer than every when given") {
+    const auto defaults = parse_ok(notion_block + jsonl_connector + one_sync(""));
+    CHECK(defaults.syncs[0].every == 30s);
+    CHECK(defaults.syncs[0].min_every == 5s);
+    CHECK(
+        parse_ok(notion_block + jsonl_connector + one_sync("    every: 2s\n")).syncs[0].min_every ==
+        2s);
+    CHECK(parse_ok(notion_block + jsonl_connector + one_sync("    every: 10m\n    min_every: 1m\n"))
+              .syncs[0]
+              .min_every == 1min);
+    const auto longer = problems_of(notion_block + jsonl_connector +
+                                    one_sync("    every: 10s\n    min_every: 20s\n"));
+    REQUIRE(longer.size() == 1);
+    CHECK(
+        longer[0].find("syncs[0].min_every: min_every (20s) must not be longer than every (10s)") !=
+        std::string::npos);
+    const auto fast =
+        problems_of(notion_block + jsonl_connector + one_sync("    min_every: 100ms\n"));
+    REQUIRE(fast.size() == 1);
+    CHECK(fast[0].find("min_every must be at least 1s") != std::string::npos);
+}
+
 TEST_CASE("polling more often than once a second is refused") {
     CHECK(problems_of(notion_block + jsonl_connector + one_sync("    every: 500ms\n")) ==
           std::vector<std::string>{"name.yaml:11:12: syncs[0].every: every must be at least 1s"});

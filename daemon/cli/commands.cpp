@@ -8,6 +8,7 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
 #include <boost/system/system_error.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -272,6 +273,21 @@ void print_status(const json::object& status, const std::string& source) {
                       << " since the attempt at " << string_at(job, "last_attempt") << ": "
                       << error;
         }
+        if (const auto* forecast = job.if_contains("forecast"); forecast && forecast->is_object()) {
+            // From the running daemon (the scheduler lives there).
+            const auto& f = forecast->as_object();
+            const auto number = [&](std::string_view key) {
+                const auto* v = f.if_contains(key);
+                return v && v->is_number() ? v->to_number<double>() : 0.0;
+            };
+            char line[160];
+            std::snprintf(line, sizeof line,
+                          "\n  forecast: expected staleness %.1f s, backlog %.0f requests, "
+                          "converges in %.1f s",
+                          number("expected_staleness_s"), number("backlog_requests"),
+                          number("time_to_converge_s"));
+            std::cout << line;
+        }
         std::cout << "\n";
         for (const auto& sv : job.at("data_sources").as_array()) {
             const auto& s = sv.as_object();
@@ -282,7 +298,16 @@ void print_status(const json::object& status, const std::string& source) {
                       << (title.empty() ? "?" : title) << "): watermark "
                       << (watermark.empty() ? "none" : watermark) << ", last complete read "
                       << (read.empty() ? "never" : read) << " (Notion time), pages "
-                      << integer(s, "pages") << "\n";
+                      << integer(s, "pages");
+            if (const auto* interval = s.if_contains("poll_interval_s");
+                interval && interval->is_number() && interval->to_number<double>() > 0) {
+                char line[96];
+                std::snprintf(line, sizeof line, ", polled every %.0f s (%.1f changes/h)",
+                              interval->to_number<double>(),
+                              s.at("changes_per_hour").to_number<double>());
+                std::cout << line;
+            }
+            std::cout << "\n";
         }
         for (const auto& tv : job.at("targets").as_array()) {
             const auto& t = tv.as_object();

@@ -48,7 +48,9 @@ json::object render_status(const sync::Snapshot& snapshot) {
                                            {"title", s.title},
                                            {"watermark", s.watermark},
                                            {"last_complete_read", s.last_complete_read},
-                                           {"pages", s.pages}});
+                                           {"pages", s.pages},
+                                           {"poll_interval_s", s.interval_s},
+                                           {"changes_per_hour", s.change_rate * 3600}});
         }
         json::array targets;
         for (const auto& t : job.targets) {
@@ -77,20 +79,26 @@ json::object render_status(const sync::Snapshot& snapshot) {
                                         {"detected_at", h.detected_at}});
         }
         const auto& state = job.state;
-        jobs.push_back(json::object{{"name", job.name},
-                                    {"every_s", static_cast<double>(job.every.count()) / 1000.0},
-                                    {"last_attempt", iso(state.last_attempt)},
-                                    {"last_success", iso(state.last_success)},
-                                    {"lag_s", seconds_since(state.last_success)},
-                                    {"last_error", state.last_error},
-                                    {"failure", sync::to_string(state.failure)},
-                                    {"polls", state.polls},
-                                    {"failures", state.failures},
-                                    {"events", state.events},
-                                    {"held_deletes", job.held_deletes},
-                                    {"held_delete_pages", held},
-                                    {"data_sources", sources},
-                                    {"targets", targets}});
+        jobs.push_back(
+            json::object{{"name", job.name},
+                         {"every_s", static_cast<double>(job.every.count()) / 1000.0},
+                         {"min_every_s", static_cast<double>(job.min_every.count()) / 1000.0},
+                         {"forecast",
+                          {{"expected_staleness_s", job.expected_staleness_s},
+                           {"backlog_requests", job.backlog_requests},
+                           {"time_to_converge_s", job.time_to_converge_s}}},
+                         {"last_attempt", iso(state.last_attempt)},
+                         {"last_success", iso(state.last_success)},
+                         {"lag_s", seconds_since(state.last_success)},
+                         {"last_error", state.last_error},
+                         {"failure", sync::to_string(state.failure)},
+                         {"polls", state.polls},
+                         {"failures", state.failures},
+                         {"events", state.events},
+                         {"held_deletes", job.held_deletes},
+                         {"held_delete_pages", held},
+                         {"data_sources", sources},
+                         {"targets", targets}});
     }
     const auto& budget = snapshot.budget;
     json::object queue;
@@ -158,10 +166,20 @@ std::string render_metrics(const sync::Snapshot& snapshot, const std::string& ex
                                           ? 0
                                           : std::chrono::system_clock::to_time_t(t));
             });
-    per_job("notion_syncd_poll_interval_seconds", "gauge", "the job's poll interval (every:)",
+    per_job("notion_syncd_poll_interval_seconds", "gauge",
+            "the job's longest poll interval (every:); busy data sources are polled more often",
             [](const sync::JobSnapshot& j) {
                 return std::to_string(static_cast<double>(j.every.count()) / 1000.0);
             });
+    per_job("notion_syncd_expected_staleness_seconds", "gauge",
+            "expected time from a change in Notion to its event at the planned poll intervals",
+            [](const sync::JobSnapshot& j) { return std::to_string(j.expected_staleness_s); });
+    per_job("notion_syncd_backlog_requests", "gauge",
+            "requests of the job's polls that are due and not made yet",
+            [](const sync::JobSnapshot& j) { return std::to_string(j.backlog_requests); });
+    per_job("notion_syncd_time_to_converge_seconds", "gauge",
+            "how long the backlog takes at the polling budget",
+            [](const sync::JobSnapshot& j) { return std::to_string(j.time_to_converge_s); });
     per_job("notion_syncd_poll_failures_total", "counter", "failed polls",
             [](const sync::JobSnapshot& j) { return std::to_string(j.state.failures); });
     per_job("notion_syncd_held_deletes", "gauge", "deletes held by the delete brake",

@@ -34,6 +34,10 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
     client_config.http.ca_file = config_.notion.ca_file;
     client_config.retry.max_rate_limit_wait = config_.notion.max_rate_limit_wait;
     client_ = std::make_unique<notion::NotionClient>(executor_, client_config, budget_);
+    // Polls may plan to spend 80% of the budget; the rest is headroom for pages of results,
+    // content, schema reads, reconciliations and write-backs (which all queue on the budget).
+    scheduler_ = std::make_unique<PollScheduler>(config_.notion.budget.per_minute / 60.0 * 0.8,
+                                                 std::random_device{}());
     for (const auto& sync : config_.syncs) {
         pollers_.push_back(std::make_unique<Poller>(sync, *client_, *mirror_, ledger_));
         // Every job subscribed to the data sources a poll changed has new events: wake them all.
@@ -42,7 +46,7 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
             [this] {
                 for (auto& d : dispatchers_) d->wake();
             },
-            auth_, *mirror_, config_.notion.token_source));
+            auth_, *mirror_, config_.notion.token_source, *scheduler_));
         for (const auto& target : sync.targets) {
             const auto connector = std::find_if(
                 config_.connectors.begin(), config_.connectors.end(),
@@ -589,8 +593,14 @@ Snapshot Daemon::snapshot() {
                  .auth_reason = auth_.reason()};
     for (std::size_t i = 0; i < pollers_.size(); ++i) {
         const auto& name = pollers_[i]->name();
+        const auto scheduled = runners_[i]->scheduled();
+        const auto now = std::chrono::steady_clock::now();
         JobSnapshot job{.name = name,
                         .every = config_.syncs[i].every,
+                        .min_every = config_.syncs[i].min_every,
+                        .expected_staleness_s = scheduler_->expected_staleness_seconds(scheduled),
+                        .backlog_requests = scheduler_->backlog_requests(scheduled, now),
+                        .time_to_converge_s = scheduler_->time_to_converge_seconds(scheduled, now),
                         .state = runners_[i]->state(),
                         .held_deletes = mirror_->held_deletes(name),
                         .held = mirror_->held_delete_pages(name)};
@@ -600,6 +610,13 @@ Snapshot Daemon::snapshot() {
                                    .watermark = s.watermark,
                                    .last_complete_read = s.read_from,
                                    .pages = mirror_->live_page_count(s.data_source_id)});
+            if (std::find(scheduled.begin(), scheduled.end(), s.data_source_id) !=
+                scheduled.end()) {
+                auto& source = job.sources.back();
+                source.interval_s =
+                    std::chrono::duration<double>(scheduler_->interval(s.data_source_id)).count();
+                source.change_rate = scheduler_->rate(s.data_source_id);
+            }
         }
         for (const auto& d : dispatchers_) {
             if (d->sync() != name) continue;

@@ -125,6 +125,8 @@ private:
     std::unique_ptr<notion::NotionClient> client_;
     std::unique_ptr<mirror::Mirror> mirror_;
     ReadLedger ledger_;
+    // When each data source is polled next: one per connection, shared by every job (issue 15).
+    std::unique_ptr<PollScheduler> scheduler_;
     AuthGate auth_;
     std::vector<std::unique_ptr<Poller>> pollers_;
     std::vector<std::unique_ptr<Dispatcher>> dispatchers_;

@@ -29,13 +29,14 @@ std::chrono::system_clock::time_point from_unix_ms(std::int64_t ms) {
 
 JobRunner::JobRunner(Poller& poller, config::SyncSettings settings,
                      std::function<void()> on_changes, AuthGate& auth, mirror::Mirror& mirror,
-                     std::string token_source)
+                     std::string token_source, PollScheduler& scheduler)
     : poller_(poller),
       settings_(std::move(settings)),
       on_changes_(std::move(on_changes)),
       auth_(auth),
       mirror_(mirror),
-      token_source_(std::move(token_source)) {
+      token_source_(std::move(token_source)),
+      scheduler_(scheduler) {
     // The last outcome of an earlier process (`sync-once`, a run before a restart).
     const mirror::JobOutcome stored = mirror_.job_outcome(settings_.name);
     state_.last_attempt = from_unix_ms(stored.last_attempt_ms);
@@ -75,6 +76,22 @@ void JobRunner::record(const Failure& failure) {
     }
 }
 
+void JobRunner::track_sources() {
+    const auto& now = poller_.data_sources();
+    const std::set<std::string> current(now.begin(), now.end());
+    for (auto it = scheduled_.begin(); it != scheduled_.end();) {
+        if (current.contains(*it)) {
+            ++it;
+            continue;
+        }
+        scheduler_.remove(*it, settings_.every, settings_.min_every);
+        it = scheduled_.erase(it);
+    }
+    for (const auto& ds : current) {
+        if (scheduled_.insert(ds).second) scheduler_.add(ds, settings_.every, settings_.min_every);
+    }
+}
+
 void JobRunner::hint() {
     state_.hinted = true;
     if (timer_) timer_->cancel();
@@ -89,26 +106,53 @@ asio::awaitable<void> JobRunner::run() {
     timer_.emplace(co_await asio::this_coro::executor);
     std::mt19937_64 random(std::random_device{}());
     auto backoff = 1s;
+    const auto sleep_until = [this](std::chrono::steady_clock::time_point at) {
+        timer_->expires_at(at);
+        return timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+    };
     while (!stopping_) {
         if (auth_.is_rejected() && std::chrono::steady_clock::now() < auth_.next_poll()) {
             // Notion rejects the token: no job polls until the next probe (or a reload).
-            timer_->expires_at(auth_.next_poll());
-            co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+            co_await sleep_until(auth_.next_poll());
             state_.hinted = false;
             continue;
         }
-        std::chrono::milliseconds delay = settings_.every;
-        const bool hinted = state_.hinted;  // a hint says something changed now: read everything
+        // What is due: everything on a hint (something changed now) or before the first poll
+        // (the data sources are not known yet); else the sources the scheduler says are due.
+        const auto now = std::chrono::steady_clock::now();
+        const bool hinted = state_.hinted;
         state_.hinted = false;
+        std::set<std::string> due;
+        const bool everything = hinted || scheduled_.empty();
+        if (!everything) {
+            std::optional<std::chrono::steady_clock::time_point> next;
+            for (const auto& ds : scheduled_) {
+                const auto at = scheduler_.due(ds);
+                if (at <= now) due.insert(ds);
+                if (!next || at < *next) next = at;
+            }
+            if (due.empty()) {
+                // Another job's polls re-plan the budget: look again within min_every.
+                co_await sleep_until(std::min(*next, now + settings_.min_every));
+                continue;
+            }
+        }
         state_.last_attempt = std::chrono::system_clock::now();
         ++state_.polls;
         const auto started = std::chrono::steady_clock::now();
+        std::chrono::milliseconds delay{0};
         try {
-            // Another job that read a shared data source within half this job's interval did
-            // this job's read of it too.
+            // Another job that read a shared data source within half of min_every did this job's
+            // read of it too.
             const PollStats stats = co_await poller_.poll_once(
-                false, hinted ? std::chrono::steady_clock::time_point{}
-                              : std::chrono::steady_clock::now() - settings_.every / 2);
+                false,
+                hinted ? std::chrono::steady_clock::time_point{}
+                       : std::chrono::steady_clock::now() - settings_.min_every / 2,
+                everything ? nullptr : &due);
+            track_sources();
+            for (const auto& [ds, read] : stats.sources_read) {
+                scheduler_.polled(ds, started, read.events, read.requests);
+            }
             state_.last_success = std::chrono::system_clock::now();
             state_.events += stats.events;
             if (state_.failure != FailureKind::none)
@@ -118,7 +162,7 @@ asio::awaitable<void> JobRunner::run() {
                 log::info({{"job", settings_.name},
                            {"events", stats.events},
                            {"pages_read", stats.pages_read},
-                           {"data_sources", stats.data_sources},
+                           {"data_sources", stats.sources_read.size()},
                            {"duration_ms", log::ms_since(started)}},
                           "sync={} {} changes from {} pages read", settings_.name, stats.events,
                           stats.pages_read);
@@ -154,11 +198,12 @@ asio::awaitable<void> JobRunner::run() {
         }
         if (stopping_) break;
         if (state_.hinted) continue;  // a hint arrived during the poll: go again now
-        // A little jitter so jobs with the same interval do not poll in lockstep.
-        const auto jitter = std::chrono::milliseconds(
-            std::uniform_int_distribution<long long>(0, delay.count() / 20)(random));
-        timer_->expires_after(delay + jitter);
-        co_await timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+        if (delay.count() > 0) {
+            // After a failure: back off (with a little jitter), whatever is due.
+            const auto jitter = std::chrono::milliseconds(
+                std::uniform_int_distribution<long long>(0, delay.count() / 20)(random));
+            co_await sleep_until(std::chrono::steady_clock::now() + delay + jitter);
+        }
     }
 }
 

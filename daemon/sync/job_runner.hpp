@@ -1,9 +1,10 @@
-// The JobRunner of one sync job (STYLE §3): polls on the job's schedule (`every` ± jitter), at
-// once on a hint (a Notion webhook, POST /v1/jobs/{name}/sync), later after failures (1 s,
-// doubling up to 5 min; 5 min after a permanent failure — a source not shared, a configuration
-// that does not fit), not while Notion rejects the token (AuthGate: one probe per 5 min), and
-// tells the Daemon when a poll committed changes so targets deliver. Each outcome is kept in the
-// mirror for `status`.
+// The JobRunner of one sync job (STYLE §3): polls each of the job's data sources when the
+// connection's PollScheduler says it is due (between `min_every` and `every`, by how often it
+// changes; a first poll reads them all), everything at once on a hint (a Notion webhook, POST
+// /v1/jobs/{name}/sync), later after failures (1 s, doubling up to 5 min; 5 min after a permanent
+// failure — a source not shared, a configuration that does not fit), not while Notion rejects the
+// token (AuthGate: one probe per 5 min), and tells the Daemon when a poll committed changes so
+// targets deliver. Each outcome is kept in the mirror for `status`.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -11,11 +12,13 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "config/config.hpp"
 #include "daemon/mirror/mirror.hpp"
 #include "daemon/sync/failure.hpp"
+#include "daemon/sync/poll_scheduler.hpp"
 #include "daemon/sync/poller.hpp"
 
 namespace syncd::sync {
@@ -36,7 +39,8 @@ class JobRunner {
 public:
     // `on_changes` runs after a poll that committed events (the Daemon wakes the targets).
     JobRunner(Poller& poller, config::SyncSettings settings, std::function<void()> on_changes,
-              AuthGate& auth, mirror::Mirror& mirror, std::string token_source);
+              AuthGate& auth, mirror::Mirror& mirror, std::string token_source,
+              PollScheduler& scheduler);
 
     // Until stop(): polls, then waits for the next interval or a hint. Runs on one strand.
     boost::asio::awaitable<void> run();
@@ -50,8 +54,13 @@ public:
 
     const JobState& state() const { return state_; }
     const std::string& name() const { return settings_.name; }
+    // The data sources this job has in the scheduler (known after its first poll).
+    std::vector<std::string> scheduled() const { return {scheduled_.begin(), scheduled_.end()}; }
 
 private:
+    // The scheduler holds exactly the poller's data sources (they change when a webhook or a
+    // resolve says so).
+    void track_sources();
     // Keeps the outcome of the last attempt (state, AuthGate, mirror).
     void record(const Failure& failure);
 
@@ -61,6 +70,8 @@ private:
     AuthGate& auth_;
     mirror::Mirror& mirror_;
     std::string token_source_;
+    PollScheduler& scheduler_;
+    std::set<std::string> scheduled_;
     std::optional<boost::asio::steady_timer> timer_;
     JobState state_;
     bool stopping_ = false;

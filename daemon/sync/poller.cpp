@@ -351,11 +351,12 @@ boost::asio::awaitable<void> Poller::resolve() {
 }
 
 boost::asio::awaitable<PollStats> Poller::poll_once(
-    bool reconcile_now, std::chrono::steady_clock::time_point fresh_after) {
+    bool reconcile_now, std::chrono::steady_clock::time_point fresh_after,
+    const std::set<std::string>* only) {
     std::optional<notion::NotionError> missing;
     PollStats stats;
     try {
-        stats = co_await poll_sources(reconcile_now, fresh_after);
+        stats = co_await poll_sources(reconcile_now, fresh_after, only);
     } catch (const notion::NotionError& e) {
         if (!about_source(e)) throw;
         missing = e;
@@ -573,7 +574,8 @@ boost::asio::awaitable<notion::NotionError> Poller::explain_missing(notion::Noti
 }
 
 boost::asio::awaitable<PollStats> Poller::poll_sources(
-    bool reconcile_now, std::chrono::steady_clock::time_point fresh_after) {
+    bool reconcile_now, std::chrono::steady_clock::time_point fresh_after,
+    const std::set<std::string>* only) {
     PollStats stats;
     progress_at_ = std::chrono::steady_clock::now();
     progress_pages_ = 0;
@@ -593,7 +595,13 @@ boost::asio::awaitable<PollStats> Poller::poll_sources(
         const auto read = ledger_.find(ds);
         const bool fresh = fresh_after != std::chrono::steady_clock::time_point{} &&
                            read != ledger_.end() && read->second >= fresh_after;
+        // A data source never read is read whatever the schedule says.
+        const bool skipped = only && !only->contains(ds) && read != ledger_.end();
+        if (skipped) continue;
         if (!fresh) {
+            const auto events_before = stats.events;
+            const auto pages_before = stats.pages_read;
+            const auto contents_before = stats.contents_read;
             const auto before = mirror_.source(ds);
             const bool first_read =
                 (!before || before->watermark.empty()) && !mirror_.has_live_pages(ds);
@@ -603,6 +611,9 @@ boost::asio::awaitable<PollStats> Poller::poll_sources(
                 co_await read_changes(ds, stats);
             }
             ledger_[ds] = std::chrono::steady_clock::now();
+            stats.sources_read[ds] = {.events = stats.events - events_before,
+                                      .requests = 1 + (stats.pages_read - pages_before) / 100 +
+                                                  (stats.contents_read - contents_before)};
             if (first_read) {
                 // A complete first read is as good as a reconciliation: nothing to find missing.
                 mirror::Mirror::Batch batch(mirror_);
@@ -796,6 +807,7 @@ boost::asio::awaitable<void> Poller::ingest(const std::string& ds, json::array& 
         }
         co_await complete(object);
         contents.push_back(co_await read_content(object));
+        if (contents.back()) ++stats.contents_read;
     }
     // A page that shows a property the schema does not know, knows by another name or type, or
     // no longer has: the schema is read again first, so its schema_changed event comes before the

@@ -17,9 +17,17 @@
 
 namespace syncd::sync {
 
+// What reading one data source in a poll found and cost (for the PollScheduler).
+struct SourceRead {
+    std::size_t events = 0;
+    std::size_t requests = 0;  // estimated: one per API page of results, one per content read
+};
+
 struct PollStats {
     std::size_t data_sources = 0;
+    std::map<std::string, SourceRead> sources_read = {};  // the data sources read, not skipped
     std::size_t pages_read = 0;
+    std::size_t contents_read = 0;  // pages whose blocks were read (content: true)
     std::size_t events = 0;
     std::size_t held_deletes = 0;
     bool reconciled = false;
@@ -37,8 +45,10 @@ public:
 
     // One pass over every data source of the job; `reconcile` forces a reconciliation. A data
     // source some job read completely at or after `fresh_after` (if set) is not read again.
+    // With `only`, the other data sources are not read (the scheduler says they are not due).
     boost::asio::awaitable<PollStats> poll_once(
-        bool reconcile, std::chrono::steady_clock::time_point fresh_after = {});
+        bool reconcile, std::chrono::steady_clock::time_point fresh_after = {},
+        const std::set<std::string>* only = nullptr);
     // What `check-config --online` checks, without reading pages: the source resolves (the id is
     // shared and of the kind its key says) and every property name in the targets' mapping,
     // include and exclude exists. Throws what poll_once would.
@@ -63,7 +73,8 @@ public:
 
 private:
     boost::asio::awaitable<PollStats> poll_sources(
-        bool reconcile, std::chrono::steady_clock::time_point fresh_after);
+        bool reconcile, std::chrono::steady_clock::time_point fresh_after,
+        const std::set<std::string>* only);
     boost::asio::awaitable<void> resolve();
     // The schema of `data_source_id` in schemas_: from the mirror, or read when due.
     boost::asio::awaitable<void> ensure_schema(const std::string& data_source_id, PollStats& stats);

@@ -20,6 +20,9 @@ struct SourceSnapshot {
     std::string watermark = {};
     std::string last_complete_read = {};
     std::size_t pages = 0;
+    // Adaptive polling (once the job has polled): the planned interval and the learned rate.
+    double interval_s = 0;
+    double change_rate = 0;  // changes per second
 };
 
 struct TargetSnapshot {
@@ -40,6 +43,12 @@ struct TargetSnapshot {
 struct JobSnapshot {
     std::string name = {};
     std::chrono::milliseconds every{0};
+    std::chrono::milliseconds min_every{0};
+    // The budget forecast (PollScheduler): the expected time from a change to its event, the
+    // requests of the polls overdue now, and how long they take at the polling budget.
+    double expected_staleness_s = 0;
+    double backlog_requests = 0;
+    double time_to_converge_s = 0;
     JobState state = {};
     std::size_t held_deletes = 0;
     std::vector<mirror::HeldDelete> held = {};  // the pages behind held_deletes
