@@ -13,11 +13,13 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <random>
 #include <thread>
@@ -424,6 +426,164 @@ void latency_scenario(int edits) {
               << std::endl;
 }
 
+// Adaptive polling against notion-emulator in real time (issue 15): `sources` data sources with
+// edits in sessions whose frequency is Zipf-skewed over the sources (source i: 1/(i+1) of the
+// busiest's sessions; the busiest has one every 2 min; a session is 6 edits 10-30 s apart), two
+// daemons side by side on two emulators receiving the same edits at the same moments, both at a
+// budget of `per_minute` (emulator limit the same): fixed intervals (min_every = every = the
+// round-robin interval the polling budget allows) and adaptive (min_every 5s, every 1.2x that).
+// Staleness: from an edit to its event in the jsonl file.
+void adaptive_scenario(int minutes, int sources, double per_minute) {
+    struct Side {
+        Bench bench;
+        std::vector<std::string> data_sources;
+        std::vector<std::string> pages;
+        std::map<std::string, std::chrono::steady_clock::time_point> pending;  // needle -> edit
+        std::vector<double> staleness;
+        std::size_t read_offset = 0;
+    };
+    const double polling_budget = per_minute / 60.0 * 0.8;  // the daemon's polling share
+    const double round_robin_s = std::ceil(sources / polling_budget);
+    std::array<Side, 2> sides;  // 0: fixed, 1: adaptive
+    for (int k = 0; k < 2; ++k) {
+        auto& side = sides[k];
+        auto& e = side.bench.emulator;
+        const auto home = e.api("POST", "/v1/pages", json::parse(R"({"parent":{"workspace":true},
+            "properties":{"title":{"title":[{"text":{"content":"Adaptive"}}]}}})"));
+        const std::string home_id(home.at("id").as_string());
+        for (int i = 0; i < sources; ++i) {
+            const auto db =
+                e.api("POST", "/v1/databases",
+                      json::parse(R"({"parent":{"page_id":")" + home_id +
+                                  R"("},"title":[{"text":{"content":"S)" + std::to_string(i) +
+                                  R"("}}],"initial_data_source":{"properties":{"Name":{"title":{}},
+                            "Count":{"number":{}}}}})"));
+            side.data_sources.emplace_back(
+                db.at("data_sources").as_array()[0].at("id").as_string());
+            const auto page = e.api(
+                "POST", "/v1/pages",
+                json::parse(R"({"parent":{"data_source_id":")" + side.data_sources.back() +
+                            R"("},"properties":{"Name":{"title":[{"text":{"content":"P"}}]}}})"));
+            side.pages.emplace_back(page.at("id").as_string());
+        }
+        e.control("share", {{"token", "connection-1"}, {"object_id", home_id}});
+        e.control("rate_limit",
+                  {{"requests", static_cast<int>(per_minute)}, {"window_ms", 60'000}});
+        std::ofstream out(side.bench.path("config.yaml"));
+        out << "notion:\n  token: " << test::Emulator::connection_token
+            << "\n  base_url: " << e.url() << "\n  budget: { per_minute: " << per_minute
+            << " }\nstate:\n  dir: " << side.bench.path("state").string()
+            << "\ncontrol:\n  listen: 127.0.0.1:" << test::free_port()
+            << "\nconnectors:\n  log:\n    type: jsonl\n    path: "
+            << side.bench.path("events.jsonl").string() << "\nsyncs:\n";
+        const auto every =
+            static_cast<int>(k == 0 ? round_robin_s : std::ceil(1.2 * round_robin_s));
+        const int min_every = k == 0 ? every : 5;
+        for (int i = 0; i < sources; ++i) {
+            out << "  - name: s" << i << "\n    source: { data_source: " << side.data_sources[i]
+                << " }\n    every: " << every << "s\n    min_every: " << min_every
+                << "s\n    reconcile_every: never\n    targets:\n      - connector: log\n";
+        }
+    }
+    std::vector<std::unique_ptr<test::Process>> daemons;
+    for (auto& side : sides) {
+        daemons.push_back(std::make_unique<test::Process>(
+            std::vector<std::string>{syncd_binary, "-c", side.bench.path("config.yaml").string(),
+                                     "run"},
+            side.bench.path("run.log")));
+    }
+    // The edits, planned up front (seeded): sessions per source, Zipf over the sources.
+    std::mt19937_64 random(15);
+    const double horizon = minutes * 60.0;
+    const double busiest_sessions_per_s = 1.0 / 120;  // the busiest source: a session every 2 min
+    std::vector<std::pair<double, int>> edits;        // (seconds from start, source)
+    for (int i = 0; i < sources; ++i) {
+        std::exponential_distribution<double> gap(busiest_sessions_per_s / (i + 1));
+        for (double t = 20 + gap(random); t < horizon - 60; t += gap(random)) {
+            double at = t;
+            for (int n = 0; n < 6 && at < horizon - 60; ++n) {
+                edits.emplace_back(at, i);
+                at += std::uniform_real_distribution<double>(10, 30)(random);
+            }
+        }
+    }
+    std::sort(edits.begin(), edits.end());
+    const auto start = std::chrono::steady_clock::now();
+    const auto collect = [&] {
+        for (auto& side : sides) {
+            std::ifstream in(side.bench.path("events.jsonl"));
+            in.seekg(static_cast<std::streamoff>(side.read_offset));
+            std::string line;
+            while (std::getline(in, line)) {
+                if (in.eof()) break;  // a line still being written
+                side.read_offset += line.size() + 1;
+                for (auto it = side.pending.begin(); it != side.pending.end();) {
+                    // `"Count":7` followed by `,` or `}` (not 70).
+                    const auto found = line.find(it->first);
+                    const char after =
+                        found == std::string::npos || found + it->first.size() >= line.size()
+                            ? 'x'
+                            : line[found + it->first.size()];
+                    if (after != ',' && after != '}') {
+                        ++it;
+                        continue;
+                    }
+                    side.staleness.push_back(
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second)
+                            .count());
+                    it = side.pending.erase(it);
+                }
+            }
+        }
+    };
+    int value = 0;
+    for (const auto& [at, i] : edits) {
+        while (std::chrono::steady_clock::now() - start < std::chrono::duration<double>(at)) {
+            collect();
+            std::this_thread::sleep_for(50ms);
+        }
+        ++value;
+        for (auto& side : sides) {
+            side.bench.emulator.api("PATCH", "/v1/pages/" + side.pages[i],
+                                    json::parse(R"({"properties":{"Count":{"number":)" +
+                                                std::to_string(value) + "}}}"));
+            side.pending["\"Count\":" + std::to_string(value)] = std::chrono::steady_clock::now();
+        }
+    }
+    while (std::chrono::steady_clock::now() - start < std::chrono::duration<double>(horizon)) {
+        collect();
+        std::this_thread::sleep_for(50ms);
+    }
+    collect();
+    const char* names[] = {"fixed", "adaptive"};
+    json::object out{{"scenario", "adaptive"}, {"minutes", minutes},
+                     {"sources", sources},     {"per_minute", per_minute},
+                     {"edits", edits.size()},  {"round_robin_interval_s", round_robin_s}};
+    for (int k = 0; k < 2; ++k) {
+        auto& side = sides[k];
+        std::sort(side.staleness.begin(), side.staleness.end());
+        const auto at = [&](double q) {
+            if (side.staleness.empty()) return 0.0;
+            return side.staleness[std::min(
+                side.staleness.size() - 1,
+                static_cast<std::size_t>(q * static_cast<double>(side.staleness.size())))];
+        };
+        double sum = 0;
+        for (double v : side.staleness) sum += v;
+        const auto requests = side.bench.requests();
+        out[names[k]] = json::object{
+            {"mean_staleness_s", side.staleness.empty() ? 0.0 : sum / side.staleness.size()},
+            {"p99_staleness_s", at(0.99)},
+            {"events_seen", side.staleness.size()},
+            {"events_missing", side.pending.size()},
+            {"requests", side.bench.total(requests)},
+            {"rate_limited_429", requests.contains("429") ? requests.at("429") : 0}};
+    }
+    out["mean_ratio"] = out["adaptive"].at("mean_staleness_s").to_number<double>() /
+                        std::max(1e-9, out["fixed"].at("mean_staleness_s").to_number<double>());
+    std::cout << syncd::model::to_json_text(out) << std::endl;
+}
+
 }  // namespace
 
 // Two-way: `edits` rows changed in the sqlite target, written back at 180 requests a minute.
@@ -474,15 +634,20 @@ int main(int argc, char** argv) {
     int latency_ms = 300;
     int edits = 30;
     app.add_option("--syncd", syncd_binary, "notion-syncd binary")->required();
-    app.add_option("--scenario", scenario, "requests|initial|cpu|rss|latency|targets|two-way|all");
+    app.add_option(
+        "--scenario", scenario,
+        "requests|initial|cpu|rss|latency|targets|two-way|adaptive|all (adaptive: not in all)");
     app.add_option("--pages", pages, "pages (default per scenario)");
     app.add_option("--latency-ms", latency_ms, "emulator latency for `initial`");
     app.add_option("--edits", edits, "edits for `latency` (default 30) and `two-way` (1000)");
+    int minutes = 10;
+    app.add_option("--minutes", minutes, "real minutes of `adaptive` (default 10)");
     CLI11_PARSE(app, argc, argv);
     try {
         const bool all = scenario == "all";
         if (all || scenario == "requests") requests_scenario(pages ? pages : 1000);
         if (all || scenario == "cpu") cpu_scenario(pages ? pages : 5000);
+        if (scenario == "adaptive") adaptive_scenario(minutes, 10, 30);
         if (all || scenario == "rss") rss_scenario(pages ? pages : 100'000);
         if (all || scenario == "latency") latency_scenario(edits);
         if (all || scenario == "targets") targets_scenario(pages ? pages : 20'000);

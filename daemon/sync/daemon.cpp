@@ -34,10 +34,8 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
     client_config.http.ca_file = config_.notion.ca_file;
     client_config.retry.max_rate_limit_wait = config_.notion.max_rate_limit_wait;
     client_ = std::make_unique<notion::NotionClient>(executor_, client_config, budget_);
-    // Polls may plan to spend 80% of the budget; the rest is headroom for pages of results,
-    // content, schema reads, reconciliations and write-backs (which all queue on the budget).
-    scheduler_ = std::make_unique<PollScheduler>(config_.notion.budget.per_minute / 60.0 * 0.8,
-                                                 std::random_device{}());
+    scheduler_ = std::make_unique<PollScheduler>(
+        config_.notion.budget.per_minute / 60.0 * polling_share, std::random_device{}());
     for (const auto& sync : config_.syncs) {
         pollers_.push_back(std::make_unique<Poller>(sync, *client_, *mirror_, ledger_));
         // Every job subscribed to the data sources a poll changed has new events: wake them all.

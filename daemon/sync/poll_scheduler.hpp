@@ -1,13 +1,12 @@
 // PollScheduler (issue 15): when each data source of one Notion connection is polled next. It
-// learns per data source how often it changes and what a poll costs in requests, and spends the
-// polling budget where changes are likely: interval ∝ sqrt(cost / rate) (the square-root rule,
-// which minimises the mean staleness of a change), scaled so Σ cost / interval = the budget,
-// within [min_every, every] and never above `cold_cap` × the equal split of the budget. A source
-// without changes waits that longest time, or less when the busy ones at `min_every` leave
-// budget over; with no changes anywhere every source gets the equal split (round robin). The
-// budget is only exceeded when the sources' `every` bounds alone need more. A webhook hint makes
-// a source due at once. Pure and deterministic: time is passed in, the jitter comes from a
-// generator seeded at construction; no I/O, no Asio, one thread (the caller's).
+// learns per data source how often it changes and what a poll costs in requests, and splits the
+// polling budget by interval ∝ sqrt(cost / rate) (the square-root rule, which minimises the mean
+// staleness of a change), scaled so Σ cost / interval = the budget, within [min_every, every] and
+// never above `cold_cap` × the equal split. With no changes anywhere every source gets the equal
+// split (round robin); the budget is only exceeded when the sources' `every` bounds alone need
+// more. A webhook hint makes a source due at once. Pure and deterministic: time is passed in, the
+// jitter comes from a generator seeded at construction; no I/O, no Asio, one thread (the
+// caller's). bench/polling_sim measures it against round robin.
 #pragma once
 
 #include <chrono>
@@ -17,11 +16,16 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace syncd::sync {
 
-// The defaults are what bench/polling_sim measured best (bench/README.md).
+// The defaults are what bench/polling_sim measured (issue 15).
+// The share of the connection's budget polls may plan to spend; the rest is headroom for pages of
+// results, content, schema reads, reconciliations and write-backs (all queue on the budget).
+inline constexpr double polling_share = 0.8;
+
 struct PollTuning {
     // The recent rate: changes / elapsed time, both decayed by this half-life at each poll, so a
     // source that just changed is hot (people edit in sessions) and cools down after.
@@ -87,8 +91,8 @@ public:
     double planned_requests_per_second() const;
 
     // Forecasts over `sources` (a job's; unknown ones are skipped). The expected staleness of
-    // the next change: the mean of interval/2 weighted by change rate (unweighted while no
-    // source has changed).
+    // the next change: the mean of interval/2 weighted by change rate (+ the assumed rate, so
+    // the plain mean while nothing has changed).
     double expected_staleness_seconds(const std::vector<std::string>& sources) const;
     // The requests of the polls overdue at `now`, plus `pending_requests` the caller knows of
     // (pages still to read, a retry).
@@ -104,7 +108,9 @@ private:
     struct Bounds {
         milliseconds every{0};
         milliseconds min_every{0};
-        auto operator<=>(const Bounds&) const = default;
+        bool operator<(const Bounds& other) const {
+            return std::tie(every, min_every) < std::tie(other.every, other.min_every);
+        }
     };
     struct Source {
         std::multiset<Bounds> added = {};

@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <functional>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace syncd::sync;
@@ -24,10 +26,10 @@ double seconds(std::chrono::milliseconds d) { return std::chrono::duration<doubl
 
 // Polls whatever is due, second by second, from `from` for `span`; `changes(ds, now)` says what
 // a poll finds. `check` runs after each poll. Returns when it stopped.
-Clock::time_point run(PollScheduler& scheduler, Clock::time_point from, std::chrono::seconds span,
-                      const std::function<std::size_t(const std::string&, Clock::time_point)>&
-                          changes,
-                      const std::function<void()>& check = [] {}) {
+Clock::time_point run(
+    PollScheduler& scheduler, Clock::time_point from, std::chrono::seconds span,
+    const std::function<std::size_t(const std::string&, Clock::time_point)>& changes,
+    const std::function<void()>& check = [] {}) {
     auto now = from;
     for (; now < from + span; now += 1s) {
         for (const std::string& ds : scheduler.due_now(now)) {
@@ -39,6 +41,24 @@ Clock::time_point run(PollScheduler& scheduler, Clock::time_point from, std::chr
 }
 
 std::size_t none(const std::string&, Clock::time_point) { return 0; }
+
+// Sources edited once per their period: a poll finds the edits since the source's last poll.
+class Edits {
+public:
+    explicit Edits(std::map<std::string, std::chrono::seconds> periods)
+        : periods_(std::move(periods)) {}
+
+    std::size_t operator()(const std::string& ds, Clock::time_point now) {
+        const auto period = periods_.find(ds);
+        const auto last = std::exchange(last_[ds], now);
+        if (period == periods_.end() || last == Clock::time_point{}) return 0;
+        return static_cast<std::size_t>((now - t0) / period->second - (last - t0) / period->second);
+    }
+
+private:
+    std::map<std::string, std::chrono::seconds> periods_;
+    std::map<std::string, Clock::time_point> last_;
+};
 
 }  // namespace
 
@@ -56,26 +76,21 @@ TEST_CASE("without changes anywhere every source gets an equal split of the budg
 TEST_CASE("a busy source gets a shorter interval than a dormant one") {
     PollScheduler scheduler(1.0, 1);
     for (const auto& ds : names(20)) scheduler.add(ds, 10min);
-    run(scheduler, t0, 10min,
-        [](const std::string& ds, Clock::time_point) -> std::size_t { return ds == "ds-0"; });
+    run(scheduler, t0, 10min, Edits({{"ds-0", 4s}}));
     CHECK(scheduler.rate("ds-0") > 0);
     CHECK(scheduler.rate("ds-1") == 0);
-    CHECK(scheduler.interval("ds-0") == 5s);  // min_every: the budget allows it
-    CHECK(scheduler.interval("ds-1") > 20s);  // the quiet ones pay for it, within the cap
-    CHECK(seconds(scheduler.interval("ds-1")) <=
+    // The quiet ones wait the longest: cold_cap × the equal split (20 s); ds-0 gets the rest.
+    CHECK(seconds(scheduler.interval("ds-1")) ==
           doctest::Approx(PollTuning{}.cold_cap * 20).epsilon(0.01));
+    CHECK(seconds(scheduler.interval("ds-0")) ==
+          doctest::Approx(1 / (1 - 19 / (PollTuning{}.cold_cap * 20))).epsilon(0.01));
+    CHECK(scheduler.planned_requests_per_second() == doctest::Approx(1.0).epsilon(0.001));
 }
 
 TEST_CASE("the busier of two changing sources is polled more often") {
     PollScheduler scheduler(0.5, 1);
     for (const auto& ds : names(20)) scheduler.add(ds, 10min);
-    std::size_t polls = 0;
-    run(scheduler, t0, 20min, [&](const std::string& ds, Clock::time_point) -> std::size_t {
-        ++polls;
-        if (ds == "ds-0") return 4;
-        if (ds == "ds-1") return polls % 4 == 0;
-        return 0;
-    });
+    run(scheduler, t0, 20min, Edits({{"ds-0", 5s}, {"ds-1", 60s}}));
     CHECK(scheduler.rate("ds-0") > scheduler.rate("ds-1"));
     CHECK(scheduler.rate("ds-1") > 0);
     CHECK(scheduler.interval("ds-0") < scheduler.interval("ds-1"));
@@ -91,11 +106,11 @@ TEST_CASE("intervals stay within min_every and every and the spend within the bu
     }
     std::size_t checks = 0;
     run(
-        scheduler, t0, 30min,
+        scheduler, t0, 32min,
         [](const std::string& ds, Clock::time_point now) -> std::size_t {
             // A burst of work on a few sources now and then.
             const auto minute = std::chrono::duration_cast<std::chrono::minutes>(now - t0).count();
-            return (ds == "ds-1" || ds == "ds-4") && minute % 10 < 3 ? 2 : 0;
+            return (ds == "ds-2" || ds == "ds-4") && minute % 10 < 3 ? 2 : 0;
         },
         [&] {
             ++checks;
@@ -107,15 +122,13 @@ TEST_CASE("intervals stay within min_every and every and the spend within the bu
             CHECK(scheduler.planned_requests_per_second() <= doctest::Approx(2.0));
         });
     CHECK(checks > 500);
-    CHECK(scheduler.interval("ds-1") < scheduler.interval("ds-2"));
+    CHECK(scheduler.interval("ds-2") < scheduler.interval("ds-5"));
 }
 
 TEST_CASE("the budget is exceeded only when the every bounds alone need more") {
     PollScheduler scheduler(1.0, 1);
     for (const auto& ds : names(50)) scheduler.add(ds, 10s);
-    run(scheduler, t0, 2min, [](const std::string& ds, Clock::time_point) -> std::size_t {
-        return ds == "ds-0" ? 3 : 0;
-    });
+    run(scheduler, t0, 2min, Edits({{"ds-0", 2s}}));
     for (const auto& ds : names(50)) CHECK(scheduler.interval(ds) == 10s);
     CHECK(scheduler.planned_requests_per_second() == doctest::Approx(5.0));
 }
@@ -132,9 +145,9 @@ TEST_CASE("what a poll costs is learned and counts against the budget") {
     }
     CHECK(scheduler.cost("ds-0") == doctest::Approx(3).epsilon(0.01));
     CHECK(scheduler.cost("ds-1") == 1);
-    // An equal split of 1 request/s over 9 + 3 requests a round: 12 s.
-    CHECK(seconds(scheduler.interval("ds-1")) == doctest::Approx(12).epsilon(0.02));
-    CHECK(scheduler.planned_requests_per_second() <= doctest::Approx(1.0));
+    // interval ∝ sqrt(cost / rate): a dearer poll waits longer, within the cap.
+    CHECK(scheduler.interval("ds-0") > scheduler.interval("ds-1"));
+    CHECK(scheduler.planned_requests_per_second() == doctest::Approx(1.0).epsilon(0.001));
 }
 
 TEST_CASE("a hint makes a source due at once") {
@@ -172,14 +185,9 @@ TEST_CASE("the same seed gives the same schedule") {
         PollScheduler scheduler(1.0, seed);
         for (const auto& ds : names(10)) scheduler.add(ds, 10min);
         std::vector<Clock::time_point> dues;
-        run(
-            scheduler, t0, 10min,
-            [](const std::string& ds, Clock::time_point now) -> std::size_t {
-                return ds == "ds-3" && now < t0 + 5min;
-            },
-            [&] {
-                for (const auto& ds : names(10)) dues.push_back(scheduler.due(ds));
-            });
+        run(scheduler, t0, 10min, Edits({{"ds-3", 7s}}), [&] {
+            for (const auto& ds : names(10)) dues.push_back(scheduler.due(ds));
+        });
         return dues;
     };
     const auto first = schedule(42);
@@ -191,29 +199,29 @@ TEST_CASE("the same seed gives the same schedule") {
 TEST_CASE("a source that stops changing drifts back to the quiet interval") {
     PollScheduler scheduler(1.0, 1);
     for (const auto& ds : names(20)) scheduler.add(ds, 10min);
-    auto now = run(scheduler, t0, 5min, [](const std::string& ds, Clock::time_point) {
-        return std::size_t(ds == "ds-0" ? 1 : 0);
-    });
+    auto now = run(scheduler, t0, 5min, Edits({{"ds-0", 5s}}));
     const auto hot = scheduler.interval("ds-0");
     const double hot_rate = scheduler.rate("ds-0");
-    CHECK(hot == 5s);
-    now = run(scheduler, now, 3min, none);
-    CHECK(scheduler.rate("ds-0") < hot_rate / 4);
-    CHECK(scheduler.interval("ds-0") > hot);
-    now = run(scheduler, now, 30min, none);
-    // The background rate fades over hours; by now it is all but the quiet sources' interval.
-    CHECK(seconds(scheduler.interval("ds-0")) >= 0.9 * seconds(scheduler.interval("ds-1")));
-    run(scheduler, now, 6h, none);
+    CHECK(hot < scheduler.interval("ds-1") / 3);
+    now = run(scheduler, now, 10min, none);
+    CHECK(scheduler.rate("ds-0") < hot_rate / 16);  // ten half-lives of the recent rate
+    const auto cooling = scheduler.interval("ds-0");
+    CHECK(cooling > hot);
+    now = run(scheduler, now, 1h, none);
+    // What stays is the background rate, which fades over hours.
+    CHECK(scheduler.interval("ds-0") > cooling);
+    CHECK(scheduler.interval("ds-0") < scheduler.interval("ds-1"));
+    run(scheduler, now, 12h, none);
     CHECK(seconds(scheduler.interval("ds-0")) ==
           doctest::Approx(seconds(scheduler.interval("ds-1"))).epsilon(0.01));
     CHECK(seconds(scheduler.interval("ds-1")) == doctest::Approx(20).epsilon(0.01));
 }
 
 TEST_CASE("with a small budget a quiet source waits its every and a busy one less") {
-    PollScheduler scheduler(0.05, 1);  // 3 requests a minute for 20 sources
+    // 4.2 requests a minute for 20 sources: an equal split is 286 s, the cap above every.
+    PollScheduler scheduler(0.07, 1);
     for (const auto& ds : names(20)) scheduler.add(ds, 5min);
-    run(scheduler, t0, 1h,
-        [](const std::string& ds, Clock::time_point) -> std::size_t { return ds == "ds-0"; });
+    run(scheduler, t0, 1h, Edits({{"ds-0", 10s}}));
     CHECK(scheduler.interval("ds-1") == 5min);
     CHECK(scheduler.interval("ds-0") < 5min);
     CHECK(scheduler.interval("ds-0") > 5s);

@@ -420,3 +420,82 @@ TEST_CASE(
     REQUIRE(wait_until(20s, [&] { return count() == 7.0; }));
     CHECK(read_file(s.dir.path() / "run.log").find("database is locked") != std::string::npos);
 }
+
+TEST_CASE(
+    "adaptive polling: a data source that keeps changing is polled more often than a quiet "
+    "one, and its changes arrive long before every") {
+    Service s;  // data source `Tasks` (busy here) with the page `One`
+    const auto quiet_db = s.emulator.api("POST", "/v1/databases",
+                                         json::parse(R"({"parent":{"page_id":")" + s.home + R"("},
+            "title":[{"text":{"content":"Quiet"}}],"initial_data_source":{"properties":{
+              "Name":{"title":{}}}}})"));
+    const std::string quiet(quiet_db.at("data_sources").as_array()[0].at("id").as_string());
+    {
+        std::ofstream out(s.dir.path() / "config.yaml");
+        out << "notion:\n  token: " << test::Emulator::connection_token
+            << "\n  base_url: " << s.emulator.url()
+            << "\n  budget: { per_minute: 120 }\nstate:\n  dir: "
+            << (s.dir.path() / "state").string() << "\ncontrol:\n  listen: 127.0.0.1:" << s.port
+            << "\nconnectors:\n  log:\n    type: jsonl\n    path: "
+            << (s.dir.path() / "events.jsonl").string()
+            << "\nsyncs:\n  - name: busy\n    source: { data_source: " << s.data_source
+            << " }\n    every: 30s\n    min_every: 1s\n    targets:\n      - connector: log\n"
+            << "  - name: quiet\n    source: { data_source: " << quiet
+            << " }\n    every: 30s\n    min_every: 1s\n    targets:\n      - connector: log\n";
+    }
+    test::Process daemon(
+        {SYNCD_DAEMON_BINARY, "-c", (s.dir.path() / "config.yaml").string(), "run"},
+        s.dir.path() / "run.log");
+    REQUIRE(wait_until(10s, [&] { return s.events_with("\"created\"") == 1; }));
+    // An edit every second for 20 s: the busy source's rate is learned, its interval shrinks.
+    std::vector<double> latencies;
+    for (int i = 1; i <= 20; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        s.emulator.api(
+            "PATCH", "/v1/pages/" + s.page,
+            json::parse(R"({"properties":{"Count":{"number":)" + std::to_string(i) + "}}}"));
+        std::this_thread::sleep_for(1s);
+        if (i > 10) {
+            // The later edits (the rate learned): each arrives within a few seconds.
+            const std::string text = "\"Count\":" + std::to_string(i) + "}";
+            REQUIRE(wait_until(29s, [&] { return s.events_with(text) == 1; }));
+            latencies.push_back(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        }
+    }
+    std::sort(latencies.begin(), latencies.end());
+    INFO("median edit-to-event latency " << latencies[latencies.size() / 2] << " s");
+    CHECK(latencies[latencies.size() / 2] < 6);  // a fixed `every: 30s` would give ~15 s
+    const auto status = json::parse(call(s.port, "GET", "/v1/status").body).as_object();
+    const auto source_of = [&](const char* job) {
+        for (const auto& j : status.at("jobs").as_array()) {
+            if (j.at("name") == job) {
+                return std::pair{j.at("data_sources").as_array()[0].as_object(),
+                                 j.at("forecast").as_object()};
+            }
+        }
+        FAIL("no job " << job);
+        return std::pair<json::object, json::object>{};
+    };
+    const auto [busy, busy_forecast] = source_of("busy");
+    const auto [calm, calm_forecast] = source_of("quiet");
+    const double busy_interval = busy.at("poll_interval_s").to_number<double>();
+    const double calm_interval = calm.at("poll_interval_s").to_number<double>();
+    INFO("busy every " << busy_interval << " s, quiet every " << calm_interval << " s");
+    CHECK(busy.at("changes_per_hour").to_number<double>() > 100);
+    CHECK(calm.at("changes_per_hour").to_number<double>() == 0);
+    // The budget (120/min, 80 % for polls) is ample for two sources: the quiet one is read about
+    // as often as an equal share allows (at most 1.15x that), the busy one at min_every.
+    CHECK(busy_interval <= 1.5);
+    CHECK(calm_interval > busy_interval);
+    CHECK(calm_interval <= 30);
+    CHECK(busy_forecast.at("expected_staleness_s").to_number<double>() <
+          calm_forecast.at("expected_staleness_s").to_number<double>());
+    const auto metrics = call(s.port, "GET", "/metrics").body;
+    CHECK(test::metric_value(metrics, "notion_syncd_expected_staleness_seconds{sync=\"busy\"}")
+              .has_value());
+    CHECK(test::metric_value(metrics, "notion_syncd_backlog_requests{sync=\"quiet\"}").has_value());
+    CHECK(test::metric_value(metrics, "notion_syncd_time_to_converge_seconds{sync=\"busy\"}")
+              .has_value());
+    CHECK(test::metric_value(metrics, "notion_syncd_rate_limited_total") == 0);
+}
