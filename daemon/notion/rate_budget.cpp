@@ -57,8 +57,8 @@ SteadyClock::time_point TokenBucket::next_token(SteadyClock::time_point now) {
     refill(now);
     if (tokens_ >= 1.0) return now;
     const double seconds = (1.0 - tokens_) / per_second_;
-    return now + std::chrono::duration_cast<SteadyClock::duration>(
-                     std::chrono::duration<double>(seconds));
+    // Rounded up: at the time returned the token is there (rounded down, it could be 0.99999).
+    return now + std::chrono::ceil<SteadyClock::duration>(std::chrono::duration<double>(seconds));
 }
 
 void TokenBucket::set_rate(double per_second, SteadyClock::time_point now) {
@@ -128,7 +128,9 @@ asio::awaitable<void> RateBudget::pump(std::shared_ptr<State> state) {
             co_await state->pump_timer.async_wait(use_tuple);  // cancelled to re-evaluate
             continue;
         }
-        state->bucket.try_take(now);
+        // Both hold a token (or wait again: a grant never goes without one).
+        if (state->pool && state->pool->tokens(now) < 1.0) continue;
+        if (!state->bucket.try_take(now)) continue;
         if (state->pool) state->pool->try_take(now);
         for (std::size_t p = 0; p < priority_count; ++p) {
             auto& rotation = state->rotation[p];

@@ -43,6 +43,20 @@ TEST_CASE("a token bucket refills continuously up to its capacity") {
     CHECK(bucket.tokens(t0 + 100s) == doctest::Approx(3.0));
 }
 
+TEST_CASE("at the time next_token says, the token is there, whatever the rate's rounding") {
+    // Rates whose token times are not whole nanoseconds: rounded down, the bucket would hold
+    // 0.99999… tokens at the time given and a grant would go without one.
+    for (const double rate : {2.91, 3.0 * 0.97, 1.0 / 3.0, 7.0, 180.0 * 0.97 / 60.0}) {
+        CAPTURE(rate);
+        auto t = SteadyClock::now();
+        TokenBucket bucket(rate, 1, t);
+        for (int i = 0; i < 1000; ++i) {
+            t = bucket.next_token(t);
+            REQUIRE(bucket.try_take(t));
+        }
+    }
+}
+
 TEST_CASE("a drained bucket at a lower rate takes longer to give the next token") {
     const auto t0 = SteadyClock::now();
     TokenBucket bucket(4.0, 2, t0);
