@@ -449,7 +449,8 @@ syncs:
               "connector, direction, exclude, include, mapping, snapshot, soft_delete, table, "
               "two_way, unmapped)",
               "name.yaml:12:5: syncs[0]: unknown key `evry` (expected one of: content, every, "
-              "max_delete_ratio, name, overlap, reconcile_every, refresh_every, schema_every, "
+              "max_delete_ratio, min_every, name, overlap, reconcile_every, refresh_every, "
+              "schema_every, "
               "source, "
               "targets)",
               "name.yaml:5:1: unknown key `stat` (expected one of: connectors, control, notion, "
