@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -438,7 +439,9 @@ void adaptive_scenario(int minutes, int sources, double per_minute) {
         Bench bench;
         std::vector<std::string> data_sources;
         std::vector<std::string> pages;
-        std::map<std::string, std::chrono::steady_clock::time_point> pending;  // needle -> edit
+        // Edits not seen yet: value -> (source, when). A poll that finds a page edited twice
+        // since the last one sees only the later value: the earlier edit is seen then too.
+        std::map<int, std::pair<int, std::chrono::steady_clock::time_point>> pending;
         std::vector<double> staleness;
         std::size_t read_offset = 0;
     };
@@ -517,19 +520,22 @@ void adaptive_scenario(int minutes, int sources, double per_minute) {
             while (std::getline(in, line)) {
                 if (in.eof()) break;  // a line still being written
                 side.read_offset += line.size() + 1;
-                for (auto it = side.pending.begin(); it != side.pending.end();) {
-                    // `"Count":7` followed by `,` or `}` (not 70).
-                    const auto found = line.find(it->first);
-                    const char after =
-                        found == std::string::npos || found + it->first.size() >= line.size()
-                            ? 'x'
-                            : line[found + it->first.size()];
-                    if (after != ',' && after != '}') {
+                // The value of `"Count":N` in the line (every event of this scenario has one).
+                const auto at = line.find("\"Count\":");
+                if (at == std::string::npos) continue;
+                const int seen = std::atoi(line.c_str() + at + 8);
+                const auto edit = side.pending.find(seen);
+                if (edit == side.pending.end()) continue;
+                const int source = edit->second.first;
+                for (auto it = side.pending.begin();
+                     it != side.pending.end() && it->first <= seen;) {
+                    if (it->second.first != source) {
                         ++it;
                         continue;
                     }
                     side.staleness.push_back(
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - it->second)
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                      it->second.second)
                             .count());
                     it = side.pending.erase(it);
                 }
@@ -547,7 +553,7 @@ void adaptive_scenario(int minutes, int sources, double per_minute) {
             side.bench.emulator.api("PATCH", "/v1/pages/" + side.pages[i],
                                     json::parse(R"({"properties":{"Count":{"number":)" +
                                                 std::to_string(value) + "}}}"));
-            side.pending["\"Count\":" + std::to_string(value)] = std::chrono::steady_clock::now();
+            side.pending[value] = {i, std::chrono::steady_clock::now()};
         }
     }
     while (std::chrono::steady_clock::now() - start < std::chrono::duration<double>(horizon)) {
@@ -574,8 +580,8 @@ void adaptive_scenario(int minutes, int sources, double per_minute) {
         out[names[k]] = json::object{
             {"mean_staleness_s", side.staleness.empty() ? 0.0 : sum / side.staleness.size()},
             {"p99_staleness_s", at(0.99)},
-            {"events_seen", side.staleness.size()},
-            {"events_missing", side.pending.size()},
+            {"edits_seen", side.staleness.size()},
+            {"edits_not_seen", side.pending.size()},
             {"requests", side.bench.total(requests)},
             {"rate_limited_429", requests.contains("429") ? requests.at("429") : 0}};
     }
