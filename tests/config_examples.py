@@ -8,8 +8,10 @@
    naming file:line:column.
 4. The keys the loader reads at each level (listed by its "unknown key" errors) are the keys
    the schema allows there, so neither can drift from the other.
+5. docs/errors.md's configuration table is exactly what check-config printed for the refused
+   variants here (with --write it is rewritten), so the documented messages cannot drift.
 
-Usage: config_examples.py --syncd PATH/notion-syncd [--config-dir config/]
+Usage: config_examples.py --syncd PATH/notion-syncd [--config-dir config/] [--write]
 Needs python3-jsonschema and python3-yaml (scripts/install-deps).
 """
 
@@ -32,6 +34,18 @@ except ImportError as e:  # pragma: no cover - a setup problem, not a test failu
 
 EX_CONFIG = 78
 failures = []
+refusals = []  # (what, the message check-config printed, exit code) for docs/errors.md
+
+
+def refused(what, path, result, workdir):
+    """Keeps the first line naming `path` (or the first line) of a refusal, paths made generic."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    named = [line for line in lines if str(path) in line]
+    line = (named or lines or [""])[0]
+    line = line.replace(str(path), "config.yaml").replace(str(workdir), "/srv/x")
+    line = re.sub(r"^\S+ (error|warning) ", "", line)  # a log line's time stamp and level
+    line = line.strip()
+    refusals.append((what, line, result.returncode))
 
 
 def fail(what):
@@ -220,6 +234,7 @@ def check_machine(syncd, minimal, workdir):
         elif not re.search(re.escape(str(path)) + r":\d+:\d+: ", result.stderr):
             fail(f"machine ({what}): no file:line:column in {result.stderr}")
         else:
+            refused(what, path, result, workdir)
             print(f"ok: machine ({what}) refused with exit {EX_CONFIG}")
     # A literal secret other than the token in a world-readable file.
     document = copy.deepcopy(base)
@@ -261,6 +276,7 @@ def check_broken(syncd, validator, minimal, workdir):
         elif not re.search(re.escape(str(path)) + r":\d+:\d+: ", result.stderr):
             fail(f"broken ({what}): no file:line:column in {result.stderr}")
         else:
+            refused(what, path, result, workdir)
             print(f"ok: broken ({what}) refused with exit {EX_CONFIG}")
     # Not even YAML.
     path = workdir / "broken.yaml"
@@ -268,10 +284,40 @@ def check_broken(syncd, validator, minimal, workdir):
     result = check_config(syncd, path, env)
     if result.returncode != EX_CONFIG or "YAML syntax error" not in result.stderr:
         fail(f"broken YAML: exit {result.returncode}: {result.stderr}")
+    else:
+        refused("not YAML (`notion: [`)", path, result, workdir)
     # A missing file.
     result = check_config(syncd, workdir / "missing.yaml", env)
     if result.returncode != EX_CONFIG:
         fail(f"missing file: exit {result.returncode}: {result.stderr}")
+    else:
+        refused("no such file", workdir / "missing.yaml", result, workdir)
+
+
+BEGIN = "<!-- config_examples.py: begin -->"
+END = "<!-- config_examples.py: end -->"
+
+
+def check_errors_doc(path, write):
+    rows = ["| input | what `notion-syncd check-config` prints (stderr) | exit |", "|---|---|---|"]
+    for what, line, code in refusals:
+        cell = line.replace("|", "\\|")
+        rows.append(f"| {what} | {cell} | {code} |")
+    table = "\n".join(rows)
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        fail(f"{path}: no {BEGIN} … {END} markers")
+        return
+    current = text[text.index(BEGIN) + len(BEGIN):text.index(END)].strip()
+    if current == table:
+        print(f"ok: {path.name} lists the {len(refusals)} configuration refusals as printed")
+    elif write:
+        path.write_text(text[:text.index(BEGIN) + len(BEGIN)] + "\n" + table + "\n" +
+                        text[text.index(END):])
+        print(f"wrote {path}")
+    else:
+        fail(f"{path} differs from what check-config prints now; rewrite it with "
+             f"tests/config_examples.py --syncd <notion-syncd> --write")
 
 
 def schema_keys(schema, node):
@@ -348,6 +394,7 @@ def main():
     parser.add_argument("--syncd", required=True, help="the notion-syncd binary")
     parser.add_argument("--config-dir", default=str(Path(__file__).resolve().parent.parent /
                                                    "config"))
+    parser.add_argument("--write", action="store_true", help="rewrite docs/errors.md's table")
     args = parser.parse_args()
     config_dir = Path(args.config_dir)
     schema = json.loads((config_dir / "schema.json").read_text())
@@ -360,6 +407,7 @@ def main():
         check_broken(args.syncd, validator, config_dir / "examples" / "minimal.yaml", workdir)
         check_machine(args.syncd, config_dir / "examples" / "minimal.yaml", workdir)
         check_drift(args.syncd, schema, workdir)
+    check_errors_doc(config_dir.parent / "docs" / "errors.md", args.write)
     if failures:
         print(f"{len(failures)} failure(s)", file=sys.stderr)
         return 1
