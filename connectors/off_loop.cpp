@@ -36,9 +36,10 @@ asio::awaitable<void> Worker::run(std::function<void()> job) {
                 error = std::current_exception();
             }
             auto executor = asio::get_associated_executor(handler, tracked);
-            asio::post(executor, [handler = std::move(handler), error, tracked]() mutable {
-                std::move(handler)(error);
-            });
+            // The exception goes over whole: this thread keeps no reference to it, so it is
+            // released where it is handled (a copy released here raced with that, TSan found).
+            asio::post(executor, [handler = std::move(handler), error = std::move(error),
+                                  tracked]() mutable { std::move(handler)(std::move(error)); });
         });
     };
     co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr)>(
