@@ -33,13 +33,6 @@ public:
             // {"event","sync","data_source_id","page_id","last_edited_time","properties",
             // "changed","seq"[,"content","content_changed"][,"snapshot"]}, written straight to
             // text (the line format is the connector's contract: this order, these members).
-            const auto string_or_null = [&](const std::string& s) {
-                if (s.empty()) {
-                    text += "null";
-                } else {
-                    model::append_json_string(text, s);
-                }
-            };
             text += '{';
             model::append_json_key(text, "event", true);
             model::append_json_string(text, e.kind);
@@ -48,9 +41,9 @@ public:
             model::append_json_key(text, "data_source_id");
             model::append_json_string(text, e.data_source_id);
             model::append_json_key(text, "page_id");
-            string_or_null(e.page_id);
+            model::append_json_string_or_null(text, e.page_id);
             model::append_json_key(text, "last_edited_time");
-            string_or_null(e.last_edited_time);
+            model::append_json_string_or_null(text, e.last_edited_time);
             model::append_json_key(text, "properties");
             model::append_json_text(text, e.properties);
             model::append_json_key(text, "changed");

@@ -62,6 +62,14 @@ void append_json_string(std::string& out, std::string_view s) {
     out += '"';
 }
 
+void append_json_string_or_null(std::string& out, std::string_view text) {
+    if (text.empty()) {
+        out += "null";
+    } else {
+        append_json_string(out, text);
+    }
+}
+
 void append_json_key(std::string& out, std::string_view key, bool first) {
     if (!first) out += ',';
     append_json_string(out, key);

@@ -24,6 +24,8 @@ void append_json_escaped(std::string& out, std::string_view text);
 // For writing a known shape straight to text (events) without building an object first.
 void append_json_string(std::string& out, std::string_view text);
 void append_json_key(std::string& out, std::string_view key, bool first = false);
+// append_json_string, or null for an empty text (an event's page_id, last_edited_time, url).
+void append_json_string_or_null(std::string& out, std::string_view text);
 
 // The string member `key` of `o`, or "" when it is missing or not a string.
 std::string string_at(const boost::json::object& o, std::string_view key);

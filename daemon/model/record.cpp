@@ -292,16 +292,6 @@ json::object ChangeEvent::to_json() const {
     return out;
 }
 
-namespace {
-void append_string_or_null(std::string& out, const std::string& s) {
-    if (s.empty()) {
-        out += "null";
-    } else {
-        append_json_string(out, s);
-    }
-}
-}  // namespace
-
 void ChangeEvent::append_json_text(std::string& out) const {
     // The members and order of to_json().
     out += '{';
@@ -314,11 +304,11 @@ void ChangeEvent::append_json_text(std::string& out) const {
     append_json_key(out, "data_source_id");
     append_json_string(out, data_source_id);
     append_json_key(out, "page_id");
-    append_string_or_null(out, page_id);
+    append_json_string_or_null(out, page_id);
     append_json_key(out, "last_edited_time");
-    append_string_or_null(out, last_edited_time);
+    append_json_string_or_null(out, last_edited_time);
     append_json_key(out, "url");
-    append_string_or_null(out, url);
+    append_json_string_or_null(out, url);
     append_json_key(out, "properties");
     model::append_json_text(out, properties);
     append_json_key(out, "changed");
