@@ -6,6 +6,7 @@
 
 #include <bit>
 #include <boost/json/value.hpp>
+#include <cmath>
 #include <cstdio>
 #include <new>
 
@@ -46,6 +47,10 @@ void Hasher::string(std::string_view s) {
 }
 
 void Hasher::number(double d) {
+    if (!std::isfinite(d)) {  // written as null (no JSON text for it): hashed as null
+        tag('n');
+        return;
+    }
     if (d == 0) d = 0;  // -0 and 0 are one value
     const auto bits = std::bit_cast<std::uint64_t>(d);
     unsigned char le[8];

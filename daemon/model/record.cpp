@@ -41,10 +41,12 @@ json::value date_of(const json::value& d) {
 
 // An integral number as an integer, however the API wrote it (a rollup's 1.8E2 is 180): values are
 // stored as JSON text, which reads 180 back as an integer, and a fresh value must compare equal to
-// its stored self (Boost.JSON's == tells an int64 from a double).
+// its stored self (Boost.JSON's == tells an int64 from a double). A number beyond a double's range
+// (1e400; Boost.JSON reads 0e999 as NaN) has no JSON text: it is null, as every writer stores it.
 json::value canonical_number(const json::value& n) {
     if (!n.is_double()) return n;
     const double d = n.get_double();
+    if (!std::isfinite(d)) return nullptr;
     constexpr double exact_integers = 9007199254740992.0;  // 2^53
     if (d == std::trunc(d) && std::fabs(d) < exact_integers) return static_cast<std::int64_t>(d);
     return n;
