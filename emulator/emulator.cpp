@@ -13,6 +13,15 @@
 namespace emulator {
 namespace {
 
+// How GET /__emulator/faults counts an applied fault: its status, or what it does instead.
+std::string fault_kind(const Emulator::Fault& f) {
+    if (f.status != 0) return std::to_string(f.status);
+    if (f.reset_connection) return "reset_connection";
+    if (f.truncate_body) return "truncate_body";
+    if (f.commit_then_status != 0) return "commit_then_" + std::to_string(f.commit_then_status);
+    return "delay";
+}
+
 constexpr std::size_t max_body_bytes = 500 * 1024;
 constexpr std::size_t log_capacity = 10'000;
 
@@ -201,7 +210,8 @@ Emulator::Emulator(Options options)
     : options_(std::move(options)),
       workspace_(clock_, options_.seed != 0 ? options_.seed : std::random_device{}()),
       request_ids_(options_.seed != 0 ? options_.seed + 1 : std::random_device{}()),
-      jitter_(options_.seed + 2) {
+      jitter_(options_.seed + 2),
+      fault_dice_(options_.seed != 0 ? options_.seed + 3 : std::random_device{}()) {
     if (options_.owner_token) workspace_.add_connection(*options_.owner_token, "owner", true, true);
     int n = 0;
     for (const auto& token : options_.connection_tokens) {
@@ -311,7 +321,7 @@ HttpResponse Emulator::answer(const HttpRequest& request) {
         return r;
     }
 
-    // Injected faults: the first matching one with uses left.
+    // Injected faults: the first matching one with uses left (and, with a probability, drawn).
     Fault applied;
     for (auto& f : faults_) {
         if (f.count <= 0) continue;
@@ -319,8 +329,12 @@ HttpResponse Emulator::answer(const HttpRequest& request) {
         if (!f.path_prefix.empty() && !path.starts_with(f.path_prefix)) continue;
         if (!f.token.empty() && f.token != connection->token && f.token != connection->name)
             continue;
+        if (f.probability < 1.0 &&
+            std::uniform_real_distribution<double>(0.0, 1.0)(fault_dice_) >= f.probability)
+            continue;
         --f.count;
         applied = f;
+        ++faults_applied_[fault_kind(f)];
         break;
     }
     std::erase_if(faults_, [](const Fault& f) { return f.count <= 0; });
@@ -487,6 +501,7 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
     if (post && name == "reset") {
         workspace_.reset();
         faults_.clear();
+        faults_applied_.clear();
         windows_.clear();
         workspace_window_ = {};
         log_.clear();
@@ -554,6 +569,11 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
     }
     if (post && name == "faults") {
         Fault f{.count = static_cast<int>(int_field(body, "count", 1))};
+        if (const auto* p = body.if_contains("probability")) {
+            if (!p->is_number() || p->to_number<double>() <= 0.0 || p->to_number<double>() > 1.0)
+                throw validation_error("probability should be a number in (0, 1].");
+            f.probability = p->to_number<double>();
+        }
         if (const auto* m = body.if_contains("match"); m && m->is_object()) {
             const auto& mo = m->as_object();
             if (mo.contains("method")) f.method = string_field(mo, "method");
@@ -588,6 +608,17 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
         }
         faults_.push_back(std::move(f));
         return done();
+    }
+    if (!post && name == "faults") {
+        json::object applied;
+        std::size_t total = 0;
+        for (const auto& [kind, n] : faults_applied_) {
+            applied[kind] = n;
+            total += n;
+        }
+        std::size_t pending = 0;
+        for (const auto& f : faults_) pending += static_cast<std::size_t>(f.count);
+        return done({{"applied", std::move(applied)}, {"total", total}, {"pending", pending}});
     }
     if (!post && name == "requests") {
         json::array counters;

@@ -68,12 +68,13 @@ public:
 
     Workspace& workspace() { return workspace_; }
 
-private:
+    // An injected fault (POST /__emulator/faults).
     struct Fault {
         std::string method = {};
         std::string path_prefix = {};
         std::string token = {};  // a token or a connection name
         int count = 0;
+        double probability = 1.0;  // a matching request gets the fault with this chance
         int status = 0;
         std::string code = {};     // empty: Notion's code for `status`
         std::string message = {};  // empty: Notion's message for `code`
@@ -84,6 +85,8 @@ private:
         Millis delay_ms = 0;
         int commit_then_status = 0;
     };
+
+private:
     struct Window {
         Millis start = 0;
         int count = 0;
@@ -127,7 +130,9 @@ private:
     IdSource request_ids_;
     std::mt19937_64 jitter_;
     std::vector<Fault> faults_;
-    std::map<std::string, Window> windows_;  // by connection name
+    std::mt19937_64 fault_dice_;
+    std::map<std::string, std::size_t> faults_applied_;  // by kind: "429", "reset_connection"…
+    std::map<std::string, Window> windows_;              // by connection name
     Window workspace_window_;
     std::deque<LoggedRequest> log_;
     std::map<std::tuple<std::string, std::string, std::string, int>, std::size_t> counters_;

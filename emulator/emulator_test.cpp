@@ -67,6 +67,34 @@ TEST_CASE(
     CHECK(written.at("last_edited_by").at("id") == bot.at("id"));
 }
 
+TEST_CASE("a fault with a probability hits about that share of requests and is counted by kind") {
+    Running e;
+    e.control("faults", R"({"match":{"path_prefix":"/v1/users"},"count":100000,
+                            "probability":0.2,"fault":{"status":503}})");
+    int faulted = 0;
+    for (int i = 0; i < 1000; ++i) {
+        e.call("GET", "/v1/users/me", "bot-token");
+        if (e.last.status == 503)
+            ++faulted;
+        else
+            CHECK(e.last.status == 200);
+    }
+    CHECK(faulted > 150);  // 200 expected; 5 standard deviations either side
+    CHECK(faulted < 250);
+    const auto counted = e.emulator.handle({.method = "GET", .target = "/__emulator/faults"});
+    const auto answer = json::parse(counted.body).as_object();
+    CHECK(answer.at("applied").at("503") == faulted);
+    CHECK(answer.at("total") == faulted);
+    CHECK(answer.at("pending") == 100000 - faulted);
+
+    const auto refused =
+        e.emulator.handle({.method = "POST",
+                           .target = "/__emulator/faults",
+                           .body = R"({"probability":1.5,"fault":{"status":500}})"});
+    CHECK(refused.status == 400);
+    CHECK(refused.body.find("probability should be a number in (0, 1].") != std::string::npos);
+}
+
 TEST_CASE("a fault that names only a status gets Notion's code for it") {
     Running e;
     for (const auto& [status, code] :
