@@ -567,6 +567,10 @@ HttpResponse Emulator::control(const HttpRequest& request, std::string_view path
         workspace_.load_fixture(body);
         return done();
     }
+    if (post && name == "faults" && body.contains("clear")) {
+        faults_.clear();  // the applied ones stay counted
+        return done();
+    }
     if (post && name == "faults") {
         Fault f{.count = static_cast<int>(int_field(body, "count", 1))};
         if (const auto* p = body.if_contains("probability")) {

@@ -86,6 +86,15 @@ TEST_CASE("a fault with a probability hits about that share of requests and is c
     CHECK(answer.at("applied").at("503") == faulted);
     CHECK(answer.at("total") == faulted);
     CHECK(answer.at("pending") == 100000 - faulted);
+    e.control("faults", R"({"clear":true})");
+    for (int i = 0; i < 50; ++i) {
+        e.call("GET", "/v1/users/me", "bot-token");
+        CHECK(e.last.status == 200);
+    }
+    const auto after =
+        json::parse(e.emulator.handle({.method = "GET", .target = "/__emulator/faults"}).body);
+    CHECK(after.at("total") == faulted);
+    CHECK(after.at("pending") == 0);
 
     const auto refused =
         e.emulator.handle({.method = "POST",
