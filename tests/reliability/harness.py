@@ -9,9 +9,11 @@ dev build.
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -205,7 +207,7 @@ def markdown_state(directory):
             return json.loads(text)
         return text
 
-    out = {}
+    out, seen = {}, {}
     for path in Path(directory).glob("*.md"):
         lines = path.read_text().split("\n")
         if not lines or lines[0] != "---":
@@ -221,10 +223,15 @@ def markdown_state(directory):
         if "notion_id" not in front:
             continue
         estimate = front.get("Estimate")
+        seen.setdefault(front["notion_id"], []).append(path.name)
         out[front["notion_id"]] = {
             "Name": front.get("title") or "", "Status": front.get("Status"),
             "Estimate": None if estimate is None else number(float(estimate)),
             "Done": {"true": True, "false": False}.get(front.get("Done"))}
+    duplicated = {page: names for page, names in seen.items() if len(names) > 1}
+    if duplicated:  # two files for one page: a rename half done
+        for page, names in duplicated.items():
+            out[page] = {"files": sorted(names)}
     return out
 
 
@@ -238,8 +245,9 @@ class Postgres:
         if not versions:
             raise SystemExit("no /usr/lib/postgresql/*/bin/initdb: scripts/install-deps installs it")
         self.bin = versions[-1].parent
-        self.dir = Path(workdir) / "pg"
-        self.dir.mkdir()
+        # A directory of its own: the postgres user cannot enter a private (0700) work dir.
+        self.dir = Path(tempfile.mkdtemp(prefix="syncd-pg-"))
+        self.log = Path(workdir) / "postgres.log"
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.as_user:
             subprocess.run(["chown", "-R", "postgres", str(self.dir)], check=True)
@@ -255,8 +263,10 @@ class Postgres:
         self.dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
 
     def _run(self, argv):
-        subprocess.run(self.as_user + [str(a) for a in argv], check=True, cwd=self.dir,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        done = subprocess.run(self.as_user + [str(a) for a in argv], cwd=self.dir, text=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(argv[0]).name} failed ({done.returncode}): {done.stderr}")
 
     def query(self, sql):
         answer = subprocess.run(
@@ -277,8 +287,13 @@ class Postgres:
     def stop(self):
         try:
             self._run([self.bin / "pg_ctl", "-D", self.dir / "data", "-m", "immediate", "stop"])
-        except subprocess.CalledProcessError:
+        except RuntimeError:
             pass
+        try:
+            self.log.write_bytes((self.dir / "log").read_bytes())
+        except OSError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def differences(expected, actual, label, limit=5):
@@ -363,15 +378,16 @@ class Workload:
     """A person's steady edits in Notion: renames, status and estimate changes, creates,
     trashes and restores, chosen from a seeded generator."""
 
-    def __init__(self, workspace, seed):
+    def __init__(self, workspace, seed, exclude=()):
         self.workspace = workspace
+        self.exclude = set(exclude)  # pages left to others (external edits in a target)
         self.random = random.Random(seed)
         self.trashed = []
         self.done = {"edit": 0, "create": 0, "trash": 0, "restore": 0}
 
     def step(self):
         ws, r = self.workspace, self.random
-        live = [p for p in ws.pages if p not in self.trashed]
+        live = [p for p in ws.pages if p not in self.trashed and p not in self.exclude]
         roll = r.random()
         if roll < 0.08 or not live:
             ws.create(f"New {len(ws.pages)}", r.choice(STATUSES), r.randint(1, 20), False)
