@@ -1,6 +1,5 @@
 #include "connectors/exec/protocol.hpp"
 
-#include <boost/json/parse.hpp>
 #include <optional>
 
 #include "daemon/model/json_text.hpp"
@@ -76,7 +75,7 @@ std::string result_line(const json::object& result) {
 
 Reply parse_reply(std::string_view line) {
     boost::system::error_code ec;
-    const json::value parsed = json::parse(line, ec);
+    const json::value parsed = model::parse_json(line, ec);
     if (ec) throw ProtocolError("not JSON: " + ec.message());
     if (!parsed.is_object()) throw ProtocolError("not a JSON object");
     const auto& o = parsed.get_object();

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/json/parse.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -281,7 +280,7 @@ private:
         auto s = db_->prepare("SELECT data_source_id, schema FROM schemas");
         while (s.step()) {
             schemas_[s.text(0)] =
-                model::Schema::from_json(boost::json::parse(s.text(1)).as_object());
+                model::Schema::from_json(model::parse_json(s.text(1)).as_object());
         }
     }
 
@@ -399,7 +398,7 @@ private:
         auto s = db_->cached("SELECT content_hash, chunks FROM bodies WHERE page_id = ?1");
         s->bind(1, page_id);
         if (!s->step()) return std::nullopt;
-        return StoredBody{s->text(0), chunks_from_json(boost::json::parse(s->text(1)))};
+        return StoredBody{s->text(0), chunks_from_json(model::parse_json(s->text(1)))};
     }
 
     void save_body(const std::string& page_id, const json::array& blocks) {

@@ -4,7 +4,6 @@
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/parse.hpp>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -17,6 +16,7 @@
 #include "connectors/off_loop.hpp"
 #include "connectors/postgres/pg.hpp"
 #include "connectors/postgres/sql.hpp"
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::connectors::postgres {
 namespace {
@@ -353,7 +353,7 @@ private:
                 parameters);
             for (int r = 0; r < found.rows(); ++r) {
                 json::value row;
-                if (!found.is_null(r, 4)) row = json::parse(found.text(r, 4));
+                if (!found.is_null(r, 4)) row = model::parse_json(found.text(r, 4));
                 ExternalRow x =
                     external_row(found.text(r, 0), found.text(r, 5), found.text(r, 1), row);
                 x.generation = std::stoll(found.text(r, 2));
@@ -391,7 +391,7 @@ private:
                     name + " x) y WHERE r->>'deleted_at' IS NULL");
                 for (int r = 0; r < rows.rows(); ++r) {
                     out.push_back(external_row(table, tables.text(t, 1), rows.text(r, 0),
-                                               json::parse(rows.text(r, 1))));
+                                               model::parse_json(rows.text(r, 1))));
                 }
             }
             conn_->exec("COMMIT");

@@ -1,6 +1,5 @@
 #include "connectors/sqlite/sqlite_target.hpp"
 
-#include <boost/json/parse.hpp>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -99,7 +98,7 @@ public:
                 row.deleted = true;
             } else {
                 boost::system::error_code error;
-                auto parsed = json::parse(values, error);
+                auto parsed = model::parse_json(values, error);
                 if (!error && parsed.is_object()) row.values = with_dates(parsed.as_object());
             }
             out.push_back(std::move(row));

@@ -1,7 +1,6 @@
 #include "connectors/webhook/body_template.hpp"
 
 #include <algorithm>
-#include <boost/json/parse.hpp>
 #include <charconv>
 
 #include "daemon/model/json_text.hpp"
@@ -154,7 +153,7 @@ BodyTemplate BodyTemplate::parse(std::string_view text) {
     // Only a body that is JSON for every kind of value can be sent as application/json.
     const std::string sample = t.render(sample_context());
     boost::system::error_code ec;
-    (void)json::parse(sample, ec);
+    (void)model::parse_json(sample, ec);
     if (ec) {
         throw TemplateError("does not render to JSON (" + ec.message() +
                                 "); put {{name}} inside a JSON string, or use {{json:name}} for a "

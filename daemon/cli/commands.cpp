@@ -244,7 +244,7 @@ asio::awaitable<std::optional<json::object>> remote_status(config::Config config
             request.headers.emplace_back("Authorization", "Bearer " + config.control_auth);
         net::Response response = co_await client.send(std::move(request));
         if (response.status != 200) co_return std::nullopt;
-        co_return json::parse(response.body).as_object();
+        co_return model::parse_json(response.body).as_object();
     } catch (const std::exception&) {
         co_return std::nullopt;  // not running (or not reachable): read the mirror instead
     }
@@ -519,7 +519,7 @@ int conflict(mirror::Mirror& mirror, const std::string& action, std::optional<st
     json::value chosen = nullptr;
     if (take == "value") {
         boost::system::error_code error;
-        chosen = json::parse(value, error);
+        chosen = model::parse_json(value, error);
         if (error) {
             std::cerr << "--value must be JSON (a number, \"text\", [\"a\", \"b\"], …): " << value
                       << "\n";

@@ -1,6 +1,5 @@
 #include "daemon/http/control_server.hpp"
 
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -16,6 +15,7 @@
 #include <cctype>
 
 #include "config/environment.hpp"
+#include "daemon/http/control_request.hpp"
 
 namespace syncd::http {
 
@@ -24,19 +24,6 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
-
-std::string ControlRequest::header(std::string_view name) const {
-    for (const auto& [key, value] : headers) {
-        if (key.size() == name.size() &&
-            std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
-                return std::tolower(static_cast<unsigned char>(a)) ==
-                       std::tolower(static_cast<unsigned char>(b));
-            })) {
-            return value;
-        }
-    }
-    return {};
-}
 
 namespace {
 
@@ -70,27 +57,6 @@ struct ControlServer::State {
 
 namespace {
 
-ControlResponse authorize(const ServerOptions& options, const ControlRequest& request) {
-    // The webhook route is authenticated by its signature; the changes routes check the token
-    // or their own signature themselves.
-    // The console's page and files are public (no data, no secret in them): the page asks for
-    // the token and sends it with each API call.
-    const bool console_file = (request.method == "GET" || request.method == "HEAD") &&
-                              (request.target == "/" || request.target.starts_with("/console/"));
-    if (!options.auth_token || console_file || request.target.starts_with("/v1/webhooks/notion") ||
-        (request.target.starts_with("/v1/targets/") &&
-         request.target.find("/changes") != std::string::npos))
-        return {.status = 0};
-    const std::string expected = "Bearer " + *options.auth_token;
-    const std::string given = request.header("authorization");
-    if (given.size() == expected.size() &&
-        CRYPTO_memcmp(given.data(), expected.data(), given.size()) == 0) {
-        return {.status = 0};
-    }
-    return {.status = 401,
-            .body = R"({"error":"unauthorized: send Authorization: Bearer <control.auth token>"})"};
-}
-
 asio::awaitable<void> serve(std::shared_ptr<ControlServer::State> state, tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
@@ -110,12 +76,7 @@ asio::awaitable<void> serve(std::shared_ptr<ControlServer::State> state, tcp::so
             break;
         }
         const auto& message = parser.get();
-        ControlRequest request{.method = std::string(message.method_string()),
-                               .target = std::string(message.target()),
-                               .headers = {},
-                               .body = message.body()};
-        for (const auto& field : message)
-            request.headers.emplace_back(std::string(field.name_string()), field.value());
+        const ControlRequest request = to_control_request(message);
         ControlResponse answer = authorize(state->options, request);
         if (answer.status == 0) {
             std::optional<std::string> failure;

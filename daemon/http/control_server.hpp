@@ -43,6 +43,20 @@ struct ServerOptions {
     std::size_t max_body_bytes = 1 << 20;
 };
 
+// One request read from `bytes` as the server reads one from a connection (Beast's parser, the
+// body limit): `request` is empty when the server would close the connection instead (malformed
+// or incomplete), `too_large` is set when it answers 413 instead.
+struct ParsedRequest {
+    std::optional<ControlRequest> request = {};
+    bool too_large = false;
+};
+ParsedRequest parse_control_request(std::string_view bytes, std::size_t max_body_bytes);
+
+// Whether a request may reach the handler (status 0) or the answer to send instead (401): the
+// control token is required when one is set, except for the console's files, the Notion webhook
+// and the two-way changes routes (each authenticated by its own signature or token).
+ControlResponse authorize(const ServerOptions& options, const ControlRequest& request);
+
 class ControlServer {
 public:
     // Binds now (throws std::runtime_error naming the address on failure) and serves on

@@ -4,8 +4,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
+
+#include "daemon/model/json_text.hpp"
 
 namespace syncd::http {
 namespace {
@@ -22,7 +23,7 @@ std::string string_at(const json::object& o, std::string_view key) {
 
 std::optional<WebhookRequest> parse_webhook(std::string_view body) {
     boost::system::error_code error;
-    const json::value v = json::parse(body, error);
+    const json::value v = model::parse_json(body, error);
     if (error || !v.is_object()) return std::nullopt;
     const auto& o = v.get_object();
     WebhookRequest out;

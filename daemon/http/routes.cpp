@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <boost/json/parse.hpp>
 #include <filesystem>
 #include <fstream>
 
@@ -98,7 +97,7 @@ ControlResponse Routes::operator()(const ControlRequest& request) {
             return error(404, "no such conflict");
         }
         boost::system::error_code parse_error;
-        const json::value body = json::parse(request.body, parse_error);
+        const json::value body = model::parse_json(request.body, parse_error);
         if (parse_error || !body.is_object() || !body.as_object().contains("take") ||
             !body.at("take").is_string()) {
             return error(400,
@@ -136,7 +135,7 @@ ControlResponse Routes::operator()(const ControlRequest& request) {
         const std::string job = rest.substr(0, slash);
         const std::string page = rest.substr(slash + 1);
         boost::system::error_code parse_error;
-        const json::value body = json::parse(request.body, parse_error);
+        const json::value body = model::parse_json(request.body, parse_error);
         const json::value* decision =
             !parse_error && body.is_object() ? body.as_object().if_contains("decision") : nullptr;
         if (decision == nullptr || !decision->is_string() ||
@@ -319,7 +318,7 @@ ControlResponse Routes::changes(const ControlRequest& request, const std::string
         }
     }
     boost::system::error_code parse_error;
-    const json::value body = json::parse(request.body, parse_error);
+    const json::value body = model::parse_json(request.body, parse_error);
     const auto* list =
         !parse_error && body.is_object() ? body.as_object().if_contains("changes") : nullptr;
     if (list == nullptr || !list->is_array()) {

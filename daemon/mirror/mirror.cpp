@@ -1,6 +1,5 @@
 #include "daemon/mirror/mirror.hpp"
 
-#include <boost/json/parse.hpp>
 #include <chrono>
 #include <filesystem>
 #include <limits>
@@ -285,7 +284,8 @@ void Mirror::rehash() {
     // Read everything first: updating rows under an open SELECT on the same table is undefined.
     std::vector<std::pair<std::string, std::string>> pages;
     for (auto read = db_.prepare("SELECT page_id, record FROM pages"); read.step();)
-        pages.emplace_back(read.text(0), record_from(json::parse(read.text(1)).as_object()).hash);
+        pages.emplace_back(read.text(0),
+                           record_from(model::parse_json(read.text(1)).as_object()).hash);
     auto write_page = db_.prepare("UPDATE pages SET hash = ? WHERE page_id = ?");
     for (const auto& [page_id, hash] : pages) {
         write_page.bind(1, hash).bind(2, page_id);
@@ -293,7 +293,7 @@ void Mirror::rehash() {
     }
     std::vector<std::pair<std::string, std::string>> contents;
     for (auto read = db_.prepare("SELECT page_id, blocks FROM contents"); read.step();) {
-        const auto blocks = json::parse(read.text(1));
+        const auto blocks = model::parse_json(read.text(1));
         contents.emplace_back(
             read.text(0),
             model::content_hash(blocks.is_array() ? blocks.get_array() : json::array{}));
@@ -312,7 +312,7 @@ std::optional<StoredPage> Mirror::page(const std::string& page_id) {
     return StoredPage{.data_source_id = s->text(0),
                       .hash = s->text(1),
                       .state = state_of(s->text(2)),
-                      .record = record_from(json::parse(s->text(3)).as_object())};
+                      .record = record_from(model::parse_json(s->text(3)).as_object())};
 }
 
 std::optional<Mirror::PageDigest> Mirror::page_digest(const std::string& page_id) {
@@ -338,7 +338,7 @@ std::vector<json::object> Mirror::history(std::int64_t since_ms) {
     s->bind(1, since_ms);
     while (s->step()) {
         boost::system::error_code error;
-        json::value v = json::parse(s->text(0), error);
+        json::value v = model::parse_json(s->text(0), error);
         if (!error && v.is_object()) out.push_back(std::move(v.as_object()));
     }
     return out;
@@ -403,7 +403,7 @@ std::optional<ContentState> Mirror::content(const std::string& page_id, bool wit
     return ContentState{.last_edited_time = s->text(0),
                         .read_at = s->text(1),
                         .hash = s->text(2),
-                        .blocks = json::parse(s->text(3)).as_array()};
+                        .blocks = model::parse_json(s->text(3)).as_array()};
 }
 
 void Mirror::Batch::put_content(const std::string& page_id, const std::string& last_edited_time,
@@ -442,7 +442,8 @@ std::vector<std::string> Mirror::live_pages(const std::string& data_source_id) {
 namespace {
 SourceState source_from(sqlite::Statement& s) {
     SourceState out{.data_source_id = s.text(0), .sync = s.text(1)};
-    if (!s.is_null(2)) out.schema = model::Schema::from_json(json::parse(s.text(2)).as_object());
+    if (!s.is_null(2))
+        out.schema = model::Schema::from_json(model::parse_json(s.text(2)).as_object());
     out.watermark = s.text(3);
     out.reconciled_at = s.integer(4);
     out.read_from = s.text(5);
@@ -660,7 +661,7 @@ json::object Mirror::base(const std::string& target, const std::string& page_id)
         db_.cached("SELECT property_id, value FROM two_way_base WHERE target = ? AND page_id = ?");
     s->bind(1, target).bind(2, page_id);
     json::object out;
-    while (s->step()) out[s->text(0)] = json::parse(s->text(1));
+    while (s->step()) out[s->text(0)] = model::parse_json(s->text(1));
     return out;
 }
 
@@ -804,14 +805,14 @@ std::vector<Conflict> Mirror::conflicts(bool all) {
                        .page_id = s->text(2),
                        .property_id = s->text(3),
                        .property = s->text(4),
-                       .base = json::parse(s->text(5)),
-                       .notion = json::parse(s->text(6)),
-                       .external = json::parse(s->text(7)),
+                       .base = model::parse_json(s->text(5)),
+                       .notion = model::parse_json(s->text(6)),
+                       .external = model::parse_json(s->text(7)),
                        .policy = s->text(8),
                        .decision = s->text(9),
                        .detected_at = s->text(10),
                        .resolved_at = s->text(11),
-                       .resolution = json::parse(s->text(12)),
+                       .resolution = model::parse_json(s->text(12)),
                        .applied = s->integer(13) != 0});
     }
     return out;
@@ -892,7 +893,7 @@ std::vector<WriteLogEntry> Mirror::history(const std::string& page_id) {
         out.push_back({.at = s->text(0),
                        .target = s->text(1),
                        .action = s->text(2),
-                       .detail = json::parse(s->text(3)).as_object()});
+                       .detail = model::parse_json(s->text(3)).as_object()});
     }
     return out;
 }
@@ -1002,7 +1003,7 @@ std::vector<model::ChangeEvent> Mirror::events_after(const std::string& sync, st
     s->bind(1, seq).bind(2, sync).bind(3, static_cast<std::int64_t>(limit));
     std::vector<model::ChangeEvent> out;
     while (s->step()) {
-        auto e = model::ChangeEvent::from_json(json::parse(s->text(1)).as_object());
+        auto e = model::ChangeEvent::from_json(model::parse_json(s->text(1)).as_object());
         e.seq = s->integer(0);
         out.push_back(std::move(e));
     }
@@ -1118,7 +1119,7 @@ std::vector<StoredPage> Mirror::live_pages_after(const std::string& data_source_
         out.push_back(StoredPage{.data_source_id = s->text(0),
                                  .hash = s->text(1),
                                  .state = state_of(s->text(2)),
-                                 .record = record_from(json::parse(s->text(3)).as_object())});
+                                 .record = record_from(model::parse_json(s->text(3)).as_object())});
     }
     return out;
 }
@@ -1191,7 +1192,7 @@ std::optional<model::ChangeEvent> Mirror::dead_letter_event(std::int64_t id) {
     auto s = db_.cached("SELECT event, seq FROM dead_letters WHERE id = ?");
     s->bind(1, id);
     if (!s->step()) return std::nullopt;
-    auto event = model::ChangeEvent::from_json(json::parse(s->text(0)).as_object());
+    auto event = model::ChangeEvent::from_json(model::parse_json(s->text(0)).as_object());
     event.seq = s->integer(1);
     return event;
 }
@@ -1230,7 +1231,7 @@ std::vector<std::pair<std::int64_t, model::ChangeEvent>> Mirror::retries(
     s->bind(1, target);
     std::vector<std::pair<std::int64_t, model::ChangeEvent>> out;
     while (s->step()) {
-        auto event = model::ChangeEvent::from_json(json::parse(s->text(1)).as_object());
+        auto event = model::ChangeEvent::from_json(model::parse_json(s->text(1)).as_object());
         event.seq = s->integer(2);
         out.emplace_back(s->integer(0), std::move(event));
     }
@@ -1260,7 +1261,7 @@ std::vector<HeldDelete> Mirror::held_delete_pages(const std::string& sync) {
     while (s->step()) {
         HeldDelete held{.page_id = s->text(0), .data_source_id = s->text(1)};
         // The title property's id is always "title" (notion-api.md).
-        const json::value record = json::parse(s->text(2));
+        const json::value record = model::parse_json(s->text(2));
         if (const auto* values = record.as_object().if_contains("values");
             values && values->is_object()) {
             if (const auto* title = values->as_object().if_contains("title");

@@ -1,12 +1,124 @@
 #include "daemon/model/json_text.hpp"
 
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value.hpp>
+#include <boost/json/value_stack.hpp>
+#include <boost/system/system_error.hpp>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <string_view>
 
 namespace syncd::model {
+
+namespace json = boost::json;
+
+namespace {
+
+// Boost.JSON's own value-building handler (detail::handler), but a double is converted from its
+// text with std::from_chars, which rounds correctly.
+class ExactNumbers {
+public:
+    static constexpr std::size_t max_object_size = json::object::max_size();
+    static constexpr std::size_t max_array_size = json::array::max_size();
+    static constexpr std::size_t max_key_size = json::string::max_size();
+    static constexpr std::size_t max_string_size = json::string::max_size();
+
+    explicit ExactNumbers(json::storage_ptr storage) : stack_(json::storage_ptr()) {
+        stack_.reset(std::move(storage));
+    }
+    json::value release() { return stack_.release(); }
+
+    bool on_document_begin(json::error_code&) { return true; }
+    bool on_document_end(json::error_code&) { return true; }
+    bool on_object_begin(json::error_code&) { return true; }
+    bool on_object_end(std::size_t n, json::error_code&) {
+        stack_.push_object(n);
+        return true;
+    }
+    bool on_array_begin(json::error_code&) { return true; }
+    bool on_array_end(std::size_t n, json::error_code&) {
+        stack_.push_array(n);
+        return true;
+    }
+    bool on_key_part(json::string_view s, std::size_t, json::error_code&) {
+        stack_.push_chars(s);
+        return true;
+    }
+    bool on_key(json::string_view s, std::size_t, json::error_code&) {
+        stack_.push_key(s);
+        return true;
+    }
+    bool on_string_part(json::string_view s, std::size_t, json::error_code&) {
+        stack_.push_chars(s);
+        return true;
+    }
+    bool on_string(json::string_view s, std::size_t, json::error_code&) {
+        stack_.push_string(s);
+        return true;
+    }
+    bool on_number_part(json::string_view s, json::error_code&) {
+        number_.append(s.data(), s.size());
+        return true;
+    }
+    bool on_int64(std::int64_t i, json::string_view, json::error_code&) {
+        number_.clear();
+        stack_.push_int64(i);
+        return true;
+    }
+    bool on_uint64(std::uint64_t u, json::string_view, json::error_code&) {
+        number_.clear();
+        stack_.push_uint64(u);
+        return true;
+    }
+    bool on_double(double d, json::string_view s, json::error_code&) {
+        std::string_view text(s.data(), s.size());
+        if (!number_.empty()) {  // the number arrived in parts
+            number_.append(s.data(), s.size());
+            text = number_;
+        }
+        double exact = 0;
+        const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), exact);
+        // Out of range (1e400): Boost's infinity or zero, as before.
+        if (error == std::errc() && end == text.data() + text.size()) d = exact;
+        number_.clear();
+        stack_.push_double(d);
+        return true;
+    }
+    bool on_bool(bool b, json::error_code&) {
+        stack_.push_bool(b);
+        return true;
+    }
+    bool on_null(json::error_code&) {
+        stack_.push_null();
+        return true;
+    }
+    bool on_comment_part(json::string_view, json::error_code&) { return true; }
+    bool on_comment(json::string_view, json::error_code&) { return true; }
+
+private:
+    json::value_stack stack_;
+    std::string number_;
+};
+
+}  // namespace
+
+json::value parse_json(std::string_view text, boost::system::error_code& error,
+                       json::storage_ptr storage) {
+    json::basic_parser<ExactNumbers> parser(json::parse_options{}, std::move(storage));
+    error = {};
+    const std::size_t used = parser.write_some(false, text.data(), text.size(), error);
+    if (!error && used < text.size()) error = json::error::extra_data;
+    if (error) return nullptr;
+    return parser.handler().release();
+}
+
+json::value parse_json(std::string_view text, json::storage_ptr storage) {
+    boost::system::error_code error;
+    auto value = parse_json(text, error, std::move(storage));
+    if (error) throw boost::system::system_error(error);
+    return value;
+}
 
 void append_json_escaped(std::string& out, std::string_view s) {
     // The escapes of Boost.JSON's serializer: short forms where JSON has them, \u00xx for the
@@ -77,8 +189,6 @@ void append_json_key(std::string& out, std::string_view key, bool first) {
 }
 
 namespace {
-
-namespace json = boost::json;
 
 void append_string(std::string& out, std::string_view s) { append_json_string(out, s); }
 

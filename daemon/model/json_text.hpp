@@ -3,6 +3,8 @@
 #pragma once
 
 #include <boost/json/fwd.hpp>
+#include <boost/json/storage_ptr.hpp>
+#include <boost/system/error_code.hpp>
 #include <string>
 #include <string_view>
 
@@ -16,6 +18,16 @@ namespace syncd::model {
 std::string to_json_text(const boost::json::value& value);
 std::string to_json_text(const boost::json::object& object);
 std::string to_json_text(const boost::json::array& array);
+
+// JSON text as boost::json::parse reads it (the same errors, the same limits), except that every
+// number with a fraction or an exponent is the double nearest to its decimal text: Boost 1.81
+// rounds about one in five of them to a neighbour (-97570.19231092371 is read 1 ulp off), so a
+// number would not survive being written and read again, and a value read back from the mirror
+// or a target would differ from the one Notion sent. Every parse of the daemon goes through this.
+boost::json::value parse_json(std::string_view text, boost::system::error_code& error,
+                              boost::json::storage_ptr storage = {});
+// The same; throws boost::system::system_error on bad JSON.
+boost::json::value parse_json(std::string_view text, boost::json::storage_ptr storage = {});
 
 // `text` escaped for the inside of a JSON string, as boost::json::serialize escapes (no quotes).
 void append_json_escaped(std::string& out, std::string_view text);

@@ -2,11 +2,11 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
 #include <cctype>
 #include <cstdio>
 #include <set>
 
+#include "daemon/model/json_text.hpp"
 #include "daemon/model/record.hpp"
 #include "daemon/model/time_zone.hpp"
 
@@ -44,7 +44,7 @@ json::array rich_text_items(std::string_view text, std::string& error) {
 json::value parse_json_text(const json::value& stored) {
     if (!stored.is_string()) return stored;
     boost::system::error_code error;
-    json::value parsed = json::parse(stored.get_string(), error);
+    json::value parsed = model::parse_json(stored.get_string(), error);
     return error ? stored : parsed;
 }
 

@@ -7,7 +7,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cstdlib>
 #include <ctime>
@@ -17,6 +16,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "daemon/model/json_text.hpp"
 #include "daemon/model/log.hpp"
 
 namespace syncd::notion {
@@ -333,7 +333,7 @@ asio::awaitable<json::value> NotionClient::call(Call c) {
             storage =
                 json::make_shared_resource<json::monotonic_resource>(response.body.size() * 2);
         }
-        json::value parsed = json::parse(response.body, parse_error, std::move(storage));
+        json::value parsed = model::parse_json(response.body, parse_error, std::move(storage));
         if (response.status == 200) {
             if (!parse_error && parsed.is_object()) {
                 budget_->on_success();
