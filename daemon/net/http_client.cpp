@@ -294,7 +294,10 @@ asio::awaitable<Response> HttpClient::send_once(Request request, bool new_connec
         TransportError error(
             timeout ? TransportError::Stage::timeout : TransportError::Stage::receive, true,
             (timeout ? "no complete answer in time to " : "reading the answer to ") +
-                request.method + " " + request.target + ": " + ec.message());
+                request.method + " " + request.target + ": " + ec.message() +
+                (ec == http::error::partial_message
+                     ? " (the connection closed before the whole answer arrived)"
+                     : ""));
         if (reused && !timeout && !parser.got_some()) throw StaleConnection{std::move(error)};
         throw error;
     }
