@@ -97,7 +97,6 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
             }
         }
     }
-    polled_at_.resize(pollers_.size());
     awaiting_poll_.resize(dispatchers_.size());
     // The console's history survives a restart: the last 24 h from the mirror.
     if (const char* step = std::getenv("NOTION_SYNCD_HISTORY_STEP_MS")) {
@@ -112,11 +111,10 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
 }
 
 std::chrono::system_clock::time_point Daemon::polled_at(std::size_t job) {
-    // Only polls of this process count: what an earlier one read may be long out of date.
-    const JobState& state = runners_[job]->state();
-    if (state.polls > 0 && state.last_success >= state.last_attempt)
-        polled_at_[job] = std::max(polled_at_[job], state.last_attempt);
-    return polled_at_[job];
+    // Only polls of this process count: what an earlier one read may be long out of date. Not
+    // "the last attempt, when no poll is in flight": with Notion busy and the gate asking for
+    // polls, one always is, and edits waited for ever (the crash loop found it).
+    return runners_[job]->state().fresh_since;
 }
 
 void Daemon::request_poll(std::size_t job, std::size_t dispatcher) {

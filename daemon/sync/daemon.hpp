@@ -134,8 +134,7 @@ private:
     std::vector<std::unique_ptr<WriteBack>> write_backs_;  // one per two-way target
     // Per dispatcher (same order): how often its write-back runs; 0 for one-way targets.
     std::vector<std::chrono::milliseconds> two_way_every_;
-    std::vector<std::chrono::system_clock::time_point> polled_at_;  // per poller (polled_at())
-    std::vector<bool> awaiting_poll_;                               // per dispatcher
+    std::vector<bool> awaiting_poll_;  // per dispatcher
     bool stopping_ = false;
     int running_ = 0;
     std::chrono::steady_clock::time_point collected_at_{};

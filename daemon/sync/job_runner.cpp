@@ -137,7 +137,8 @@ asio::awaitable<void> JobRunner::run() {
                 continue;
             }
         }
-        state_.last_attempt = std::chrono::system_clock::now();
+        const auto began = std::chrono::system_clock::now();
+        state_.last_attempt = began;
         ++state_.polls;
         const auto started = std::chrono::steady_clock::now();
         std::chrono::milliseconds delay{0};
@@ -154,6 +155,7 @@ asio::awaitable<void> JobRunner::run() {
                 scheduler_.polled(ds, started, read.events, read.requests);
             }
             state_.last_success = std::chrono::system_clock::now();
+            if (everything) state_.fresh_since = began;
             state_.events += stats.events;
             if (state_.failure != FailureKind::none)
                 spdlog::info("sync={} polls again after: {}", settings_.name, state_.last_error);

@@ -33,6 +33,10 @@ struct JobState {
     std::size_t failures = 0;
     std::size_t events = 0;
     bool hinted = false;  // poll again as soon as the current poll ends
+    // When the last successful poll of every data source of the job by this process began: the
+    // mirror holds all of Notion's changes made before it (the two-way gate's "polled"). Kept
+    // apart from last_attempt, which a poll in flight has already moved on.
+    std::chrono::system_clock::time_point fresh_since{};
 };
 
 class JobRunner {

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <boost/json.hpp>
 #include <map>
 #include <thread>
@@ -274,6 +275,46 @@ TEST_CASE("two-way in run: an edit in the table arrives in Notion within seconds
         return t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[3] + "'") ==
                "77.0";
     }));
+    kill(daemon.pid(), SIGTERM);
+    CHECK(daemon.wait_exit(30s).has_value());
+}
+
+TEST_CASE("two-way in run: edits in the table arrive while Notion changes every 100 ms") {
+    // With a poll always in flight (Notion busy, and the gate asking for polls), the gate once
+    // found no "last poll" to compare with and held every edit for as long as Notion was busy.
+    TwoWay t;
+    // Polls that read each changed page's blocks, at 20 ms a request: back to back while busy.
+    t.sync_settings = "    content: true\n";
+    t.emulator.control("latency", {{"fixed_ms", 20}, {"jitter_ms", 0}});
+    REQUIRE(t.syncd().status == 0);
+    t.write_config();
+    test::Process daemon({SYNCD_DAEMON_BINARY, "-c", t.path("config.yaml").string(), "run"},
+                         t.path("daemon.log"));
+    std::atomic<bool> busy = true;
+    std::atomic<int> notion_edits = 0;
+    std::thread person([&] {
+        for (int i = 0; busy; ++i) {
+            t.notion_set(t.pages[i % 2], R"({"Estimate":{"number":)" + std::to_string(i) + "}}");
+            ++notion_edits;
+            std::this_thread::sleep_for(100ms);
+        }
+    });
+    std::this_thread::sleep_for(1500ms);
+    const auto edited = std::chrono::steady_clock::now();
+    t.sql("UPDATE tasks SET name = 'Renamed while busy' WHERE page_id = '" + t.pages[4] + "'");
+    const bool arrived = wait_until(10s, [&] {
+        const auto title = t.notion_value(t.pages[4], "Name");
+        return !title.as_array().empty() &&
+               title.as_array()[0].at("plain_text") == "Renamed while busy";
+    });
+    const auto took = std::chrono::steady_clock::now() - edited;
+    const int edits_meanwhile = notion_edits;
+    busy = false;
+    person.join();
+    CHECK(arrived);
+    MESSAGE("arrived after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                             << " ms, " << edits_meanwhile << " Notion edits by then");
+    CHECK(edits_meanwhile > 20);  // Notion really was busy the whole time
     kill(daemon.pid(), SIGTERM);
     CHECK(daemon.wait_exit(30s).has_value());
 }

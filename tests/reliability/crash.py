@@ -134,6 +134,8 @@ def main():
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--points", default=",".join(CRASH_POINTS),
+                        help="the crash points to choose from, comma-separated")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1, 10**6)
     print(f"crash: seed {seed} (replay: crash.py --seed {seed} --kills {args.kills})")
@@ -186,7 +188,7 @@ def main():
                 environment = {}
                 point = None
                 if rng.random() < 0.5:
-                    point = rng.choice(CRASH_POINTS)
+                    point = rng.choice(args.points.split(","))
                     environment["NOTION_SYNCD_CRASH_AT"] = f"{point}:{rng.randint(1, 3)}"
                 before = log.stat().st_size if log.exists() else 0
                 daemon = h.Daemon(config, log, environment)
