@@ -441,6 +441,12 @@ private:
         const std::vector<const char*> parameters = {page_id.c_str(), row.row_key.c_str()};
         begin();
         try {
+            // A row the page already has (delivered from Notion while this one waited to be
+            // linked: killed after the POST) is a copy of what was created from this row, which
+            // may hold newer edits and takes its place.
+            conn_->exec("DELETE FROM " + qualified(settings_.schema, row.table) +
+                            " WHERE page_id = $1::uuid AND row_key <> $2::uuid",
+                        parameters);
             conn_->exec("UPDATE " + qualified(settings_.schema, row.table) +
                             " SET page_id = $1::uuid WHERE row_key = $2::uuid AND page_id IS NULL",
                         parameters);

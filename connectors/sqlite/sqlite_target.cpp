@@ -109,9 +109,17 @@ public:
     boost::asio::awaitable<void> assign_page_id(ExternalRow row, std::string page_id) override {
         syncd::sqlite::Transaction transaction(*db_);
         db_->exec("INSERT INTO _notion_syncd_origin VALUES (1)");
+        const auto rowid = static_cast<std::int64_t>(std::stoll(row.row_key));
+        // A row of its own the page may already have: delivered from Notion while this row
+        // waited to be linked (the daemon was killed after the POST). It is a copy of what was
+        // created from this row: this row, which may hold newer edits, takes its place.
+        auto copy = db_->prepare("DELETE FROM " + quote_identifier(row.table) +
+                                 " WHERE page_id = ? AND rowid != ?");
+        copy.bind(1, page_id).bind(2, rowid);
+        copy.run();
         auto s = db_->prepare("UPDATE " + quote_identifier(row.table) +
                               " SET page_id = ? WHERE rowid = ? AND page_id IS NULL");
-        s.bind(1, page_id).bind(2, static_cast<std::int64_t>(std::stoll(row.row_key)));
+        s.bind(1, page_id).bind(2, rowid);
         s.run();
         db_->exec("DELETE FROM _notion_syncd_origin");
         transaction.commit();

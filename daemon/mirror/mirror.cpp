@@ -180,6 +180,16 @@ constexpr std::string_view migrations[] = {
         decided_at TEXT NOT NULL,
         PRIMARY KEY (sync, page_id));
     )sql",
+    // v10: two-way. The values a PATCH is about to write, kept until the base holds them: a
+    // process killed after Notion took them and before the base moved finds out at its next
+    // cycle what landed (it reads the page), instead of taking its own write for a person's edit.
+    R"sql(
+    CREATE TABLE pending_writes (
+        target TEXT NOT NULL,
+        page_id TEXT NOT NULL,
+        written TEXT NOT NULL,
+        PRIMARY KEY (target, page_id));
+    )sql",
 };
 
 // The migration after which the stored hashes are recomputed (see Mirror::rehash).
@@ -924,6 +934,29 @@ void Mirror::put_create_intent(const CreateIntent& intent) {
         .bind(4, intent.title)
         .bind(5, intent.first_try_ms)
         .bind(6, intent.page_id);
+    s->run();
+}
+
+void Mirror::put_pending_write(const std::string& target, const std::string& page_id,
+                               const json::object& written) {
+    auto s = db_.cached(
+        "INSERT OR REPLACE INTO pending_writes (target, page_id, written) VALUES (?, ?, ?)");
+    s->bind(1, target).bind(2, page_id).bind(3, model::to_json_text(written));
+    s->run();
+}
+
+std::vector<std::pair<std::string, json::object>> Mirror::pending_writes(
+    const std::string& target) {
+    std::vector<std::pair<std::string, json::object>> out;
+    auto s = db_.cached("SELECT page_id, written FROM pending_writes WHERE target = ?");
+    s->bind(1, target);
+    while (s->step()) out.emplace_back(s->text(0), model::parse_json(s->text(1)).as_object());
+    return out;
+}
+
+void Mirror::drop_pending_write(const std::string& target, const std::string& page_id) {
+    auto s = db_.cached("DELETE FROM pending_writes WHERE target = ? AND page_id = ?");
+    s->bind(1, target).bind(2, page_id);
     s->run();
 }
 

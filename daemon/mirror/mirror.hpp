@@ -243,6 +243,12 @@ public:
                                               const std::string& row_key);
     void put_create_intent(const CreateIntent& intent);
     void drop_create_intent(const std::string& target, const std::string& row_key);
+    // Two-way: the values (property id -> canonical value) a PATCH of a page is about to write,
+    // kept until the base holds what landed (WriteBack::recover_pending_writes after a crash).
+    void put_pending_write(const std::string& target, const std::string& page_id,
+                           const json::object& written);
+    std::vector<std::pair<std::string, json::object>> pending_writes(const std::string& target);
+    void drop_pending_write(const std::string& target, const std::string& page_id);
     void set_job_outcome(const std::string& sync, const JobOutcome& outcome);
     JobOutcome job_outcome(const std::string& sync);
     // When set_job_sources was last called for `sync` (Unix ms, 0 = never).

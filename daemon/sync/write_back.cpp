@@ -147,6 +147,9 @@ asio::awaitable<void> WriteBack::write(const std::string& page_id, json::object 
         std::string id = page_id;
         std::optional<json::object> page;
         std::optional<notion::NotionError> failure;
+        // Before the PATCH: a process killed once Notion took it finds out what landed
+        // (recover_pending_writes) instead of taking its own values for a person's edit.
+        mirror_.put_pending_write(target_, page_id, written);
         try {
             page = co_await client_.update_page(std::move(id), std::move(body), std::move(context));
         } catch (const notion::NotionError& e) {
@@ -181,6 +184,7 @@ asio::awaitable<void> WriteBack::write(const std::string& page_id, json::object 
             }
             if (!landed.empty()) mirror_.set_base(target_, page_id, landed);
         }
+        mirror_.drop_pending_write(target_, page_id);
         // conflict_error: Notion saved nothing (notion-api.md §4): safe to send again.
         if (failure->status != 409 || attempt == attempts) throw *failure;
         spdlog::info("target={} page={} 409 conflict_error from Notion: writing again ({} of {})",
@@ -354,8 +358,41 @@ std::vector<std::string> WriteBack::held_by_brakes(const std::vector<connectors:
     return held;
 }
 
+asio::awaitable<void> WriteBack::recover_pending_writes() {
+    const auto pending = mirror_.pending_writes(target_);
+    for (const auto& [page_id, written] : pending) {
+        notion::RequestContext context(notion::Priority::write_back, sync_.name);
+        std::string id = page_id;
+        std::vector<std::string> every_property;
+        std::optional<json::object> current;
+        try {
+            current = co_await client_.retrieve_page(std::move(id), std::move(every_property),
+                                                     std::move(context));
+        } catch (const notion::NotionError& e) {
+            if (e.status != 404) throw;  // gone: nothing of it to agree on
+        }
+        if (current) {
+            co_await poller_.ingest_written(std::move(*current));
+            if (const auto stored = mirror_.page(page_id)) {
+                json::object landed;
+                for (const auto& [property_id, value] : written) {
+                    const auto* now = stored->record.values.if_contains(property_id);
+                    if (now != nullptr && same(*now, value)) landed[property_id] = value;
+                }
+                if (!landed.empty()) mirror_.set_base(target_, page_id, landed);
+                spdlog::info(
+                    "target={} page={} a write an earlier process made before it stopped: {} of "
+                    "{} properties landed in Notion",
+                    target_, page_id, landed.size(), written.size());
+            }
+        }
+        mirror_.drop_pending_write(target_, page_id);
+    }
+}
+
 asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     WriteBackStats stats;
+    co_await recover_pending_writes();
     co_await apply_resolutions(stats);
     std::vector<connectors::ExternalRow> rows = co_await connector_.external_changes();
     bool verifying = verify_due();
@@ -843,6 +880,7 @@ asio::awaitable<void> WriteBack::merge(connectors::ExternalRow& row, WriteBackSt
                   properties.size());
     }
     if (!agreed.empty()) mirror_.set_base(target_, row.page_id, agreed);
+    if (!properties.empty()) mirror_.drop_pending_write(target_, row.page_id);
     if (revert) mirror_.add_reverts(target_, {row.page_id});
     if (row.body) co_await write_body(row, stats);
 }

@@ -158,6 +158,9 @@ private:
     // Conflicts a person resolved (`conflicts resolve`, POST /v1/conflicts/ID/resolve): the
     // chosen value written to Notion, or Notion's value back into the target.
     boost::asio::awaitable<void> apply_resolutions(WriteBackStats& stats);
+    // PATCHes an earlier process recorded and did not see through (killed between Notion taking
+    // them and the base moving): the page is read again, and what landed becomes the base.
+    boost::asio::awaitable<void> recover_pending_writes();
     // PATCHes `properties` (name -> API value) of a page and runs the answer through the differ.
     // After an unknown outcome, the page is read again and what of `written` (property id ->
     // canonical value) Notion holds becomes the base.

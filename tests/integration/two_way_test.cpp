@@ -871,6 +871,51 @@ TEST_CASE("two-way create: a kill after the intent was recorded, before the POST
     CHECK(t.scalar("SELECT page_id FROM tasks WHERE name = 'Not sent yet'").size() == 36);
 }
 
+TEST_CASE(
+    "two-way create: a page delivered before its row was linked (killed after the POST) "
+    "leaves one row") {
+    TwoWay t;
+    t.two_way = "          settle: 0s\n          max_write_ratio: 1\n          create: true\n";
+    REQUIRE(t.syncd().status == 0);
+    t.sql("INSERT INTO tasks (name, estimate) VALUES ('Made, not linked', 4)");
+    CHECK(t.run({"sync-once"}, {{"NOTION_SYNCD_CRASH_AT", "writeback.after_create"}}).status != 0);
+    REQUIRE(pages_titled(t, "Made, not linked") == 1);  // the POST went through
+    // `run`: its first poll delivers the new page to the table (a row of its own) before the
+    // write-back, which waits for a poll begun after it saw the row, links the row to it.
+    t.write_config();
+    test::Process daemon({SYNCD_DAEMON_BINARY, "-c", t.path("config.yaml").string(), "run"},
+                         t.path("daemon.log"));
+    CHECK(wait_until(15s, [&] {
+        return t.scalar("SELECT COUNT(*) FROM tasks WHERE name = 'Made, not linked'") == "1" &&
+               t.scalar("SELECT COUNT(*) FROM _notion_syncd_dirty") == "0";
+    }));
+    kill(daemon.pid(), SIGTERM);
+    CHECK(daemon.wait_exit(30s).has_value());
+    CHECK(t.scalar("SELECT COUNT(*) FROM tasks WHERE name = 'Made, not linked' AND page_id IS NOT "
+                   "NULL") == "1");
+    CHECK(pages_titled(t, "Made, not linked") == 1);
+    const std::string log = read_file(t.path("daemon.log"));
+    CHECK(log.find("UNIQUE constraint failed") == std::string::npos);
+    CHECK(log.find("write-back failed") == std::string::npos);
+}
+
+TEST_CASE("two-way: killed after a PATCH landed, its own value is not taken for a person's edit") {
+    TwoWay t;
+    REQUIRE(t.syncd().status == 0);
+    t.sql("UPDATE tasks SET estimate = 10 WHERE page_id = '" + t.pages[2] + "'");
+    CHECK(t.run({"sync-once"}, {{"NOTION_SYNCD_CRASH_AT", "writeback.after_patch"}}).status != 0);
+    CHECK(t.notion_value(t.pages[2], "Estimate") == json::value(10));  // it landed
+    // A newer edit of the same property before the next cycle: Notion holds 10 (ours), the base
+    // still the old value, the table 11. Not a conflict: 10 was this target's own write.
+    t.sql("UPDATE tasks SET estimate = 11 WHERE page_id = '" + t.pages[2] + "'");
+    CHECK(t.syncd().status == 0);
+    CHECK(t.notion_value(t.pages[2], "Estimate") == json::value(11));
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[2] + "'") == "11.0");
+    CHECK(t.run({"conflicts", "list", "--all"}).out.find(t.pages[2]) == std::string::npos);
+    CHECK(read_file(t.path("syncd.log")).find("1 of 1 properties landed in Notion") !=
+          std::string::npos);
+}
+
 TEST_CASE("two-way brakes: new rows count among the pages, pages already gone do not count") {
     TwoWay t;
     t.two_way =

@@ -214,6 +214,13 @@ def main():
             stop.set()
             worker.join()
 
+        # The killed daemons wrote table edits back themselves (not only the final cycles).
+        import re
+        written_by_run = len(re.findall(r"wrote \d+ properties to Notion",
+                                        log.read_text(errors="replace")))
+        check(written_by_run > 0, f"the killed daemons wrote {written_by_run} table edits back to "
+                                  "Notion before the final cycles")
+
         # One more cycle with nobody editing, then as many as it takes to be idle (at most 4).
         final_cycles, results = 0, []
         expected = {}
@@ -275,6 +282,7 @@ def main():
             "table_edits": {"sqlite": len(sqlite_edits.estimates) + len(sqlite_edits.inserted),
                             "postgres": len(pg_edits.estimates) + len(pg_edits.inserted)},
             "rows_inserted": len(sqlite_edits.inserted) + len(pg_edits.inserted),
+            "pages_written_before_final_cycles": written_by_run,
             "final_cycles": final_cycles, "live_pages": len(expected),
             "duration_s": round(time.monotonic() - started, 1), "seed": seed,
         }
