@@ -111,6 +111,9 @@ struct ExternalRow {
         // parked, a value that cannot be written, a read-only property, a refused delete.
         std::vector<std::pair<std::string, std::string>> rejected = {};
         std::string page_id = {};  // the page a row without one became (create: true)
+        // Not done this cycle: left captured and tried again (a create whose earlier try's
+        // outcome is unknown, its page not found yet).
+        bool later = false;
     } outcome = {};
 };
 

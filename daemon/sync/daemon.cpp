@@ -182,6 +182,9 @@ asio::awaitable<bool> Daemon::deliver(const std::string& sync, CycleReport* repo
                     line += ", " + std::to_string(n) + " new rows created as pages";
                 if (const auto n = now.not_created - written_before.not_created)
                     line += ", " + std::to_string(n) + " new rows without a page (create is off)";
+                if (const auto n = now.create_waiting - written_before.create_waiting)
+                    line += ", " + std::to_string(n) +
+                            " new rows waiting for an earlier create to show (never created twice)";
                 if (now.held) line += ", " + std::to_string(now.held) + " edited rows held";
                 if (now.verifications != written_before.verifications) {
                     line += ", verify: " +

@@ -479,12 +479,14 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
                               : "the row differs from the base without a capture (verify_every)"}});
         }
         co_await merge(row, stats);
-        if (!row.capture.empty()) done.push_back(row);  // a row verify found has no capture
+        // A row verify found has no capture; a row left for later keeps its capture.
+        if (!row.capture.empty() && !row.outcome.later) done.push_back(row);
         model::crash_point("writeback.after_page");
     }
     std::vector<std::string> created;  // the create intents done with once acknowledged
     for (const auto& row : go) {
-        if (row.page_id.empty() && !row.deleted) created.push_back(row.table + ":" + row.row_key);
+        if (row.page_id.empty() && !row.deleted && !row.outcome.later)
+            created.push_back(row.table + ":" + row.row_key);
     }
     if (!done.empty()) co_await connector_.acknowledge(std::move(done));
     model::crash_point("writeback.after_acknowledge");
@@ -513,6 +515,7 @@ asio::awaitable<WriteBackStats> WriteBack::run(bool wait) {
     totals_.trashed += stats.trashed;
     totals_.created += stats.created;
     totals_.not_created += stats.not_created;
+    totals_.create_waiting += stats.create_waiting;
     totals_.held = stats.held;
     totals_.verifications += stats.verifications;
     totals_.verified_rows += stats.verified_rows;
@@ -683,11 +686,17 @@ asio::awaitable<void> WriteBack::create(connectors::ExternalRow& row, WriteBackS
             std::chrono::system_clock::time_point(std::chrono::milliseconds(intent->first_try_ms));
         page = co_await client_.find_created_page(std::move(ds), std::move(title), since);
         if (!page && std::chrono::system_clock::now() - since < created_page_visible_after) {
-            notion::NotionError error(notion::ErrorKind::ambiguous_write,
-                                      "the page for row " + row.row_key + " of " + row.table +
-                                          " may have been created; looking for it again next "
-                                          "cycle (never created twice)");
-            throw error;
+            // Only this row waits: the other rows are written and the events delivered.
+            ++stats.create_waiting;
+            row.outcome.later = true;
+            spdlog::warn(
+                "target={} row {} of {}: an earlier try to create its page may have gone through "
+                "and the page is not found yet; looking for it again next cycle (never created "
+                "twice; created after {} min without it)",
+                target_, row.row_key, row.table,
+                std::chrono::duration_cast<std::chrono::minutes>(created_page_visible_after)
+                    .count());
+            co_return;
         }
         if (!page) {
             spdlog::warn(

@@ -32,7 +32,10 @@ struct WriteBackStats {
     std::size_t trashed = 0;      // rows deleted in the target whose page went to the trash
     std::size_t created = 0;      // rows inserted in the target that became pages
     std::size_t not_created = 0;  // rows inserted without a page_id while create is off
-    std::size_t held = 0;         // pages held by max_write_ratio
+    // rows whose earlier create's outcome is unknown and whose page is not found yet: left
+    // captured, looked for again next cycle (the others go on meanwhile)
+    std::size_t create_waiting = 0;
+    std::size_t held = 0;  // pages held by max_write_ratio
     // verify_every: full comparisons done, rows compared, rows that differed from the base
     // without a capture, pages with a base whose row is gone.
     std::size_t verifications = 0;

@@ -860,6 +860,31 @@ TEST_CASE("two-way create: a cycle that fails after the page was made does not m
     CHECK(pages_titled(t, "Made once") == 1);
 }
 
+TEST_CASE(
+    "two-way create: a row whose create has an unknown outcome waits alone, the rest goes on") {
+    TwoWay t;
+    t.two_way = "          settle: 0s\n          max_write_ratio: 1\n          create: true\n";
+    REQUIRE(t.syncd().status == 0);
+    t.sql("INSERT INTO tasks (name, estimate) VALUES ('Lost POST', 4)");
+    // A 502 to the POST: nobody knows whether the page was made (it was not).
+    t.emulator.control(
+        "faults",
+        {{"match", {{"method", "POST"}, {"path_prefix", "/v1/pages"}, {"token", "connection-1"}}},
+         {"fault", {{"status", 502}}},
+         {"count", 1}});
+    t.syncd();
+    // Until the page shows or 10 minutes pass, that row waits; other edits still go both ways.
+    t.notion_set(t.pages[1], R"({"Estimate":{"number":55}})");
+    t.sql("UPDATE tasks SET estimate = 66 WHERE page_id = '" + t.pages[2] + "'");
+    const auto second = t.syncd();
+    CHECK(second.status == 0);
+    CHECK(second.out.find("1 new rows waiting for an earlier create to show") != std::string::npos);
+    CHECK(t.notion_value(t.pages[2], "Estimate") == json::value(66));
+    CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[1] + "'") == "55.0");
+    CHECK(pages_titled(t, "Lost POST") == 0);
+    CHECK(t.scalar("SELECT COUNT(*) FROM _notion_syncd_dirty WHERE page_id LIKE 'row:%'") == "1");
+}
+
 TEST_CASE("two-way create: a kill after the intent was recorded, before the POST, still creates") {
     TwoWay t;
     t.two_way = "          settle: 0s\n          max_write_ratio: 1\n          create: true\n";
