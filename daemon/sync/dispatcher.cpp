@@ -126,6 +126,7 @@ asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeE
             sync_;  // found by whichever job polled the data source; delivered for this one
         filter_properties(event, options_);
         if (options_.two_way) {
+            keep_current(event);
             keep_parked(event);
             keep_pending(event, pending);
         }
@@ -170,6 +171,20 @@ asio::awaitable<Dispatcher::Outcome> Dispatcher::send(std::vector<model::ChangeE
                   "target={} {} events delivered", target_, count);
     }
     co_return outcome;
+}
+
+void Dispatcher::keep_current(model::ChangeEvent& event) {
+    if (event.page_id.empty() || event.kind == "deleted" || event.kind == "access_lost") return;
+    const auto stored = mirror_.page(event.page_id);
+    if (!stored || stored->state != mirror::PageState::live) return;
+    for (auto& [name, value] : event.properties) {
+        const auto* id = event.property_ids.if_contains(name);
+        if (!id || !id->is_string()) continue;
+        const auto* now = stored->record.values.if_contains(id->get_string());
+        // A table holds state: an event behind the mirror (delivered late, after this target's
+        // own newer write) must not put an older value back in the row.
+        if (now != nullptr && *now != value) value = *now;
+    }
 }
 
 void Dispatcher::keep_parked(model::ChangeEvent& event) {
@@ -227,10 +242,20 @@ void Dispatcher::record_base(const std::vector<model::ChangeEvent>& events,
                 continue;
             // A deleted row: a change from Notion must still beat that delete.
             if (captured_before && was->second.deleted) continue;
+            // Only what Notion still holds: an event older than the mirror (delivered late, after
+            // this target's own newer write landed) must not take the base back to its value,
+            // or the write looks like a person's change in Notion and the table's next edit
+            // loses to it as a conflict (the crash loop found one).
+            const auto stored = mirror_.page(event.page_id);
             json::object values;
             for (const auto& [name, value] : event.properties) {
-                if (const auto* id = event.property_ids.if_contains(name); id && id->is_string())
-                    values[id->get_string()] = value;
+                const auto* id = event.property_ids.if_contains(name);
+                if (!id || !id->is_string()) continue;
+                if (stored) {
+                    const auto* now = stored->record.values.if_contains(id->get_string());
+                    if (now == nullptr || *now != value) continue;
+                }
+                values[id->get_string()] = value;
             }
             // Delivered over a pending capture (which had not changed these): that capture's
             // values for them are stale, and the write-back knows by its name.

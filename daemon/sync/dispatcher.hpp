@@ -104,6 +104,8 @@ private:
     boost::asio::awaitable<bool> run_write_back();
     // Two-way: the properties with a conflict parked for a person (policy manual) are left out,
     // so the target keeps its value until someone decides.
+    // Two-way targets hold state: each value an event carries is the mirror's current one.
+    void keep_current(model::ChangeEvent& event);
     void keep_parked(model::ChangeEvent& event);
     // What the users and pages the batch's people and relation values name are called.
     std::map<std::string, std::string> names_in(const connectors::ChangeBatch& batch);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -25,7 +26,15 @@ using namespace std::chrono_literals;
 
 // A page created through the API shows up in its data source's query at once in practice; one
 // made by a POST whose answer was lost and not found this long after it was not made.
-constexpr auto created_page_visible_after = std::chrono::minutes(10);
+// NOTION_SYNCD_CREATE_LOOKUP_MS shortens it (tests against notion-emulator, which lists at once).
+std::chrono::milliseconds created_page_visible_after() {
+    static const std::chrono::milliseconds after = [] {
+        if (const char* ms = std::getenv("NOTION_SYNCD_CREATE_LOOKUP_MS"))
+            return std::chrono::milliseconds(std::max(0L, std::atol(ms)));
+        return std::chrono::milliseconds(std::chrono::minutes(10));
+    }();
+    return after;
+}
 
 // Equal as values: 180 and 180.0 are one number; lists and objects member by member.
 bool same(const json::value& a, const json::value& b) {
@@ -685,25 +694,25 @@ asio::awaitable<void> WriteBack::create(connectors::ExternalRow& row, WriteBackS
         const auto since =
             std::chrono::system_clock::time_point(std::chrono::milliseconds(intent->first_try_ms));
         page = co_await client_.find_created_page(std::move(ds), std::move(title), since);
-        if (!page && std::chrono::system_clock::now() - since < created_page_visible_after) {
+        if (!page && std::chrono::system_clock::now() - since < created_page_visible_after()) {
             // Only this row waits: the other rows are written and the events delivered.
             ++stats.create_waiting;
             row.outcome.later = true;
             spdlog::warn(
                 "target={} row {} of {}: an earlier try to create its page may have gone through "
                 "and the page is not found yet; looking for it again next cycle (never created "
-                "twice; created after {} min without it)",
+                "twice; created after {} s without it)",
                 target_, row.row_key, row.table,
-                std::chrono::duration_cast<std::chrono::minutes>(created_page_visible_after)
+                std::chrono::duration_cast<std::chrono::seconds>(created_page_visible_after())
                     .count());
             co_return;
         }
         if (!page) {
             spdlog::warn(
-                "target={} row {} of {}: no page made by an earlier try {} min after it: it was "
+                "target={} row {} of {}: no page made by an earlier try {} s after it: it was "
                 "not created; creating it now",
                 target_, row.row_key, row.table,
-                std::chrono::duration_cast<std::chrono::minutes>(created_page_visible_after)
+                std::chrono::duration_cast<std::chrono::seconds>(created_page_visible_after())
                     .count());
         }
     }

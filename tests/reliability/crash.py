@@ -224,8 +224,12 @@ def main():
         # One more cycle with nobody editing, then as many as it takes to be idle (at most 4).
         final_cycles, results = 0, []
         expected = {}
+        # A row killed mid-POST waits until its page shows or the lookup gives up (10 min; 3 s
+        # here: the emulator lists a page at once), then is created: once.
+        time.sleep(3)
         for final_cycles in range(1, 5):
-            results.append(h.sync_once(config, log, timeout=300))
+            results.append(h.sync_once(config, log, timeout=300,
+                                       environment={"NOTION_SYNCD_CREATE_LOOKUP_MS": "3000"}))
             expected = ws.state()
             states = {
                 "sqlite": h.sqlite_state(work / "tasks.sqlite", "tasks"),

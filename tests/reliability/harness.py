@@ -356,11 +356,13 @@ class Daemon:
         return None
 
 
-def sync_once(config, log, timeout=120):
+def sync_once(config, log, timeout=120, environment=None):
+    env = dict(os.environ)
+    env.update(environment or {})
     with open(log, "a") as out:
         return subprocess.run(
             [binary("NOTION_SYNCD", "build/dev/daemon/notion-syncd"), "-c", str(config),
-             "sync-once"], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+             "sync-once"], stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
             timeout=timeout).returncode
 
 
