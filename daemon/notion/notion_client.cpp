@@ -573,7 +573,8 @@ asio::awaitable<json::object> NotionClient::create_page(json::object body,
         created_[idempotency_key].page_id = PageView{page}.id();
         co_return page;
     } catch (NotionError& error) {
-        if (error.kind != ErrorKind::ambiguous_write) {
+        // 409 conflict_error: nothing was saved (notion-api.md §4): not an unknown outcome.
+        if (error.kind != ErrorKind::ambiguous_write || error.status == 409) {
             created_.erase(idempotency_key);
             throw;
         }

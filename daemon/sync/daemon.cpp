@@ -91,6 +91,9 @@ Daemon::Daemon(asio::any_io_executor executor, config::Config config,
                     [this, job] { return polled_at(job); },
                     [this, job, dispatcher] { request_poll(job, dispatcher); });
                 dispatchers_.back()->set_write_back(write_backs_.back().get(), false);
+                dispatchers_.back()->set_on_new_events([this] {
+                    for (auto& d : dispatchers_) d->wake();
+                });
                 two_way_every_.push_back(target.two_way->every.value_or(sync.every));
             } else {
                 two_way_every_.push_back(std::chrono::milliseconds(0));

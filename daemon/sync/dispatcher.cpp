@@ -270,13 +270,20 @@ void Dispatcher::record_base(const std::vector<model::ChangeEvent>& events,
 }
 
 asio::awaitable<bool> Dispatcher::run_write_back() {
+    const std::int64_t before = mirror_.highest_seq();
+    std::optional<std::string> failure;
     try {
         const WriteBackStats stats = co_await write_back_->run(wait_for_settle_);
         (void)stats;
     } catch (const std::exception& e) {
-        last_error_ = std::string("write-back: ") + e.what();
+        failure = e.what();
+    }
+    // What was written came back as events (in the outbox now): the other targets get them now.
+    if (on_new_events_ && mirror_.highest_seq() != before) on_new_events_();
+    if (failure) {
+        last_error_ = "write-back: " + *failure;
         spdlog::warn("target={} write-back failed, the edits stay captured and are tried again: {}",
-                     target_, e.what());
+                     target_, *failure);
         co_return false;
     }
     const std::vector<std::string> pages = write_back_->take_reverts();

@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -63,6 +64,11 @@ public:
     void wake();
     // Two-way: the write-back that runs before each delivery (owned by the Daemon). `wait`:
     // young edits are waited for (sync-once).
+    // Called when this target's write-back added events to the outbox (the pages Notion
+    // returned): the Daemon wakes the other targets, which would otherwise wait for a poll.
+    void set_on_new_events(std::function<void()> on_new_events) {
+        on_new_events_ = std::move(on_new_events);
+    }
     void set_write_back(WriteBack* write_back, bool wait) {
         write_back_ = write_back;
         wait_for_settle_ = wait;
@@ -143,6 +149,7 @@ private:
     std::int64_t failing_after_ = -1;  // the cursor the current failures are at
     std::optional<std::chrono::steady_clock::time_point> failing_since_;
     WriteBack* write_back_ = nullptr;
+    std::function<void()> on_new_events_;
     bool wait_for_settle_ = false;
 };
 

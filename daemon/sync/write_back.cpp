@@ -750,13 +750,30 @@ asio::awaitable<void> WriteBack::create(connectors::ExternalRow& row, WriteBackS
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count();
         mirror_.put_create_intent(*intent);
-        json::object body;
-        body["parent"] = json::object{{"data_source_id", row.data_source_id}};
-        body["properties"] = std::move(properties);
-        std::string idempotency = "notion-syncd:" + target_ + ":" + key;
-        notion::RequestContext context(notion::Priority::write_back, sync_.name);
-        page = co_await client_.create_page(std::move(body), std::move(idempotency),
-                                            std::move(context));
+        // 409 conflict_error: Notion saved nothing (notion-api.md §4), so the POST goes again,
+        // twice at most; then the intent says "not sent" and the next cycle creates it, instead
+        // of looking for a page that cannot exist for 10 minutes.
+        constexpr int attempts = 3;
+        for (int attempt = 1; !page; ++attempt) {
+            json::object body;
+            body["parent"] = json::object{{"data_source_id", row.data_source_id}};
+            body["properties"] = properties;
+            std::string idempotency = "notion-syncd:" + target_ + ":" + key;
+            notion::RequestContext context(notion::Priority::write_back, sync_.name);
+            std::optional<notion::NotionError> conflict;
+            try {
+                page = co_await client_.create_page(std::move(body), std::move(idempotency),
+                                                    std::move(context));
+            } catch (const notion::NotionError& e) {
+                if (e.status != 409) throw;
+                conflict = e;
+            }
+            if (conflict && attempt == attempts) {
+                intent->first_try_ms = 0;
+                mirror_.put_create_intent(*intent);
+                throw *conflict;
+            }
+        }
         model::crash_point("writeback.after_create");
     }
     const std::string page_id = notion::PageView{*page}.id();

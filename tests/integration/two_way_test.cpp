@@ -269,6 +269,16 @@ TEST_CASE("two-way in run: an edit in the table arrives in Notion within seconds
         return !title.as_array().empty() &&
                title.as_array()[0].at("plain_text") == "Renamed in SQL";
     }));
+    // The page Notion returned is an event for the other targets too, at once: not at their
+    // next wake-up a minute later (no poll finds it: the mirror already holds it).
+    CHECK(wait_until(5s, [&] {
+        for (const auto& e : t.events()) {
+            if (e.at("page_id") == t.pages[4].c_str() &&
+                e.at("properties").at("Name") == "Renamed in SQL")
+                return true;
+        }
+        return false;
+    }));
     // And a Notion edit still arrives in the table.
     t.notion_set(t.pages[3], R"({"Estimate":{"number":77}})");
     CHECK(wait_until(15s, [&] {
@@ -883,6 +893,22 @@ TEST_CASE(
     CHECK(t.scalar("SELECT estimate FROM tasks WHERE page_id = '" + t.pages[1] + "'") == "55.0");
     CHECK(pages_titled(t, "Lost POST") == 0);
     CHECK(t.scalar("SELECT COUNT(*) FROM _notion_syncd_dirty WHERE page_id LIKE 'row:%'") == "1");
+}
+
+TEST_CASE("two-way create: a 409 to the POST is sent again at once (Notion saved nothing)") {
+    TwoWay t;
+    t.two_way = "          settle: 0s\n          max_write_ratio: 1\n          create: true\n";
+    REQUIRE(t.syncd().status == 0);
+    t.sql("INSERT INTO tasks (name, estimate) VALUES ('After a 409', 4)");
+    t.emulator.control(
+        "faults",
+        {{"match", {{"method", "POST"}, {"path_prefix", "/v1/pages"}, {"token", "connection-1"}}},
+         {"fault", {{"status", 409}}},
+         {"count", 1}});
+    CHECK(t.syncd().status == 0);
+    CHECK(pages_titled(t, "After a 409") == 1);
+    CHECK(t.scalar("SELECT page_id FROM tasks WHERE name = 'After a 409'").size() == 36);
+    CHECK(t.writes("POST", "/v1/pages") == 2);  // the 409 and the one that made it
 }
 
 TEST_CASE("two-way create: a kill after the intent was recorded, before the POST, still creates") {
