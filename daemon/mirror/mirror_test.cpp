@@ -106,7 +106,8 @@ using Names = std::vector<std::string>;
 // Undoes migration 4 (issue #10), as a mirror of schema 3 was.
 void downgrade_to_3(syncd::sqlite::Database& db) {
     db.exec(
-        "DROP TABLE history; DROP TABLE delete_decisions; DROP TABLE names; DROP TABLE "
+        "DROP TABLE pending_writes; DROP TABLE history; DROP TABLE delete_decisions; DROP TABLE "
+        "names; DROP TABLE "
         "two_way_base; DROP TABLE conflicts; DROP TABLE "
         "writeback_log; "
         "DROP TABLE create_intents; DROP TABLE two_way_reverts; DROP TABLE two_way_verify; "
@@ -232,7 +233,7 @@ TEST_CASE("opening a mirror of schema 2 re-hashes every page and content with th
         db.exec("PRAGMA user_version = 2");
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 9);
+    CHECK(user_version(dir.path()) == 10);
     CHECK(upgraded.page_digest("p1")->hash == syncd::model::hash_of(p1));
     CHECK(upgraded.page_digest("p1")->hash != "8296fb05f6171d9d");
     CHECK(upgraded.content("p1", false)->hash == syncd::model::content_hash(blocks.as_array()));
@@ -256,7 +257,7 @@ TEST_CASE("migration 4: events routed by data source, existing targets keep what
         downgrade_to_3(db);
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 9);
+    CHECK(user_version(dir.path()) == 10);
     CHECK(upgraded.job_sources("tasks") == Names{ds_a});
     CHECK(pages(upgraded.events_after("tasks", 0, 10)) == Names{"p1"});
     // The target that existed holds ds_a already: no snapshot, it goes on from its cursor.
@@ -901,11 +902,12 @@ TEST_CASE("migration 8: page titles and people's names, back-filled from the mir
     {
         syncd::sqlite::Database db(dir.path());
         db.exec(
-            "DROP TABLE history; DROP TABLE delete_decisions; DROP TABLE names; PRAGMA "
+            "DROP TABLE pending_writes; DROP TABLE history; DROP TABLE delete_decisions; DROP "
+            "TABLE names; PRAGMA "
             "user_version = 7");
     }
     Mirror upgraded(dir.path());
-    CHECK(user_version(dir.path()) == 9);
+    CHECK(user_version(dir.path()) == 10);
     // Titles come back from the records; people's names with the pages' next reads.
     CHECK(upgraded.names({"p1", "u1"}) == std::map<std::string, std::string>{{"p1", "Ship it"}});
 }

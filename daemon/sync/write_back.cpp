@@ -758,20 +758,23 @@ asio::awaitable<void> WriteBack::create(connectors::ExternalRow& row, WriteBackS
             json::object body;
             body["parent"] = json::object{{"data_source_id", row.data_source_id}};
             body["properties"] = properties;
-            std::string idempotency = "notion-syncd:" + target_ + ":" + key;
+            // One key per decision to send (the intent's time): a POST sent again after the
+            // lookup found nothing is a new one to the client, not "the same, outcome unknown".
+            std::string idempotency =
+                "notion-syncd:" + target_ + ":" + key + ":" + std::to_string(intent->first_try_ms);
             notion::RequestContext context(notion::Priority::write_back, sync_.name);
-            std::optional<notion::NotionError> conflict;
+            std::optional<notion::NotionError> failure;
             try {
                 page = co_await client_.create_page(std::move(body), std::move(idempotency),
                                                     std::move(context));
             } catch (const notion::NotionError& e) {
-                if (e.status != 409) throw;
-                conflict = e;
+                if (e.status != 409) throw;  // maybe made: the next cycle looks for it
+                failure = e;
             }
-            if (conflict && attempt == attempts) {
+            if (failure && attempt == attempts) {
                 intent->first_try_ms = 0;
                 mirror_.put_create_intent(*intent);
-                throw *conflict;
+                throw *failure;
             }
         }
         model::crash_point("writeback.after_create");

@@ -911,6 +911,32 @@ TEST_CASE("two-way create: a 409 to the POST is sent again at once (Notion saved
     CHECK(t.writes("POST", "/v1/pages") == 2);  // the 409 and the one that made it
 }
 
+TEST_CASE("two-way create in run: a POST of unknown outcome not found later is sent again, once") {
+    TwoWay t;
+    t.two_way = "          settle: 0s\n          max_write_ratio: 1\n          create: true\n";
+    REQUIRE(t.syncd().status == 0);
+    t.sql("INSERT INTO tasks (name, estimate) VALUES ('Sent twice, made once', 4)");
+    t.emulator.control(
+        "faults",
+        {{"match", {{"method", "POST"}, {"path_prefix", "/v1/pages"}, {"token", "connection-1"}}},
+         {"fault", {{"status", 502}}},
+         {"count", 1}});
+    t.write_config();
+    // The same process decides, after the lookup window (1 s here, 10 min by default), to send
+    // it again: it once kept refusing its own earlier attempt's key for ever.
+    test::Process daemon({"/usr/bin/env", "NOTION_SYNCD_CREATE_LOOKUP_MS=1000", SYNCD_DAEMON_BINARY,
+                          "-c", t.path("config.yaml").string(), "run"},
+                         t.path("daemon.log"));
+    CHECK(wait_until(20s, [&] {
+        return t.scalar("SELECT page_id FROM tasks WHERE name = 'Sent twice, made once'").size() ==
+               36;
+    }));
+    kill(daemon.pid(), SIGTERM);
+    CHECK(daemon.wait_exit(30s).has_value());
+    CHECK(pages_titled(t, "Sent twice, made once") == 1);
+    CHECK(t.writes("POST", "/v1/pages") == 2);
+}
+
 TEST_CASE("two-way create: a kill after the intent was recorded, before the POST, still creates") {
     TwoWay t;
     t.two_way = "          settle: 0s\n          max_write_ratio: 1\n          create: true\n";
