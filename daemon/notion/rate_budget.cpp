@@ -214,8 +214,12 @@ asio::awaitable<void> RateBudget::acquire(Priority priority, std::string job) {
 
 void RateBudget::on_rate_limited(std::chrono::milliseconds retry_after) {
     const auto now = SteadyClock::now();
+    // One decrease per storm: the 429s answering requests sent before the pause took effect
+    // (or during it) are the same event. Halving for each drove the rate to its floor after one
+    // storm, and the catch-up afterwards took half a minute (the fault soak).
+    const bool new_storm = now >= state_->paused_until;
     state_->paused_until = std::max(state_->paused_until, now + retry_after);
-    state_->factor = std::max(state_->options.min_factor, state_->factor * 0.5);
+    if (new_storm) state_->factor = std::max(state_->options.min_factor, state_->factor * 0.5);
     state_->bucket.set_rate(state_->full_rate() * state_->factor, now);
     state_->bucket.drain(now);
     ++state_->metrics.rate_limited;

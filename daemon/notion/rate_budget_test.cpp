@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
+#include <thread>
 #include <vector>
 
 using namespace syncd::notion;
@@ -107,6 +108,19 @@ TEST_CASE("a rate limit pauses every request until Retry-After and halves the ra
     CHECK(budget.metrics().rate_factor == doctest::Approx(0.5));
     budget.on_success();
     CHECK(budget.metrics().rate_factor == doctest::Approx(0.51));
+}
+
+TEST_CASE("the 429s of one storm halve the rate once, a later storm again") {
+    asio::io_context io;
+    RateBudget budget(io.get_executor(), {.per_minute = 6000, .burst = 1, .safety = 1});
+    budget.on_rate_limited(200ms);
+    budget.on_rate_limited(200ms);  // answers to requests already on their way
+    budget.on_rate_limited(100ms);
+    CHECK(budget.metrics().rate_limited == 3);
+    CHECK(budget.metrics().rate_factor == doctest::Approx(0.5));
+    std::this_thread::sleep_for(250ms);  // the pause is over: the next 429 is a new storm
+    budget.on_rate_limited(100ms);
+    CHECK(budget.metrics().rate_factor == doctest::Approx(0.25));
 }
 
 TEST_CASE("a cancelled wait leaves the queue without taking a token") {
