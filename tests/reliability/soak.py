@@ -303,6 +303,12 @@ def convergence(ws, work, table=None):
     return parts
 
 
+
+def sanitized():
+    """Whether the daemon under test is an AddressSanitizer build."""
+    with open(h.binary("NOTION_SYNCD", "build/dev/daemon/notion-syncd"), "rb") as f:
+        return b"AddressSanitizer" in f.read()
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=60, help="the storm (long mode: 600)")
@@ -462,8 +468,13 @@ def main():
             result = h.integrity(path)
             check(result == "ok", f"PRAGMA integrity_check of {path.name}: {result}")
         limit = int(rss_start * 1.5) + 10240
-        check(rss_end is not None and rss_end <= limit,
-              f"RSS start {rss_start} KiB, peak {peak} KiB, end {rss_end} KiB (limit {limit})")
+        if sanitized():
+            # ASan keeps freed memory in quarantine and grows its shadow: RSS says nothing there.
+            print(f"ok: RSS start {rss_start} KiB, peak {peak} KiB, end {rss_end} KiB "
+                  "(not bounded: an AddressSanitizer build)")
+        else:
+            check(rss_end is not None and rss_end <= limit,
+                  f"RSS start {rss_start} KiB, peak {peak} KiB, end {rss_end} KiB (limit {limit})")
         check(own_429 == 0 and budget_429 == 0,
               f"no 429 of the daemon's own pacing: {own_429} after the faults stopped, "
               f"{budget_429} during the storm (of {at_clear.get(429, 0)} 429s, the rest injected)")
