@@ -307,7 +307,7 @@ def convergence(ws, work, table=None):
 def sanitized():
     """Whether the daemon under test is an AddressSanitizer build."""
     with open(h.binary("NOTION_SYNCD", "build/dev/daemon/notion-syncd"), "rb") as f:
-        return b"AddressSanitizer" in f.read()
+        return b"__asan_init" in f.read()
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
