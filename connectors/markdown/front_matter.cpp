@@ -46,13 +46,15 @@ std::string quoted(std::string_view text) {
             out += "\\t";
         } else if (u == 0xC2 && i + 1 < text.size() &&
                    static_cast<unsigned char>(text[i + 1]) == 0x85) {
-            out += "\\N";  // NEL, U+2028 and U+2029 are line breaks to YAML
+            // NEL, U+2028 and U+2029 are line breaks to YAML. As \u escapes: yaml-cpp reads
+            // \N, \L and \P as bytes that are not UTF-8 (the front_matter fuzzer found it).
+            out += "\\u0085";
             ++i;
         } else if (u == 0xE2 && i + 2 < text.size() &&
                    static_cast<unsigned char>(text[i + 1]) == 0x80 &&
                    (static_cast<unsigned char>(text[i + 2]) == 0xA8 ||
                     static_cast<unsigned char>(text[i + 2]) == 0xA9)) {
-            out += static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\L" : "\\P";
+            out += static_cast<unsigned char>(text[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
             i += 2;
         } else if (u == 0xEF && i + 2 < text.size() &&
                    static_cast<unsigned char>(text[i + 1]) == 0xBB &&

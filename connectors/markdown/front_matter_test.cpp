@@ -303,4 +303,17 @@ TEST_CASE("yaml_string: any text comes back from a YAML parser as the same strin
         const ReadValue value = read_value(front.keys.at("k"), "rich_text");
         CHECK(value.value == json::value(text));
     }
+    // YAML's other line breaks (NEL, U+2028, U+2029) come back too: written as \u escapes,
+    // since yaml-cpp reads \N, \L and \P as bytes that are not UTF-8.
+    for (const char* breaks : {"a\xc2\x85"
+                               "b",
+                               "\xe2\x80\xa8", "x\xe2\x80\xa9y", "\xc2\x85"}) {
+        const std::string text = breaks;
+        const std::string yaml = "k: [a, " + yaml_string(text) + "]\n";
+        INFO(yaml);
+        const FrontMatter front = read(yaml);
+        REQUIRE(front.error.empty());
+        const ReadValue value = read_value(front.keys.at("k"), "multi_select");
+        CHECK(value.value == json::array{"a", json::string(text)});
+    }
 }
