@@ -28,7 +28,7 @@ struct BudgetOptions {
     // Aim this much under the budget: a bucket at the full rate overruns a fixed window.
     double safety = 0.97;
     double min_factor = 0.1;  // lowest rate after repeated 429s, as a share of the budget
-    double increase = 0.01;   // rate regained per successful request, as a share
+    double increase = 0.05;   // rate regained per successful request, as a share
 };
 
 // The arithmetic of a token bucket, with time passed in (unit-tested without sleeping).

@@ -107,7 +107,7 @@ TEST_CASE("a rate limit pauses every request until Retry-After and halves the ra
     CHECK(budget.metrics().rate_limited == 1);
     CHECK(budget.metrics().rate_factor == doctest::Approx(0.5));
     budget.on_success();
-    CHECK(budget.metrics().rate_factor == doctest::Approx(0.51));
+    CHECK(budget.metrics().rate_factor == doctest::Approx(0.55));
 }
 
 TEST_CASE("the 429s of one storm halve the rate once, a later storm again") {
