@@ -185,14 +185,7 @@ asio::awaitable<void> WriteBack::write(const std::string& page_id, json::object 
         // What Notion holds now of what was sent (an ambiguous write that went through) is
         // agreed: the edit stays captured, and if the table changes that property back before
         // the next cycle, the change is written instead of taken for no change.
-        if (const auto stored = mirror_.page(page_id)) {
-            json::object landed;
-            for (const auto& [property_id, value] : written) {
-                const auto* now = stored->record.values.if_contains(property_id);
-                if (now != nullptr && same(*now, value)) landed[property_id] = value;
-            }
-            if (!landed.empty()) mirror_.set_base(target_, page_id, landed);
-        }
+        agree_on_landed(page_id, written);
         mirror_.drop_pending_write(target_, page_id);
         // conflict_error: Notion saved nothing (notion-api.md §4): safe to send again.
         if (failure->status != 409 || attempt == attempts) throw *failure;
@@ -367,6 +360,18 @@ std::vector<std::string> WriteBack::held_by_brakes(const std::vector<connectors:
     return held;
 }
 
+std::size_t WriteBack::agree_on_landed(const std::string& page_id, const json::object& written) {
+    const auto stored = mirror_.page(page_id);
+    if (!stored) return 0;
+    json::object landed;
+    for (const auto& [property_id, value] : written) {
+        const auto* now = stored->record.values.if_contains(property_id);
+        if (now != nullptr && same(*now, value)) landed[property_id] = value;
+    }
+    if (!landed.empty()) mirror_.set_base(target_, page_id, landed);
+    return landed.size();
+}
+
 asio::awaitable<void> WriteBack::recover_pending_writes() {
     const auto pending = mirror_.pending_writes(target_);
     for (const auto& [page_id, written] : pending) {
@@ -382,18 +387,11 @@ asio::awaitable<void> WriteBack::recover_pending_writes() {
         }
         if (current) {
             co_await poller_.ingest_written(std::move(*current));
-            if (const auto stored = mirror_.page(page_id)) {
-                json::object landed;
-                for (const auto& [property_id, value] : written) {
-                    const auto* now = stored->record.values.if_contains(property_id);
-                    if (now != nullptr && same(*now, value)) landed[property_id] = value;
-                }
-                if (!landed.empty()) mirror_.set_base(target_, page_id, landed);
-                spdlog::info(
-                    "target={} page={} a write an earlier process made before it stopped: {} of "
-                    "{} properties landed in Notion",
-                    target_, page_id, landed.size(), written.size());
-            }
+            const std::size_t landed = agree_on_landed(page_id, written);
+            spdlog::info(
+                "target={} page={} a write an earlier process made before it stopped: {} of {} "
+                "properties landed in Notion",
+                target_, page_id, landed, written.size());
         }
         mirror_.drop_pending_write(target_, page_id);
     }

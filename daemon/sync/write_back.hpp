@@ -164,6 +164,9 @@ private:
     // PATCHes an earlier process recorded and did not see through (killed between Notion taking
     // them and the base moving): the page is read again, and what landed becomes the base.
     boost::asio::awaitable<void> recover_pending_writes();
+    // What Notion holds now (the mirror) of the values `written` to `page_id` becomes the base;
+    // how many properties landed.
+    std::size_t agree_on_landed(const std::string& page_id, const boost::json::object& written);
     // PATCHes `properties` (name -> API value) of a page and runs the answer through the differ.
     // After an unknown outcome, the page is read again and what of `written` (property id ->
     // canonical value) Notion holds becomes the base.
