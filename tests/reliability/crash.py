@@ -128,18 +128,6 @@ def conflict_values(state_dir, target):
     return {(page, h.number(json.loads(value))) for page, value in rows}
 
 
-def outbox_figures(state_dir):
-    """The last event number the mirror handed out (delivered events leave the outbox, the
-    counter stays) and the number of dead letters."""
-    db = sqlite3.connect(f"file:{state_dir}/mirror.sqlite3?mode=ro", uri=True, timeout=30)
-    try:
-        last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
-        dead = db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
-    finally:
-        db.close()
-    return (last[0] if last else 0), dead
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kills", type=int, default=20)
@@ -288,7 +276,7 @@ def main():
 
         events = h.jsonl_events(work / "events.jsonl")
         delivered = [e["seq"] for e in events]
-        last, dead = outbox_figures(work / "state")
+        last, dead = h.outbox_figures(work / "state")
         # One sync, the jsonl target there from the first event: it must hold seq 1..last.
         missing = sorted(set(range(1, last + 1)) - set(delivered))
         check(last > 0 and not missing and max(delivered, default=0) == last,

@@ -296,6 +296,18 @@ class Postgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def outbox_figures(state_dir):
+    """The last event number the mirror handed out (delivered events leave the outbox, the
+    counter stays) and the number of dead letters."""
+    db = sqlite3.connect(f"file:{state_dir}/mirror.sqlite3?mode=ro", uri=True, timeout=30)
+    try:
+        last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        dead = db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
+    finally:
+        db.close()
+    return (last[0] if last else 0), dead
+
+
 def differences(expected, actual, label, limit=5):
     """What `actual` gets wrong about `expected`, as lines (at most `limit` of each kind)."""
     lines = []

@@ -240,18 +240,6 @@ def notion_pages(ws):
         cursor = answer["next_cursor"]
 
 
-def outbox_figures(state_dir):
-    """The last event number the mirror handed out (delivered events leave the outbox, the
-    counter stays) and the number of dead letters."""
-    db = sqlite3.connect(f"file:{state_dir}/mirror.sqlite3?mode=ro", uri=True, timeout=30)
-    try:
-        last = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
-        dead = db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
-    finally:
-        db.close()
-    return (last[0] if last else 0), dead
-
-
 def syncd(config, *argv):
     """A notion-syncd command beside the daemon, its stdout parsed as JSON."""
     done = subprocess.run(
@@ -423,7 +411,7 @@ def main():
         created = sorted(h.canonical_page(p["properties"])["Name"] for p in pages
                          if p["created_by"]["id"] != owner)
         conflicts = syncd(config, "conflicts", "list", "--all", "--json")
-        last_seq, dead = outbox_figures(work / "state")
+        last_seq, dead = h.outbox_figures(work / "state")
         events = h.jsonl_events(work / "events.jsonl")
         delivered = {e["seq"] for e in events}
         job = status["jobs"][0]
